@@ -1,0 +1,58 @@
+//! `stasim check FILE`: validate a topology and summarise it.
+
+use stasim::Error;
+use stasim::topology::{self, Source};
+
+/// Arguments of `check`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Topology file, or the name of a built-in topology (`pipeline`).
+    pub topology: String,
+    /// Override a parameter: `INSTANCE.PARAM=VALUE` or `clock_mhz=VALUE` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+/// Runs `check`.
+pub fn run(a: &Args) -> Result<(), Error> {
+    let src = Source::read(&a.topology)?;
+    let sets = super::parse_sets(&a.sets)?;
+    let t = topology::load(&src, &sets)?;
+    // Building catches constraints between parameters too.
+    t.build()?;
+    println!("{}: topology `{}` is valid", t.path, t.name);
+    println!("  modules: {}", t.modules.len());
+    for m in &t.modules {
+        println!(
+            "    {:<16} {:<14} {:.3} MHz",
+            m.name,
+            m.spec.kind,
+            m.clock.mhz()
+        );
+    }
+    println!("  links: {}", t.links.len());
+    for l in &t.links {
+        println!(
+            "    {:<36} depth {:<4} latency {} cycles  width {}",
+            t.link_name(l),
+            l.depth,
+            l.latency_cycles,
+            if l.width_bytes == 0 {
+                "unlimited".to_owned()
+            } else {
+                format!("{} B/cycle", l.width_bytes)
+            }
+        );
+    }
+    let domains = t.clock_domains();
+    println!("  clock domains: {}", domains.len());
+    for (c, names) in domains {
+        println!(
+            "    {:.3} MHz (period {} ps): {}",
+            c.mhz(),
+            c.period().as_ps(),
+            names.join(", ")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! Command-line interface: one file per subcommand.
+
+mod bench;
+mod check;
+mod graph;
+mod models;
+
+use clap::{Parser, Subcommand};
+
+use stasim::Error;
+use stasim::topology::{InputError, Origin, SetOverride};
+
+/// stasim: a discrete-event simulator of STA, an N:M sparse Transformer accelerator.
+///
+/// Times are simulated picoseconds internally; clocks are given in MHz; link latencies in
+/// cycles of the sending module's clock; link widths in bytes per cycle.
+#[derive(Parser, Debug)]
+#[command(name = "stasim", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate a topology and print a summary (modules, links, clock domains).
+    Check(check::Args),
+    /// Print a topology as Graphviz DOT.
+    Graph(graph::Args),
+    /// List every module kind with its ports, parameters, units and defaults.
+    Models(models::Args),
+    /// Run a benchmark.
+    #[command(subcommand)]
+    Bench(bench::Which),
+}
+
+/// Parses `--set` arguments.
+pub fn parse_sets(sets: &[String]) -> Result<Vec<SetOverride>, Error> {
+    sets.iter()
+        .map(|s| SetOverride::parse(s).map_err(Error::from))
+        .collect()
+}
+
+/// Parses `--max-time`.
+pub fn parse_time(text: &str) -> Result<stasim::kernel::SimTime, Error> {
+    stasim::kernel::SimTime::parse(text).map_err(|msg| {
+        arg_error(
+            format!("bad --max-time: {msg}"),
+            &format!("--max-time {text}"),
+            "for example `--max-time 5ms`",
+        )
+    })
+}
+
+/// Error for a command-line value.
+pub fn arg_error(message: impl Into<String>, arg: &str, hint: impl Into<String>) -> Error {
+    InputError::new(message, Origin::CommandLine(arg.to_owned()), "")
+        .with_hint(hint)
+        .into()
+}
+
+/// Entry point after `main`.
+pub fn main() -> Result<(), Error> {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    match cli.command {
+        Some(Command::Check(a)) => check::run(&a),
+        Some(Command::Graph(a)) => graph::run(&a),
+        Some(Command::Models(a)) => models::run(&a),
+        Some(Command::Bench(w)) => bench::run(&w),
+        None => bench::run(&bench::Which::default_job()),
+    }
+}

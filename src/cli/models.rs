@@ -1,0 +1,73 @@
+//! `stasim models [KIND]`: every module kind with ports, parameters, units and defaults.
+
+use stasim::Error;
+use stasim::component::{ModuleSpec, quote_list};
+use stasim::topology::registry;
+
+/// Arguments of `models`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Show only this kind.
+    pub kind: Option<String>,
+}
+
+fn print_kind(k: &ModuleSpec) {
+    println!("{}: {}", k.kind, k.summary);
+    println!("  ports:");
+    for p in k.ports {
+        let opt = if p.optional { ", optional" } else { "" };
+        println!(
+            "    {:<14} {:<6} {:<12} {}{opt}",
+            p.name,
+            p.dir.name(),
+            p.txn.name(),
+            p.doc
+        );
+    }
+    println!("  parameters:");
+    println!(
+        "    {:<18} {:<10} clock of this instance; default: the topology's clock_mhz",
+        "clock_mhz", "MHz"
+    );
+    for p in k.params {
+        let default = p
+            .default
+            .value()
+            .map_or_else(|| "required".to_owned(), |v| format!("default {v}"));
+        println!(
+            "    {:<18} {:<10} {}; {}; {default}",
+            p.name,
+            p.unit,
+            p.doc,
+            p.ty.describe()
+        );
+    }
+    println!();
+}
+
+/// Runs `models`.
+pub fn run(a: &Args) -> Result<(), Error> {
+    match &a.kind {
+        Some(name) => match registry::kind(name) {
+            Some(k) => print_kind(k),
+            None => {
+                return Err(super::arg_error(
+                    format!("unknown module kind `{name}`"),
+                    name,
+                    stasim::topology::error::suggestion(
+                        name,
+                        &registry::kind_names(),
+                        "known kinds",
+                    ),
+                ));
+            }
+        },
+        None => {
+            println!("module kinds: {}\n", quote_list(&registry::kind_names()));
+            for k in registry::KINDS {
+                print_kind(k);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! The crate's top-level error: bad input (exit code 2) or a failed simulation (exit 1).
+
+use crate::kernel::SimError;
+use crate::topology::InputError;
+
+/// Anything that stops a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input is wrong: a file, a flag, a value.
+    #[error("{0}")]
+    Input(InputError),
+    /// The simulation ran and failed (deadlock, time limit).
+    #[error("simulation failed: {0}")]
+    Sim(#[from] SimError),
+}
+
+impl From<InputError> for Error {
+    fn from(e: InputError) -> Self {
+        Error::Input(e)
+    }
+}
+
+impl Error {
+    /// Process exit code: 2 for bad input, 1 for a failed simulation.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_) => 2,
+            Error::Sim(_) => 1,
+        }
+    }
+}

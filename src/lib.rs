@@ -1,0 +1,38 @@
+//! # stasim
+//!
+//! A discrete-event simulator of STA, the N:M sparse Transformer accelerator of Fang, Zhou
+//! and Wang (TVLSI 2022). Modules are actors exchanging timestamped transactions over
+//! bounded, timed links; a YAML topology wires them into a petgraph graph.
+//!
+//! ## Dependency rule
+//!
+//! - [`kernel`] knows nothing about accelerators: time, events, actors, links, observers.
+//! - [`txn`] and [`component`] describe transactions and module kinds; they use `kernel`.
+//! - [`blocks`] (and the accelerator modules) depend on `kernel`, `txn`, `component`.
+//! - [`topology`] assembles modules from YAML; it depends on all of the above.
+//! - reports, traces and charts only observe a run or read its report.
+//! - the `stasim` binary (`cli`) sits on top.
+//!
+//! ## Example
+//!
+//! ```
+//! use stasim::topology::{self, Source};
+//!
+//! let src = Source::read("pipeline").unwrap(); // a built-in topology
+//! let set = topology::SetOverride::parse("source.count=100").unwrap();
+//! let topo = topology::load(&src, &[set]).unwrap();
+//! let mut sim = topo.build().unwrap();
+//! let summary = sim.run().unwrap();
+//! // BENCH.md: the last token reaches the sink at 5T + 10 ns.
+//! assert_eq!(summary.end_time.as_ps(), (5 * 100 + 10) * 1_000);
+//! ```
+
+pub mod bench;
+pub mod blocks;
+pub mod component;
+pub mod error;
+pub mod kernel;
+pub mod topology;
+pub mod txn;
+
+pub use error::Error;

@@ -1,0 +1,261 @@
+//! Topologies: a YAML file naming module instances and the links between their ports,
+//! validated into a petgraph graph and built into a [`Simulation`].
+//!
+//! ```yaml
+//! name: pipeline
+//! clock_mhz: 1000            # default clock of every module (MHz)
+//! modules:
+//!   source: {kind: source, count: 1000}
+//!   s0:     {kind: stage, service_cycles: 1}
+//!   sink:   {kind: sink}
+//! links:
+//!   - {from: source.out, to: s0.in, depth: 4}   # depth: transactions; latency_cycles, width_bytes
+//!   - {from: s0.out, to: sink.in, depth: 4}
+//! ```
+//!
+//! Loading: [`parse`] (YAML -> [`raw::Document`]), [`overrides::apply`] (`--set`), then
+//! [`validate::validate`] (-> [`Topology`]). [`load`] does all three.
+
+pub mod dot;
+pub mod error;
+pub mod overrides;
+pub mod raw;
+pub mod registry;
+pub mod validate;
+
+use petgraph::graph::DiGraph;
+
+pub use error::{InputError, Origin};
+pub use overrides::SetOverride;
+
+use crate::component::{BuildArgs, ModuleSpec, Params};
+use crate::kernel::{ActorId, Clock, LinkId, LinkSpec, Simulation};
+use crate::txn::Transaction;
+
+/// Topologies compiled into the binary, usable by name (`stasim check pipeline`).
+pub const BUILTIN: &[(&str, &str)] =
+    &[("pipeline", include_str!("../../topologies/pipeline.yaml"))];
+
+/// A module port: `(module index, port name)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortRef {
+    /// Index into [`Topology::modules`].
+    pub module: usize,
+    /// Port name.
+    pub port: &'static str,
+}
+
+/// A validated module instance.
+#[derive(Debug)]
+pub struct ModuleInst {
+    /// Instance name.
+    pub name: String,
+    /// Its kind.
+    pub spec: &'static ModuleSpec,
+    /// Validated parameters with defaults.
+    pub params: Params,
+    /// Its clock domain.
+    pub clock: Clock,
+    /// Where it is defined.
+    pub origin: Origin,
+}
+
+/// A validated link.
+#[derive(Debug)]
+pub struct LinkInst {
+    /// Output port.
+    pub from: PortRef,
+    /// Input port.
+    pub to: PortRef,
+    /// Capacity in transactions.
+    pub depth: u32,
+    /// Latency in sender cycles.
+    pub latency_cycles: u64,
+    /// Bytes per sender cycle (0 = unlimited).
+    pub width_bytes: u64,
+    /// Where it is defined.
+    pub origin: Origin,
+}
+
+/// A validated topology.
+#[derive(Debug)]
+pub struct Topology {
+    /// Display name.
+    pub name: String,
+    /// File it came from.
+    pub path: String,
+    /// Default clock.
+    pub clock: Clock,
+    /// Module instances in file order (actor `i` is module `i`).
+    pub modules: Vec<ModuleInst>,
+    /// Links in file order (link id `i` is link `i`).
+    pub links: Vec<LinkInst>,
+    /// Modules as nodes (weight: module index), links as edges (weight: link index).
+    pub graph: DiGraph<usize, usize>,
+}
+
+/// Topology text and the name to report it under.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// File path, or `<builtin:NAME>`.
+    pub path: String,
+    /// YAML text.
+    pub text: String,
+}
+
+impl Source {
+    /// Reads `arg`: an existing file path, or the name of a built-in topology.
+    pub fn read(arg: &str) -> Result<Source, InputError> {
+        let p = std::path::Path::new(arg);
+        if p.exists() {
+            return std::fs::read_to_string(p)
+                .map(|text| Source {
+                    path: arg.to_owned(),
+                    text,
+                })
+                .map_err(|e| {
+                    InputError::new(
+                        format!("cannot read `{arg}`: {e}"),
+                        Origin::CommandLine(arg.into()),
+                        "",
+                    )
+                });
+        }
+        if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == arg) {
+            return Ok(Source {
+                path: format!("<builtin:{name}>"),
+                text: (*text).to_owned(),
+            });
+        }
+        let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+        Err(InputError::new(
+            format!("no topology file `{arg}`"),
+            Origin::CommandLine(arg.into()),
+            "",
+        )
+        .with_hint(format!(
+            "give a path to a YAML file, or a built-in topology: {}",
+            crate::component::quote_list(&names)
+        )))
+    }
+}
+
+/// Parses YAML into a [`raw::Document`].
+pub fn parse(src: &Source) -> Result<raw::Document, InputError> {
+    let opts = serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+    };
+    let raw: raw::RawTopology =
+        serde_saphyr::from_str_with_options(&src.text, opts).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
+            let msg = e.without_snippet().to_string();
+            // serde-saphyr prefixes "line L column C: "; the location is shown separately.
+            let msg = msg
+                .split_once(": ")
+                .filter(|(head, _)| head.starts_with("line "))
+                .map_or(msg.as_str(), |(_, rest)| rest)
+                .trim_start_matches("error: ")
+                .to_owned();
+            InputError::new(
+                msg,
+                Origin::File {
+                    path: src.path.clone(),
+                    line,
+                    column,
+                },
+                "",
+            )
+            .with_hint("see `stasim models` for module kinds and the README for the file format")
+            .with_source(&src.text)
+        })?;
+    Ok(raw.into_document(&src.path))
+}
+
+/// Parses, applies overrides, validates.
+pub fn load(src: &Source, sets: &[SetOverride]) -> Result<Topology, InputError> {
+    let mut doc = parse(src)?;
+    overrides::apply(&mut doc, sets)?;
+    validate::validate(&doc).map_err(|e| e.with_source(&src.text))
+}
+
+impl Topology {
+    /// Looks up a module by instance name.
+    pub fn module_index(&self, name: &str) -> Option<usize> {
+        self.modules.iter().position(|m| m.name == name)
+    }
+
+    /// The link's display name, `a.out -> b.in`.
+    pub fn link_name(&self, l: &LinkInst) -> String {
+        format!(
+            "{}.{} -> {}.{}",
+            self.modules[l.from.module].name,
+            l.from.port,
+            self.modules[l.to.module].name,
+            l.to.port
+        )
+    }
+
+    /// Distinct clock domains as `(clock, instance names)`, fastest first.
+    pub fn clock_domains(&self) -> Vec<(Clock, Vec<&str>)> {
+        let mut out: Vec<(Clock, Vec<&str>)> = Vec::new();
+        for m in &self.modules {
+            match out.iter_mut().find(|(c, _)| *c == m.clock) {
+                Some((_, names)) => names.push(&m.name),
+                None => out.push((m.clock, vec![&m.name])),
+            }
+        }
+        out.sort_by_key(|(c, _)| c.period());
+        out
+    }
+
+    /// Builds the simulation: actor `i` is module `i`, link `i` is link `i`.
+    pub fn build(&self) -> Result<Simulation<Transaction>, InputError> {
+        let mut sim = Simulation::new();
+        for l in &self.links {
+            sim.add_link(LinkSpec {
+                name: self.link_name(l),
+                src: l.from.module as u32,
+                dst: l.to.module as u32,
+                depth: l.depth,
+                latency_cycles: l.latency_cycles,
+                width_bytes: l.width_bytes,
+                period: self.modules[l.from.module].clock.period(),
+            });
+        }
+        for (mi, m) in self.modules.iter().enumerate() {
+            let ports: Vec<(&'static str, LinkId)> = self
+                .links
+                .iter()
+                .enumerate()
+                .filter_map(|(li, l)| {
+                    if l.from.module == mi {
+                        Some((l.from.port, LinkId(li as u32)))
+                    } else if l.to.module == mi {
+                        Some((l.to.port, LinkId(li as u32)))
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let args = BuildArgs {
+                name: &m.name,
+                params: &m.params,
+                clock: m.clock,
+                ports: &ports,
+            };
+            let actor = (m.spec.build)(&args).map_err(|msg| {
+                InputError::new(
+                    format!("module `{}` (kind `{}`): {msg}", m.name, m.spec.kind),
+                    m.origin.clone(),
+                    format!("modules.{}", m.name),
+                )
+                .with_hint(format!("see `stasim models {}`", m.spec.kind))
+            })?;
+            let id = sim.add_actor(m.name.clone(), m.clock, actor);
+            debug_assert_eq!(id, ActorId(mi as u32));
+        }
+        Ok(sim)
+    }
+}

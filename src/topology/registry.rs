@@ -1,0 +1,21 @@
+//! Every module kind a topology may instantiate.
+
+use crate::blocks;
+use crate::component::ModuleSpec;
+
+/// All module kinds, in the order `stasim models` lists them.
+pub static KINDS: &[&ModuleSpec] = &[
+    &blocks::source::SPEC,
+    &blocks::stage::SPEC,
+    &blocks::sink::SPEC,
+];
+
+/// The kind called `name`.
+pub fn kind(name: &str) -> Option<&'static ModuleSpec> {
+    KINDS.iter().copied().find(|k| k.kind == name)
+}
+
+/// Names of all kinds.
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS.iter().map(|k| k.kind).collect()
+}
