@@ -70,6 +70,7 @@ pub struct Stage {
 
 impl Stage {
     /// Takes the next transaction if idle.
+    #[inline]
     fn take(&mut self, ctx: &mut Ctx<'_, Transaction>) {
         if self.held.is_some() {
             return;
@@ -83,6 +84,7 @@ impl Stage {
     }
 
     /// Puts the served transaction; on success takes the next one.
+    #[inline]
     fn forward(&mut self, ctx: &mut Ctx<'_, Transaction>) {
         let Some(x) = self.held.take() else { return };
         match ctx.try_send(self.output, x) {

@@ -11,7 +11,6 @@
 //! event in the FIFO (all pushed while `now` was current). [`EventQueue::pop`] therefore
 //! drains heap events at `now` before the FIFO, and both in scheduling order.
 
-use std::collections::VecDeque;
 
 /// What an event asks of its target actor.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -95,7 +94,9 @@ pub struct EventQueue {
     heap: Vec<Timed>,
     /// The root is the event being handled and is yet to be removed.
     root_stale: bool,
-    now_fifo: VecDeque<Slot>,
+    /// Zero-delay events at `now`, taken from `fifo_head` on; both reset when drained.
+    now_fifo: Vec<Slot>,
+    fifo_head: usize,
     next_seq: u64,
     now: u64,
 }
@@ -117,9 +118,15 @@ impl EventQueue {
         debug_assert!(time >= self.now, "event scheduled in the past");
         let slot = Slot::new(target, kind);
         if time == self.now {
-            self.now_fifo.push_back(slot);
-            return;
+            self.now_fifo.push(slot);
+        } else {
+            self.push_timed(time, slot);
         }
+    }
+
+    /// Schedules a future event (the heap path).
+    #[inline]
+    fn push_timed(&mut self, time: u64, slot: Slot) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let ev = Timed { time, seq, slot };
@@ -196,7 +203,7 @@ impl EventQueue {
         match self.heap.first() {
             Some(h) if h.time == self.now => Some(self.now),
             top => {
-                if self.now_fifo.is_empty() {
+                if self.fifo_head == self.now_fifo.len() {
                     top.map(|h| h.time)
                 } else {
                     Some(self.now)
@@ -209,19 +216,29 @@ impl EventQueue {
     #[inline]
     pub fn pop(&mut self) -> Option<Event> {
         self.settle();
+        let fifo_empty = self.fifo_head == self.now_fifo.len();
         if let Some(&top) = self.heap.first()
-            && (top.time == self.now || self.now_fifo.is_empty())
+            && (top.time == self.now || fifo_empty)
         {
             self.root_stale = true;
             self.now = top.time;
             return Some(top.slot.event(top.time));
         }
-        self.now_fifo.pop_front().map(|s| s.event(self.now))
+        if fifo_empty {
+            return None;
+        }
+        let slot = self.now_fifo[self.fifo_head];
+        self.fifo_head += 1;
+        if self.fifo_head == self.now_fifo.len() {
+            self.now_fifo.clear();
+            self.fifo_head = 0;
+        }
+        Some(slot.event(self.now))
     }
 
     /// Number of pending events.
     pub fn len(&self) -> usize {
-        self.heap.len() - usize::from(self.root_stale) + self.now_fifo.len()
+        self.heap.len() - usize::from(self.root_stale) + self.now_fifo.len() - self.fifo_head
     }
 
     /// Whether no event is pending.

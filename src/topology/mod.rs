@@ -150,14 +150,7 @@ pub fn parse(src: &Source) -> Result<raw::Document, InputError> {
             let (line, column) = e
                 .location()
                 .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
-            let msg = e.without_snippet().to_string();
-            // serde-saphyr prefixes "line L column C: "; the location is shown separately.
-            let msg = msg
-                .split_once(": ")
-                .filter(|(head, _)| head.starts_with("line "))
-                .map_or(msg.as_str(), |(_, rest)| rest)
-                .trim_start_matches("error: ")
-                .to_owned();
+            let msg = strip_location(&e.without_snippet().to_string());
             InputError::new(
                 msg,
                 Origin::File {
@@ -171,6 +164,20 @@ pub fn parse(src: &Source) -> Result<raw::Document, InputError> {
             .with_source(&src.text)
         })?;
     Ok(raw.into_document(&src.path))
+}
+
+/// serde-saphyr puts the location into its messages (`line L column C: ...` or
+/// `... at line L, column C`); we show it separately, so strip it.
+fn strip_location(msg: &str) -> String {
+    let msg = msg
+        .split_once(": ")
+        .filter(|(head, _)| head.starts_with("line "))
+        .map_or(msg, |(_, rest)| rest)
+        .trim_start_matches("error: ");
+    match msg.rfind(" at line ") {
+        Some(i) if msg[i..].contains(", column ") => msg[..i].to_owned(),
+        _ => msg.to_owned(),
+    }
 }
 
 /// Parses, applies overrides, validates.

@@ -1,0 +1,7 @@
+//! Integration tests, one binary: `cargo test --release`.
+
+mod cli;
+mod kernel;
+mod pipeline;
+mod support;
+mod topology;
