@@ -11,7 +11,6 @@
 //! event in the FIFO (all pushed while `now` was current). [`EventQueue::pop`] therefore
 //! drains heap events at `now` before the FIFO, and both in scheduling order.
 
-
 /// What an event asks of its target actor.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {

@@ -22,7 +22,10 @@ fn bench_pipeline_prints_the_result_line_with_exact_times() {
     let o = stasim(&["bench", "pipeline", "--transactions", "1000"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    let line = out.lines().find(|l| l.starts_with("RESULT ")).expect("a RESULT line");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .expect("a RESULT line");
     assert!(
         line.starts_with("RESULT framework=stasim T=1000 sim_end_ns=5010 source_last_put_ns=4885 received=1000 ok=1 wall_s="),
         "{line}"
@@ -50,7 +53,10 @@ fn check_rejects_bad_input_with_exit_code_2() {
     let o = stasim(&["check", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("error: unknown module kind `sorce` for `a`"), "{err}");
+    assert!(
+        err.contains("error: unknown module kind `sorce` for `a`"),
+        "{err}"
+    );
     assert!(err.contains("bad.yaml:3:13"), "{err}");
     assert!(err.contains("did you mean `source`?"), "{err}");
     let o = stasim(&["check", "no/such/file.yaml"]);
@@ -87,7 +93,14 @@ fn models_lists_kinds_ports_and_parameters_with_units() {
     let o = stasim(&["models"]);
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
-    for want in ["source:", "stage:", "sink:", "service_cycles", "cycles", "default 1"] {
+    for want in [
+        "source:",
+        "stage:",
+        "sink:",
+        "service_cycles",
+        "cycles",
+        "default 1",
+    ] {
         assert!(out.contains(want), "missing `{want}` in\n{out}");
     }
     let o = stasim(&["models", "stag"]);

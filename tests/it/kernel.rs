@@ -2,9 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use stasim::kernel::{
-    Actor, Clock, Ctx, LinkId, LinkSpec, SimError, SimTime, Simulation,
-};
+use stasim::kernel::{Actor, Clock, Ctx, LinkId, LinkSpec, SimError, SimTime, Simulation};
 use stasim::txn::{Token, Transaction};
 
 use crate::support::{Recorder, load_ok};
@@ -28,7 +26,10 @@ impl Actor<Transaction> for Waker {
         }
     }
     fn on_wake(&mut self, ctx: &mut Ctx<'_, Transaction>, tag: u64) {
-        self.log.lock().unwrap().push((self.name, tag, ctx.now().as_ps() / 1000));
+        self.log
+            .lock()
+            .unwrap()
+            .push((self.name, tag, ctx.now().as_ps() / 1000));
         if tag == 100 {
             ctx.wake_in(SimTime::ZERO, 101);
         }
@@ -105,7 +106,11 @@ fn back_pressure_on_a_two_stage_chain_matches_hand_timing() {
     let rec = Recorder::default();
     sim.set_observer(Box::new(rec.clone()));
     let summary = sim.run().unwrap();
-    assert_eq!(rec.send_times_ns(0), vec![0, 0, 1, 2], "source puts into F0");
+    assert_eq!(
+        rec.send_times_ns(0),
+        vec![0, 0, 1, 2],
+        "source puts into F0"
+    );
     assert_eq!(rec.send_times_ns(1), vec![1, 2, 6, 11], "S0 puts into F1");
     assert_eq!(rec.send_times_ns(2), vec![6, 11, 16, 21], "S1 puts into F2");
     assert_eq!(summary.end_time, SimTime::from_ns(21));
@@ -163,8 +168,15 @@ fn deadlock_on_a_ring_of_full_links_names_modules_and_links() {
     let blocked: Vec<&str> = state.blocked.iter().map(|b| b.module.as_str()).collect();
     assert_eq!(blocked, vec!["a", "b", "c"]);
     assert!(state.blocked[0].reason.contains("holding token #1"));
-    assert!(state.blocked[0].reason.contains("blocked sending on `a->b`"));
-    assert_eq!(state.full_links, vec!["a->b (1/1)", "b->c (1/1)", "c->a (1/1)"]);
+    assert!(
+        state.blocked[0]
+            .reason
+            .contains("blocked sending on `a->b`")
+    );
+    assert_eq!(
+        state.full_links,
+        vec!["a->b (1/1)", "b->c (1/1)", "c->a (1/1)"]
+    );
     let text = err.to_string();
     assert!(text.starts_with("deadlock"), "{text}");
     assert!(text.contains("c->a (1/1)"), "{text}");
@@ -181,8 +193,17 @@ fn time_limit_ends_the_run_and_says_what_was_stuck() {
     };
     // The last event at or before 10 ns is S0 blocking at 7 ns.
     assert_eq!(state.time, SimTime::from_ns(7));
-    assert!(state.blocked.iter().any(|b| b.module == "S0" && b.reason.contains("blocked sending")));
-    assert!(state.full_links.contains(&"S0.out -> S1.in (1/1)".to_owned()));
+    assert!(
+        state
+            .blocked
+            .iter()
+            .any(|b| b.module == "S0" && b.reason.contains("blocked sending"))
+    );
+    assert!(
+        state
+            .full_links
+            .contains(&"S0.out -> S1.in (1/1)".to_owned())
+    );
 }
 
 #[test]

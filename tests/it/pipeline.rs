@@ -20,14 +20,22 @@ fn max_plus(t: usize) -> (u64, u64) {
     let mut d = vec![vec![0u64; t]; STAGES];
     for k in 0..t {
         let ready = if k == 0 { 0 } else { a[k - 1] + 1 };
-        a[k] = if k >= DEPTH { ready.max(g[0][k - DEPTH]) } else { ready };
+        a[k] = if k >= DEPTH {
+            ready.max(g[0][k - DEPTH])
+        } else {
+            ready
+        };
         for s in 0..STAGES {
             let arrive = if s == 0 { a[k] } else { d[s - 1][k] };
             let free = if k == 0 { 0 } else { d[s][k - 1] };
             g[s][k] = arrive.max(free);
             let done = g[s][k] + (s as u64 + 1);
             // g[s+1][k-4] is already known: it belongs to an earlier token.
-            d[s][k] = if k >= DEPTH { done.max(g[s + 1][k - DEPTH]) } else { done };
+            d[s][k] = if k >= DEPTH {
+                done.max(g[s + 1][k - DEPTH])
+            } else {
+                done
+            };
         }
         g[STAGES][k] = d[STAGES - 1][k];
     }
@@ -70,7 +78,11 @@ fn large_pipelines_match_the_closed_forms() {
     for t in [41u64, 100, 1_000, 20_000] {
         let r = simulate(t);
         assert_eq!(r.sim_end_ns, 5 * t + 10, "sim_end_ns for T={t}");
-        assert_eq!(r.source_last_put_ns, 5 * t - 115, "source_last_put_ns for T={t}");
+        assert_eq!(
+            r.source_last_put_ns,
+            5 * t - 115,
+            "source_last_put_ns for T={t}"
+        );
     }
 }
 

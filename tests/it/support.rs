@@ -9,9 +9,23 @@ use stasim::txn::Transaction;
 /// One observed kernel hook call.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Seen {
-    Send { at_ps: u64, link: u32, id: u64, visible_ps: u64 },
-    Recv { at_ps: u64, link: u32, id: u64 },
-    Probe { at_ps: u64, actor: u32, signal: &'static str, value: String },
+    Send {
+        at_ps: u64,
+        link: u32,
+        id: u64,
+        visible_ps: u64,
+    },
+    Recv {
+        at_ps: u64,
+        link: u32,
+        id: u64,
+    },
+    Probe {
+        at_ps: u64,
+        actor: u32,
+        signal: &'static str,
+        value: String,
+    },
 }
 
 /// Records every hook call into a shared log.
@@ -84,7 +98,10 @@ pub fn load_text(yaml: &str, sets: &[&str]) -> Result<Topology, InputError> {
         path: "test.yaml".into(),
         text: yaml.into(),
     };
-    let sets: Vec<SetOverride> = sets.iter().map(|s| SetOverride::parse(s)).collect::<Result<_, _>>()?;
+    let sets: Vec<SetOverride> = sets
+        .iter()
+        .map(|s| SetOverride::parse(s))
+        .collect::<Result<_, _>>()?;
     topology::load(&src, &sets)
 }
 

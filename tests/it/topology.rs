@@ -15,7 +15,14 @@ links:
 ";
 
 /// Loads `yaml` (with overrides), expects an error, and checks it.
-fn expect_err(yaml: &str, sets: &[&str], message: &str, at: Option<(u32, u32)>, key: &str, hint: &str) {
+fn expect_err(
+    yaml: &str,
+    sets: &[&str],
+    message: &str,
+    at: Option<(u32, u32)>,
+    key: &str,
+    hint: &str,
+) {
     let err = match load_text(yaml, sets) {
         Ok(_) => panic!("expected an error `{message}`"),
         Err(e) => e,
@@ -50,19 +57,36 @@ fn a_valid_topology_loads_into_a_graph() {
     assert_eq!(t.links[1].depth, 2, "default depth");
     let d = dot::to_dot(&t);
     assert!(d.starts_with("digraph \"test\" {"), "{d}");
-    assert!(d.contains("\"source\" -> \"s0\" [label=\"out -> in\\ndepth 4\"];"), "{d}");
+    assert!(
+        d.contains("\"source\" -> \"s0\" [label=\"out -> in\\ndepth 4\"];"),
+        "{d}"
+    );
 }
 
 #[test]
 fn unknown_kind_is_named_with_the_closest_kind() {
     let y = GOOD.replace("kind: stage", "kind: stag");
-    expect_err(&y, &[], "unknown module kind `stag` for `s0`", Some((4, 14)), "modules.s0.kind", "did you mean `stage`?");
+    expect_err(
+        &y,
+        &[],
+        "unknown module kind `stag` for `s0`",
+        Some((4, 14)),
+        "modules.s0.kind",
+        "did you mean `stage`?",
+    );
 }
 
 #[test]
 fn missing_kind_is_an_error() {
     let y = GOOD.replace("{kind: sink}", "{}");
-    expect_err(&y, &[], "module `sink` has no `kind`", Some((5, 3)), "modules.sink", "add `kind:`");
+    expect_err(
+        &y,
+        &[],
+        "module `sink` has no `kind`",
+        Some((5, 3)),
+        "modules.sink",
+        "add `kind:`",
+    );
 }
 
 #[test]
@@ -103,19 +127,40 @@ fn out_of_range_and_mistyped_parameters_are_errors() {
 #[test]
 fn unknown_port_lists_the_ports_of_that_direction() {
     let y = GOOD.replace("to: sink.in}", "to: sink.inn}");
-    expect_err(&y, &[], "unknown port `inn` on `sink` (kind `sink`)", Some((8, 24)), "links[1].to", "did you mean `in`?");
+    expect_err(
+        &y,
+        &[],
+        "unknown port `inn` on `sink` (kind `sink`)",
+        Some((8, 24)),
+        "links[1].to",
+        "did you mean `in`?",
+    );
 }
 
 #[test]
 fn unknown_module_in_a_link_is_an_error() {
     let y = GOOD.replace("from: s0.out", "from: s1.out");
-    expect_err(&y, &[], "unknown module `s1`", Some((8, 12)), "links[1].from", "did you mean `s0`?");
+    expect_err(
+        &y,
+        &[],
+        "unknown module `s1`",
+        Some((8, 12)),
+        "links[1].from",
+        "did you mean `s0`?",
+    );
 }
 
 #[test]
 fn malformed_endpoint_is_an_error() {
     let y = GOOD.replace("from: s0.out", "from: s0");
-    expect_err(&y, &[], "`s0` is not of the form `instance.port`", Some((8, 12)), "links[1].from", "e.g.");
+    expect_err(
+        &y,
+        &[],
+        "`s0` is not of the form `instance.port`",
+        Some((8, 12)),
+        "links[1].from",
+        "e.g.",
+    );
 }
 
 #[test]
@@ -147,13 +192,30 @@ fn unconnected_port_is_an_error() {
 #[test]
 fn a_port_connected_twice_is_an_error() {
     let y = format!("{GOOD}  - {{from: s0.out, to: sink.in}}\n");
-    expect_err(&y, &[], "port `s0.out` is connected twice", Some((9, 12)), "links[2].from", "test.yaml:8:5");
+    expect_err(
+        &y,
+        &[],
+        "port `s0.out` is connected twice",
+        Some((9, 12)),
+        "links[2].from",
+        "test.yaml:8:5",
+    );
 }
 
 #[test]
 fn duplicate_module_names_are_an_error() {
-    let y = GOOD.replace("  sink: {kind: sink}\n", "  sink: {kind: sink}\n  s0: {kind: sink}\n");
-    expect_err(&y, &[], "module `s0` is defined twice", Some((6, 3)), "modules.s0", "test.yaml:4:3");
+    let y = GOOD.replace(
+        "  sink: {kind: sink}\n",
+        "  sink: {kind: sink}\n  s0: {kind: sink}\n",
+    );
+    expect_err(
+        &y,
+        &[],
+        "module `s0` is defined twice",
+        Some((6, 3)),
+        "modules.s0",
+        "test.yaml:4:3",
+    );
 }
 
 #[test]
@@ -174,7 +236,10 @@ links:
         "links",
         "latency_cycles: 1",
     );
-    let broken = ring.replace("{from: b.out, to: a.in}", "{from: b.out, to: a.in, latency_cycles: 1}");
+    let broken = ring.replace(
+        "{from: b.out, to: a.in}",
+        "{from: b.out, to: a.in, latency_cycles: 1}",
+    );
     let t = load_ok(&broken);
     // A ring with no tokens in it finishes at once with nothing pending.
     let summary = t.build().unwrap().run().unwrap();
@@ -184,13 +249,27 @@ links:
 #[test]
 fn link_fields_are_range_checked() {
     let y = GOOD.replace("depth: 4", "depth: 0");
-    expect_err(&y, &[], "`links[0].depth` = 0 is out of range", Some((7, 42)), "links[0].depth", "1..=16777216");
+    expect_err(
+        &y,
+        &[],
+        "`links[0].depth` = 0 is out of range",
+        Some((7, 42)),
+        "links[0].depth",
+        "1..=16777216",
+    );
 }
 
 #[test]
 fn unknown_keys_are_errors_not_warnings() {
     let y = format!("{GOOD}extra: 1\n");
-    expect_err(&y, &[], "unknown field `extra`, expected one of name, description, clock_mhz, modules, links", Some((9, 1)), "", "stasim models");
+    expect_err(
+        &y,
+        &[],
+        "unknown field `extra`, expected one of name, description, clock_mhz, modules, links",
+        Some((9, 1)),
+        "",
+        "stasim models",
+    );
     let y = GOOD.replace("depth: 4}", "depth: 4, colour: red}");
     let err = load_text(&y, &[]).unwrap_err();
     assert!(err.message.starts_with("unknown field `colour`"), "{err}");
@@ -200,15 +279,35 @@ fn unknown_keys_are_errors_not_warnings() {
 fn yaml_syntax_and_type_errors_have_locations() {
     let y = GOOD.replace("clock_mhz: 1000", "clock_mhz: fast");
     let err = load_text(&y, &[]).unwrap_err();
-    assert!(matches!(err.origin, Origin::File { line: 1, column: 12, .. }), "{err}");
+    assert!(
+        matches!(
+            err.origin,
+            Origin::File {
+                line: 1,
+                column: 12,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let y = GOOD.replace("  sink: {kind: sink}", "  sink: {kind: sink");
     let err = load_text(&y, &[]).unwrap_err();
-    assert!(matches!(err.origin, Origin::File { line, .. } if line >= 5), "{err}");
+    assert!(
+        matches!(err.origin, Origin::File { line, .. } if line >= 5),
+        "{err}"
+    );
 }
 
 #[test]
 fn bad_clock_is_an_error() {
-    expect_err(&GOOD.replace("clock_mhz: 1000", "clock_mhz: 0"), &[], "`clock_mhz` = 0 is not a valid clock frequency", Some((1, 12)), "clock_mhz", "MHz");
+    expect_err(
+        &GOOD.replace("clock_mhz: 1000", "clock_mhz: 0"),
+        &[],
+        "`clock_mhz` = 0 is not a valid clock frequency",
+        Some((1, 12)),
+        "clock_mhz",
+        "MHz",
+    );
 }
 
 #[test]
@@ -216,14 +315,42 @@ fn set_overrides_go_through_the_same_validation() {
     let t = load_text(GOOD, &["s0.service_cycles=7", "clock_mhz=500"]).unwrap();
     assert_eq!(t.modules[1].params.int("service_cycles"), Ok(7));
     assert_eq!(t.clock.period().as_ps(), 2_000);
-    expect_err(GOOD, &["s0.service_cycles=-1"], "bad value for `s0.service_cycles`: -1 is out of range; expected an integer in 0..=1099511627776", None, "modules.s0.service_cycles", "cycles");
+    expect_err(
+        GOOD,
+        &["s0.service_cycles=-1"],
+        "bad value for `s0.service_cycles`: -1 is out of range; expected an integer in 0..=1099511627776",
+        None,
+        "modules.s0.service_cycles",
+        "cycles",
+    );
 }
 
 #[test]
 fn set_on_an_unknown_key_is_an_error() {
-    expect_err(GOOD, &["s0.bogus=1"], "unknown parameter `bogus` on `s0` (kind `stage`)", None, "modules.s0.bogus", "service_cycles");
-    expect_err(GOOD, &["s9.service_cycles=1"], "`--set` names an unknown module `s9`", None, "s9.service_cycles", "did you mean `s0`?");
-    expect_err(GOOD, &["a.b.c=1"], "unknown key `a.b.c`", None, "a.b.c", "INSTANCE.PARAM");
+    expect_err(
+        GOOD,
+        &["s0.bogus=1"],
+        "unknown parameter `bogus` on `s0` (kind `stage`)",
+        None,
+        "modules.s0.bogus",
+        "service_cycles",
+    );
+    expect_err(
+        GOOD,
+        &["s9.service_cycles=1"],
+        "`--set` names an unknown module `s9`",
+        None,
+        "s9.service_cycles",
+        "did you mean `s0`?",
+    );
+    expect_err(
+        GOOD,
+        &["a.b.c=1"],
+        "unknown key `a.b.c`",
+        None,
+        "a.b.c",
+        "INSTANCE.PARAM",
+    );
     let err = stasim::topology::SetOverride::parse("s0.service_cycles").unwrap_err();
     assert_eq!(err.message, "`--set` expects KEY=VALUE");
 }
