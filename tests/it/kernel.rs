@@ -11,12 +11,15 @@ fn tok(id: u64) -> Transaction {
     Transaction::Token(Token { id, payload: 0 })
 }
 
+/// `(actor, tag, time in ns)` of each wake-up handled.
+type WakeLog = Arc<Mutex<Vec<(&'static str, u64, u64)>>>;
+
 /// Schedules wake-ups at init and logs `(actor, tag, time)` when they fire; a wake with
 /// tag 100 schedules a zero-delay wake (tag 101).
 struct Waker {
     name: &'static str,
     wakes: Vec<(u64, u64)>, // (delay ns, tag)
-    log: Arc<Mutex<Vec<(&'static str, u64, u64)>>>,
+    log: WakeLog,
 }
 
 impl Actor<Transaction> for Waker {
