@@ -32,6 +32,7 @@ pub mod blocks;
 pub mod component;
 pub mod error;
 pub mod kernel;
+pub mod sta;
 pub mod topology;
 pub mod txn;
 

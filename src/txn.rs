@@ -14,11 +14,40 @@ pub struct Token {
     pub payload: u64,
 }
 
+/// A memory request: read or write `bytes` bytes at byte address `addr`. The DRAM splits it
+/// into bursts itself and answers with one [`MemResp`] when every burst is done.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct MemReq {
+    /// Requester-chosen id, echoed in the response.
+    pub id: u64,
+    /// Byte address.
+    pub addr: u64,
+    /// Length in bytes (>= 1).
+    pub bytes: u64,
+    /// Write (true) or read (false).
+    pub write: bool,
+}
+
+/// The answer to a [`MemReq`]: read data delivered, or write committed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct MemResp {
+    /// The request's id.
+    pub id: u64,
+    /// The request's length in bytes.
+    pub bytes: u64,
+    /// Whether it was a write.
+    pub write: bool,
+}
+
 /// Anything that travels on a link.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Transaction {
     /// A [`Token`].
     Token(Token),
+    /// A [`MemReq`].
+    MemReq(MemReq),
+    /// A [`MemResp`].
+    MemResp(MemResp),
 }
 
 /// The type of a port: which [`Transaction`] variant it carries.
@@ -26,6 +55,10 @@ pub enum Transaction {
 pub enum TxnType {
     /// [`Transaction::Token`].
     Token,
+    /// [`Transaction::MemReq`].
+    MemReq,
+    /// [`Transaction::MemResp`].
+    MemResp,
 }
 
 impl TxnType {
@@ -33,6 +66,8 @@ impl TxnType {
     pub fn name(self) -> &'static str {
         match self {
             TxnType::Token => "token",
+            TxnType::MemReq => "mem_req",
+            TxnType::MemResp => "mem_resp",
         }
     }
 }
@@ -42,6 +77,8 @@ impl Transaction {
     pub fn txn_type(&self) -> TxnType {
         match self {
             Transaction::Token(_) => TxnType::Token,
+            Transaction::MemReq(_) => TxnType::MemReq,
+            Transaction::MemResp(_) => TxnType::MemResp,
         }
     }
 }
@@ -50,6 +87,15 @@ impl std::fmt::Display for Transaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Transaction::Token(t) => write!(f, "token #{}", t.id),
+            Transaction::MemReq(r) => write!(
+                f,
+                "{} request #{} ({} B at {:#x})",
+                if r.write { "write" } else { "read" },
+                r.id,
+                r.bytes,
+                r.addr
+            ),
+            Transaction::MemResp(r) => write!(f, "memory response #{} ({} B)", r.id, r.bytes),
         }
     }
 }
@@ -58,6 +104,9 @@ impl Message for Transaction {
     fn size_bytes(&self) -> u64 {
         match self {
             Transaction::Token(_) => 16,
+            // A request carries a header; write data travels with it.
+            Transaction::MemReq(r) => 16 + if r.write { r.bytes } else { 0 },
+            Transaction::MemResp(r) => 16 + if r.write { 0 } else { r.bytes },
         }
     }
 }

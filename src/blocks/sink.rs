@@ -49,7 +49,9 @@ pub struct Sink {
 impl Sink {
     fn drain(&mut self, ctx: &mut Ctx<'_, Transaction>) {
         while let Some(x) = ctx.try_recv(self.input) {
-            let Transaction::Token(t) = x;
+            let Transaction::Token(t) = x else {
+                continue; // the port type admits tokens only
+            };
             if t.id != self.received {
                 self.in_order = false;
             }

@@ -1,13 +1,15 @@
 //! Every module kind a topology may instantiate.
 
-use crate::blocks;
 use crate::component::ModuleSpec;
+use crate::{blocks, sta};
 
 /// All module kinds, in the order `stasim models` lists them.
 pub static KINDS: &[&ModuleSpec] = &[
     &blocks::source::SPEC,
     &blocks::stage::SPEC,
     &blocks::sink::SPEC,
+    &blocks::traffic::SPEC,
+    &sta::dram::SPEC,
 ];
 
 /// The kind called `name`.

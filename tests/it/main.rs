@@ -1,6 +1,7 @@
 //! Integration tests, one binary: `cargo test --release`.
 
 mod cli;
+mod dram;
 mod kernel;
 mod pipeline;
 mod support;

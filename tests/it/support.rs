@@ -35,6 +35,10 @@ pub struct Recorder(pub Arc<Mutex<Vec<Seen>>>);
 fn id_of(m: &Transaction) -> u64 {
     match m {
         Transaction::Token(t) => t.id,
+        Transaction::MemReq(r) => r.id,
+        Transaction::MemResp(r) => r.id,
+        #[allow(unreachable_patterns)]
+        _ => u64::MAX,
     }
 }
 
@@ -111,4 +115,38 @@ pub fn load_ok(yaml: &str) -> Topology {
         Ok(t) => t,
         Err(e) => panic!("topology should load:\n{e}"),
     }
+}
+
+/// Runs a topology and returns it with its finished simulation.
+pub fn run_ok(
+    yaml: &str,
+    sets: &[&str],
+) -> (
+    Topology,
+    stasim::kernel::Simulation<Transaction>,
+    stasim::kernel::RunSummary,
+) {
+    let topo = load_text(yaml, sets).unwrap_or_else(|e| panic!("{e}"));
+    let mut sim = topo.build().unwrap_or_else(|e| panic!("{e}"));
+    let summary = sim.run().unwrap_or_else(|e| panic!("{e}"));
+    (topo, sim, summary)
+}
+
+/// A statistic of module `name` as an integer.
+pub fn stat_u64(
+    topo: &Topology,
+    sim: &stasim::kernel::Simulation<Transaction>,
+    name: &str,
+    stat: &str,
+) -> u64 {
+    let idx = topo
+        .module_index(name)
+        .unwrap_or_else(|| panic!("no module {name}"));
+    sim.actor_stats(ActorId(idx as u32))
+        .into_iter()
+        .find_map(|(n, v)| match v {
+            stasim::kernel::StatValue::U64(x) if n == stat => Some(x),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no u64 stat {stat} on {name}"))
 }
