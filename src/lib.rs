@@ -35,5 +35,6 @@ pub mod kernel;
 pub mod sta;
 pub mod topology;
 pub mod txn;
+pub mod workload;
 
 pub use error::Error;

@@ -193,7 +193,10 @@ impl Traffic {
                 bytes: self.bytes,
                 write: self.write,
             };
-            if ctx.try_send(self.req, Transaction::MemReq(req)).is_err() {
+            if ctx
+                .try_send(self.req, Transaction::MemReq(Box::new(req)))
+                .is_err()
+            {
                 return;
             }
             let now = ctx.now().as_ps();

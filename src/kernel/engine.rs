@@ -95,7 +95,7 @@ impl<M: Message> Ctx<'_, M> {
 
     /// Sends `msg` on `link` (an output of this actor). If the link is full the message is
     /// handed back and this actor gets `on_writable(link)` when a slot frees.
-    #[inline]
+    #[inline(always)]
     pub fn try_send(&mut self, link: LinkId, msg: M) -> Result<(), M> {
         let now = self.core.queue.now();
         let idx = link.0 as usize;
@@ -136,7 +136,7 @@ impl<M: Message> Ctx<'_, M> {
 
     /// Takes the oldest visible transaction from `link` (an input of this actor). If there is
     /// none, this actor gets `on_readable(link)` when one becomes visible.
-    #[inline]
+    #[inline(always)]
     pub fn try_recv(&mut self, link: LinkId) -> Option<M> {
         let now = self.core.queue.now();
         let idx = link.0 as usize;

@@ -498,7 +498,7 @@ impl Dram {
             let bursts = (end - first).div_ceil(bb);
             let r = Request {
                 port: k as u32,
-                req,
+                req: *req,
                 remaining: bursts,
             };
             let slot = match self.free_slots.pop() {
@@ -723,7 +723,10 @@ impl Dram {
     fn flush_responses(&mut self, ctx: &mut Ctx<'_, Transaction>) {
         for p in &mut self.ports {
             while let Some(r) = p.responses.front().copied() {
-                if ctx.try_send(p.output, Transaction::MemResp(r)).is_err() {
+                if ctx
+                    .try_send(p.output, Transaction::MemResp(Box::new(r)))
+                    .is_err()
+                {
                     break;
                 }
                 p.responses.pop_front();

@@ -1,0 +1,372 @@
+//! Workloads: Transformer model presets with N:M sparse linear layers, turned into the
+//! operation list of STA.md ("One Transformer encoder layer").
+//!
+//! Per layer (hidden `d`, heads `h`, `dh = d/h`, FFN `f`, sequence `s`, batch `B`):
+//!
+//! | op | kind | shape per instance | instances |
+//! |---|---|---|---|
+//! | `qkv` | sparse_dense | `[s x d] x [d x 3d]` | B |
+//! | `scores` | dense_dense | `[s x dh] x [dh x s]` (scaled by `1/sqrt(dh)`) | h*B |
+//! | `softmax` | softmax | `s` rows of `s` | h*B |
+//! | `pv` | dense_dense | `[s x s] x [s x dh]` | h*B |
+//! | `proj` | sparse_dense | `[s x d] x [d x d]` | B |
+//! | `add_ln1` | vector | residual add + LayerNorm, `s x d` | B |
+//! | `ffn1` | sparse_dense | `[s x d] x [d x f]` | B |
+//! | `gelu` | vector | `s x f` | B |
+//! | `ffn2` | sparse_dense | `[s x f] x [f x d]` | B |
+//! | `add_ln2` | vector | `s x d` | B |
+//!
+//! A decoder (GPT-2) uses causal attention: score tiles entirely above the diagonal are
+//! skipped, and so are their MACs.
+
+pub mod nm;
+
+use serde::Serialize;
+
+pub use nm::Pattern;
+
+/// Shape of a Transformer model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelShape {
+    /// Preset name.
+    pub name: String,
+    /// Hidden size `d`.
+    pub hidden: u64,
+    /// Attention heads `h`.
+    pub heads: u64,
+    /// FFN size `f`.
+    pub ffn: u64,
+    /// Layers.
+    pub layers: u64,
+    /// Sequence length used when none is given.
+    pub default_seq: u64,
+    /// Causal (decoder) attention.
+    pub causal: bool,
+}
+
+/// The presets: `(name, d, h, f, layers, default s, causal)`.
+const PRESETS: &[(&str, u64, u64, u64, u64, u64, bool)] = &[
+    ("bert-base", 768, 12, 3072, 12, 128, false),
+    ("bert-large", 1024, 16, 4096, 24, 128, false),
+    ("deit-small", 384, 6, 1536, 12, 197, false),
+    ("minilm-l6", 384, 12, 1536, 6, 128, false),
+    ("gpt2-small", 768, 12, 3072, 12, 128, true),
+];
+
+/// Names of the model presets.
+pub fn preset_names() -> Vec<&'static str> {
+    PRESETS.iter().map(|p| p.0).collect()
+}
+
+/// The preset called `name`.
+pub fn preset(name: &str) -> Option<ModelShape> {
+    PRESETS.iter().find(|p| p.0 == name).map(
+        |&(name, hidden, heads, ffn, layers, default_seq, causal)| ModelShape {
+            name: name.into(),
+            hidden,
+            heads,
+            ffn,
+            layers,
+            default_seq,
+            causal,
+        },
+    )
+}
+
+/// The N:M pattern of each class of linear layer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Patterns {
+    /// Q, K, V projections.
+    pub qkv: Pattern,
+    /// Attention output projection.
+    pub proj: Pattern,
+    /// FFN up.
+    pub ffn1: Pattern,
+    /// FFN down.
+    pub ffn2: Pattern,
+}
+
+impl Patterns {
+    /// One pattern for every class.
+    pub fn uniform(p: Pattern) -> Self {
+        Patterns {
+            qkv: p,
+            proj: p,
+            ffn1: p,
+            ffn2: p,
+        }
+    }
+
+    /// Parses `2:4`, `dense`, or `qkv=2:8,proj=2:8,ffn1=1:8,ffn2=1:8` (a per-class list must
+    /// name all four classes).
+    pub fn parse(text: &str) -> Result<Patterns, String> {
+        if !text.contains('=') {
+            return Pattern::parse(text).map(Patterns::uniform);
+        }
+        let mut slots: [Option<Pattern>; 4] = [None; 4];
+        const NAMES: [&str; 4] = ["qkv", "proj", "ffn1", "ffn2"];
+        for item in text.split(',') {
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| format!("`{item}` is not CLASS=PATTERN"))?;
+            let i = NAMES.iter().position(|n| *n == k.trim()).ok_or_else(|| {
+                format!(
+                    "unknown layer class `{}`; classes are qkv, proj, ffn1, ffn2",
+                    k.trim()
+                )
+            })?;
+            slots[i] = Some(Pattern::parse(v)?);
+        }
+        match slots {
+            [Some(qkv), Some(proj), Some(ffn1), Some(ffn2)] => Ok(Patterns {
+                qkv,
+                proj,
+                ffn1,
+                ffn2,
+            }),
+            _ => {
+                let missing: Vec<&str> = NAMES
+                    .iter()
+                    .zip(slots)
+                    .filter(|(_, s)| s.is_none())
+                    .map(|(n, _)| *n)
+                    .collect();
+                Err(format!(
+                    "the per-class list does not name {}",
+                    missing.join(", ")
+                ))
+            }
+        }
+    }
+
+    /// Every distinct sparse pattern.
+    pub fn all(&self) -> [Pattern; 4] {
+        [self.qkv, self.proj, self.ffn1, self.ffn2]
+    }
+}
+
+/// A complete workload: a model, its size, and its patterns.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Workload {
+    /// Model shape.
+    pub model: ModelShape,
+    /// Sequence length.
+    pub seq: u64,
+    /// Batch.
+    pub batch: u64,
+    /// Layers simulated (at most the model's).
+    pub layers: u64,
+    /// Patterns of the linear layers.
+    pub patterns: Patterns,
+    /// Bits per stored value (16 or 8).
+    pub value_bits: u64,
+}
+
+/// What kind of operation.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    /// N:M weights x dense activations.
+    SparseDense,
+    /// Dense x dense (attention).
+    DenseDense,
+    /// Row-wise softmax.
+    Softmax,
+    /// Element-wise / row-wise vector work.
+    Vector,
+}
+
+/// One operation of the workload.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Op {
+    /// Layer index.
+    pub layer: u64,
+    /// Name within the layer (`qkv`, `scores`, ...).
+    pub name: &'static str,
+    /// Kind.
+    pub kind: OpKind,
+    /// Weight pattern (dense for non-linear ops).
+    pub pattern: Pattern,
+    /// Rows of the output per instance (`s`).
+    pub rows: u64,
+    /// Reduction length (0 for softmax/vector).
+    pub k: u64,
+    /// Output columns per instance (row length for softmax/vector).
+    pub cols: u64,
+    /// Independent instances (heads x batch, or batch).
+    pub instances: u64,
+    /// Useful MACs (only kept weights; causal tiles skipped).
+    pub macs: u64,
+    /// MACs a dense engine would do.
+    pub dense_macs: u64,
+}
+
+impl Workload {
+    /// Checks sizes.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.seq == 0 {
+            return Err("sequence length must be at least 1".into());
+        }
+        if self.batch == 0 {
+            return Err("batch must be at least 1".into());
+        }
+        if self.layers == 0 || self.layers > self.model.layers {
+            return Err(format!(
+                "layers must be in 1..={} for {}",
+                self.model.layers, self.model.name
+            ));
+        }
+        if self.model.hidden % self.model.heads != 0 {
+            return Err("hidden size must be a multiple of the heads".into());
+        }
+        Ok(())
+    }
+
+    /// Head size `dh`.
+    pub fn head_dim(&self) -> u64 {
+        self.model.hidden / self.model.heads
+    }
+
+    /// Score MACs of one head, honouring causality (a query attends to keys at or before it).
+    fn score_macs(&self, k: u64) -> u64 {
+        let s = self.seq;
+        if self.model.causal {
+            s * (s + 1) / 2 * k
+        } else {
+            s * s * k
+        }
+    }
+
+    /// The operation list, layer by layer.
+    pub fn ops(&self) -> Vec<Op> {
+        let (s, b) = (self.seq, self.batch);
+        let (d, h, f, dh) = (
+            self.model.hidden,
+            self.model.heads,
+            self.model.ffn,
+            self.head_dim(),
+        );
+        let p = self.patterns;
+        let mut out = Vec::new();
+        for layer in 0..self.layers {
+            let linear = |name, pattern: Pattern, k, cols| Op {
+                layer,
+                name,
+                kind: if pattern.is_dense() {
+                    OpKind::DenseDense
+                } else {
+                    OpKind::SparseDense
+                },
+                pattern,
+                rows: s,
+                k,
+                cols,
+                instances: b,
+                macs: pattern.useful_macs(s, k, cols) * b,
+                dense_macs: s * k * cols * b,
+            };
+            let vector = |name, cols| Op {
+                layer,
+                name,
+                kind: OpKind::Vector,
+                pattern: Pattern::DENSE,
+                rows: s,
+                k: 0,
+                cols,
+                instances: b,
+                macs: 0,
+                dense_macs: 0,
+            };
+            let mut qkv = linear("qkv", p.qkv, d, 3 * d);
+            qkv.kind = if p.qkv.is_dense() {
+                OpKind::DenseDense
+            } else {
+                OpKind::SparseDense
+            };
+            out.push(qkv);
+            let attn = self.score_macs(dh) * h * b;
+            out.push(Op {
+                layer,
+                name: "scores",
+                kind: OpKind::DenseDense,
+                pattern: Pattern::DENSE,
+                rows: s,
+                k: dh,
+                cols: s,
+                instances: h * b,
+                macs: attn,
+                dense_macs: attn,
+            });
+            out.push(Op {
+                layer,
+                name: "softmax",
+                kind: OpKind::Softmax,
+                pattern: Pattern::DENSE,
+                rows: s,
+                k: 0,
+                cols: s,
+                instances: h * b,
+                macs: 0,
+                dense_macs: 0,
+            });
+            out.push(Op {
+                layer,
+                name: "pv",
+                kind: OpKind::DenseDense,
+                pattern: Pattern::DENSE,
+                rows: s,
+                k: s,
+                cols: dh,
+                instances: h * b,
+                macs: attn,
+                dense_macs: attn,
+            });
+            out.push(linear("proj", p.proj, d, d));
+            out.push(vector("add_ln1", d));
+            out.push(linear("ffn1", p.ffn1, d, f));
+            out.push(vector("gelu", f));
+            out.push(linear("ffn2", p.ffn2, f, d));
+            out.push(vector("add_ln2", d));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bert_base_dense_is_about_11_gmac_at_s128() {
+        let w = Workload {
+            model: preset("bert-base").unwrap(),
+            seq: 128,
+            batch: 1,
+            layers: 12,
+            patterns: Patterns::uniform(Pattern::DENSE),
+            value_bits: 16,
+        };
+        let macs: u64 = w.ops().iter().map(|o| o.dense_macs).sum();
+        // 12 * (128*768*2304 + 2*12*128*128*64 + 128*768*768 + 2*128*768*3072) = 11.17 G
+        assert_eq!(
+            macs,
+            12 * (128 * 768 * 2304
+                + 2 * 12 * 128 * 128 * 64
+                + 128 * 768 * 768
+                + 2 * 128 * 768 * 3072)
+        );
+        assert!((macs as f64 / 1e9 - 11.2).abs() < 0.1);
+    }
+
+    #[test]
+    fn per_class_patterns_parse() {
+        let p = Patterns::parse("qkv=2:8,proj=2:8,ffn1=1:8,ffn2=1:8").unwrap();
+        assert_eq!(p.ffn1, Pattern { n: 1, m: 8 });
+        assert!(
+            Patterns::parse("qkv=2:8")
+                .unwrap_err()
+                .contains("proj, ffn1, ffn2")
+        );
+        assert!(Patterns::parse("attn=2:8").is_err());
+    }
+}
