@@ -100,6 +100,13 @@ impl fmt::Display for Pattern {
     }
 }
 
+impl serde::Serialize for Pattern {
+    /// Serialised as `"2:4"` or `"dense"`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,12 +133,5 @@ mod tests {
         assert!((r8 - 1.6).abs() < 1e-9, "{r8}");
         assert_eq!(Pattern::parse("1:8").unwrap().index_bits(), 3);
         assert_eq!(Pattern::parse("3:16").unwrap().index_bits(), 4);
-    }
-}
-
-impl serde::Serialize for Pattern {
-    /// Serialised as `"2:4"` or `"dense"`.
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
