@@ -29,7 +29,7 @@ impl Dir {
 }
 
 /// One port of a module kind.
-#[derive(Debug)]
+#[derive(Copy, Clone, Debug)]
 pub struct PortSpec {
     /// Name used in `links:` as `instance.port`.
     pub name: &'static str,
@@ -365,6 +365,10 @@ pub struct BuildArgs<'a> {
     pub clock: Clock,
     /// Connected ports: `(port name, link)`.
     pub ports: &'a [(&'static str, LinkId)],
+    /// For each connected port, the module at the other end: `(port, its kind, its params)`.
+    pub peers: &'a [(&'static str, &'static ModuleSpec, &'a Params)],
+    /// The workload of the run, if any (the controller needs it).
+    pub workload: Option<&'a crate::workload::Workload>,
 }
 
 impl BuildArgs<'_> {
@@ -372,6 +376,14 @@ impl BuildArgs<'_> {
     pub fn port(&self, name: &str) -> Result<LinkId, String> {
         self.opt_port(name)
             .ok_or_else(|| format!("port `{}.{name}` is not connected", self.name))
+    }
+
+    /// Kind and parameters of the module connected to `port`.
+    pub fn peer(&self, port: &str) -> Option<(&'static ModuleSpec, &Params)> {
+        self.peers
+            .iter()
+            .find(|(p, _, _)| *p == port)
+            .map(|(_, k, params)| (*k, *params))
     }
 
     /// The link connected to an optional port, if any.

@@ -32,6 +32,8 @@ pub mod blocks;
 pub mod component;
 pub mod error;
 pub mod kernel;
+pub mod report;
+pub mod run;
 pub mod sta;
 pub mod topology;
 pub mod txn;

@@ -83,8 +83,10 @@ pub struct Fetch {
     pub addr: u64,
     /// Whether the operand comes from DRAM.
     pub from_dram: bool,
-    /// On-chip fills that must have arrived first.
+    /// On-chip fills that must have arrived first ...
     pub after_fills: u64,
+    /// ... counted on this fill source (0 accumulator, 1 softmax, 2 vector unit).
+    pub fill_src: u8,
     /// DRAM writes that must have completed first (read-after-write through DRAM).
     pub after_writes: u64,
 }
@@ -123,6 +125,8 @@ pub struct Pass {
     pub act_bytes: u64,
     /// Useful MACs of the pass.
     pub macs: u64,
+    /// Bytes per output value once finished (2 for 16-bit, 1 for 8-bit).
+    pub value_bytes: u8,
     /// Last tile of a row block (softmax can start on those rows).
     pub group_end: bool,
     /// Route of the output tile.
@@ -142,6 +146,8 @@ pub struct Tile {
     pub elems: u32,
     /// Bytes per element on this hop (4 for partial sums, value width after).
     pub elem_bytes: u8,
+    /// Bytes per finished value.
+    pub value_bytes: u8,
     /// Last tile of a row block.
     pub group_end: bool,
     /// Route.

@@ -31,19 +31,6 @@ pub struct PipelineArgs {
     pub max_time: Option<String>,
 }
 
-impl Which {
-    /// What `stasim` does with no subcommand.
-    pub fn default_job() -> Which {
-        Which::Pipeline(PipelineArgs {
-            transactions: 1_000_000,
-            repeat: 1,
-            topology: "pipeline".into(),
-            sets: Vec::new(),
-            max_time: None,
-        })
-    }
-}
-
 /// Runs a benchmark.
 pub fn run(w: &Which) -> Result<(), Error> {
     let Which::Pipeline(a) = w;

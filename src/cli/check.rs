@@ -18,8 +18,15 @@ pub fn run(a: &Args) -> Result<(), Error> {
     let src = Source::read(&a.topology)?;
     let sets = super::parse_sets(&a.sets)?;
     let t = topology::load(&src, &sets)?;
-    // Building catches constraints between parameters too.
-    t.build()?;
+    // Building catches constraints between parameters too (and plans the workload, if the
+    // topology has a controller).
+    let has_controller = t.modules.iter().any(|m| m.spec.kind == "controller");
+    if has_controller {
+        let w = stasim::run::resolve_workload(&t, &stasim::run::WorkloadArgs::default())?;
+        t.build_with(Some(&w))?;
+    } else {
+        t.build()?;
+    }
     println!("{}: topology `{}` is valid", t.path, t.name);
     println!("  modules: {}", t.modules.len());
     for m in &t.modules {

@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod graph;
 mod models;
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Simulate a workload on an STA topology (default: BERT-base, s=128, 2:4 on `sta`).
+    Run(run::Args),
     /// Validate a topology and print a summary (modules, links, clock domains).
     Check(check::Args),
     /// Print a topology as Graphviz DOT.
@@ -70,10 +73,14 @@ pub fn main() -> Result<(), Error> {
         }
     };
     match cli.command {
+        Some(Command::Run(a)) => run::run(&a),
         Some(Command::Check(a)) => check::run(&a),
         Some(Command::Graph(a)) => graph::run(&a),
         Some(Command::Models(a)) => models::run(&a),
         Some(Command::Bench(w)) => bench::run(&w),
-        None => bench::run(&bench::Which::default_job()),
+        None => run::run(&run::Args {
+            topology: "sta".into(),
+            ..run::Args::default()
+        }),
     }
 }

@@ -49,4 +49,8 @@ pub trait Actor<M>: Send {
     fn stats(&self) -> Vec<Stat> {
         Vec::new()
     }
+    /// The concrete module, for report builders that know its type (`None` by default).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }

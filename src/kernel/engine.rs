@@ -331,6 +331,11 @@ impl<M: Message> Simulation<M> {
         &self.core.links[id.0 as usize].stats
     }
 
+    /// The concrete actor `id`, if it exposes itself (see [`Actor::as_any`]).
+    pub fn actor_any(&self, id: ActorId) -> Option<&dyn std::any::Any> {
+        self.actors[id.0 as usize].actor.as_any()
+    }
+
     /// Statistics of actor `id`.
     pub fn actor_stats(&self, id: ActorId) -> Vec<Stat> {
         self.actors[id.0 as usize].actor.stats()

@@ -33,8 +33,16 @@ use crate::kernel::{ActorId, Clock, LinkId, LinkSpec, Simulation};
 use crate::txn::Transaction;
 
 /// Topologies compiled into the binary, usable by name (`stasim check pipeline`).
-pub const BUILTIN: &[(&str, &str)] =
-    &[("pipeline", include_str!("../../topologies/pipeline.yaml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("sta", include_str!("../../topologies/sta.yaml")),
+    ("sta-small", include_str!("../../topologies/sta-small.yaml")),
+    (
+        "sta-offchip-softmax",
+        include_str!("../../topologies/sta-offchip-softmax.yaml"),
+    ),
+    ("dense", include_str!("../../topologies/dense.yaml")),
+    ("pipeline", include_str!("../../topologies/pipeline.yaml")),
+];
 
 /// A module port: `(module index, port name)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +100,8 @@ pub struct Topology {
     pub links: Vec<LinkInst>,
     /// Modules as nodes (weight: module index), links as edges (weight: link index).
     pub graph: DiGraph<usize, usize>,
+    /// The file's `workload:` block (unvalidated fields with their origins).
+    pub workload: raw::WorkloadDoc,
 }
 
 /// Topology text and the name to report it under.
@@ -217,8 +227,16 @@ impl Topology {
         out
     }
 
-    /// Builds the simulation: actor `i` is module `i`, link `i` is link `i`.
+    /// Builds the simulation with no workload: actor `i` is module `i`, link `i` is link `i`.
     pub fn build(&self) -> Result<Simulation<Transaction>, InputError> {
+        self.build_with(None)
+    }
+
+    /// Builds the simulation for `workload` (needed by a `controller`).
+    pub fn build_with(
+        &self,
+        workload: Option<&crate::workload::Workload>,
+    ) -> Result<Simulation<Transaction>, InputError> {
         let mut sim = Simulation::new();
         for l in &self.links {
             sim.add_link(LinkSpec {
@@ -246,11 +264,28 @@ impl Topology {
                     }
                 })
                 .collect();
+            let peers: Vec<(&'static str, &'static ModuleSpec, &Params)> = self
+                .links
+                .iter()
+                .filter_map(|l| {
+                    if l.from.module == mi {
+                        let o = &self.modules[l.to.module];
+                        Some((l.from.port, o.spec, &o.params))
+                    } else if l.to.module == mi {
+                        let o = &self.modules[l.from.module];
+                        Some((l.to.port, o.spec, &o.params))
+                    } else {
+                        None
+                    }
+                })
+                .collect();
             let args = BuildArgs {
                 name: &m.name,
                 params: &m.params,
                 clock: m.clock,
                 ports: &ports,
+                peers: &peers,
+                workload,
             };
             let actor = (m.spec.build)(&args).map_err(|msg| {
                 InputError::new(

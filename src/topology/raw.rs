@@ -55,6 +55,33 @@ pub struct RawTopology {
     /// Links between ports.
     #[serde(default)]
     pub links: Vec<Spanned<RawLink>>,
+    /// Optional workload, so one file describes a whole run.
+    #[serde(default)]
+    pub workload: Option<RawWorkload>,
+}
+
+/// The `workload:` block as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    /// Model preset.
+    #[serde(default)]
+    pub model: Option<Spanned<String>>,
+    /// Sequence length.
+    #[serde(default)]
+    pub seq: Option<Spanned<i64>>,
+    /// Batch.
+    #[serde(default)]
+    pub batch: Option<Spanned<i64>>,
+    /// Layers.
+    #[serde(default)]
+    pub layers: Option<Spanned<i64>>,
+    /// N:M pattern(s).
+    #[serde(default)]
+    pub pattern: Option<Spanned<String>>,
+    /// Bits per value.
+    #[serde(default)]
+    pub value_bits: Option<Spanned<i64>>,
 }
 
 /// One link as written.
@@ -100,6 +127,25 @@ pub struct Document {
     pub modules: Vec<ModuleDoc>,
     /// `links:` in file order.
     pub links: Vec<Located<RawLinkDoc>>,
+    /// `workload:` fields, each with its origin.
+    pub workload: WorkloadDoc,
+}
+
+/// The `workload:` block with located fields (all optional).
+#[derive(Clone, Debug, Default)]
+pub struct WorkloadDoc {
+    /// `model:`.
+    pub model: Option<Located<String>>,
+    /// `seq:`.
+    pub seq: Option<Located<i64>>,
+    /// `batch:`.
+    pub batch: Option<Located<i64>>,
+    /// `layers:`.
+    pub layers: Option<Located<i64>>,
+    /// `pattern:`.
+    pub pattern: Option<Located<String>>,
+    /// `value_bits:`.
+    pub value_bits: Option<Located<i64>>,
 }
 
 /// One module entry.
@@ -144,11 +190,21 @@ impl RawTopology {
             }
         }
         let modules_origin = at(&self.modules.referenced);
+        let wl = self.workload.unwrap_or_default();
+        let workload = WorkloadDoc {
+            model: wl.model.map(|x| loc(x, &at)),
+            seq: wl.seq.map(|x| loc(x, &at)),
+            batch: wl.batch.map(|x| loc(x, &at)),
+            layers: wl.layers.map(|x| loc(x, &at)),
+            pattern: wl.pattern.map(|x| loc(x, &at)),
+            value_bits: wl.value_bits.map(|x| loc(x, &at)),
+        };
         Document {
             path: path.to_owned(),
             name: self.name.map(|n| loc(n, &at)),
             clock_mhz: loc(self.clock_mhz, &at),
             modules_origin,
+            workload,
             modules: self
                 .modules
                 .value

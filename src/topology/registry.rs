@@ -10,6 +10,14 @@ pub static KINDS: &[&ModuleSpec] = &[
     &blocks::sink::SPEC,
     &blocks::traffic::SPEC,
     &sta::dram::SPEC,
+    &sta::buffer::WEIGHT_SPEC,
+    &sta::buffer::ACT_SPEC,
+    &sta::pe_array::SPEC,
+    &sta::accumulator::SPEC,
+    &sta::softmax::SPEC,
+    &sta::vector::SPEC,
+    &sta::out_buffer::SPEC,
+    &sta::controller::SPEC,
 ];
 
 /// The kind called `name`.

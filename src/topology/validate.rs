@@ -79,6 +79,7 @@ pub fn validate(doc: &Document) -> Result<Topology, InputError> {
         modules,
         links,
         graph,
+        workload: doc.workload.clone(),
     })
 }
 

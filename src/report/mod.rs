@@ -1,0 +1,326 @@
+//! Reports: numbers from a finished STA run, as JSON, CSV and a terminal summary.
+//!
+//! Built after the run from the modules' per-op logs and statistics; deterministic (no
+//! wall-clock times inside).
+//!
+//! Per op: `start_cycle` / `end_cycle` are the first and last cycle any module worked on it;
+//! `cycles` is the op's share of the total: how far it moved the finish line past the ops
+//! before it (`end - max(previous ends)`), so the `cycles` of all ops add up to
+//! `total_cycles` even though ops overlap. Stall cycles are the PE array's waits charged to
+//! the op (for `pv`, waiting for P rows is reported as a softmax stall).
+
+use serde::Serialize;
+
+use crate::kernel::{ActorId, SimTime, Simulation, StatValue};
+use crate::sta::account::{Accounted, OpLog};
+use crate::sta::{
+    accumulator::Accumulator, buffer::Buffer, controller::Controller, out_buffer::OutBuffer,
+    pe_array::PeArray, softmax::Softmax, vector::VectorUnit,
+};
+use crate::topology::Topology;
+use crate::txn::Transaction;
+use crate::workload::{OpKind, Workload};
+
+pub mod table;
+
+/// One operation's numbers.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct OpReport {
+    /// Layer.
+    pub layer: u64,
+    /// Name (`qkv`, `scores`, `softmax`, `pv`, `proj`, `add_ln1`, `ffn1`, `gelu`, `ffn2`, `add_ln2`).
+    pub name: String,
+    /// Kind.
+    pub kind: OpKind,
+    /// Weight pattern as run (`dense` on an engine without sparse support).
+    pub pattern: String,
+    /// Useful MACs.
+    pub macs: u64,
+    /// MACs a dense engine needs.
+    pub dense_macs: u64,
+    /// First cycle of work.
+    pub start_cycle: u64,
+    /// Last cycle of work.
+    pub end_cycle: u64,
+    /// Share of the total (these add up to `total_cycles`).
+    pub cycles: u64,
+    /// PE-array (or unit) busy cycles on this op.
+    pub busy_cycles: u64,
+    /// PE array waiting for DRAM (weights).
+    pub stall_dram_cycles: u64,
+    /// PE array waiting for the activation buffer.
+    pub stall_buffer_cycles: u64,
+    /// PE array waiting for softmax rows.
+    pub stall_softmax_cycles: u64,
+    /// PE array blocked by the accumulator.
+    pub stall_downstream_cycles: u64,
+}
+
+/// One layer.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct LayerReport {
+    /// Index.
+    pub layer: u64,
+    /// First cycle.
+    pub start_cycle: u64,
+    /// Last cycle.
+    pub end_cycle: u64,
+    /// Share of the total.
+    pub cycles: u64,
+    /// Its operations.
+    pub ops: Vec<OpReport>,
+}
+
+/// DRAM traffic.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DramReport {
+    /// Bytes read.
+    pub bytes_read: u64,
+    /// Bytes written.
+    pub bytes_written: u64,
+    /// Average bandwidth over the run, GB/s.
+    pub avg_gbps: f64,
+    /// Peak bandwidth of the configured DRAM, GB/s.
+    pub peak_gbps: f64,
+    /// Row hits.
+    pub row_hits: u64,
+    /// Activates.
+    pub activates: u64,
+    /// Refreshes.
+    pub refreshes: u64,
+}
+
+/// Where the PE array's time went, cycles.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct StallReport {
+    /// Computing.
+    pub busy_cycles: u64,
+    /// Waiting for DRAM.
+    pub dram_cycles: u64,
+    /// Waiting for the activation buffer.
+    pub buffer_cycles: u64,
+    /// Waiting for softmax rows.
+    pub softmax_cycles: u64,
+    /// Blocked by the accumulator.
+    pub downstream_cycles: u64,
+}
+
+/// The report of one run.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Report {
+    /// Topology name.
+    pub topology: String,
+    /// The workload.
+    pub workload: Workload,
+    /// Engine clock, MHz.
+    pub clock_mhz: f64,
+    /// Total latency, cycles of the engine clock.
+    pub total_cycles: u64,
+    /// Total latency, microseconds.
+    pub total_time_us: f64,
+    /// Useful MACs.
+    pub macs: u64,
+    /// MACs a dense engine needs.
+    pub dense_macs: u64,
+    /// Useful MACs over `R*C*L*total_cycles`.
+    pub pe_utilization: f64,
+    /// Dense-equivalent throughput, GMAC/s (`dense_macs / time`).
+    pub dense_equivalent_gmacs: f64,
+    /// Useful throughput, GMAC/s.
+    pub useful_gmacs: f64,
+    /// PE array time split.
+    pub pe_time: StallReport,
+    /// DRAM.
+    pub dram: DramReport,
+    /// Compressed weight bytes the plan reads from DRAM.
+    pub weight_bytes_planned: u64,
+    /// Layers with their ops.
+    pub layers: Vec<LayerReport>,
+}
+
+fn find<'a, T: 'static>(
+    topo: &Topology,
+    sim: &'a Simulation<Transaction>,
+    kind: &str,
+) -> Option<&'a T> {
+    let i = topo.modules.iter().position(|m| m.spec.kind == kind)?;
+    sim.actor_any(ActorId(i as u32))?.downcast_ref::<T>()
+}
+
+fn stat(
+    topo: &Topology,
+    sim: &Simulation<Transaction>,
+    kind: &str,
+    name: &str,
+) -> Option<StatValue> {
+    let i = topo.modules.iter().position(|m| m.spec.kind == kind)?;
+    sim.actor_stats(ActorId(i as u32))
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+fn u64_stat(topo: &Topology, sim: &Simulation<Transaction>, kind: &str, name: &str) -> u64 {
+    match stat(topo, sim, kind, name) {
+        Some(StatValue::U64(x)) => x,
+        _ => 0,
+    }
+}
+
+/// Builds the report of a finished run.
+pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: SimTime) -> Report {
+    let period = topo.clock.period().as_ps();
+    let cyc = |ps: u64| ps.div_ceil(period);
+    let total_cycles = cyc(end.as_ps());
+    let ops = find::<Controller>(topo, sim, "controller")
+        .map(|c| c.ops().to_vec())
+        .unwrap_or_default();
+    let pe = find::<PeArray>(topo, sim, "pe_array");
+    let logs: Vec<&dyn Accounted> = [
+        pe.map(|x| x as &dyn Accounted),
+        find::<Accumulator>(topo, sim, "accumulator").map(|x| x as &dyn Accounted),
+        find::<Softmax>(topo, sim, "softmax").map(|x| x as &dyn Accounted),
+        find::<VectorUnit>(topo, sim, "vector").map(|x| x as &dyn Accounted),
+        find::<OutBuffer>(topo, sim, "out_buffer").map(|x| x as &dyn Accounted),
+        find::<Buffer>(topo, sim, "weight_buffer").map(|x| x as &dyn Accounted),
+        find::<Buffer>(topo, sim, "act_buffer").map(|x| x as &dyn Accounted),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let sparse = pe.is_none_or(|p| p.engine().sparse);
+    let mut pe_time = StallReport::default();
+    let mut layers: Vec<LayerReport> = Vec::new();
+    let mut finish_ps = 0u64;
+    for (i, op) in ops.iter().enumerate() {
+        let i = i as u32;
+        let entries: Vec<&OpLog> = logs.iter().filter_map(|l| l.op_logs().get(i)).collect();
+        let start_ps = entries
+            .iter()
+            .filter_map(|l| l.first_ps)
+            .min()
+            .unwrap_or(finish_ps);
+        let end_ps = entries
+            .iter()
+            .map(|l| l.last_ps)
+            .max()
+            .unwrap_or(start_ps)
+            .max(start_ps);
+        let share_ps = end_ps.saturating_sub(finish_ps);
+        finish_ps = finish_ps.max(end_ps);
+        let pel = pe
+            .and_then(|p| p.op_logs().get(i))
+            .cloned()
+            .unwrap_or_default();
+        let own = match op.kind {
+            OpKind::Softmax => find::<Softmax>(topo, sim, "softmax")
+                .and_then(|s| s.op_logs().get(i))
+                .map_or(0, |l| l.busy_ps),
+            OpKind::Vector => find::<VectorUnit>(topo, sim, "vector")
+                .and_then(|s| s.op_logs().get(i))
+                .map_or(0, |l| l.busy_ps),
+            _ => pel.busy_ps,
+        };
+        let (buffer, softmax) = if op.name == "pv" {
+            (0, pel.stall_buffer_ps + pel.stall_softmax_ps)
+        } else {
+            (pel.stall_buffer_ps, pel.stall_softmax_ps)
+        };
+        let r = OpReport {
+            layer: op.layer,
+            name: op.name.to_owned(),
+            kind: op.kind,
+            pattern: if sparse {
+                op.pattern.to_string()
+            } else {
+                "dense".into()
+            },
+            macs: op.macs,
+            dense_macs: op.dense_macs,
+            start_cycle: start_ps / period,
+            end_cycle: cyc(end_ps),
+            cycles: 0,
+            busy_cycles: cyc(own),
+            stall_dram_cycles: cyc(pel.stall_dram_ps),
+            stall_buffer_cycles: cyc(buffer),
+            stall_softmax_cycles: cyc(softmax),
+            stall_downstream_cycles: cyc(pel.stall_downstream_ps),
+        };
+        pe_time.busy_cycles += cyc(pel.busy_ps);
+        pe_time.dram_cycles += r.stall_dram_cycles;
+        pe_time.buffer_cycles += r.stall_buffer_cycles;
+        pe_time.softmax_cycles += r.stall_softmax_cycles;
+        pe_time.downstream_cycles += r.stall_downstream_cycles;
+        if layers.last().is_none_or(|l| l.layer != op.layer) {
+            layers.push(LayerReport {
+                layer: op.layer,
+                start_cycle: r.start_cycle,
+                end_cycle: r.end_cycle,
+                cycles: 0,
+                ops: Vec::new(),
+            });
+        }
+        if let Some(l) = layers.last_mut() {
+            l.start_cycle = l.start_cycle.min(r.start_cycle);
+            l.end_cycle = l.end_cycle.max(r.end_cycle);
+            let mut r = r;
+            // Shares in whole cycles that still add up: cumulative rounding.
+            r.cycles = cyc(finish_ps) - cyc(finish_ps - share_ps);
+            l.cycles += r.cycles;
+            l.ops.push(r);
+        }
+    }
+    // The run may end after the last op's work (a final write completing): give the rest
+    // to the last op so the shares add up to the total.
+    let accounted: u64 = layers.iter().map(|l| l.cycles).sum();
+    if let Some(l) = layers.last_mut()
+        && let Some(o) = l.ops.last_mut()
+        && total_cycles > accounted
+    {
+        o.cycles += total_cycles - accounted;
+        l.cycles += total_cycles - accounted;
+    }
+    let macs: u64 = ops.iter().map(|o| o.macs).sum();
+    let dense_macs: u64 = ops.iter().map(|o| o.dense_macs).sum();
+    let multipliers = pe.map_or(1, |p| {
+        let e = p.engine();
+        e.rows * e.cols * e.multipliers
+    });
+    let time_s = end.as_ps() as f64 * 1e-12;
+    let bytes_read = u64_stat(topo, sim, "dram", "bytes_read");
+    let bytes_written = u64_stat(topo, sim, "dram", "bytes_written");
+    let peak = match stat(topo, sim, "dram", "peak_gbps") {
+        Some(StatValue::F64(x)) => x,
+        _ => 0.0,
+    };
+    let per_s = |x: f64| if time_s > 0.0 { x / time_s } else { 0.0 };
+    Report {
+        topology: topo.name.clone(),
+        workload: w.clone(),
+        clock_mhz: topo.clock.mhz(),
+        total_cycles,
+        total_time_us: end.as_us_f64(),
+        macs,
+        dense_macs,
+        pe_utilization: if total_cycles == 0 {
+            0.0
+        } else {
+            macs as f64 / (multipliers * total_cycles) as f64
+        },
+        dense_equivalent_gmacs: per_s(dense_macs as f64) / 1e9,
+        useful_gmacs: per_s(macs as f64) / 1e9,
+        pe_time,
+        dram: DramReport {
+            bytes_read,
+            bytes_written,
+            avg_gbps: per_s((bytes_read + bytes_written) as f64) / 1e9,
+            peak_gbps: peak,
+            row_hits: u64_stat(topo, sim, "dram", "row_hits"),
+            activates: u64_stat(topo, sim, "dram", "activates"),
+            refreshes: u64_stat(topo, sim, "dram", "refreshes"),
+        },
+        weight_bytes_planned: find::<Controller>(topo, sim, "controller")
+            .map_or(0, |c| c.planned_weight_bytes()),
+        layers,
+    }
+}

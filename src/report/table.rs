@@ -1,0 +1,148 @@
+//! The report as a terminal summary and as per-op CSV.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::Report;
+
+/// Columns of the per-op CSV, in order.
+pub const CSV_HEADER: &str = "layer,op,kind,pattern,macs,dense_macs,start_cycle,end_cycle,cycles,busy_cycles,stall_dram_cycles,stall_buffer_cycles,stall_softmax_cycles,stall_downstream_cycles";
+
+/// Per-op CSV.
+pub fn csv(r: &Report) -> String {
+    let mut out = String::from(CSV_HEADER);
+    out.push('\n');
+    for l in &r.layers {
+        for o in &l.ops {
+            let kind = serde_json::to_value(o.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                o.layer,
+                o.name,
+                kind,
+                o.pattern,
+                o.macs,
+                o.dense_macs,
+                o.start_cycle,
+                o.end_cycle,
+                o.cycles,
+                o.busy_cycles,
+                o.stall_dram_cycles,
+                o.stall_buffer_cycles,
+                o.stall_softmax_cycles,
+                o.stall_downstream_cycles
+            );
+        }
+    }
+    out
+}
+
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
+/// A readable summary.
+pub fn summary(r: &Report) -> String {
+    let w = &r.workload;
+    let mut s = String::new();
+    let pattern = if w.patterns.all().iter().all(|p| *p == w.patterns.qkv) {
+        w.patterns.qkv.to_string()
+    } else {
+        format!(
+            "qkv={},proj={},ffn1={},ffn2={}",
+            w.patterns.qkv, w.patterns.proj, w.patterns.ffn1, w.patterns.ffn2
+        )
+    };
+    let _ = writeln!(
+        s,
+        "stasim: {} on `{}` — {} layers, s={}, batch {}, pattern {}",
+        w.model.name, r.topology, w.layers, w.seq, w.batch, pattern
+    );
+    let _ = writeln!(
+        s,
+        "  total latency      {} cycles = {:.3} ms at {:.0} MHz",
+        r.total_cycles,
+        r.total_time_us / 1000.0,
+        r.clock_mhz
+    );
+    let _ = writeln!(
+        s,
+        "  MACs               {:.3} G useful, {:.3} G dense-equivalent",
+        r.macs as f64 / 1e9,
+        r.dense_macs as f64 / 1e9
+    );
+    let _ = writeln!(
+        s,
+        "  throughput         {:.1} GMAC/s dense-equivalent, {:.1} GMAC/s useful; PE utilisation {:.1} %",
+        r.dense_equivalent_gmacs,
+        r.useful_gmacs,
+        100.0 * r.pe_utilization
+    );
+    let _ = writeln!(
+        s,
+        "  DRAM               {:.2} MB read, {:.2} MB written, {:.2} GB/s average of {:.1} GB/s peak",
+        r.dram.bytes_read as f64 / 1e6,
+        r.dram.bytes_written as f64 / 1e6,
+        r.dram.avg_gbps,
+        r.dram.peak_gbps
+    );
+    let t = &r.pe_time;
+    let _ = writeln!(
+        s,
+        "  PE array time      busy {:.1} %, waiting for DRAM {:.1} %, buffers {:.1} %, softmax {:.1} %, accumulator {:.1} %",
+        pct(t.busy_cycles, r.total_cycles),
+        pct(t.dram_cycles, r.total_cycles),
+        pct(t.buffer_cycles, r.total_cycles),
+        pct(t.softmax_cycles, r.total_cycles),
+        pct(t.downstream_cycles, r.total_cycles)
+    );
+    let _ = writeln!(
+        s,
+        "\n  where the time went (share of the total, all layers):"
+    );
+    let mut by_op: BTreeMap<(usize, &str), (u64, u64)> = BTreeMap::new();
+    for l in &r.layers {
+        for (i, o) in l.ops.iter().enumerate() {
+            let e = by_op.entry((i, o.name.as_str())).or_default();
+            e.0 += o.cycles;
+            e.1 += o.macs;
+        }
+    }
+    let _ = writeln!(
+        s,
+        "    {:<10} {:>12} {:>7} {:>10}",
+        "op", "cycles", "share", "GMAC"
+    );
+    for ((_, name), (cycles, macs)) in &by_op {
+        let _ = writeln!(
+            s,
+            "    {:<10} {:>12} {:>6.1}% {:>10.3}",
+            name,
+            cycles,
+            pct(*cycles, r.total_cycles),
+            *macs as f64 / 1e9
+        );
+    }
+    let _ = writeln!(s, "\n  per layer:");
+    let _ = writeln!(
+        s,
+        "    {:>5} {:>12} {:>12} {:>12}",
+        "layer", "start", "end", "cycles"
+    );
+    for l in &r.layers {
+        let _ = writeln!(
+            s,
+            "    {:>5} {:>12} {:>12} {:>12}",
+            l.layer, l.start_cycle, l.end_cycle, l.cycles
+        );
+    }
+    s
+}

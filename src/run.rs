@@ -1,0 +1,141 @@
+//! One STA run: resolve the workload (topology `workload:` block, then command-line
+//! overrides, then defaults), build the topology, simulate, and build the report.
+
+use std::time::Instant;
+
+use crate::error::Error;
+use crate::kernel::SimTime;
+use crate::report::{self, Report};
+use crate::topology::{InputError, Origin, Topology};
+use crate::workload::{self, Patterns, Workload};
+
+/// Workload settings from the command line; `None` keeps the topology's (or the default).
+#[derive(Clone, Debug, Default)]
+pub struct WorkloadArgs {
+    /// Model preset.
+    pub model: Option<String>,
+    /// Sequence length.
+    pub seq: Option<i64>,
+    /// Batch.
+    pub batch: Option<i64>,
+    /// Layers.
+    pub layers: Option<i64>,
+    /// Pattern(s).
+    pub pattern: Option<String>,
+}
+
+/// A finished run.
+pub struct Outcome {
+    /// The report (deterministic).
+    pub report: Report,
+    /// Wall seconds of the simulation phase (not part of the report).
+    pub wall_s: f64,
+    /// Kernel events handled.
+    pub events: u64,
+}
+
+fn pick<T: Clone>(
+    cli: &Option<T>,
+    file: &Option<crate::topology::raw::Located<T>>,
+    cli_flag: &str,
+) -> Option<(T, Origin)> {
+    match (cli, file) {
+        (Some(v), _) => Some((v.clone(), Origin::CommandLine(cli_flag.to_owned()))),
+        (None, Some(l)) => Some((l.value.clone(), l.origin.clone())),
+        (None, None) => None,
+    }
+}
+
+fn positive(v: Option<(i64, Origin)>, key: &str) -> Result<Option<u64>, InputError> {
+    match v {
+        None => Ok(None),
+        Some((x, _)) if x >= 1 => Ok(Some(x as u64)),
+        Some((x, origin)) => Err(InputError::new(
+            format!("`{key}` = {x} must be at least 1"),
+            origin,
+            format!("workload.{key}"),
+        )
+        .with_hint(format!("give a positive {key}"))),
+    }
+}
+
+/// Resolves the workload of a run.
+pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload, InputError> {
+    let wd = &topo.workload;
+    let (model_name, model_origin) =
+        pick(&args.model, &wd.model, "--model").unwrap_or(("bert-base".into(), Origin::Builtin));
+    let model = workload::preset(&model_name).ok_or_else(|| {
+        InputError::new(
+            format!("unknown model `{model_name}`"),
+            model_origin.clone(),
+            "workload.model",
+        )
+        .with_hint(crate::topology::error::suggestion(
+            &model_name,
+            &workload::preset_names(),
+            "models",
+        ))
+    })?;
+    let seq = positive(pick(&args.seq, &wd.seq, "--seq"), "seq")?.unwrap_or(model.default_seq);
+    let batch = positive(pick(&args.batch, &wd.batch, "--batch"), "batch")?.unwrap_or(1);
+    let layers_pick = pick(&args.layers, &wd.layers, "--layers");
+    let layers_origin = layers_pick.as_ref().map(|(_, o)| o.clone());
+    let layers = positive(layers_pick, "layers")?.unwrap_or(model.layers);
+    if layers > model.layers {
+        return Err(InputError::new(
+            format!(
+                "`layers` = {layers} but {} has {}",
+                model.name, model.layers
+            ),
+            layers_origin.unwrap_or(Origin::Builtin),
+            "workload.layers",
+        ));
+    }
+    let (pattern_text, pattern_origin) =
+        pick(&args.pattern, &wd.pattern, "--pattern").unwrap_or(("2:4".into(), Origin::Builtin));
+    let patterns = Patterns::parse(&pattern_text).map_err(|msg| {
+        InputError::new(format!("bad pattern: {msg}"), pattern_origin, "workload.pattern")
+            .with_hint("write N:M with 1 <= N <= M and M >= 2 (e.g. 2:4), `dense`, or qkv=..,proj=..,ffn1=..,ffn2=..")
+    })?;
+    let value_bits = match &wd.value_bits {
+        None => 16,
+        Some(l) if l.value == 16 || l.value == 8 => l.value as u64,
+        Some(l) => {
+            return Err(InputError::new(
+                format!("`value_bits` = {} is not supported", l.value),
+                l.origin.clone(),
+                "workload.value_bits",
+            )
+            .with_hint("16 (fixed point, the default) or 8"));
+        }
+    };
+    Ok(Workload {
+        model,
+        seq,
+        batch,
+        layers,
+        patterns,
+        value_bits,
+    })
+}
+
+/// Builds and runs `topo` on `w`.
+pub fn simulate(
+    topo: &Topology,
+    w: &Workload,
+    max_time: Option<SimTime>,
+) -> Result<Outcome, Error> {
+    let mut sim = topo.build_with(Some(w))?;
+    if let Some(limit) = max_time {
+        sim.set_time_limit(limit);
+    }
+    let t0 = Instant::now();
+    let summary = sim.run()?;
+    let wall_s = t0.elapsed().as_secs_f64();
+    let report = report::build(topo, &sim, w, summary.end_time);
+    Ok(Outcome {
+        report,
+        wall_s,
+        events: summary.events,
+    })
+}

@@ -1,0 +1,105 @@
+//! Per-operation accounting shared by the STA modules: when each module first and last
+//! worked on an op, how long it was busy, and why it waited. Reports read these logs after
+//! the run (through `Actor::as_any`); nothing here affects timing.
+
+/// Why a module was waiting instead of working.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Stall {
+    /// Waiting for DRAM data (a buffer load, a write, the off-chip softmax round trip).
+    Dram,
+    /// Waiting for an operand from a buffer (PE array) or for on-chip data to arrive.
+    Buffer,
+    /// Waiting for the softmax unit's rows (the PE array's P operand).
+    Softmax,
+    /// Waiting for a downstream unit to take its output (back-pressure).
+    Downstream,
+}
+
+/// One module's record of one op.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OpLog {
+    /// First activity, ps.
+    pub first_ps: Option<u64>,
+    /// End of the last activity, ps.
+    pub last_ps: u64,
+    /// Time spent working, ps.
+    pub busy_ps: u64,
+    /// Useful MACs retired.
+    pub macs: u64,
+    /// Waiting for DRAM, ps.
+    pub stall_dram_ps: u64,
+    /// Waiting for a buffer, ps.
+    pub stall_buffer_ps: u64,
+    /// Waiting for softmax rows, ps.
+    pub stall_softmax_ps: u64,
+    /// Blocked by a full downstream link, ps.
+    pub stall_downstream_ps: u64,
+}
+
+/// Logs of every op, for one module.
+#[derive(Clone, Debug, Default)]
+pub struct OpLogs {
+    logs: Vec<OpLog>,
+}
+
+impl OpLogs {
+    fn at(&mut self, op: u32) -> &mut OpLog {
+        let i = op as usize;
+        if self.logs.len() <= i {
+            self.logs.resize(i + 1, OpLog::default());
+        }
+        &mut self.logs[i]
+    }
+
+    /// Records work on `op` over `[start_ps, end_ps)` with `macs` useful MACs.
+    pub fn work(&mut self, op: u32, start_ps: u64, end_ps: u64, macs: u64) {
+        let l = self.at(op);
+        l.first_ps = Some(l.first_ps.map_or(start_ps, |f| f.min(start_ps)));
+        l.last_ps = l.last_ps.max(end_ps);
+        l.busy_ps += end_ps.saturating_sub(start_ps);
+        l.macs += macs;
+    }
+
+    /// Records a wait of `ps` on `op` for `why`.
+    pub fn stall(&mut self, op: u32, why: Stall, ps: u64) {
+        if ps == 0 {
+            return;
+        }
+        let l = self.at(op);
+        match why {
+            Stall::Dram => l.stall_dram_ps += ps,
+            Stall::Buffer => l.stall_buffer_ps += ps,
+            Stall::Softmax => l.stall_softmax_ps += ps,
+            Stall::Downstream => l.stall_downstream_ps += ps,
+        }
+    }
+
+    /// The log of `op`, if any.
+    pub fn get(&self, op: u32) -> Option<&OpLog> {
+        self.logs.get(op as usize)
+    }
+}
+
+/// A wait in progress: started at `since_ps` for `op`, for `why`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    /// Op waited for.
+    pub op: u32,
+    /// Reason.
+    pub why: Stall,
+    /// Start, ps.
+    pub since_ps: u64,
+}
+
+impl Waiting {
+    /// Closes the wait at `now_ps`, charging it to `logs`.
+    pub fn close(self, logs: &mut OpLogs, now_ps: u64) {
+        logs.stall(self.op, self.why, now_ps.saturating_sub(self.since_ps));
+    }
+}
+
+/// Modules whose per-op logs a report can read.
+pub trait Accounted {
+    /// The module's per-op logs.
+    fn op_logs(&self) -> &OpLogs;
+}

@@ -1,0 +1,427 @@
+//! `pe_array`: STA's unified engine of `R x C` processing elements, each with `L`
+//! multipliers and an adder tree, for sparse x dense and dense x dense products.
+//!
+//! # Ports
+//! `cmd` (pass, in) from the controller; `weights`, `acts` (operand, in) from the buffers;
+//! `psum` (tile, out) to the accumulator.
+//!
+//! # Timing equations (one pass = one `rows x cols` output tile over the full reduction K)
+//! - Sparse x dense with pattern N:M: PE `(i, j)` takes `L` non-zeros of column `j` a cycle
+//!   and picks the matching activations of row `i` from a window of `L*M/N` through index
+//!   multiplexers. Each PE row reads at most `A` activations a cycle, so the rate is
+//!   `min(L, A*N/M)` useful MACs a cycle and
+//!   `compute = ceil(nnz * M / min(L*M, A*N))`, `nnz = ceil(K/M) * N`.
+//!   (Compute-bound: `ceil(nnz / L)`; starved when `L*M/N > A`: `ceil(nnz / (A*N/M))`.)
+//! - Dense x dense, or any pattern on an engine with `sparse: false`:
+//!   `compute = ceil(K / min(L, A))`.
+//! - A pass also reads its operands: `pass = max(compute, ceil(weight_bytes / Bw),
+//!   ceil(act_bytes / Ba))` with `Bw`, `Ba` the buffers' read bandwidths.
+//! - Pipeline depth `D = 1 (mux) + mult_latency + ceil(log2 L)`: a pass's partial sums
+//!   leave `D` cycles after the pass ends. Passes stream back to back, so an op of passes
+//!   `p_1..p_n` with no stall takes `sum(p_i) + D`: the depth is paid when the pipeline
+//!   fills, not once per pass.
+//! - A pass waits for its operands (a stall charged to DRAM for weights, to the buffer for
+//!   activations) and, when a finished tile cannot leave (the accumulator is backed up),
+//!   for room downstream.
+//!
+//! # Parameters
+//! `rows` (R), `cols` (C), `multipliers` (L), `window` (A), `supported_m`, `sparse`,
+//! `mult_latency`.
+
+use std::collections::VecDeque;
+
+use super::account::{Accounted, OpLogs, Stall, Waiting};
+use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, ParamType, PortSpec};
+use crate::kernel::{Actor, Ctx, Cycles, LinkId, ProbeValue, Stat, StatValue};
+use crate::txn::{Pass, Tile, Transaction, TxnType};
+
+const fn int(
+    name: &'static str,
+    min: i64,
+    max: i64,
+    default: i64,
+    unit: &'static str,
+    doc: &'static str,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        ty: ParamType::Int { min, max },
+        default: ParamDefault::Int(default),
+        unit,
+        doc,
+    }
+}
+
+const fn port(name: &'static str, dir: Dir, txn: TxnType, doc: &'static str) -> PortSpec {
+    PortSpec {
+        name,
+        dir,
+        txn,
+        optional: false,
+        doc,
+    }
+}
+
+/// The `pe_array` module kind.
+pub const SPEC: ModuleSpec = ModuleSpec {
+    kind: "pe_array",
+    summary: "R x C PEs with L multipliers and index muxes: sparse x dense and dense x dense",
+    ports: &[
+        port(
+            "cmd",
+            Dir::In,
+            TxnType::Pass,
+            "passes from the controller, in order",
+        ),
+        port(
+            "weights",
+            Dir::In,
+            TxnType::Operand,
+            "weight (or K, V) operands",
+        ),
+        port(
+            "acts",
+            Dir::In,
+            TxnType::Operand,
+            "activation (or Q, P) operands",
+        ),
+        port(
+            "psum",
+            Dir::Out,
+            TxnType::Tile,
+            "output tiles (32-bit partial sums)",
+        ),
+    ],
+    params: &[
+        int(
+            "rows",
+            1,
+            4096,
+            16,
+            "PEs",
+            "R: PE rows (output rows per pass)",
+        ),
+        int(
+            "cols",
+            1,
+            4096,
+            16,
+            "PEs",
+            "C: PE columns (output columns per pass)",
+        ),
+        int("multipliers", 1, 1024, 8, "per PE", "L: multipliers per PE"),
+        int(
+            "window",
+            1,
+            65536,
+            32,
+            "activations/cycle",
+            "A: activations a PE row reads per cycle",
+        ),
+        ParamSpec {
+            name: "supported_m",
+            ty: ParamType::IntList { min: 2, max: 1024 },
+            default: ParamDefault::IntList(&[4, 8, 16]),
+            unit: "",
+            doc: "group sizes M the index muxes are built for",
+        },
+        ParamSpec {
+            name: "sparse",
+            ty: ParamType::Bool,
+            default: ParamDefault::Bool(true),
+            unit: "",
+            doc: "has index muxes; false runs N:M weights as dense",
+        },
+        int(
+            "mult_latency",
+            0,
+            64,
+            1,
+            "cycles",
+            "multiplier pipeline stages",
+        ),
+    ],
+    build,
+};
+
+/// The engine's geometry and rates, shared with the planner.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Engine {
+    /// R.
+    pub rows: u64,
+    /// C.
+    pub cols: u64,
+    /// L.
+    pub multipliers: u64,
+    /// A.
+    pub window: u64,
+    /// Supported M.
+    pub supported_m: Vec<u64>,
+    /// Index muxes present.
+    pub sparse: bool,
+    /// Multiplier latency, cycles.
+    pub mult_latency: u64,
+}
+
+impl Engine {
+    /// Reads the engine from `pe_array` parameters.
+    pub fn from_params(p: &crate::component::Params) -> Result<Engine, String> {
+        Ok(Engine {
+            rows: p.u64("rows")?,
+            cols: p.u64("cols")?,
+            multipliers: p.u64("multipliers")?,
+            window: p.u64("window")?,
+            supported_m: p
+                .int_list("supported_m")?
+                .into_iter()
+                .map(|m| m as u64)
+                .collect(),
+            sparse: p.bool("sparse")?,
+            mult_latency: p.u64("mult_latency")?,
+        })
+    }
+
+    /// Pipeline depth `1 + mult_latency + ceil(log2 L)`, cycles.
+    pub fn depth(&self) -> u64 {
+        1 + self.mult_latency + u64::from(64 - (self.multipliers.max(1) - 1).leading_zeros())
+    }
+
+    /// Compute cycles of a pass over reduction `k` with pattern `n:m` (`n == m`: dense).
+    pub fn compute_cycles(&self, k: u64, n: u64, m: u64) -> u64 {
+        let l = self.multipliers;
+        if n == m || !self.sparse {
+            return k.div_ceil(l.min(self.window));
+        }
+        let nnz = k.div_ceil(m) * n;
+        (nnz * m).div_ceil((l * m).min(self.window * n))
+    }
+}
+
+fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
+    Ok(Box::new(PeArray {
+        engine: Engine::from_params(args.params)?,
+        cmd: args.port("cmd")?,
+        weights: args.port("weights")?,
+        acts: args.port("acts")?,
+        psum: args.port("psum")?,
+        current: None,
+        have_weight: false,
+        have_act: false,
+        computing: None,
+        w_bpc: 1,
+        a_bpc: 1,
+        pipe: VecDeque::new(),
+        wait: None,
+        logs: OpLogs::default(),
+        macs: 0,
+        busy_ps: 0,
+        passes: 0,
+    }))
+}
+
+const TAG_DONE: u64 = 0;
+const TAG_EMIT: u64 = 1;
+
+/// State of a `pe_array` instance.
+pub struct PeArray {
+    engine: Engine,
+    cmd: LinkId,
+    weights: LinkId,
+    acts: LinkId,
+    psum: LinkId,
+    current: Option<Box<Pass>>,
+    have_weight: bool,
+    have_act: bool,
+    /// The tile of the pass being computed.
+    computing: Option<Tile>,
+    w_bpc: u64,
+    a_bpc: u64,
+    /// Finished tiles in the pipeline: (time they leave, tile).
+    pipe: VecDeque<(u64, Tile)>,
+    wait: Option<Waiting>,
+    logs: OpLogs,
+    macs: u64,
+    busy_ps: u64,
+    passes: u64,
+}
+
+impl PeArray {
+    fn begin_wait(&mut self, op: u32, why: Stall, now: u64) {
+        if self.wait.is_none() {
+            self.wait = Some(Waiting {
+                op,
+                why,
+                since_ps: now,
+            });
+        }
+    }
+
+    fn end_wait(&mut self, now: u64) {
+        if let Some(w) = self.wait.take() {
+            w.close(&mut self.logs, now);
+        }
+    }
+
+    /// Cycles of a whole pass: compute and operand reads.
+    pub fn pass_cycles(&self, p: &Pass) -> u64 {
+        let compute = self
+            .engine
+            .compute_cycles(p.k, u64::from(p.n), u64::from(p.m));
+        compute
+            .max(p.weight_bytes.div_ceil(self.w_bpc))
+            .max(p.act_bytes.div_ceil(self.a_bpc))
+    }
+
+    fn step(&mut self, ctx: &mut Ctx<'_, Transaction>) {
+        let now = ctx.now().as_ps();
+        loop {
+            if self.computing.is_some() {
+                return;
+            }
+            let Some(p) = self.current.as_deref() else {
+                match ctx.try_recv(self.cmd) {
+                    Some(Transaction::Pass(p)) => {
+                        self.have_weight = !p.new_weight;
+                        self.have_act = !p.new_act;
+                        self.current = Some(p);
+                        continue;
+                    }
+                    _ => {
+                        ctx.probe("busy", ProbeValue::Bool(false));
+                        return;
+                    }
+                }
+            };
+            let op = p.op;
+            // A finished tile that could not leave yet: the accumulator is backed up.
+            if self.pipe.front().is_some_and(|&(at, _)| at <= now) {
+                self.begin_wait(op, Stall::Downstream, now);
+                return;
+            }
+            if !self.have_weight {
+                match ctx.try_recv(self.weights) {
+                    Some(Transaction::Operand(o)) => {
+                        self.w_bpc = o.read_bytes_per_cycle.max(1);
+                        self.have_weight = true;
+                    }
+                    _ => {
+                        self.begin_wait(op, Stall::Dram, now);
+                        return;
+                    }
+                }
+            }
+            if !self.have_act {
+                match ctx.try_recv(self.acts) {
+                    Some(Transaction::Operand(o)) => {
+                        self.a_bpc = o.read_bytes_per_cycle.max(1);
+                        self.have_act = true;
+                    }
+                    _ => {
+                        self.begin_wait(op, Stall::Buffer, now);
+                        return;
+                    }
+                }
+            }
+            self.end_wait(now);
+            let Some(p) = self.current.take() else { return };
+            let cycles = self.pass_cycles(&p);
+            let end = now + ctx.clock().cycles(Cycles(cycles)).as_ps();
+            self.logs.work(p.op, now, end, p.macs);
+            self.macs += p.macs;
+            self.busy_ps += end - now;
+            self.passes += 1;
+            self.computing = Some(Tile {
+                op: p.op,
+                rows: p.rows,
+                elems: p.rows * p.cols,
+                elem_bytes: 4,
+                value_bytes: p.value_bytes,
+                group_end: p.group_end,
+                via: p.via,
+                dest: p.dest,
+            });
+            ctx.probe("busy", ProbeValue::Bool(true));
+            ctx.wake_at(crate::kernel::SimTime::from_ps(end), TAG_DONE);
+            return;
+        }
+    }
+
+    fn emit(&mut self, ctx: &mut Ctx<'_, Transaction>) {
+        let now = ctx.now().as_ps();
+        while let Some(&(at, tile)) = self.pipe.front() {
+            if at > now
+                || ctx
+                    .try_send(self.psum, Transaction::Tile(Box::new(tile)))
+                    .is_err()
+            {
+                return;
+            }
+            self.pipe.pop_front();
+        }
+    }
+}
+
+impl Actor<Transaction> for PeArray {
+    fn init(&mut self, ctx: &mut Ctx<'_, Transaction>) {
+        self.step(ctx);
+    }
+    fn on_wake(&mut self, ctx: &mut Ctx<'_, Transaction>, tag: u64) {
+        if tag == TAG_DONE
+            && let Some(tile) = self.computing.take()
+        {
+            let depth = ctx.clock().cycles(Cycles(self.engine.depth()));
+            let at = ctx.now() + depth;
+            self.pipe.push_back((at.as_ps(), tile));
+            ctx.wake_at(at, TAG_EMIT);
+        }
+        self.emit(ctx);
+        self.step(ctx);
+    }
+    fn on_readable(&mut self, ctx: &mut Ctx<'_, Transaction>, _link: LinkId) {
+        self.step(ctx);
+    }
+    fn on_writable(&mut self, ctx: &mut Ctx<'_, Transaction>, _link: LinkId) {
+        self.emit(ctx);
+        self.step(ctx);
+    }
+    fn pending_work(&self) -> Option<String> {
+        if let Some(p) = &self.current {
+            Some(format!(
+                "pass of op {} waiting (weight operand {}, activation operand {})",
+                p.op,
+                if self.have_weight { "ready" } else { "missing" },
+                if self.have_act { "ready" } else { "missing" }
+            ))
+        } else if !self.pipe.is_empty() || self.computing.is_some() {
+            Some(format!(
+                "{} output tiles not yet delivered",
+                self.pipe.len()
+            ))
+        } else {
+            None
+        }
+    }
+    fn stats(&self) -> Vec<Stat> {
+        vec![
+            ("passes", StatValue::U64(self.passes)),
+            ("macs", StatValue::U64(self.macs)),
+            ("busy_ps", StatValue::U64(self.busy_ps)),
+        ]
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+}
+
+impl Accounted for PeArray {
+    fn op_logs(&self) -> &OpLogs {
+        &self.logs
+    }
+}
+
+impl PeArray {
+    /// The engine's geometry.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}

@@ -1,0 +1,334 @@
+//! `softmax`: row-wise softmax of attention scores, fed straight from the accumulator; its
+//! probabilities P go to the activation buffer for `P·V`, so scores never leave the chip.
+//!
+//! # Ports
+//! `in` (tile, in) score tiles; `out` (tile, out) P tiles to the activation buffer;
+//! `mem_req` / `mem_resp` (optional) the DRAM, used only with `offchip: true`.
+//!
+//! # Timing
+//! Tiles of one row block (all column tiles of `R` rows) are collected until the block's
+//! last tile. The block is then processed with a documented **single-pass online** softmax
+//! (running max and sum in one pass, normalisation in a second): `passes = 2` passes of
+//! `lanes` elements a cycle, `cycles = passes * ceil(E / lanes)` for a block of `E`
+//! elements; blocks are pipelined (the next block collects while one is processed). Its
+//! tiles then leave in order.
+//!
+//! With `offchip: true` (the ablation of `topologies/sta-offchip-softmax.yaml`), each block
+//! first makes the DRAM round trip an accelerator without the fused unit needs: the scores
+//! are written to DRAM and read back before the softmax runs.
+//!
+//! # Parameters
+//! `lanes`, `passes`, `offchip`.
+
+use std::collections::VecDeque;
+
+use super::account::{Accounted, OpLogs, Stall};
+use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, ParamType, PortSpec};
+use crate::kernel::{Actor, Ctx, Cycles, LinkId, ProbeValue, Stat, StatValue};
+use crate::txn::{MemReq, Tile, Transaction, TxnType, Via};
+
+const fn port(
+    name: &'static str,
+    dir: Dir,
+    txn: TxnType,
+    optional: bool,
+    doc: &'static str,
+) -> PortSpec {
+    PortSpec {
+        name,
+        dir,
+        txn,
+        optional,
+        doc,
+    }
+}
+
+/// The `softmax` module kind.
+pub const SPEC: ModuleSpec = ModuleSpec {
+    kind: "softmax",
+    summary: "row-wise softmax on chip (online max/sum pass + normalise pass), pipelined by row block",
+    ports: &[
+        port(
+            "in",
+            Dir::In,
+            TxnType::Tile,
+            false,
+            "score tiles from the accumulator",
+        ),
+        port(
+            "out",
+            Dir::Out,
+            TxnType::Tile,
+            false,
+            "probability tiles to the activation buffer",
+        ),
+        port(
+            "mem_req",
+            Dir::Out,
+            TxnType::MemReq,
+            true,
+            "DRAM requests (offchip only)",
+        ),
+        port(
+            "mem_resp",
+            Dir::In,
+            TxnType::MemResp,
+            true,
+            "DRAM responses (offchip only)",
+        ),
+    ],
+    params: &[
+        ParamSpec {
+            name: "lanes",
+            ty: ParamType::Int { min: 1, max: 65536 },
+            default: ParamDefault::Int(16),
+            unit: "elements/cycle",
+            doc: "elements per cycle per pass",
+        },
+        ParamSpec {
+            name: "passes",
+            ty: ParamType::Int { min: 1, max: 8 },
+            default: ParamDefault::Int(2),
+            unit: "passes",
+            doc: "passes over each row (2: online max+sum, normalise; 3: max, exp-sum, normalise)",
+        },
+        ParamSpec {
+            name: "offchip",
+            ty: ParamType::Bool,
+            default: ParamDefault::Bool(false),
+            unit: "",
+            doc: "ablation: scores make a DRAM round trip before the softmax",
+        },
+        ParamSpec {
+            name: "scratch_addr",
+            ty: ParamType::Int {
+                min: 0,
+                max: 1 << 50,
+            },
+            default: ParamDefault::Int(1 << 40),
+            unit: "bytes",
+            doc: "DRAM address of the score scratch area (offchip only)",
+        },
+    ],
+    build,
+};
+
+fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
+    let offchip = args.params.bool("offchip")?;
+    let mem = match (args.opt_port("mem_req"), args.opt_port("mem_resp")) {
+        (Some(q), Some(r)) => Some((q, r)),
+        (None, None) if !offchip => None,
+        _ => return Err("`offchip: true` needs both `mem_req` and `mem_resp` connected".into()),
+    };
+    Ok(Box::new(Softmax {
+        input: args.port("in")?,
+        output: args.port("out")?,
+        mem: if offchip { mem } else { None },
+        lanes: args.params.u64("lanes")?,
+        passes: args.params.u64("passes")?,
+        scratch: args.params.u64("scratch_addr")?,
+        filling: Vec::new(),
+        ready: VecDeque::new(),
+        phase: Phase::Idle,
+        since_ps: 0,
+        logs: OpLogs::default(),
+        rows: 0,
+        dram_bytes: 0,
+    }))
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Writing,
+    Reading,
+    Computing,
+    Emitting(usize),
+}
+
+/// State of a `softmax` instance.
+pub struct Softmax {
+    input: LinkId,
+    output: LinkId,
+    mem: Option<(LinkId, LinkId)>,
+    lanes: u64,
+    passes: u64,
+    scratch: u64,
+    /// Tiles of the row block being collected.
+    filling: Vec<Tile>,
+    /// Complete row blocks waiting or in progress (front).
+    ready: VecDeque<Vec<Tile>>,
+    phase: Phase,
+    since_ps: u64,
+    logs: OpLogs,
+    rows: u64,
+    dram_bytes: u64,
+}
+
+fn op_of(t: &Tile) -> u32 {
+    match t.via {
+        Via::Softmax { op } => op,
+        _ => t.op,
+    }
+}
+
+impl Softmax {
+    fn block_bytes(block: &[Tile]) -> u64 {
+        block
+            .iter()
+            .map(|t| u64::from(t.elems) * u64::from(t.value_bytes))
+            .sum()
+    }
+
+    fn mem_request(&mut self, ctx: &mut Ctx<'_, Transaction>, write: bool) -> bool {
+        let Some((req, resp)) = self.mem else {
+            return false;
+        };
+        let bytes = self.ready.front().map_or(0, |b| Self::block_bytes(b));
+        let r = MemReq {
+            id: self.rows,
+            addr: self.scratch,
+            bytes,
+            write,
+        };
+        if ctx.try_send(req, Transaction::MemReq(Box::new(r))).is_err() {
+            return false;
+        }
+        self.dram_bytes += bytes;
+        let _ = ctx.try_recv(resp);
+        true
+    }
+
+    fn step(&mut self, ctx: &mut Ctx<'_, Transaction>) {
+        while let Some(Transaction::Tile(t)) = ctx.try_recv(self.input) {
+            let end = t.group_end;
+            self.filling.push(*t);
+            if end {
+                self.ready.push_back(std::mem::take(&mut self.filling));
+            }
+        }
+        let now = ctx.now().as_ps();
+        loop {
+            let Some(block) = self.ready.front() else {
+                ctx.probe("busy", ProbeValue::Bool(false));
+                return;
+            };
+            let op = op_of(&block[0]);
+            match self.phase {
+                Phase::Idle => {
+                    self.since_ps = now;
+                    ctx.probe("busy", ProbeValue::Bool(true));
+                    if self.mem.is_some() {
+                        if !self.mem_request(ctx, true) {
+                            return;
+                        }
+                        self.phase = Phase::Writing;
+                        return;
+                    }
+                    self.start_compute(ctx);
+                    return;
+                }
+                Phase::Writing | Phase::Reading => {
+                    let Some((_, resp)) = self.mem else { return };
+                    if ctx.try_recv(resp).is_none() {
+                        return;
+                    }
+                    if self.phase == Phase::Writing {
+                        if !self.mem_request(ctx, false) {
+                            return;
+                        }
+                        self.phase = Phase::Reading;
+                        return;
+                    }
+                    self.logs.stall(op, Stall::Dram, now - self.since_ps);
+                    self.start_compute(ctx);
+                    return;
+                }
+                Phase::Computing => return,
+                Phase::Emitting(i) => {
+                    let Some(block) = self.ready.front() else {
+                        return;
+                    };
+                    if i == block.len() {
+                        self.ready.pop_front();
+                        self.phase = Phase::Idle;
+                        continue;
+                    }
+                    let t = Tile {
+                        elem_bytes: block[i].value_bytes,
+                        via: Via::Direct,
+                        op,
+                        ..block[i]
+                    };
+                    if ctx
+                        .try_send(self.output, Transaction::Tile(Box::new(t)))
+                        .is_err()
+                    {
+                        return;
+                    }
+                    self.phase = Phase::Emitting(i + 1);
+                }
+            }
+        }
+    }
+
+    fn start_compute(&mut self, ctx: &mut Ctx<'_, Transaction>) {
+        let Some(block) = self.ready.front() else {
+            return;
+        };
+        let elems: u64 = block.iter().map(|t| u64::from(t.elems)).sum();
+        self.rows += u64::from(block[0].rows);
+        let cycles = self.passes * elems.div_ceil(self.lanes);
+        let now = ctx.now();
+        let end = now + ctx.clock().cycles(Cycles(cycles));
+        self.logs
+            .work(op_of(&block[0]), now.as_ps(), end.as_ps(), 0);
+        self.phase = Phase::Computing;
+        ctx.wake_at(end, 0);
+    }
+}
+
+impl Actor<Transaction> for Softmax {
+    fn init(&mut self, ctx: &mut Ctx<'_, Transaction>) {
+        self.step(ctx);
+    }
+    fn on_wake(&mut self, ctx: &mut Ctx<'_, Transaction>, _tag: u64) {
+        if self.phase == Phase::Computing {
+            self.phase = Phase::Emitting(0);
+        }
+        self.step(ctx);
+    }
+    fn on_readable(&mut self, ctx: &mut Ctx<'_, Transaction>, _link: LinkId) {
+        self.step(ctx);
+    }
+    fn on_writable(&mut self, ctx: &mut Ctx<'_, Transaction>, _link: LinkId) {
+        self.step(ctx);
+    }
+    fn pending_work(&self) -> Option<String> {
+        if self.ready.is_empty() && self.filling.is_empty() {
+            None
+        } else {
+            Some(format!(
+                "{} row blocks in progress ({:?}), {} tiles of an unfinished block",
+                self.ready.len(),
+                self.phase,
+                self.filling.len()
+            ))
+        }
+    }
+    fn stats(&self) -> Vec<Stat> {
+        vec![
+            ("rows", StatValue::U64(self.rows)),
+            ("dram_bytes", StatValue::U64(self.dram_bytes)),
+        ]
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+}
+
+impl Accounted for Softmax {
+    fn op_logs(&self) -> &OpLogs {
+        &self.logs
+    }
+}

@@ -1,0 +1,104 @@
+//! The common core of units that serve tiles one at a time (accumulator, vector unit):
+//! take the oldest tile from the inputs, work on it for a number of cycles, then hand it to
+//! an output port; while the output link is full the unit holds the tile and takes no more.
+
+use super::account::{OpLogs, Stall, Waiting};
+use crate::kernel::{Ctx, Cycles, LinkId, ProbeValue};
+use crate::txn::{Tile, Transaction};
+
+/// What a unit does with one tile.
+pub struct Service {
+    /// Cycles of work.
+    pub cycles: u64,
+    /// Op the work is charged to.
+    pub op: u32,
+    /// The tile as it leaves.
+    pub out: Tile,
+    /// Output port; `None` when the route's port is not connected (the unit then holds the
+    /// tile, and the run ends in a deadlock that names the missing port).
+    pub port: Option<LinkId>,
+}
+
+/// Serves tiles one at a time.
+#[derive(Default)]
+pub struct TileServer {
+    inputs: Vec<LinkId>,
+    /// Tile in service, finished at the pending wake-up.
+    busy: Option<Service>,
+    /// Tile finished but not yet accepted downstream.
+    blocked: Option<(Service, Waiting)>,
+    /// Per-op accounting.
+    pub logs: OpLogs,
+    /// Tiles served.
+    pub tiles: u64,
+}
+
+impl TileServer {
+    /// A server reading `inputs` in order of preference.
+    pub fn new(inputs: Vec<LinkId>) -> Self {
+        TileServer {
+            inputs,
+            ..TileServer::default()
+        }
+    }
+
+    /// Makes progress: delivers a finished tile, then starts the next one. `plan` decides
+    /// the service of a tile.
+    pub fn step(&mut self, ctx: &mut Ctx<'_, Transaction>, plan: &impl Fn(Tile) -> Service) {
+        let now = ctx.now().as_ps();
+        if let Some((s, w)) = self.blocked.take() {
+            let Some(port) = s.port else {
+                self.blocked = Some((s, w));
+                return;
+            };
+            if let Err(t) = ctx.try_send(port, Transaction::Tile(Box::new(s.out))) {
+                let Transaction::Tile(out) = t else { return };
+                self.blocked = Some((Service { out: *out, ..s }, w));
+                return;
+            }
+            w.close(&mut self.logs, now);
+        }
+        if self.busy.is_some() {
+            return;
+        }
+        for i in 0..self.inputs.len() {
+            if let Some(Transaction::Tile(t)) = ctx.try_recv(self.inputs[i]) {
+                let s = plan(*t);
+                let end = ctx.now() + ctx.clock().cycles(Cycles(s.cycles));
+                self.logs.work(s.op, now, end.as_ps(), 0);
+                self.tiles += 1;
+                self.busy = Some(s);
+                ctx.probe("busy", ProbeValue::Bool(true));
+                ctx.wake_at(end, 0);
+                return;
+            }
+        }
+        ctx.probe("busy", ProbeValue::Bool(false));
+    }
+
+    /// The service ended (call from `on_wake`).
+    pub fn finish(&mut self, ctx: &mut Ctx<'_, Transaction>, plan: &impl Fn(Tile) -> Service) {
+        if let Some(s) = self.busy.take() {
+            let w = Waiting {
+                op: s.op,
+                why: Stall::Downstream,
+                since_ps: ctx.now().as_ps(),
+            };
+            self.blocked = Some((s, w));
+        }
+        self.step(ctx, plan);
+    }
+
+    /// Describes unfinished work for deadlock reports.
+    pub fn pending(&self) -> Option<String> {
+        match (&self.busy, &self.blocked) {
+            (Some(s), _) => Some(format!("serving a tile of op {}", s.op)),
+            (_, Some((s, _))) if s.port.is_none() => Some(format!(
+                "holding a tile of op {}: the output port for its route ({:?} to {:?}) is not connected",
+                s.op, s.out.via, s.out.dest
+            )),
+            (_, Some((s, _))) => Some(format!("holding a finished tile of op {}", s.op)),
+            _ => None,
+        }
+    }
+}
