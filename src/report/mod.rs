@@ -42,6 +42,10 @@ pub struct OpReport {
     pub start_cycle: u64,
     /// Last cycle of work.
     pub end_cycle: u64,
+    /// First cycle the PE array computed this op (0 for softmax and vector ops).
+    pub compute_start_cycle: u64,
+    /// Cycle the PE array's last pass of this op ended.
+    pub compute_end_cycle: u64,
     /// Share of the total (these add up to `total_cycles`).
     pub cycles: u64,
     /// PE-array (or unit) busy cycles on this op.
@@ -132,7 +136,7 @@ pub struct Report {
     pub pe_time: StallReport,
     /// DRAM.
     pub dram: DramReport,
-    /// Compressed weight bytes the plan reads from DRAM.
+    /// Compressed layer-weight bytes the plan reads from DRAM (K and V not included).
     pub weight_bytes_planned: u64,
     /// Layers with their ops.
     pub layers: Vec<LayerReport>,
@@ -239,6 +243,8 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
             dense_macs: op.dense_macs,
             start_cycle: start_ps / period,
             end_cycle: cyc(end_ps),
+            compute_start_cycle: pel.first_ps.unwrap_or(0) / period,
+            compute_end_cycle: cyc(pel.last_ps),
             cycles: 0,
             busy_cycles: cyc(own),
             stall_dram_cycles: cyc(pel.stall_dram_ps),

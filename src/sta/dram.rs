@@ -15,8 +15,10 @@
 //! # Scheduling (per channel)
 //! A request is split into bursts of `BL * bus_bytes` bytes (64 B on x64), which enter the
 //! channel's queue of `queue_depth` entries as room allows. Whenever fewer than `lookahead`
-//! bursts are in flight, the scheduler picks one by **FR-FCFS**: the oldest burst whose row is
-//! open (a row hit) first, else the oldest burst. Its commands are then placed at the earliest
+//! bursts are in flight, the scheduler picks one: reads first, with writes held back and
+//! drained in batches (from 16 waiting writes down to 4, or whenever no read waits), and
+//! within that direction by **FR-FCFS**: the oldest burst whose row is open (a row hit)
+//! first, else the oldest burst. Its commands are then placed at the earliest
 //! times that satisfy every constraint, never before the decision:
 //! - row conflict: `PRE >= max(ACT + tRAS, RD + tRTP, WR data end + tWR)`, `ACT >= PRE + tRP`;
 //! - every ACT: `>= ACT(same bank) + tRC`, `>= ACT(same rank) + tRRD_S/L` (other/same bank
@@ -48,6 +50,10 @@ use crate::txn::{MemReq, MemResp, Transaction, TxnType};
 
 /// Requester ports.
 pub const PORTS: usize = 4;
+/// Waiting writes that start a write drain.
+const WRITE_HIGH: usize = 16;
+/// Waiting writes at which a drain stops (while reads wait).
+const WRITE_LOW: usize = 4;
 
 const fn port(name: &'static str, dir: Dir, txn: TxnType, doc: &'static str) -> PortSpec {
     PortSpec {
@@ -391,6 +397,8 @@ struct Channel {
     /// End of the last write burst: (time, rank, bank group).
     last_write_end: Option<(u64, u32, u32)>,
     bus_free_ps: u64,
+    /// Draining writes (see `pick`).
+    write_mode: bool,
     stats: ChannelStats,
 }
 
@@ -449,6 +457,7 @@ impl Dram {
                 last_col: None,
                 last_write_end: None,
                 bus_free_ps: 0,
+                write_mode: false,
                 stats: ChannelStats::default(),
             })
             .collect();
@@ -557,16 +566,30 @@ impl Dram {
         }
     }
 
-    /// FR-FCFS: the oldest row hit, else the oldest (FCFS: the oldest).
-    fn pick(&self, c: usize) -> usize {
-        if !self.fr_fcfs {
-            return 0;
+    /// Read/write batching, then FR-FCFS within the batch: reads go first; writes wait in
+    /// the queue until `WRITE_HIGH` of them are waiting (or no read is), then drain until
+    /// `WRITE_LOW` remain. Within the chosen direction: the oldest row hit, else the oldest
+    /// (FCFS policy: the oldest of the direction).
+    fn pick(&mut self, c: usize) -> usize {
+        let writes = self.channels[c].waiting.iter().filter(|b| b.write).count();
+        let reads = self.channels[c].waiting.len() - writes;
+        let ch = &mut self.channels[c];
+        if ch.write_mode {
+            ch.write_mode = writes > WRITE_LOW || reads == 0;
+        } else {
+            ch.write_mode = writes >= WRITE_HIGH || reads == 0;
         }
+        let want_write = ch.write_mode && writes > 0;
         let ch = &self.channels[c];
-        ch.waiting
-            .iter()
-            .position(|b| ch.banks[self.bank_index(&b.place)].open_row == Some(b.place.row))
-            .unwrap_or(0)
+        let in_dir = |b: &Burst| b.write == want_write;
+        if self.fr_fcfs
+            && let Some(i) = ch.waiting.iter().position(|b| {
+                in_dir(b) && ch.banks[self.bank_index(&b.place)].open_row == Some(b.place.row)
+            })
+        {
+            return i;
+        }
+        ch.waiting.iter().position(in_dir).unwrap_or(0)
     }
 
     /// Applies every refresh of `rank` due by `t`.

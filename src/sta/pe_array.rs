@@ -325,10 +325,12 @@ impl PeArray {
             self.end_wait(now);
             let Some(p) = self.current.take() else { return };
             let cycles = self.pass_cycles(&p);
-            let end = now + ctx.clock().cycles(Cycles(cycles)).as_ps();
-            self.logs.work(p.op, now, end, p.macs);
+            // Passes start on a clock edge of the array (operands arrive at DRAM-clock times).
+            let start = ctx.clock().next_edge(ctx.now()).as_ps();
+            let end = start + ctx.clock().cycles(Cycles(cycles)).as_ps();
+            self.logs.work(p.op, start, end, p.macs);
             self.macs += p.macs;
-            self.busy_ps += end - now;
+            self.busy_ps += end - start;
             self.passes += 1;
             self.computing = Some(Tile {
                 op: p.op,

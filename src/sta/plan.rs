@@ -52,7 +52,7 @@ pub struct Plan {
     pub pe: Vec<Pass>,
     /// The operations (index = op id used in every command).
     pub ops: Vec<Op>,
-    /// DRAM bytes the plan reads as weights (compressed).
+    /// DRAM bytes the plan reads as layer weights (compressed; K and V not included).
     pub weight_bytes: u64,
 }
 
@@ -83,6 +83,9 @@ struct MatMul {
     via: Via,
     dest_dram: Option<u64>,
     causal: Causal,
+    /// The stationary operand is a layer's weights (counted in `Plan::weight_bytes`), not
+    /// K or V.
+    weights: bool,
 }
 
 /// Which causal mask applies to a matmul.
@@ -223,7 +226,9 @@ impl Planner<'_> {
                     fill_src: 0,
                     after_writes: after_writes_w,
                 });
-                self.plan.weight_bytes += b_bytes;
+                if m.weights {
+                    self.plan.weight_bytes += b_bytes;
+                }
                 w_offset += b_bytes;
                 let mut first_pass_of_block = true;
                 for rt in rb..rb_end {
@@ -377,6 +382,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
                 via: Via::Direct,
                 dest_dram: Some(qkv_addr + i as u64 * s * 3 * d * vb),
                 causal: Causal::No,
+                weights: true,
             })?;
         }
         let qkv_written = pl.writes;
@@ -412,6 +418,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
                     } else {
                         Causal::No
                     },
+                    weights: false,
                 })?;
                 p_rows.push(pl.row_fills.clone());
             }
@@ -438,6 +445,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
                     } else {
                         Causal::No
                     },
+                    weights: false,
                 })?;
             }
         }
@@ -475,6 +483,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
                     },
                     dest_dram: (!on_chip).then_some(out_addr + i as u64 * s * cols * vb),
                     causal: Causal::No,
+                    weights: true,
                 })?;
             }
             input = (0..b)

@@ -4,5 +4,6 @@ mod cli;
 mod dram;
 mod kernel;
 mod pipeline;
+mod sta;
 mod support;
 mod topology;
