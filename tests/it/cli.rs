@@ -122,3 +122,100 @@ fn bench_output_is_deterministic_apart_from_wall_time() {
     assert_eq!(a, b);
     assert_eq!(a.len(), 1);
 }
+
+#[test]
+fn run_reports_json_and_writes_outputs() {
+    let dir = std::env::temp_dir().join(format!("stasim-run-{}", std::process::id()));
+    let o = stasim(&["run", "sta-small", "--json", "--out", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    for key in [
+        "total_cycles",
+        "total_time_us",
+        "clock_mhz",
+        "macs",
+        "dense_macs",
+        "pe_utilization",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    for key in ["bytes_read", "bytes_written", "avg_gbps"] {
+        assert!(v["dram"].get(key).is_some(), "missing dram.{key}");
+    }
+    let op = &v["layers"][0]["ops"][0];
+    for key in [
+        "name",
+        "kind",
+        "pattern",
+        "macs",
+        "start_cycle",
+        "end_cycle",
+        "cycles",
+        "stall_dram_cycles",
+    ] {
+        assert!(op.get(key).is_some(), "missing layers[].ops[].{key}");
+    }
+    assert_eq!(op["kind"], "sparse_dense");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(file, v);
+    let csv = std::fs::read_to_string(dir.join("ops.csv")).unwrap();
+    assert!(csv.starts_with("layer,op,kind,pattern,macs"), "{csv}");
+    assert_eq!(
+        csv.lines().count(),
+        1 + 10,
+        "one row per op of the one layer"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn run_rejects_bad_workloads_and_hardware_with_exit_code_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "sta-small", "--pattern", "2:32"], "needs M = 32"),
+        (
+            &["run", "sta-small", "--pattern", "5:4"],
+            "N must be between 1 and M",
+        ),
+        (
+            &["run", "sta-small", "--pattern", "1:1"],
+            "M must be at least 2",
+        ),
+        (
+            &["run", "sta-small", "--seq", "0"],
+            "`seq` = 0 must be at least 1",
+        ),
+        (
+            &["run", "sta-small", "--model", "bert-tiny"],
+            "unknown model `bert-tiny`",
+        ),
+        (
+            &["run", "sta-small", "--set", "weight_buffer.bank_bytes=1024"],
+            "weight buffer too small for one tile",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = stasim(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    // A missing link: drop the softmax's output from the reference topology.
+    let dir = std::env::temp_dir().join(format!("stasim-miss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string("topologies/sta.yaml").unwrap();
+    let cut: String = text
+        .lines()
+        .filter(|l| !l.contains("from: softmax.out"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = dir.join("missing.yaml");
+    std::fs::write(&path, cut).unwrap();
+    let o = stasim(&["run", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("port `softmax.out` (output, `tile`) is not connected"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
