@@ -8,9 +8,11 @@
 //!
 //! - [`kernel`] knows nothing about accelerators: time, events, actors, links, observers.
 //! - [`txn`] and [`component`] describe transactions and module kinds; they use `kernel`.
-//! - [`blocks`] (and the accelerator modules) depend on `kernel`, `txn`, `component`.
+//! - [`workload`] is plain data: model presets, N:M patterns, the operation list.
+//! - [`blocks`] and the accelerator modules in [`sta`] depend on `kernel`, `txn`,
+//!   `component` (and the controller's planner on `workload`).
 //! - [`topology`] assembles modules from YAML; it depends on all of the above.
-//! - reports, traces and charts only observe a run or read its report.
+//! - [`report`] only reads a finished simulation; [`run`] orchestrates one run.
 //! - the `stasim` binary (`cli`) sits on top.
 //!
 //! ## Example

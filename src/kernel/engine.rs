@@ -106,10 +106,15 @@ impl<M: Message> Ctx<'_, M> {
             l.stats.full_events += 1;
             return Err(msg);
         }
-        let bytes = msg.size_bytes();
-        let visible_at = l.arrival_time(now, bytes);
+        // Sizes matter only to links of finite width (serialisation); skip the call otherwise.
+        let visible_at = if l.has_width() {
+            let bytes = msg.size_bytes();
+            l.stats.bytes += bytes;
+            l.arrival_time(now, bytes)
+        } else {
+            l.arrival_time(now, 0)
+        };
         l.stats.sent += 1;
-        l.stats.bytes += bytes;
         if let Some(obs) = self.core.observer.as_mut() {
             obs.on_send(
                 SimTime::from_ps(now),

@@ -50,7 +50,7 @@ pub struct LinkSpec {
 pub struct LinkStats {
     /// Transactions sent.
     pub sent: u64,
-    /// Bytes sent.
+    /// Bytes sent (counted on links of finite width only).
     pub bytes: u64,
     /// Highest occupancy seen.
     pub max_occupancy: u32,
@@ -91,6 +91,12 @@ impl<M: Message> Link<M> {
             rx_state: 0,
             stats: LinkStats::default(),
         }
+    }
+
+    /// Whether the link serialises by size (finite width).
+    #[inline]
+    pub fn has_width(&self) -> bool {
+        self.width_bytes != 0
     }
 
     #[inline]
