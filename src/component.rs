@@ -43,6 +43,25 @@ pub struct PortSpec {
     pub doc: &'static str,
 }
 
+impl PortSpec {
+    /// A port (const, for module specs).
+    pub const fn new(
+        name: &'static str,
+        dir: Dir,
+        txn: TxnType,
+        optional: bool,
+        doc: &'static str,
+    ) -> PortSpec {
+        PortSpec {
+            name,
+            dir,
+            txn,
+            optional,
+            doc,
+        }
+    }
+}
+
 /// The type and valid range of a parameter.
 #[derive(Debug)]
 pub enum ParamType {
@@ -71,6 +90,26 @@ pub enum ParamType {
         /// Largest valid element.
         max: i64,
     },
+}
+
+impl ParamSpec {
+    /// An integer parameter in `min..=max` with a default (const, for module specs).
+    pub const fn int(
+        name: &'static str,
+        min: i64,
+        max: i64,
+        default: i64,
+        unit: &'static str,
+        doc: &'static str,
+    ) -> ParamSpec {
+        ParamSpec {
+            name,
+            ty: ParamType::Int { min, max },
+            default: ParamDefault::Int(default),
+            unit,
+            doc,
+        }
+    }
 }
 
 /// A parameter's default.

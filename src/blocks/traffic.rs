@@ -16,23 +16,6 @@ use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, Para
 use crate::kernel::{Actor, Ctx, LinkId, Stat, StatValue};
 use crate::txn::{MemReq, Transaction, TxnType};
 
-const fn int(
-    name: &'static str,
-    min: i64,
-    max: i64,
-    default: i64,
-    unit: &'static str,
-    doc: &'static str,
-) -> ParamSpec {
-    ParamSpec {
-        name,
-        ty: ParamType::Int { min, max },
-        default: ParamDefault::Int(default),
-        unit,
-        doc,
-    }
-}
-
 /// The `mem_traffic` module kind.
 pub const SPEC: ModuleSpec = ModuleSpec {
     kind: "mem_traffic",
@@ -61,7 +44,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             unit: "",
             doc: "address pattern",
         },
-        int(
+        ParamSpec::int(
             "requests",
             0,
             1 << 40,
@@ -69,8 +52,8 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             "requests",
             "requests to issue",
         ),
-        int("bytes", 1, 1 << 30, 64, "bytes", "size of each request"),
-        int(
+        ParamSpec::int("bytes", 1, 1 << 30, 64, "bytes", "size of each request"),
+        ParamSpec::int(
             "outstanding",
             1,
             1 << 20,
@@ -78,8 +61,8 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             "requests",
             "most requests in flight",
         ),
-        int("start_addr", 0, 1 << 50, 0, "bytes", "first address"),
-        int(
+        ParamSpec::int("start_addr", 0, 1 << 50, 0, "bytes", "first address"),
+        ParamSpec::int(
             "stride_bytes",
             0,
             1 << 40,
@@ -87,7 +70,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             "bytes",
             "address step of the `stride` pattern",
         ),
-        int(
+        ParamSpec::int(
             "region_bytes",
             64,
             1 << 50,
@@ -102,7 +85,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             unit: "",
             doc: "issue writes instead of reads",
         },
-        int("seed", 0, i64::MAX, 1, "", "seed of the `random` pattern"),
+        ParamSpec::int("seed", 0, i64::MAX, 1, "", "seed of the `random` pattern"),
     ],
     build,
 };

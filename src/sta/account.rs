@@ -98,6 +98,30 @@ impl Waiting {
     }
 }
 
+/// At most one wait in progress, as modules that stall on one thing at a time keep it.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct WaitSlot(Option<Waiting>);
+
+impl WaitSlot {
+    /// Starts waiting (no-op if already waiting).
+    pub fn begin(&mut self, op: u32, why: Stall, now_ps: u64) {
+        if self.0.is_none() {
+            self.0 = Some(Waiting {
+                op,
+                why,
+                since_ps: now_ps,
+            });
+        }
+    }
+
+    /// Ends the wait, if any, charging it to `logs`.
+    pub fn end(&mut self, logs: &mut OpLogs, now_ps: u64) {
+        if let Some(w) = self.0.take() {
+            w.close(logs, now_ps);
+        }
+    }
+}
+
 /// Modules whose per-op logs a report can read.
 pub trait Accounted {
     /// The module's per-op logs.

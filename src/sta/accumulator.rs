@@ -20,16 +20,6 @@ use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, Para
 use crate::kernel::{Actor, Ctx, LinkId, Stat, StatValue};
 use crate::txn::{Dest, Tile, Transaction, TxnType, Via};
 
-const fn out(name: &'static str, doc: &'static str) -> PortSpec {
-    PortSpec {
-        name,
-        dir: Dir::Out,
-        txn: TxnType::Tile,
-        optional: true,
-        doc,
-    }
-}
-
 /// The `accumulator` module kind.
 pub const SPEC: ModuleSpec = ModuleSpec {
     kind: "accumulator",
@@ -42,10 +32,28 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             optional: false,
             doc: "partial-sum tiles from the PE array",
         },
-        out("to_softmax", "attention scores"),
-        out("to_vector", "tiles for GELU or residual + LayerNorm"),
-        out("to_out", "tiles written to DRAM"),
-        out("to_ab", "tiles kept on chip"),
+        PortSpec::new(
+            "to_softmax",
+            Dir::Out,
+            TxnType::Tile,
+            true,
+            "attention scores",
+        ),
+        PortSpec::new(
+            "to_vector",
+            Dir::Out,
+            TxnType::Tile,
+            true,
+            "tiles for GELU or residual + LayerNorm",
+        ),
+        PortSpec::new(
+            "to_out",
+            Dir::Out,
+            TxnType::Tile,
+            true,
+            "tiles written to DRAM",
+        ),
+        PortSpec::new("to_ab", Dir::Out, TxnType::Tile, true, "tiles kept on chip"),
     ],
     params: &[ParamSpec {
         name: "lanes",

@@ -23,51 +23,35 @@
 //! # Parameters
 //! `bank_bytes` (bytes per bank), `read_bytes_per_cycle`.
 
-use super::account::{Accounted, OpLogs, Stall, Waiting};
+use super::account::{Accounted, OpLogs, Stall, WaitSlot};
 use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, ParamType, PortSpec};
 use crate::kernel::{Actor, Ctx, LinkId, Stat, StatValue};
 use crate::txn::{Fetch, MemReq, Operand, Transaction, TxnType};
 
-const fn port(
-    name: &'static str,
-    dir: Dir,
-    txn: TxnType,
-    optional: bool,
-    doc: &'static str,
-) -> PortSpec {
-    PortSpec {
-        name,
-        dir,
-        txn,
-        optional,
-        doc,
-    }
-}
-
 const COMMON_PORTS: [PortSpec; 5] = [
-    port(
+    PortSpec::new(
         "cmd",
         Dir::In,
         TxnType::Fetch,
         false,
         "fetch orders from the controller",
     ),
-    port("mem_req", Dir::Out, TxnType::MemReq, false, "DRAM reads"),
-    port(
+    PortSpec::new("mem_req", Dir::Out, TxnType::MemReq, false, "DRAM reads"),
+    PortSpec::new(
         "mem_resp",
         Dir::In,
         TxnType::MemResp,
         false,
         "DRAM read data",
     ),
-    port(
+    PortSpec::new(
         "operand",
         Dir::Out,
         TxnType::Operand,
         false,
         "loaded banks offered to the PE array",
     ),
-    port(
+    PortSpec::new(
         "written",
         Dir::In,
         TxnType::Signal,
@@ -118,21 +102,21 @@ pub const ACT_SPEC: ModuleSpec = ModuleSpec {
         COMMON_PORTS[2],
         COMMON_PORTS[3],
         COMMON_PORTS[4],
-        port(
+        PortSpec::new(
             "fill_acc",
             Dir::In,
             TxnType::Tile,
             true,
             "tiles kept on chip, from the accumulator",
         ),
-        port(
+        PortSpec::new(
             "fill_sm",
             Dir::In,
             TxnType::Tile,
             true,
             "probability rows P, from the softmax",
         ),
-        port(
+        PortSpec::new(
             "fill_vec",
             Dir::In,
             TxnType::Tile,
@@ -162,7 +146,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         phase: Phase::Idle,
         fills_seen: [0; 3],
         writes_seen: 0,
-        wait: None,
+        wait: WaitSlot::default(),
         load_start_ps: 0,
         next_id: 0,
         bytes_loaded: 0,
@@ -195,7 +179,7 @@ pub struct Buffer {
     /// Tiles arrived on chip, per source.
     fills_seen: [u64; 3],
     writes_seen: u64,
-    wait: Option<Waiting>,
+    wait: WaitSlot,
     load_start_ps: u64,
     next_id: u64,
     bytes_loaded: u64,
@@ -203,22 +187,6 @@ pub struct Buffer {
 }
 
 impl Buffer {
-    fn begin_wait(&mut self, op: u32, why: Stall, now: u64) {
-        if self.wait.is_none() {
-            self.wait = Some(Waiting {
-                op,
-                why,
-                since_ps: now,
-            });
-        }
-    }
-
-    fn end_wait(&mut self, now: u64) {
-        if let Some(w) = self.wait.take() {
-            w.close(&mut self.logs, now);
-        }
-    }
-
     fn drain_signals(&mut self, ctx: &mut Ctx<'_, Transaction>) {
         if let Some(w) = self.written {
             while ctx.try_recv(w).is_some() {
@@ -250,22 +218,22 @@ impl Buffer {
             match self.phase {
                 Phase::Idle | Phase::WaitBank => {
                     if !ctx.can_send(self.operand) {
-                        self.begin_wait(f.op, Stall::Downstream, now);
+                        self.wait.begin(f.op, Stall::Downstream, now);
                         return;
                     }
-                    self.end_wait(now);
+                    self.wait.end(&mut self.logs, now);
                     self.phase = Phase::WaitDeps;
                 }
                 Phase::WaitDeps => {
                     if self.fills_seen[usize::from(f.fill_src.min(2))] < f.after_fills {
-                        self.begin_wait(f.op, Stall::Buffer, now);
+                        self.wait.begin(f.op, Stall::Buffer, now);
                         return;
                     }
                     if self.writes_seen < f.after_writes {
-                        self.begin_wait(f.op, Stall::Dram, now);
+                        self.wait.begin(f.op, Stall::Dram, now);
                         return;
                     }
-                    self.end_wait(now);
+                    self.wait.end(&mut self.logs, now);
                     self.phase = if f.from_dram && f.bytes > 0 {
                         Phase::Request
                     } else {

@@ -55,64 +55,65 @@ const WRITE_HIGH: usize = 16;
 /// Waiting writes at which a drain stops (while reads wait).
 const WRITE_LOW: usize = 4;
 
-const fn port(name: &'static str, dir: Dir, txn: TxnType, doc: &'static str) -> PortSpec {
-    PortSpec {
-        name,
-        dir,
-        txn,
-        optional: true,
-        doc,
-    }
-}
-
-const fn int(
-    name: &'static str,
-    min: i64,
-    max: i64,
-    default: i64,
-    unit: &'static str,
-    doc: &'static str,
-) -> ParamSpec {
-    ParamSpec {
-        name,
-        ty: ParamType::Int { min, max },
-        default: ParamDefault::Int(default),
-        unit,
-        doc,
-    }
-}
-
 /// The `dram` module kind.
 pub const SPEC: ModuleSpec = ModuleSpec {
     kind: "dram",
     summary: "DDR4 main memory: banks, rows, open page, FR-FCFS queue, refresh, JEDEC timings",
     ports: &[
-        port("in0", Dir::In, TxnType::MemReq, "requests from requester 0"),
-        port(
+        PortSpec::new(
+            "in0",
+            Dir::In,
+            TxnType::MemReq,
+            true,
+            "requests from requester 0",
+        ),
+        PortSpec::new(
             "out0",
             Dir::Out,
             TxnType::MemResp,
+            true,
             "responses to requester 0",
         ),
-        port("in1", Dir::In, TxnType::MemReq, "requests from requester 1"),
-        port(
+        PortSpec::new(
+            "in1",
+            Dir::In,
+            TxnType::MemReq,
+            true,
+            "requests from requester 1",
+        ),
+        PortSpec::new(
             "out1",
             Dir::Out,
             TxnType::MemResp,
+            true,
             "responses to requester 1",
         ),
-        port("in2", Dir::In, TxnType::MemReq, "requests from requester 2"),
-        port(
+        PortSpec::new(
+            "in2",
+            Dir::In,
+            TxnType::MemReq,
+            true,
+            "requests from requester 2",
+        ),
+        PortSpec::new(
             "out2",
             Dir::Out,
             TxnType::MemResp,
+            true,
             "responses to requester 2",
         ),
-        port("in3", Dir::In, TxnType::MemReq, "requests from requester 3"),
-        port(
+        PortSpec::new(
+            "in3",
+            Dir::In,
+            TxnType::MemReq,
+            true,
+            "requests from requester 3",
+        ),
+        PortSpec::new(
             "out3",
             Dir::Out,
             TxnType::MemResp,
+            true,
             "responses to requester 3",
         ),
     ],
@@ -124,7 +125,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             unit: "",
             doc: "DDR4 speed bin (timings in src/sta/ddr4.rs)",
         },
-        int(
+        ParamSpec::int(
             "channels",
             1,
             64,
@@ -132,7 +133,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             "channels",
             "independent channels (power of two)",
         ),
-        int(
+        ParamSpec::int(
             "ranks",
             1,
             8,
@@ -140,7 +141,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             "ranks",
             "ranks per channel (power of two)",
         ),
-        int(
+        ParamSpec::int(
             "bank_groups",
             1,
             4,
@@ -148,7 +149,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             "groups",
             "bank groups per rank (power of two)",
         ),
-        int(
+        ParamSpec::int(
             "banks_per_group",
             1,
             8,
@@ -156,7 +157,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             "banks",
             "banks per bank group (power of two)",
         ),
-        int(
+        ParamSpec::int(
             "rows",
             1,
             1 << 20,
@@ -164,7 +165,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             "rows",
             "rows per bank (power of two)",
         ),
-        int(
+        ParamSpec::int(
             "row_bytes",
             512,
             1 << 16,
@@ -172,7 +173,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             "bytes",
             "page size per rank: 8 x8 devices x 1 KiB",
         ),
-        int(
+        ParamSpec::int(
             "bus_bytes",
             1,
             64,
@@ -180,7 +181,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             "bytes",
             "data bus width per channel (8 = x64)",
         ),
-        int(
+        ParamSpec::int(
             "queue_depth",
             1,
             1024,
@@ -188,7 +189,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             "bursts",
             "request queue per channel (waiting + in flight)",
         ),
-        int(
+        ParamSpec::int(
             "lookahead",
             1,
             1024,

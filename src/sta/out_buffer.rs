@@ -21,57 +21,41 @@ use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, Para
 use crate::kernel::{Actor, Ctx, LinkId, Stat, StatValue};
 use crate::txn::{Dest, MemReq, Signal, Transaction, TxnType};
 
-const fn port(
-    name: &'static str,
-    dir: Dir,
-    txn: TxnType,
-    optional: bool,
-    doc: &'static str,
-) -> PortSpec {
-    PortSpec {
-        name,
-        dir,
-        txn,
-        optional,
-        doc,
-    }
-}
-
 /// The `out_buffer` module kind.
 pub const SPEC: ModuleSpec = ModuleSpec {
     kind: "out_buffer",
     summary: "writes finished tiles to DRAM and signals their completion",
     ports: &[
-        port(
+        PortSpec::new(
             "in_acc",
             Dir::In,
             TxnType::Tile,
             true,
             "tiles from the accumulator",
         ),
-        port(
+        PortSpec::new(
             "in_vec",
             Dir::In,
             TxnType::Tile,
             true,
             "tiles from the vector unit",
         ),
-        port("mem_req", Dir::Out, TxnType::MemReq, false, "DRAM writes"),
-        port(
+        PortSpec::new("mem_req", Dir::Out, TxnType::MemReq, false, "DRAM writes"),
+        PortSpec::new(
             "mem_resp",
             Dir::In,
             TxnType::MemResp,
             false,
             "DRAM write completions",
         ),
-        port(
+        PortSpec::new(
             "written_w",
             Dir::Out,
             TxnType::Signal,
             true,
             "write done, to the weight buffer",
         ),
-        port(
+        PortSpec::new(
             "written_a",
             Dir::Out,
             TxnType::Signal,

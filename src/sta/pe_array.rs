@@ -30,70 +30,47 @@
 
 use std::collections::VecDeque;
 
-use super::account::{Accounted, OpLogs, Stall, Waiting};
+use super::account::{Accounted, OpLogs, Stall, WaitSlot};
 use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, ParamType, PortSpec};
 use crate::kernel::{Actor, Ctx, Cycles, LinkId, ProbeValue, Stat, StatValue};
 use crate::txn::{Pass, Tile, Transaction, TxnType};
-
-const fn int(
-    name: &'static str,
-    min: i64,
-    max: i64,
-    default: i64,
-    unit: &'static str,
-    doc: &'static str,
-) -> ParamSpec {
-    ParamSpec {
-        name,
-        ty: ParamType::Int { min, max },
-        default: ParamDefault::Int(default),
-        unit,
-        doc,
-    }
-}
-
-const fn port(name: &'static str, dir: Dir, txn: TxnType, doc: &'static str) -> PortSpec {
-    PortSpec {
-        name,
-        dir,
-        txn,
-        optional: false,
-        doc,
-    }
-}
 
 /// The `pe_array` module kind.
 pub const SPEC: ModuleSpec = ModuleSpec {
     kind: "pe_array",
     summary: "R x C PEs with L multipliers and index muxes: sparse x dense and dense x dense",
     ports: &[
-        port(
+        PortSpec::new(
             "cmd",
             Dir::In,
             TxnType::Pass,
+            false,
             "passes from the controller, in order",
         ),
-        port(
+        PortSpec::new(
             "weights",
             Dir::In,
             TxnType::Operand,
+            false,
             "weight (or K, V) operands",
         ),
-        port(
+        PortSpec::new(
             "acts",
             Dir::In,
             TxnType::Operand,
+            false,
             "activation (or Q, P) operands",
         ),
-        port(
+        PortSpec::new(
             "psum",
             Dir::Out,
             TxnType::Tile,
+            false,
             "output tiles (32-bit partial sums)",
         ),
     ],
     params: &[
-        int(
+        ParamSpec::int(
             "rows",
             1,
             4096,
@@ -101,7 +78,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             "PEs",
             "R: PE rows (output rows per pass)",
         ),
-        int(
+        ParamSpec::int(
             "cols",
             1,
             4096,
@@ -109,8 +86,8 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             "PEs",
             "C: PE columns (output columns per pass)",
         ),
-        int("multipliers", 1, 1024, 8, "per PE", "L: multipliers per PE"),
-        int(
+        ParamSpec::int("multipliers", 1, 1024, 8, "per PE", "L: multipliers per PE"),
+        ParamSpec::int(
             "window",
             1,
             65536,
@@ -132,7 +109,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             unit: "",
             doc: "has index muxes; false runs N:M weights as dense",
         },
-        int(
+        ParamSpec::int(
             "mult_latency",
             0,
             64,
@@ -211,7 +188,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         w_bpc: 1,
         a_bpc: 1,
         pipe: VecDeque::new(),
-        wait: None,
+        wait: WaitSlot::default(),
         logs: OpLogs::default(),
         macs: 0,
         busy_ps: 0,
@@ -238,7 +215,7 @@ pub struct PeArray {
     a_bpc: u64,
     /// Finished tiles in the pipeline: (time they leave, tile).
     pipe: VecDeque<(u64, Tile)>,
-    wait: Option<Waiting>,
+    wait: WaitSlot,
     logs: OpLogs,
     macs: u64,
     busy_ps: u64,
@@ -246,22 +223,6 @@ pub struct PeArray {
 }
 
 impl PeArray {
-    fn begin_wait(&mut self, op: u32, why: Stall, now: u64) {
-        if self.wait.is_none() {
-            self.wait = Some(Waiting {
-                op,
-                why,
-                since_ps: now,
-            });
-        }
-    }
-
-    fn end_wait(&mut self, now: u64) {
-        if let Some(w) = self.wait.take() {
-            w.close(&mut self.logs, now);
-        }
-    }
-
     /// Cycles of a whole pass: compute and operand reads.
     pub fn pass_cycles(&self, p: &Pass) -> u64 {
         let compute = self
@@ -295,7 +256,7 @@ impl PeArray {
             let op = p.op;
             // A finished tile that could not leave yet: the accumulator is backed up.
             if self.pipe.front().is_some_and(|&(at, _)| at <= now) {
-                self.begin_wait(op, Stall::Downstream, now);
+                self.wait.begin(op, Stall::Downstream, now);
                 return;
             }
             if !self.have_weight {
@@ -305,7 +266,7 @@ impl PeArray {
                         self.have_weight = true;
                     }
                     _ => {
-                        self.begin_wait(op, Stall::Dram, now);
+                        self.wait.begin(op, Stall::Dram, now);
                         return;
                     }
                 }
@@ -317,12 +278,12 @@ impl PeArray {
                         self.have_act = true;
                     }
                     _ => {
-                        self.begin_wait(op, Stall::Buffer, now);
+                        self.wait.begin(op, Stall::Buffer, now);
                         return;
                     }
                 }
             }
-            self.end_wait(now);
+            self.wait.end(&mut self.logs, now);
             let Some(p) = self.current.take() else { return };
             let cycles = self.pass_cycles(&p);
             // Passes start on a clock edge of the array (operands arrive at DRAM-clock times).

@@ -27,49 +27,33 @@ use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, Para
 use crate::kernel::{Actor, Ctx, Cycles, LinkId, ProbeValue, Stat, StatValue};
 use crate::txn::{MemReq, Tile, Transaction, TxnType, Via};
 
-const fn port(
-    name: &'static str,
-    dir: Dir,
-    txn: TxnType,
-    optional: bool,
-    doc: &'static str,
-) -> PortSpec {
-    PortSpec {
-        name,
-        dir,
-        txn,
-        optional,
-        doc,
-    }
-}
-
 /// The `softmax` module kind.
 pub const SPEC: ModuleSpec = ModuleSpec {
     kind: "softmax",
     summary: "row-wise softmax on chip (online max/sum pass + normalise pass), pipelined by row block",
     ports: &[
-        port(
+        PortSpec::new(
             "in",
             Dir::In,
             TxnType::Tile,
             false,
             "score tiles from the accumulator",
         ),
-        port(
+        PortSpec::new(
             "out",
             Dir::Out,
             TxnType::Tile,
             false,
             "probability tiles to the activation buffer",
         ),
-        port(
+        PortSpec::new(
             "mem_req",
             Dir::Out,
             TxnType::MemReq,
             true,
             "DRAM requests (offchip only)",
         ),
-        port(
+        PortSpec::new(
             "mem_resp",
             Dir::In,
             TxnType::MemResp,
