@@ -230,8 +230,8 @@ impl<M: Message> Ctx<'_, M> {
     }
 }
 
+/// What the run loop touches per event: 24 bytes (names live apart, in `names`).
 struct Slot<M> {
-    name: String,
     clock: Clock,
     actor: Box<dyn Actor<M>>,
 }
@@ -248,6 +248,7 @@ pub struct RunSummary {
 /// A simulation: actors, the links between them, and the event queue.
 pub struct Simulation<M> {
     actors: Vec<Slot<M>>,
+    names: Vec<String>,
     core: Core<M>,
     time_limit: SimTime,
     events: u64,
@@ -265,6 +266,7 @@ impl<M: Message> Simulation<M> {
     pub fn new() -> Self {
         Simulation {
             actors: Vec::new(),
+            names: Vec::new(),
             core: Core {
                 queue: EventQueue::new(),
                 links: Vec::new(),
@@ -284,11 +286,8 @@ impl<M: Message> Simulation<M> {
         clock: Clock,
         actor: Box<dyn Actor<M>>,
     ) -> ActorId {
-        self.actors.push(Slot {
-            name: name.into(),
-            clock,
-            actor,
-        });
+        self.names.push(name.into());
+        self.actors.push(Slot { clock, actor });
         ActorId(self.actors.len() as u32 - 1)
     }
 
@@ -323,7 +322,7 @@ impl<M: Message> Simulation<M> {
 
     /// Name of actor `id`.
     pub fn actor_name(&self, id: ActorId) -> &str {
-        &self.actors[id.0 as usize].name
+        &self.names[id.0 as usize]
     }
 
     /// Static description of every link, in creation order.
@@ -358,8 +357,7 @@ impl<M: Message> Simulation<M> {
         if !self.started {
             self.started = true;
             if let Some(obs) = self.core.observer.as_mut() {
-                let names: Vec<String> = self.actors.iter().map(|a| a.name.clone()).collect();
-                obs.on_start(&names, &self.core.specs);
+                obs.on_start(&self.names, &self.core.specs);
             }
             for (i, slot) in self.actors.iter_mut().enumerate() {
                 let mut ctx = Ctx {
@@ -409,7 +407,7 @@ impl<M: Message> Simulation<M> {
     /// Who is blocked on what, for error messages.
     fn stuck_state(&self, time: SimTime) -> StuckState {
         let mut blocked = Vec::new();
-        for (i, slot) in self.actors.iter().enumerate() {
+        for (i, (slot, name)) in self.actors.iter().zip(&self.names).enumerate() {
             let mut reasons: Vec<String> = slot.actor.pending_work().into_iter().collect();
             for (l, spec) in self.core.links.iter().zip(&self.core.specs) {
                 if l.src == i as u32 && l.tx_waiting {
@@ -418,7 +416,7 @@ impl<M: Message> Simulation<M> {
             }
             if !reasons.is_empty() {
                 blocked.push(BlockedModule {
-                    module: slot.name.clone(),
+                    module: name.clone(),
                     reason: reasons.join("; "),
                 });
             }
