@@ -34,6 +34,7 @@ pub mod blocks;
 pub mod component;
 pub mod error;
 pub mod kernel;
+pub mod plot;
 pub mod report;
 pub mod run;
 pub mod sta;

@@ -34,6 +34,12 @@ pub struct Args {
     /// Write report.json and ops.csv into this folder.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Draw the charts (PNG and SVG) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// Layer shown by the Gantt chart.
+    #[arg(long, default_value_t = 0)]
+    pub gantt_layer: usize,
     /// Print the full report as JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -95,6 +101,20 @@ pub fn run(a: &Args) -> Result<(), Error> {
     if let Some(dir) = &a.out {
         write_file(&dir.join("report.json"), &format!("{json}\n"))?;
         write_file(&dir.join("ops.csv"), &table::csv(&outcome.report))?;
+    }
+    if let Some(dir) = &a.plots {
+        stasim::plot::write_all(&outcome.report, dir, a.gantt_layer).map_err(|msg| {
+            Error::from(
+                InputError::new(
+                    format!("cannot draw the charts: {msg}"),
+                    Origin::CommandLine(format!("--plots {}", dir.display())),
+                    "",
+                )
+                .with_hint(
+                    "choose a folder you can write to; --gantt-layer must name a simulated layer",
+                ),
+            )
+        })?;
     }
     if a.json {
         println!("{json}");

@@ -23,6 +23,19 @@ use crate::workload::{OpKind, Workload};
 
 pub mod table;
 
+/// When one module worked on one op.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct UnitSpan {
+    /// Module instance name.
+    pub module: String,
+    /// First cycle.
+    pub start_cycle: u64,
+    /// Last cycle.
+    pub end_cycle: u64,
+    /// Busy cycles.
+    pub busy_cycles: u64,
+}
+
 /// One operation's numbers.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct OpReport {
@@ -58,6 +71,10 @@ pub struct OpReport {
     pub stall_softmax_cycles: u64,
     /// PE array blocked by the accumulator.
     pub stall_downstream_cycles: u64,
+    /// DRAM bytes moved for this op (loads, writes, softmax round trip).
+    pub dram_bytes: u64,
+    /// Each module's span on this op.
+    pub units: Vec<UnitSpan>,
 }
 
 /// One layer.
@@ -109,6 +126,17 @@ pub struct StallReport {
     pub downstream_cycles: u64,
 }
 
+/// Quantities over time, in equal buckets (at most 400 over the run).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct TimelineReport {
+    /// Bucket width, microseconds.
+    pub bucket_us: f64,
+    /// Useful MACs over `R*C*L*cycles` in each bucket.
+    pub pe_utilization: Vec<f64>,
+    /// DRAM bytes moved per second in each bucket, GB/s.
+    pub dram_gbps: Vec<f64>,
+}
+
 /// The report of one run.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Report {
@@ -132,14 +160,30 @@ pub struct Report {
     pub dense_equivalent_gmacs: f64,
     /// Useful throughput, GMAC/s.
     pub useful_gmacs: f64,
+    /// The engine's peak, `R*C*L*f`, GMAC/s.
+    pub peak_gmacs: f64,
     /// PE array time split.
     pub pe_time: StallReport,
     /// DRAM.
     pub dram: DramReport,
     /// Compressed layer-weight bytes the plan reads from DRAM (K and V not included).
     pub weight_bytes_planned: u64,
+    /// Utilisation and bandwidth over time.
+    pub timeline: TimelineReport,
     /// Layers with their ops.
     pub layers: Vec<LayerReport>,
+}
+
+/// Sums `values` (per bucket of `bucket_ps`) into at most `max` buckets covering `end_ps`;
+/// returns the merged bucket width and sums.
+fn rebin(values: &[u64], bucket_ps: u64, end_ps: u64, max: usize) -> (u64, Vec<u64>) {
+    let n = end_ps.div_ceil(bucket_ps).max(1) as usize;
+    let k = n.div_ceil(max).max(1);
+    let mut out = vec![0u64; n.div_ceil(k)];
+    for (i, v) in values.iter().enumerate().take(n) {
+        out[i / k] += v;
+    }
+    (bucket_ps * k as u64, out)
 }
 
 fn find<'a, T: 'static>(
@@ -180,17 +224,41 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
         .map(|c| c.ops().to_vec())
         .unwrap_or_default();
     let pe = find::<PeArray>(topo, sim, "pe_array");
-    let logs: Vec<&dyn Accounted> = [
-        pe.map(|x| x as &dyn Accounted),
-        find::<Accumulator>(topo, sim, "accumulator").map(|x| x as &dyn Accounted),
-        find::<Softmax>(topo, sim, "softmax").map(|x| x as &dyn Accounted),
-        find::<VectorUnit>(topo, sim, "vector").map(|x| x as &dyn Accounted),
-        find::<OutBuffer>(topo, sim, "out_buffer").map(|x| x as &dyn Accounted),
-        find::<Buffer>(topo, sim, "weight_buffer").map(|x| x as &dyn Accounted),
-        find::<Buffer>(topo, sim, "act_buffer").map(|x| x as &dyn Accounted),
+    let name_of = |kind: &str| {
+        topo.modules
+            .iter()
+            .find(|m| m.spec.kind == kind)
+            .map_or_else(|| kind.to_owned(), |m| m.name.clone())
+    };
+    let logs: Vec<(String, &dyn Accounted)> = [
+        (
+            "weight_buffer",
+            find::<Buffer>(topo, sim, "weight_buffer").map(|x| x as &dyn Accounted),
+        ),
+        (
+            "act_buffer",
+            find::<Buffer>(topo, sim, "act_buffer").map(|x| x as &dyn Accounted),
+        ),
+        ("pe_array", pe.map(|x| x as &dyn Accounted)),
+        (
+            "accumulator",
+            find::<Accumulator>(topo, sim, "accumulator").map(|x| x as &dyn Accounted),
+        ),
+        (
+            "softmax",
+            find::<Softmax>(topo, sim, "softmax").map(|x| x as &dyn Accounted),
+        ),
+        (
+            "vector",
+            find::<VectorUnit>(topo, sim, "vector").map(|x| x as &dyn Accounted),
+        ),
+        (
+            "out_buffer",
+            find::<OutBuffer>(topo, sim, "out_buffer").map(|x| x as &dyn Accounted),
+        ),
     ]
     .into_iter()
-    .flatten()
+    .filter_map(|(k, l)| l.map(|l| (name_of(k), l)))
     .collect();
     let sparse = pe.is_none_or(|p| p.engine().sparse);
     let mut pe_time = StallReport::default();
@@ -198,7 +266,24 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
     let mut finish_ps = 0u64;
     for (i, op) in ops.iter().enumerate() {
         let i = i as u32;
-        let entries: Vec<&OpLog> = logs.iter().filter_map(|l| l.op_logs().get(i)).collect();
+        let entries: Vec<&OpLog> = logs
+            .iter()
+            .filter_map(|(_, l)| l.op_logs().get(i))
+            .collect();
+        let units: Vec<UnitSpan> = logs
+            .iter()
+            .filter_map(|(name, l)| {
+                let e = l.op_logs().get(i)?;
+                let first = e.first_ps?;
+                Some(UnitSpan {
+                    module: name.clone(),
+                    start_cycle: first / period,
+                    end_cycle: cyc(e.last_ps),
+                    busy_cycles: cyc(e.busy_ps),
+                })
+            })
+            .collect();
+        let dram_bytes = entries.iter().map(|e| e.dram_bytes).sum();
         let start_ps = entries
             .iter()
             .filter_map(|l| l.first_ps)
@@ -251,6 +336,8 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
             stall_buffer_cycles: cyc(buffer),
             stall_softmax_cycles: cyc(softmax),
             stall_downstream_cycles: cyc(pel.stall_downstream_ps),
+            dram_bytes,
+            units,
         };
         pe_time.busy_cycles += cyc(pel.busy_ps);
         pe_time.dram_cycles += r.stall_dram_cycles;
@@ -300,6 +387,26 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
         _ => 0.0,
     };
     let per_s = |x: f64| if time_s > 0.0 { x / time_s } else { 0.0 };
+    let mut timeline = TimelineReport::default();
+    if let Some(p) = pe {
+        let t = p.macs_timeline();
+        let (w, sums) = rebin(t.values(), t.bucket_ps(), end.as_ps(), 400);
+        let cycles = w as f64 / period as f64;
+        timeline.bucket_us = w as f64 / 1e6;
+        timeline.pe_utilization = sums
+            .iter()
+            .map(|&m| m as f64 / (multipliers as f64 * cycles))
+            .collect();
+    }
+    if let Some(d) = find::<crate::sta::dram::Dram>(topo, sim, "dram") {
+        let t = d.bytes_timeline();
+        let (w, sums) = rebin(t.values(), t.bucket_ps(), end.as_ps(), 400);
+        timeline.bucket_us = w as f64 / 1e6;
+        timeline.dram_gbps = sums
+            .iter()
+            .map(|&b| b as f64 / (w as f64 * 1e-12) / 1e9)
+            .collect();
+    }
     Report {
         topology: topo.name.clone(),
         workload: w.clone(),
@@ -315,6 +422,7 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
         },
         dense_equivalent_gmacs: per_s(dense_macs as f64) / 1e9,
         useful_gmacs: per_s(macs as f64) / 1e9,
+        peak_gmacs: multipliers as f64 * topo.clock.mhz() / 1e3,
         pe_time,
         dram: DramReport {
             bytes_read,
@@ -325,6 +433,7 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
             activates: u64_stat(topo, sim, "dram", "activates"),
             refreshes: u64_stat(topo, sim, "dram", "refreshes"),
         },
+        timeline,
         weight_bytes_planned: find::<Controller>(topo, sim, "controller")
             .map_or(0, |c| c.planned_weight_bytes()),
         layers,

@@ -26,6 +26,8 @@ pub struct OpLog {
     pub busy_ps: u64,
     /// Useful MACs retired.
     pub macs: u64,
+    /// DRAM bytes moved for this op by this module.
+    pub dram_bytes: u64,
     /// Waiting for DRAM, ps.
     pub stall_dram_ps: u64,
     /// Waiting for a buffer, ps.
@@ -58,6 +60,11 @@ impl OpLogs {
         l.last_ps = l.last_ps.max(end_ps);
         l.busy_ps += end_ps.saturating_sub(start_ps);
         l.macs += macs;
+    }
+
+    /// Records `bytes` of DRAM traffic for `op`.
+    pub fn dram_bytes(&mut self, op: u32, bytes: u64) {
+        self.at(op).dram_bytes += bytes;
     }
 
     /// Records a wait of `ps` on `op` for `why`.
@@ -126,4 +133,73 @@ impl WaitSlot {
 pub trait Accounted {
     /// The module's per-op logs.
     fn op_logs(&self) -> &OpLogs;
+}
+
+/// Amounts bucketed by time (fixed buckets of `bucket_ps`), for charts over time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timeline {
+    bucket_ps: u64,
+    values: Vec<u64>,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline::new(TIMELINE_BUCKET_PS)
+    }
+}
+
+/// Bucket width of module timelines: 1 us.
+pub const TIMELINE_BUCKET_PS: u64 = 1_000_000;
+
+impl Timeline {
+    /// Empty, with buckets of `bucket_ps`.
+    pub fn new(bucket_ps: u64) -> Self {
+        Timeline {
+            bucket_ps: bucket_ps.max(1),
+            values: Vec::new(),
+        }
+    }
+
+    /// Adds `amount` at time `t_ps`.
+    pub fn add(&mut self, t_ps: u64, amount: u64) {
+        let i = (t_ps / self.bucket_ps) as usize;
+        if self.values.len() <= i {
+            self.values.resize(i + 1, 0);
+        }
+        self.values[i] += amount;
+    }
+
+    /// Adds `amount` spread evenly over `[start_ps, end_ps)` (integer shares; the remainder
+    /// goes to the last bucket, so the total is exact).
+    pub fn add_spread(&mut self, start_ps: u64, end_ps: u64, amount: u64) {
+        if end_ps <= start_ps {
+            self.add(start_ps, amount);
+            return;
+        }
+        let span = end_ps - start_ps;
+        let mut t = start_ps;
+        let mut given = 0;
+        while t < end_ps {
+            let edge = ((t / self.bucket_ps) + 1) * self.bucket_ps;
+            let next = edge.min(end_ps);
+            let share = if next == end_ps {
+                amount - given
+            } else {
+                (u128::from(amount) * u128::from(next - t) / u128::from(span)) as u64
+            };
+            self.add(t, share);
+            given += share;
+            t = next;
+        }
+    }
+
+    /// Bucket width, ps.
+    pub fn bucket_ps(&self) -> u64 {
+        self.bucket_ps
+    }
+
+    /// Amount per bucket.
+    pub fn values(&self) -> &[u64] {
+        &self.values
+    }
 }

@@ -263,6 +263,7 @@ impl Buffer {
                     Some(Transaction::MemResp(_)) => {
                         self.bytes_loaded += f.bytes;
                         self.logs.work(f.op, self.load_start_ps, now, 0);
+                        self.logs.dram_bytes(f.op, f.bytes);
                         self.phase = Phase::Offer;
                     }
                     _ => return,

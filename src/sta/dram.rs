@@ -45,7 +45,7 @@ use std::collections::VecDeque;
 
 use super::ddr4::{self, Ddr4Timing};
 use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, ParamType, PortSpec};
-use crate::kernel::{Actor, Ctx, LinkId, SimTime, Stat, StatValue};
+use crate::kernel::{Actor, Ctx, LinkId, ProbeValue, SimTime, Stat, StatValue};
 use crate::txn::{MemReq, MemResp, Transaction, TxnType};
 
 /// Requester ports.
@@ -433,6 +433,10 @@ pub struct Dram {
     fr_fcfs: bool,
     completed: u64,
     last_done_ps: u64,
+    /// Bytes moved, by time of the burst's last beat.
+    bytes_timeline: super::account::Timeline,
+    /// Bursts in flight over all channels (probed as `inflight`).
+    inflight: i64,
 }
 
 impl Dram {
@@ -475,6 +479,8 @@ impl Dram {
             fr_fcfs: true,
             completed: 0,
             last_done_ps: 0,
+            bytes_timeline: super::account::Timeline::default(),
+            inflight: 0,
         }
     }
 
@@ -558,6 +564,8 @@ impl Dram {
                 };
                 let done = self.place_burst(c, &b, now);
                 self.channels[c].in_flight += 1;
+                self.inflight += 1;
+                ctx.probe("inflight", ProbeValue::Int(self.inflight));
                 ctx.wake_at(
                     SimTime::from_ps(done),
                     ((c as u64) << 32) | u64::from(b.req),
@@ -769,6 +777,13 @@ impl Dram {
     }
 }
 
+impl Dram {
+    /// Bytes moved by time.
+    pub fn bytes_timeline(&self) -> &super::account::Timeline {
+        &self.bytes_timeline
+    }
+}
+
 impl Actor<Transaction> for Dram {
     fn init(&mut self, ctx: &mut Ctx<'_, Transaction>) {
         self.step(ctx);
@@ -783,6 +798,10 @@ impl Actor<Transaction> for Dram {
         let c = (tag >> 32) as usize;
         let slot = (tag & 0xffff_ffff) as usize;
         self.channels[c].in_flight -= 1;
+        self.bytes_timeline
+            .add(ctx.now().as_ps(), self.geo.burst_bytes);
+        self.inflight -= 1;
+        ctx.probe("inflight", ProbeValue::Int(self.inflight));
         let mut finished = None;
         if let Some(r) = self.requests[slot].as_mut() {
             r.remaining -= 1;
@@ -807,6 +826,9 @@ impl Actor<Transaction> for Dram {
         let unsent: usize = self.ports.iter().map(|p| p.responses.len()).sum();
         (open + unsent > 0)
             .then(|| format!("{open} requests in progress, {unsent} responses not yet delivered"))
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
     fn stats(&self) -> Vec<Stat> {
         vec![

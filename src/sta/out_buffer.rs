@@ -162,6 +162,7 @@ impl OutBuffer {
                         break 'take;
                     }
                     self.in_flight.push_back((self.next_id, t.op, now));
+                    self.logs.dram_bytes(t.op, bytes);
                     self.next_id += 1;
                     self.bytes_written += bytes;
                     continue 'take;

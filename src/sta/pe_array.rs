@@ -30,7 +30,7 @@
 
 use std::collections::VecDeque;
 
-use super::account::{Accounted, OpLogs, Stall, WaitSlot};
+use super::account::{Accounted, OpLogs, Stall, Timeline, WaitSlot};
 use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, ParamType, PortSpec};
 use crate::kernel::{Actor, Ctx, Cycles, LinkId, ProbeValue, Stat, StatValue};
 use crate::txn::{Pass, Tile, Transaction, TxnType};
@@ -193,6 +193,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         macs: 0,
         busy_ps: 0,
         passes: 0,
+        macs_timeline: Timeline::default(),
     }))
 }
 
@@ -220,6 +221,8 @@ pub struct PeArray {
     macs: u64,
     busy_ps: u64,
     passes: u64,
+    /// Useful MACs by time (spread over each pass).
+    macs_timeline: Timeline,
 }
 
 impl PeArray {
@@ -291,7 +294,9 @@ impl PeArray {
             let end = start + ctx.clock().cycles(Cycles(cycles)).as_ps();
             self.logs.work(p.op, start, end, p.macs);
             self.macs += p.macs;
+            self.macs_timeline.add_spread(start, end, p.macs);
             self.busy_ps += end - start;
+            ctx.probe("op", ProbeValue::Int(i64::from(p.op)));
             self.passes += 1;
             self.computing = Some(Tile {
                 op: p.op,
@@ -386,5 +391,10 @@ impl PeArray {
     /// The engine's geometry.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Useful MACs by time.
+    pub fn macs_timeline(&self) -> &Timeline {
+        &self.macs_timeline
     }
 }

@@ -179,6 +179,9 @@ impl Softmax {
             return false;
         }
         self.dram_bytes += bytes;
+        if let Some(op) = self.ready.front().map(|b| op_of(&b[0])) {
+            self.logs.dram_bytes(op, bytes);
+        }
         let _ = ctx.try_recv(resp);
         true
     }

@@ -1,0 +1,517 @@
+//! Charts from a [`Report`] (never from a live simulation), as PNG and SVG, drawn with
+//! plotters and an embedded DejaVu Sans font so they render on machines without fonts.
+//!
+//! - `latency_by_layer`: each layer's share of the latency, stacked by operation kind;
+//! - `dram_bandwidth`: DRAM bandwidth over time against the DRAM's peak;
+//! - `pe_utilization`: PE-array utilisation over time;
+//! - `gantt_layerN`: which module worked on which operation, for layer N;
+//! - `roofline`: each matmul by arithmetic intensity (MACs per DRAM byte) and achieved
+//!   throughput, under the compute roof and the bandwidth roof.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::report::Report;
+use crate::workload::OpKind;
+
+const FONT: &str = "sans-serif";
+static FONT_ONCE: Once = Once::new();
+
+fn register_font() {
+    FONT_ONCE.call_once(|| {
+        // The bytes are a valid TTF shipped with the crate; a failure would only mean no text.
+        let _ = plotters::style::register_font(
+            FONT,
+            FontStyle::Normal,
+            include_bytes!("../../assets/fonts/DejaVuSans.ttf"),
+        );
+    });
+}
+
+/// Chart size in pixels.
+const SIZE: (u32, u32) = (1000, 560);
+
+const KIND_COLORS: [(OpKind, &str, RGBColor); 4] = [
+    (
+        OpKind::SparseDense,
+        "sparse x dense (linear)",
+        RGBColor(31, 119, 180),
+    ),
+    (
+        OpKind::DenseDense,
+        "dense x dense (attention, dense linear)",
+        RGBColor(255, 127, 14),
+    ),
+    (OpKind::Softmax, "softmax", RGBColor(44, 160, 44)),
+    (
+        OpKind::Vector,
+        "vector (LayerNorm, GELU)",
+        RGBColor(214, 39, 40),
+    ),
+];
+
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+type Res = Result<(), String>;
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("{e:?}")
+}
+
+fn latency_by_layer<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Res {
+    root.fill(&WHITE).map_err(err)?;
+    let us_per_cycle = 1.0 / r.clock_mhz;
+    let n = r.layers.len();
+    let totals: Vec<Vec<f64>> = r
+        .layers
+        .iter()
+        .map(|l| {
+            KIND_COLORS
+                .iter()
+                .map(|(k, _, _)| {
+                    l.ops
+                        .iter()
+                        .filter(|o| o.kind == *k)
+                        .map(|o| o.cycles as f64 * us_per_cycle)
+                        .sum()
+                })
+                .collect()
+        })
+        .collect();
+    let ymax = totals
+        .iter()
+        .map(|t| t.iter().sum::<f64>())
+        .fold(0.0, f64::max)
+        * 1.25
+        + 1e-9;
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!(
+                "Latency per layer by operation kind — {} on {}",
+                r.workload.model.name, r.topology
+            ),
+            (FONT, 24),
+        )
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..ymax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc("layer")
+        .y_desc("latency share (µs)")
+        .x_labels(n.min(24))
+        .x_label_formatter(&|x| format!("{}", x.round() as i64))
+        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 18))
+        .draw()
+        .map_err(err)?;
+    for (ki, (_, label, color)) in KIND_COLORS.iter().enumerate() {
+        let color = *color;
+        let bars: Vec<Rectangle<(f64, f64)>> = totals
+            .iter()
+            .enumerate()
+            .map(|(li, t)| {
+                let y0: f64 = t[..ki].iter().sum();
+                let y1 = y0 + t[ki];
+                Rectangle::new(
+                    [(li as f64 - 0.35, y0), (li as f64 + 0.35, y1)],
+                    color.filled(),
+                )
+            })
+            .collect();
+        chart
+            .draw_series(bars)
+            .map_err(err)?
+            .label(*label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT, 15))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+fn over_time<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    r: &Report,
+    title: &str,
+    y_desc: &str,
+    values: &[f64],
+    roof: Option<(f64, String)>,
+) -> Res {
+    root.fill(&WHITE).map_err(err)?;
+    let ms = r.timeline.bucket_us / 1000.0;
+    let tmax = (values.len() as f64 * ms).max(1e-9);
+    let vmax = values.iter().copied().fold(0.0, f64::max);
+    let ymax = roof.as_ref().map_or(vmax, |(y, _)| y.max(vmax)) * 1.15 + 1e-9;
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("{title} — {} on {}", r.workload.model.name, r.topology),
+            (FONT, 24),
+        )
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..tmax, 0f64..ymax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("simulated time (ms)")
+        .y_desc(y_desc)
+        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 18))
+        .draw()
+        .map_err(err)?;
+    let blue = RGBColor(31, 119, 180);
+    chart
+        .draw_series(LineSeries::new(
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| ((i as f64 + 0.5) * ms, *v)),
+            blue.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label(format!("measured, {:.1} µs buckets", r.timeline.bucket_us))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], blue.stroke_width(2)));
+    if let Some((y, label)) = roof {
+        let red = RGBColor(214, 39, 40);
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(0.0, y), (tmax, y)],
+                8,
+                6,
+                red.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, yy)| {
+                PathElement::new(vec![(x, yy), (x + 18, yy)], red.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font((FONT, 15))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+fn gantt<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report, layer: usize) -> Res {
+    root.fill(&WHITE).map_err(err)?;
+    let Some(l) = r.layers.get(layer) else {
+        return Err(format!("the run has no layer {layer}"));
+    };
+    let mut modules: Vec<String> = Vec::new();
+    for o in &l.ops {
+        for u in &o.units {
+            if !modules.contains(&u.module) {
+                modules.push(u.module.clone());
+            }
+        }
+    }
+    let us = |c: u64| (c as f64 - l.start_cycle as f64) / r.clock_mhz;
+    // Room on the right for the legend.
+    let xmax = us(l.end_cycle).max(1e-9) * 1.3;
+    let n = modules.len().max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!(
+                "Layer {layer}: when each module worked on each operation — {}",
+                r.workload.model.name
+            ),
+            (FONT, 24),
+        )
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(130)
+        .build_cartesian_2d(0f64..xmax, -0.5f64..(n as f64 - 0.5))
+        .map_err(err)?;
+    let names = modules.clone();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc("time since the layer started (µs)")
+        .y_labels(n)
+        .y_label_formatter(&move |y| {
+            let i = y.round();
+            if (y - i).abs() < 0.01 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 18))
+        .draw()
+        .map_err(err)?;
+    for (oi, o) in l.ops.iter().enumerate() {
+        let color = PALETTE[oi % PALETTE.len()];
+        let bars: Vec<Rectangle<(f64, f64)>> = o
+            .units
+            .iter()
+            .filter_map(|u| {
+                // Three lanes per module so that overlapping operations stay visible.
+                let row = modules.iter().position(|m| *m == u.module)? as f64;
+                let lane = (oi % 3) as f64;
+                let top = row + 0.39 - lane * 0.26;
+                Some(Rectangle::new(
+                    [
+                        (us(u.start_cycle), top - 0.24),
+                        (us(u.end_cycle.max(u.start_cycle + 1)), top),
+                    ],
+                    color.filled(),
+                ))
+            })
+            .collect();
+        chart
+            .draw_series(bars)
+            .map_err(err)?
+            .label(o.name.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+fn roofline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Res {
+    root.fill(&WHITE).map_err(err)?;
+    // One point per matmul class (summed over layers): MACs per DRAM byte, GMAC/s achieved.
+    let mut points: Vec<(String, OpKind, f64, f64)> = Vec::new();
+    let names: Vec<String> = r.layers.first().map_or(Vec::new(), |l| {
+        l.ops.iter().map(|o| o.name.clone()).collect()
+    });
+    for name in names {
+        let ops: Vec<_> = r
+            .layers
+            .iter()
+            .flat_map(|l| &l.ops)
+            .filter(|o| o.name == name)
+            .collect();
+        let Some(first) = ops.first() else { continue };
+        let macs: u64 = ops.iter().map(|o| o.macs).sum();
+        let bytes: u64 = ops.iter().map(|o| o.dram_bytes).sum();
+        let cycles: u64 = ops.iter().map(|o| o.end_cycle - o.start_cycle).sum();
+        if macs == 0 || bytes == 0 || cycles == 0 {
+            continue;
+        }
+        let secs = cycles as f64 / (r.clock_mhz * 1e6);
+        points.push((
+            name,
+            first.kind,
+            macs as f64 / bytes as f64,
+            macs as f64 / secs / 1e9,
+        ));
+    }
+    let peak = r.peak_gmacs;
+    let bw = r.dram.peak_gbps;
+    let xmin = points
+        .iter()
+        .map(|p| p.2)
+        .fold(f64::INFINITY, f64::min)
+        .min(peak / bw / 10.0)
+        .max(1e-3)
+        / 2.0;
+    let xmax = points
+        .iter()
+        .map(|p| p.2)
+        .fold(0.0, f64::max)
+        .max(peak / bw * 10.0)
+        * 2.0;
+    let ymin = points
+        .iter()
+        .map(|p| p.3)
+        .fold(f64::INFINITY, f64::min)
+        .min(bw * xmin)
+        .max(1e-3)
+        / 2.0;
+    let ymax = peak * 2.0;
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("Roofline — {} on {}", r.workload.model.name, r.topology),
+            (FONT, 24),
+        )
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d((xmin..xmax).log_scale(), (ymin..ymax).log_scale())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("arithmetic intensity (useful MACs per DRAM byte)")
+        .y_desc("achieved throughput (GMAC/s)")
+        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 18))
+        .draw()
+        .map_err(err)?;
+    let red = RGBColor(214, 39, 40);
+    let knee = peak / bw;
+    chart
+        .draw_series(LineSeries::new(
+            vec![(xmin, bw * xmin), (knee, peak), (xmax, peak)],
+            red.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label(format!(
+            "roofs: {peak:.1} GMAC/s compute, {bw:.1} GB/s DRAM"
+        ))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
+    for (i, (name, kind, x, y)) in points.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let label = format!(
+            "{name} ({})",
+            if *kind == OpKind::SparseDense {
+                "sparse"
+            } else {
+                "dense"
+            }
+        );
+        chart
+            .draw_series(std::iter::once(Circle::new((*x, *y), 7, color.filled())))
+            .map_err(err)?
+            .label(label)
+            .legend(move |(lx, ly)| Circle::new((lx + 7, ly), 6, color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font((FONT, 15))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+/// Draws one chart as `DIR/NAME.png` and `DIR/NAME.svg`.
+fn render(
+    dir: &Path,
+    name: &str,
+    draw: &dyn Fn(&DrawingArea<BitMapBackend<'_>, Shift>) -> Res,
+    draw_svg: &dyn Fn(&DrawingArea<SVGBackend<'_>, Shift>) -> Res,
+) -> Result<Vec<PathBuf>, String> {
+    let png = dir.join(format!("{name}.png"));
+    let svg = dir.join(format!("{name}.svg"));
+    {
+        let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+        draw(&root)?;
+    }
+    {
+        let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
+        draw_svg(&root)?;
+    }
+    Ok(vec![png, svg])
+}
+
+/// Writes every chart of `r` into `dir` (PNG and SVG); `gantt_layer` picks the layer of
+/// the Gantt chart. Returns the files written.
+pub fn write_all(r: &Report, dir: &Path, gantt_layer: usize) -> Result<Vec<PathBuf>, String> {
+    register_font();
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    let mut files = Vec::new();
+    files.extend(render(
+        dir,
+        "latency_by_layer",
+        &|a| latency_by_layer(a, r),
+        &|a| latency_by_layer(a, r),
+    )?);
+    let peak = (
+        r.dram.peak_gbps,
+        format!("DRAM peak {:.1} GB/s", r.dram.peak_gbps),
+    );
+    files.extend(render(
+        dir,
+        "dram_bandwidth",
+        &|a| {
+            over_time(
+                a,
+                r,
+                "DRAM bandwidth over time",
+                "bandwidth (GB/s)",
+                &r.timeline.dram_gbps,
+                Some(peak.clone()),
+            )
+        },
+        &|a| {
+            over_time(
+                a,
+                r,
+                "DRAM bandwidth over time",
+                "bandwidth (GB/s)",
+                &r.timeline.dram_gbps,
+                Some(peak.clone()),
+            )
+        },
+    )?);
+    let util: Vec<f64> = r
+        .timeline
+        .pe_utilization
+        .iter()
+        .map(|u| 100.0 * u)
+        .collect();
+    let full = (100.0, "all multipliers busy (100 %)".to_owned());
+    files.extend(render(
+        dir,
+        "pe_utilization",
+        &|a| {
+            over_time(
+                a,
+                r,
+                "PE-array utilisation over time",
+                "utilisation (% of useful MACs)",
+                &util,
+                Some(full.clone()),
+            )
+        },
+        &|a| {
+            over_time(
+                a,
+                r,
+                "PE-array utilisation over time",
+                "utilisation (% of useful MACs)",
+                &util,
+                Some(full.clone()),
+            )
+        },
+    )?);
+    let g = format!("gantt_layer{gantt_layer}");
+    files.extend(render(dir, &g, &|a| gantt(a, r, gantt_layer), &|a| {
+        gantt(a, r, gantt_layer)
+    })?);
+    files.extend(render(dir, "roofline", &|a| roofline(a, r), &|a| {
+        roofline(a, r)
+    })?);
+    Ok(files)
+}
