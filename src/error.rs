@@ -12,6 +12,9 @@ pub enum Error {
     /// The simulation ran and failed (deadlock, time limit).
     #[error("simulation failed: {0}")]
     Sim(#[from] SimError),
+    /// The run could not write its results (a trace file failed mid-run).
+    #[error("error: the run could not write its output: {0}")]
+    Output(String),
 }
 
 impl From<InputError> for Error {
@@ -25,7 +28,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) => 2,
-            Error::Sim(_) => 1,
+            Error::Sim(_) | Error::Output(_) => 1,
         }
     }
 }

@@ -39,6 +39,7 @@ pub mod report;
 pub mod run;
 pub mod sta;
 pub mod topology;
+pub mod trace;
 pub mod txn;
 pub mod workload;
 

@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::kernel::SimTime;
 use crate::report::{self, Report};
 use crate::topology::{InputError, Origin, Topology};
+use crate::trace::{TraceInfo, TraceObserver, TraceOptions};
 use crate::workload::{self, Patterns, Workload};
 
 /// Workload settings from the command line; `None` keeps the topology's (or the default).
@@ -119,19 +120,57 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
     })
 }
 
-/// Builds and runs `topo` on `w`.
+/// Names for traces: modules, links, and `L{layer}.{op}` for every op of the plan.
+fn trace_info(
+    topo: &Topology,
+    sim: &crate::kernel::Simulation<crate::txn::Transaction>,
+) -> TraceInfo {
+    let ops = topo
+        .modules
+        .iter()
+        .position(|m| m.spec.kind == "controller")
+        .and_then(|i| sim.actor_any(crate::kernel::ActorId(i as u32)))
+        .and_then(|a| a.downcast_ref::<crate::sta::controller::Controller>())
+        .map(|c| {
+            c.ops()
+                .iter()
+                .map(|o| format!("L{}.{}", o.layer, o.name))
+                .collect()
+        })
+        .unwrap_or_default();
+    TraceInfo {
+        modules: topo.modules.iter().map(|m| m.name.clone()).collect(),
+        links: topo.links.iter().map(|l| topo.link_name(l)).collect(),
+        ops,
+        period_ps: topo.clock.period().as_ps(),
+    }
+}
+
+/// Builds and runs `topo` on `w`, tracing as `trace` says.
 pub fn simulate(
     topo: &Topology,
     w: &Workload,
     max_time: Option<SimTime>,
+    trace: Option<&TraceOptions>,
 ) -> Result<Outcome, Error> {
     let mut sim = topo.build_with(Some(w))?;
     if let Some(limit) = max_time {
         sim.set_time_limit(limit);
     }
+    if let Some(opts) = trace.filter(|o| o.vcd.is_some() || o.perfetto.is_some()) {
+        let links: Vec<crate::kernel::LinkSpec> = sim.link_specs().cloned().collect();
+        let obs = TraceObserver::start(opts, trace_info(topo, &sim), &links).map_err(|msg| {
+            InputError::new(msg, Origin::CommandLine("trace options".into()), "")
+                .with_hint("check --vcd / --perfetto paths, --trace-window and --trace-modules")
+        })?;
+        sim.set_observer(Box::new(obs));
+    }
     let t0 = Instant::now();
     let summary = sim.run()?;
     let wall_s = t0.elapsed().as_secs_f64();
+    if let Some(mut obs) = sim.take_observer() {
+        obs.on_end(summary.end_time).map_err(Error::Output)?;
+    }
     let report = report::build(topo, &sim, w, summary.end_time);
     Ok(Outcome {
         report,

@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Simulate a workload on an STA topology (default: BERT-base, s=128, 2:4 on `sta`).
-    Run(run::Args),
+    Run(Box<run::Args>),
     /// Validate a topology and print a summary (modules, links, clock domains).
     Check(check::Args),
     /// Print a topology as Graphviz DOT.
@@ -73,7 +73,7 @@ pub fn main() -> Result<(), Error> {
         }
     };
     match cli.command {
-        Some(Command::Run(a)) => run::run(&a),
+        Some(Command::Run(a)) => run::run(a.as_ref()),
         Some(Command::Check(a)) => check::run(&a),
         Some(Command::Graph(a)) => graph::run(&a),
         Some(Command::Models(a)) => models::run(&a),

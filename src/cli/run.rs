@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 
 use stasim::Error;
+use stasim::kernel::SimTime;
 use stasim::report::table;
 use stasim::run::{WorkloadArgs, resolve_workload, simulate};
 use stasim::topology::{self, InputError, Origin, Source};
+use stasim::trace::TraceOptions;
 
 /// Arguments of `run`.
 #[derive(clap::Args, Debug, Default)]
@@ -34,9 +36,21 @@ pub struct Args {
     /// Write report.json and ops.csv into this folder.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Draw the charts (PNG and SVG) into this folder.
-    #[arg(long, value_name = "DIR")]
+    /// Draw the charts (PNG and SVG) into this folder (default `plots/`).
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "plots")]
     pub plots: Option<PathBuf>,
+    /// Write a VCD waveform (default `traces/<topology>-<model>.vcd`).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    pub vcd: Option<String>,
+    /// Write a Perfetto / Chrome trace JSON (default `traces/<topology>-<model>.json`).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    pub perfetto: Option<String>,
+    /// Trace only START..END, each in engine cycles (`2000`) or with a unit (`10us`).
+    #[arg(long, value_name = "START..END")]
+    pub trace_window: Option<String>,
+    /// Trace only these modules, comma-separated (`pe_array,dram`).
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub trace_modules: Option<Vec<String>>,
     /// Layer shown by the Gantt chart.
     #[arg(long, default_value_t = 0)]
     pub gantt_layer: usize,
@@ -69,6 +83,32 @@ fn write_file(path: &std::path::Path, text: &str) -> Result<(), Error> {
         })
 }
 
+/// Parses `START..END`: engine cycles, or durations with a unit.
+fn parse_window(text: &str, clock: stasim::kernel::Clock) -> Result<(SimTime, SimTime), Error> {
+    let bad = |msg: String| {
+        super::arg_error(
+            format!("bad --trace-window `{text}`: {msg}"),
+            &format!("--trace-window {text}"),
+            "write START..END in engine cycles (2000..5000) or with units (10us..20us)",
+        )
+    };
+    let (a, b) = text
+        .split_once("..")
+        .ok_or_else(|| bad("expected START..END".into()))?;
+    let one = |s: &str| -> Result<SimTime, Error> {
+        let s = s.trim();
+        match s.parse::<u64>() {
+            Ok(c) => Ok(clock.cycles(stasim::kernel::Cycles(c))),
+            Err(_) => SimTime::parse(s).map_err(bad),
+        }
+    };
+    let (start, end) = (one(a)?, one(b)?);
+    if start > end {
+        return Err(bad(format!("START ({start}) is after END ({end})")));
+    }
+    Ok((start, end))
+}
+
 /// Runs `run`.
 pub fn run(a: &Args) -> Result<(), Error> {
     let src = Source::read(&a.topology)?;
@@ -96,7 +136,36 @@ pub fn run(a: &Args) -> Result<(), Error> {
         })?;
     }
     let max_time = a.max_time.as_deref().map(super::parse_time).transpose()?;
-    let outcome = simulate(&topo, &w, max_time)?;
+    let default_trace = |ext: &str| format!("traces/{}-{}.{ext}", topo.name, w.model.name);
+    let trace_path = |arg: &Option<String>, ext: &str| -> Result<Option<PathBuf>, Error> {
+        let Some(v) = arg else { return Ok(None) };
+        let p = PathBuf::from(if v.is_empty() {
+            default_trace(ext)
+        } else {
+            v.clone()
+        });
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                super::arg_error(
+                    format!("cannot create `{}`: {e}", dir.display()),
+                    &p.display().to_string(),
+                    "choose a folder you can write to",
+                )
+            })?;
+        }
+        Ok(Some(p))
+    };
+    let window = match &a.trace_window {
+        None => None,
+        Some(text) => Some(parse_window(text, topo.clock)?),
+    };
+    let trace = TraceOptions {
+        vcd: trace_path(&a.vcd, "vcd")?,
+        perfetto: trace_path(&a.perfetto, "json")?,
+        window,
+        modules: a.trace_modules.clone(),
+    };
+    let outcome = simulate(&topo, &w, max_time, Some(&trace))?;
     let json = serde_json::to_string_pretty(&outcome.report).unwrap_or_default();
     if let Some(dir) = &a.out {
         write_file(&dir.join("report.json"), &format!("{json}\n"))?;

@@ -28,6 +28,11 @@ pub trait Observer<M>: Send {
     fn on_send(&mut self, _now: SimTime, _link: LinkId, _msg: &M, _visible_at: SimTime) {}
     /// `msg` left `link` at `now`.
     fn on_recv(&mut self, _now: SimTime, _link: LinkId, _msg: &M) {}
+    /// The run ended at `end` (called by whoever ran the simulation, after `run`); an
+    /// observer that writes files finishes them here and reports failures.
+    fn on_end(&mut self, _end: SimTime) -> Result<(), String> {
+        Ok(())
+    }
     /// Actor `actor` changed its signal `signal` to `value` at `now`.
     fn on_probe(
         &mut self,

@@ -25,7 +25,7 @@
 
 use super::account::{Accounted, OpLogs, Stall, WaitSlot};
 use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, ParamType, PortSpec};
-use crate::kernel::{Actor, Ctx, LinkId, Stat, StatValue};
+use crate::kernel::{Actor, Ctx, LinkId, ProbeValue, Stat, StatValue};
 use crate::txn::{Fetch, MemReq, Operand, Transaction, TxnType};
 
 const COMMON_PORTS: [PortSpec; 5] = [
@@ -255,6 +255,8 @@ impl Buffer {
                     }
                     self.next_id += 1;
                     self.load_start_ps = now;
+                    ctx.probe("op", ProbeValue::Int(i64::from(f.op)));
+                    ctx.probe("busy", ProbeValue::Bool(true));
                     self.phase = Phase::Loading;
                     let _ = ctx.try_recv(self.mem_resp); // arm the response notification
                     return;
@@ -264,6 +266,7 @@ impl Buffer {
                         self.bytes_loaded += f.bytes;
                         self.logs.work(f.op, self.load_start_ps, now, 0);
                         self.logs.dram_bytes(f.op, f.bytes);
+                        ctx.probe("busy", ProbeValue::Bool(false));
                         self.phase = Phase::Offer;
                     }
                     _ => return,

@@ -437,6 +437,8 @@ pub struct Dram {
     bytes_timeline: super::account::Timeline,
     /// Bursts in flight over all channels (probed as `inflight`).
     inflight: i64,
+    /// Bytes moved so far (probed as `bytes_done`; traces derive bandwidth from it).
+    bytes_done: u64,
 }
 
 impl Dram {
@@ -481,6 +483,7 @@ impl Dram {
             last_done_ps: 0,
             bytes_timeline: super::account::Timeline::default(),
             inflight: 0,
+            bytes_done: 0,
         }
     }
 
@@ -800,6 +803,8 @@ impl Actor<Transaction> for Dram {
         self.channels[c].in_flight -= 1;
         self.bytes_timeline
             .add(ctx.now().as_ps(), self.geo.burst_bytes);
+        self.bytes_done += self.geo.burst_bytes;
+        ctx.probe("bytes_done", ProbeValue::Int(self.bytes_done as i64));
         self.inflight -= 1;
         ctx.probe("inflight", ProbeValue::Int(self.inflight));
         let mut finished = None;

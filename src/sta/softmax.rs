@@ -270,6 +270,8 @@ impl Softmax {
         let end = now + ctx.clock().cycles(Cycles(cycles));
         self.logs
             .work(op_of(&block[0]), now.as_ps(), end.as_ps(), 0);
+        ctx.probe("op", ProbeValue::Int(i64::from(op_of(&block[0]))));
+        ctx.probe("rows", ProbeValue::Int(i64::from(block[0].rows)));
         self.phase = Phase::Computing;
         ctx.wake_at(end, 0);
     }

@@ -67,6 +67,7 @@ impl TileServer {
                 let end = ctx.now() + ctx.clock().cycles(Cycles(s.cycles));
                 self.logs.work(s.op, now, end.as_ps(), 0);
                 self.tiles += 1;
+                ctx.probe("op", ProbeValue::Int(i64::from(s.op)));
                 self.busy = Some(s);
                 ctx.probe("busy", ProbeValue::Bool(true));
                 ctx.wake_at(end, 0);

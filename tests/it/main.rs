@@ -7,3 +7,4 @@ mod pipeline;
 mod sta;
 mod support;
 mod topology;
+mod trace;

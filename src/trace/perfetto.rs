@@ -1,0 +1,162 @@
+//! Perfetto / Chrome trace-event JSON (JSON array format), opened by ui.perfetto.dev and
+//! chrome://tracing.
+//!
+//! One track (thread) per module instance; a complete event (`"ph":"X"`) per stretch of
+//! work on one operation (a module's `busy` and `op` signals); DRAM bandwidth as a counter
+//! track (`"ph":"C"`, GB/s over each microsecond, from the DRAM's `bytes_done`). Times are
+//! microseconds with picosecond precision. Events stream to `FILE.partial`, renamed to
+//! `FILE` when the run ends.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::{Record, TraceInfo, TraceWriter, partial_path};
+use crate::kernel::ProbeValue;
+
+#[derive(Clone, Default)]
+struct Track {
+    busy_since: Option<u64>,
+    op: Option<i64>,
+    bytes0: i64,
+    t0_ps: u64,
+}
+
+/// Streams a Chrome trace JSON file.
+pub struct PerfettoWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    ops: Vec<String>,
+    tracks: Vec<Track>,
+    window: (u64, u64),
+}
+
+fn us(ps: u64) -> String {
+    format!("{}.{:06}", ps / 1_000_000, ps % 1_000_000)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+impl PerfettoWriter {
+    /// Creates `path` (as `path.partial` until finished), keeping only `[start, end]` ps.
+    pub fn create(
+        path: &Path,
+        info: &TraceInfo,
+        keep: &[bool],
+        window: Option<(u64, u64)>,
+    ) -> Result<PerfettoWriter, String> {
+        let partial = partial_path(path);
+        let file = File::create(&partial)
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        let mut w = PerfettoWriter {
+            path: path.to_owned(),
+            out: BufWriter::with_capacity(1 << 20, file),
+            ops: info.ops.clone(),
+            tracks: vec![Track::default(); info.modules.len()],
+            window: window.unwrap_or((0, u64::MAX)),
+        };
+        let mut head = String::from(
+            "[\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"args\":{\"name\":\"stasim\"}}",
+        );
+        for (i, m) in info.modules.iter().enumerate() {
+            if keep[i] {
+                head.push_str(&format!(
+                    ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{i},\"args\":{{\"name\":\"{}\"}}}}",
+                    escape(m)
+                ));
+            }
+        }
+        w.out
+            .write_all(head.as_bytes())
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        Ok(w)
+    }
+
+    /// Emits the span of `actor` that ends at `t_ps`, clipped to the window.
+    fn close_span(&mut self, actor: usize, t_ps: u64) -> std::io::Result<()> {
+        let tr = &mut self.tracks[actor];
+        let Some(start) = tr.busy_since.take() else {
+            return Ok(());
+        };
+        let (a, b) = (start.max(self.window.0), t_ps.min(self.window.1));
+        if b <= a {
+            return Ok(());
+        }
+        let name = tr
+            .op
+            .and_then(|o| self.ops.get(o as usize))
+            .map_or_else(|| "busy".to_owned(), |n| escape(n));
+        write!(
+            self.out,
+            ",\n{{\"name\":\"{name}\",\"cat\":\"op\",\"ph\":\"X\",\"pid\":1,\"tid\":{actor},\"ts\":{},\"dur\":{}}}",
+            us(a),
+            us(b - a)
+        )
+    }
+}
+
+impl TraceWriter for PerfettoWriter {
+    fn record(&mut self, r: &Record) -> std::io::Result<()> {
+        let Record::Probe {
+            t_ps,
+            actor,
+            signal,
+            value,
+        } = *r
+        else {
+            return Ok(());
+        };
+        let a = actor as usize;
+        if a >= self.tracks.len() {
+            return Ok(());
+        }
+        match (signal, value) {
+            ("busy", ProbeValue::Bool(true)) if self.tracks[a].busy_since.is_none() => {
+                self.tracks[a].busy_since = Some(t_ps);
+            }
+            ("busy", ProbeValue::Bool(false)) => self.close_span(a, t_ps)?,
+            ("op", ProbeValue::Int(op)) if self.tracks[a].op != Some(op) => {
+                // A new operation starts a new span.
+                if self.tracks[a].busy_since.is_some() {
+                    self.close_span(a, t_ps)?;
+                    self.tracks[a].busy_since = Some(t_ps);
+                }
+                self.tracks[a].op = Some(op);
+            }
+            ("bytes_done", ProbeValue::Int(bytes)) => {
+                let tr = &mut self.tracks[a];
+                if t_ps >= tr.t0_ps + 1_000_000 {
+                    let gbps =
+                        (bytes - tr.bytes0) as f64 / ((t_ps - tr.t0_ps) as f64 * 1e-12) / 1e9;
+                    let t0 = tr.t0_ps;
+                    tr.t0_ps = t_ps;
+                    tr.bytes0 = bytes;
+                    if t0 >= self.window.0 && t0 <= self.window.1 {
+                        write!(
+                            self.out,
+                            ",\n{{\"name\":\"DRAM bandwidth\",\"ph\":\"C\",\"pid\":1,\"ts\":{},\"args\":{{\"GB/s\":{gbps:.3}}}}}",
+                            us(t0)
+                        )?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>, end_ps: u64) -> std::io::Result<()> {
+        for a in 0..self.tracks.len() {
+            self.close_span(a, end_ps)?;
+        }
+        self.out.write_all(b"\n]\n")?;
+        self.out.flush()?;
+        std::fs::rename(partial_path(&self.path), &self.path)
+    }
+
+    fn abort(self: Box<Self>) {
+        let _ = std::fs::remove_file(partial_path(&self.path));
+    }
+}

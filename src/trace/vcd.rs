@@ -1,0 +1,312 @@
+//! VCD output (IEEE 1364 value change dump), opened by GTKWave and Surfer.
+//!
+//! Layout: a scope per module instance (named as in the topology) with its probed signals
+//! (`busy` as a 1-bit wire, `op` and counters as 64-bit integers, rates as reals), a scope
+//! `links` with the occupancy of every link, and for the DRAM a derived real `gbps`
+//! (bandwidth over the last microsecond). Timescale 1 ps. A value is written only when it
+//! changes. Op indices of `op` signals are listed in the header comment.
+//!
+//! Signals are discovered as they first change, so the body streams to `FILE.body.partial`
+//! and the header is written in front of it when the run ends (`FILE.partial`, renamed to
+//! `FILE` once complete). With a trace window, changes before the window only update the
+//! writer's state; the values in force at the window start are dumped there.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::{Record, TraceInfo, TraceWriter, partial_path};
+use crate::kernel::{LinkSpec, ProbeValue};
+
+#[derive(Copy, Clone, Debug, PartialEq)]
+enum Kind {
+    Wire,
+    Int,
+    Real,
+}
+
+struct Signal {
+    scope: String,
+    name: String,
+    kind: Kind,
+    id: String,
+    last: Option<String>,
+}
+
+/// Bandwidth derived from a module's cumulative `bytes_done` probe.
+struct Rate {
+    t0_ps: u64,
+    bytes0: i64,
+    signal: usize,
+}
+
+/// Streams a VCD file.
+pub struct VcdWriter {
+    path: PathBuf,
+    body_path: PathBuf,
+    body: BufWriter<File>,
+    header_comment: String,
+    modules: Vec<String>,
+    signals: Vec<Signal>,
+    by_probe: BTreeMap<(u32, &'static str), usize>,
+    by_link: Vec<Option<usize>>,
+    rates: BTreeMap<u32, Rate>,
+    time_written: Option<u64>,
+    window: (u64, u64),
+    in_window: bool,
+}
+
+fn id_code(mut n: usize) -> String {
+    let mut s = String::new();
+    loop {
+        s.push((b'!' + (n % 94) as u8) as char);
+        n /= 94;
+        if n == 0 {
+            return s;
+        }
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// One microsecond: the window of the derived bandwidth, ps.
+const RATE_WINDOW_PS: u64 = 1_000_000;
+
+impl VcdWriter {
+    /// Creates `path` (as `path.partial` until finished), keeping only `[start, end]` ps.
+    pub fn create(
+        path: &Path,
+        info: &TraceInfo,
+        keep: &[bool],
+        links: &[LinkSpec],
+        window: Option<(u64, u64)>,
+    ) -> Result<VcdWriter, String> {
+        let mut body_path = partial_path(path).into_os_string();
+        body_path.push(".body");
+        let body_path = PathBuf::from(body_path);
+        let file = File::create(&body_path)
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        let mut w = VcdWriter {
+            path: path.to_owned(),
+            body_path,
+            body: BufWriter::with_capacity(1 << 20, file),
+            header_comment: format!(
+                "stasim trace; engine clock period {} ps; op indices: {}",
+                info.period_ps,
+                info.ops
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| format!("{i}={n}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            modules: info.modules.iter().map(|m| sanitize(m)).collect(),
+            signals: Vec::new(),
+            by_probe: BTreeMap::new(),
+            by_link: vec![None; links.len()],
+            rates: BTreeMap::new(),
+            time_written: None,
+            window: window.unwrap_or((0, u64::MAX)),
+            in_window: window.is_none_or(|w| w.0 == 0),
+        };
+        for (i, l) in links.iter().enumerate() {
+            if keep[l.src as usize] && keep[l.dst as usize] {
+                let name = sanitize(&l.name.replace(" -> ", "__"));
+                w.by_link[i] = Some(w.declare("links".into(), name, Kind::Int));
+            }
+        }
+        Ok(w)
+    }
+
+    fn declare(&mut self, scope: String, name: String, kind: Kind) -> usize {
+        let id = id_code(self.signals.len());
+        self.signals.push(Signal {
+            scope,
+            name,
+            kind,
+            id,
+            last: None,
+        });
+        self.signals.len() - 1
+    }
+
+    fn probe_signal(&mut self, actor: u32, signal: &'static str, kind: Kind) -> usize {
+        if let Some(&i) = self.by_probe.get(&(actor, signal)) {
+            return i;
+        }
+        let scope = self
+            .modules
+            .get(actor as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("m{actor}"));
+        let i = self.declare(scope, signal.to_owned(), kind);
+        self.by_probe.insert((actor, signal), i);
+        i
+    }
+
+    fn encode(kind: Kind, v: ProbeValue) -> Option<String> {
+        match (kind, v) {
+            (Kind::Wire, ProbeValue::Bool(b)) => Some(if b { "1".into() } else { "0".into() }),
+            (Kind::Int, ProbeValue::Int(i)) => Some(format!("b{:b}", i as u64)),
+            (Kind::Real, ProbeValue::Real(x)) => Some(format!("r{x}")),
+            _ => None,
+        }
+    }
+
+    /// Sets signal `i` to `text` at `t_ps`, writing it if it changed and is in the window.
+    fn set(&mut self, i: usize, text: String, t_ps: u64) -> std::io::Result<()> {
+        let s = &mut self.signals[i];
+        if s.last.as_deref() == Some(text.as_str()) {
+            return Ok(());
+        }
+        s.last = Some(text);
+        if !self.in_window {
+            return Ok(());
+        }
+        self.write_value(i, t_ps)
+    }
+
+    fn write_value(&mut self, i: usize, t_ps: u64) -> std::io::Result<()> {
+        if self.time_written != Some(t_ps) {
+            writeln!(self.body, "#{t_ps}")?;
+            self.time_written = Some(t_ps);
+        }
+        let s = &self.signals[i];
+        let v = s.last.as_deref().unwrap_or("x");
+        if s.kind == Kind::Wire {
+            writeln!(self.body, "{v}{}", s.id)
+        } else {
+            writeln!(self.body, "{v} {}", s.id)
+        }
+    }
+
+    /// Entering the window: dump every known value at the window start.
+    fn enter_window(&mut self) -> std::io::Result<()> {
+        self.in_window = true;
+        for i in 0..self.signals.len() {
+            if self.signals[i].last.is_some() {
+                self.write_value(i, self.window.0)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TraceWriter for VcdWriter {
+    fn record(&mut self, r: &Record) -> std::io::Result<()> {
+        let t = r.time_ps();
+        if t > self.window.1 {
+            return Ok(());
+        }
+        if !self.in_window && t >= self.window.0 {
+            self.enter_window()?;
+        }
+        match *r {
+            Record::Occupancy { link, count, .. } => {
+                if let Some(i) = self.by_link.get(link as usize).copied().flatten() {
+                    self.set(i, format!("b{count:b}"), t)?;
+                }
+            }
+            Record::Probe {
+                actor,
+                signal,
+                value,
+                ..
+            } => {
+                let kind = match value {
+                    ProbeValue::Bool(_) => Kind::Wire,
+                    ProbeValue::Int(_) => Kind::Int,
+                    ProbeValue::Real(_) => Kind::Real,
+                    ProbeValue::Label(_) => return Ok(()),
+                };
+                // `bytes_done` (cumulative) only feeds the derived `gbps`; it is not dumped.
+                if signal != "bytes_done" {
+                    let i = self.probe_signal(actor, signal, kind);
+                    if let Some(text) = Self::encode(self.signals[i].kind, value) {
+                        self.set(i, text, t)?;
+                    }
+                }
+                if let (ProbeValue::Int(bytes), "bytes_done") = (value, signal) {
+                    let gbps = self.probe_signal(actor, "gbps", Kind::Real);
+                    let rate = self.rates.entry(actor).or_insert(Rate {
+                        t0_ps: 0,
+                        bytes0: 0,
+                        signal: gbps,
+                    });
+                    if t >= rate.t0_ps + RATE_WINDOW_PS {
+                        let g =
+                            (bytes - rate.bytes0) as f64 / ((t - rate.t0_ps) as f64 * 1e-12) / 1e9;
+                        rate.t0_ps = t;
+                        rate.bytes0 = bytes;
+                        let sig = rate.signal;
+                        self.set(sig, format!("r{g:.3}"), t)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>, end_ps: u64) -> std::io::Result<()> {
+        if !self.in_window {
+            self.enter_window()?;
+        }
+        writeln!(
+            self.body,
+            "#{}",
+            end_ps
+                .min(self.window.1)
+                .max(self.time_written.unwrap_or(0))
+        )?;
+        self.body.flush()?;
+        let partial = partial_path(&self.path);
+        let mut out = BufWriter::new(File::create(&partial)?);
+        writeln!(out, "$date stasim run $end")?;
+        writeln!(out, "$version stasim {} $end", env!("CARGO_PKG_VERSION"))?;
+        writeln!(out, "$comment {} $end", self.header_comment)?;
+        writeln!(out, "$timescale 1ps $end")?;
+        writeln!(out, "$scope module stasim $end")?;
+        let mut scopes: Vec<&str> = Vec::new();
+        for s in &self.signals {
+            if !scopes.contains(&s.scope.as_str()) {
+                scopes.push(&s.scope);
+            }
+        }
+        for scope in scopes {
+            writeln!(out, "$scope module {scope} $end")?;
+            for s in self.signals.iter().filter(|s| s.scope == scope) {
+                let (ty, width) = match s.kind {
+                    Kind::Wire => ("wire", 1),
+                    Kind::Int => ("integer", 64),
+                    Kind::Real => ("real", 64),
+                };
+                writeln!(out, "$var {ty} {width} {} {} $end", s.id, s.name)?;
+            }
+            writeln!(out, "$upscope $end")?;
+        }
+        writeln!(out, "$upscope $end")?;
+        writeln!(out, "$enddefinitions $end")?;
+        let mut body = File::open(&self.body_path)?;
+        std::io::copy(&mut body, &mut out)?;
+        out.flush()?;
+        drop(out);
+        std::fs::remove_file(&self.body_path)?;
+        std::fs::rename(&partial, &self.path)
+    }
+
+    fn abort(self: Box<Self>) {
+        let _ = std::fs::remove_file(&self.body_path);
+        let _ = std::fs::remove_file(partial_path(&self.path));
+    }
+}
