@@ -78,8 +78,13 @@ pub fn main() -> Result<(), Error> {
         Some(Command::Graph(a)) => graph::run(&a),
         Some(Command::Models(a)) => models::run(&a),
         Some(Command::Bench(w)) => bench::run(&w),
+        // The main job: the reference design on BERT-base, with every output.
         None => run::run(&run::Args {
             topology: "sta".into(),
+            out: Some("results".into()),
+            plots: Some("plots".into()),
+            vcd: Some(String::new()),
+            perfetto: Some(String::new()),
             ..run::Args::default()
         }),
     }
