@@ -72,6 +72,26 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
 
+/// The legend box every chart uses.
+fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    pos: SeriesLabelPosition,
+    font: u32,
+) -> Res
+where
+    DB: DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(pos)
+        .label_font((FONT, font))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
+}
+
 fn latency_by_layer<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Res {
     root.fill(&WHITE).map_err(err)?;
     let us_per_cycle = 1.0 / r.clock_mhz;
@@ -142,14 +162,7 @@ fn latency_by_layer<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Repor
             .label(*label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, 15))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
     root.present().map_err(err)
 }
 
@@ -211,14 +224,7 @@ fn over_time<DB: DrawingBackend>(
                 PathElement::new(vec![(x, yy), (x + 18, yy)], red.stroke_width(2))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FONT, 15))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight, 15)?;
     root.present().map_err(err)
 }
 
@@ -295,14 +301,7 @@ fn gantt<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report, layer: u
             .label(o.name.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
     root.present().map_err(err)
 }
 
@@ -404,14 +403,7 @@ fn roofline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Re
             .label(label)
             .legend(move |(lx, ly)| Circle::new((lx + 7, ly), 6, color.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FONT, 15))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight, 15)?;
     root.present().map_err(err)
 }
 

@@ -14,10 +14,9 @@
 //! # Parameters
 //! `lanes`.
 
-use super::account::{Accounted, OpLogs};
-use super::unit::{Service, TileServer};
+use super::unit::{Routing, Service, TileUnit};
 use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, ParamType, PortSpec};
-use crate::kernel::{Actor, Ctx, LinkId, Stat, StatValue};
+use crate::kernel::{Actor, LinkId};
 use crate::txn::{Dest, Tile, Transaction, TxnType, Via};
 
 /// The `accumulator` module kind.
@@ -66,19 +65,23 @@ pub const SPEC: ModuleSpec = ModuleSpec {
 };
 
 fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
-    Ok(Box::new(Accumulator {
-        server: TileServer::new(vec![args.port("psum")?]),
-        lanes: args.params.u64("lanes")?,
-        to_softmax: args.opt_port("to_softmax"),
-        to_vector: args.opt_port("to_vector"),
-        to_out: args.opt_port("to_out"),
-        to_ab: args.opt_port("to_ab"),
-    }))
+    Ok(Box::new(TileUnit::new(
+        args.port("psum")?,
+        AccRouting {
+            lanes: args.params.u64("lanes")?,
+            to_softmax: args.opt_port("to_softmax"),
+            to_vector: args.opt_port("to_vector"),
+            to_out: args.opt_port("to_out"),
+            to_ab: args.opt_port("to_ab"),
+        },
+    )))
 }
 
-/// State of an `accumulator` instance.
-pub struct Accumulator {
-    server: TileServer,
+/// An `accumulator` instance.
+pub type Accumulator = TileUnit<AccRouting>;
+
+/// The accumulator's rules: `ceil(E / lanes)` cycles a tile, routed by its `via` and `dest`.
+pub struct AccRouting {
     lanes: u64,
     to_softmax: Option<LinkId>,
     to_vector: Option<LinkId>,
@@ -86,61 +89,22 @@ pub struct Accumulator {
     to_ab: Option<LinkId>,
 }
 
-impl Accumulator {
-    fn run(&mut self, ctx: &mut Ctx<'_, Transaction>, finish: bool) {
-        let lanes = self.lanes;
-        let ports = (self.to_softmax, self.to_vector, self.to_out, self.to_ab);
-        let plan = |t: Tile| {
-            let port = match (t.via, t.dest) {
-                (Via::Softmax { .. }, _) => ports.0,
-                (Via::Vector { .. }, _) => ports.1,
-                (Via::Direct, Dest::Dram { .. }) => ports.2,
-                (Via::Direct, Dest::OnChip) => ports.3,
-            };
-            Service {
-                cycles: u64::from(t.elems).div_ceil(lanes),
-                op: t.op,
-                out: Tile {
-                    elem_bytes: t.value_bytes,
-                    ..t
-                },
-                port,
-            }
+impl Routing for AccRouting {
+    fn service(&self, t: Tile) -> Service {
+        let port = match (t.via, t.dest) {
+            (Via::Softmax { .. }, _) => self.to_softmax,
+            (Via::Vector { .. }, _) => self.to_vector,
+            (Via::Direct, Dest::Dram { .. }) => self.to_out,
+            (Via::Direct, Dest::OnChip) => self.to_ab,
         };
-        if finish {
-            self.server.finish(ctx, &plan);
-        } else {
-            self.server.step(ctx, &plan);
+        Service {
+            cycles: u64::from(t.elems).div_ceil(self.lanes),
+            op: t.op,
+            out: Tile {
+                elem_bytes: t.value_bytes,
+                ..t
+            },
+            port,
         }
-    }
-}
-
-impl Actor<Transaction> for Accumulator {
-    fn init(&mut self, ctx: &mut Ctx<'_, Transaction>) {
-        self.run(ctx, false);
-    }
-    fn on_wake(&mut self, ctx: &mut Ctx<'_, Transaction>, _tag: u64) {
-        self.run(ctx, true);
-    }
-    fn on_readable(&mut self, ctx: &mut Ctx<'_, Transaction>, _link: LinkId) {
-        self.run(ctx, false);
-    }
-    fn on_writable(&mut self, ctx: &mut Ctx<'_, Transaction>, _link: LinkId) {
-        self.run(ctx, false);
-    }
-    fn pending_work(&self) -> Option<String> {
-        self.server.pending()
-    }
-    fn stats(&self) -> Vec<Stat> {
-        vec![("tiles", StatValue::U64(self.server.tiles))]
-    }
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        Some(self)
-    }
-}
-
-impl Accounted for Accumulator {
-    fn op_logs(&self) -> &OpLogs {
-        &self.server.logs
     }
 }

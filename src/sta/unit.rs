@@ -103,3 +103,69 @@ impl TileServer {
         }
     }
 }
+
+/// How a tile unit treats each tile: its service time, the op it is charged to, and where
+/// the tile goes next.
+pub trait Routing: Send + 'static {
+    /// The service of tile `t`.
+    fn service(&self, t: Tile) -> Service;
+}
+
+/// A module that serves tiles one at a time with a [`TileServer`], as its [`Routing`] says
+/// (the accumulator and the vector unit).
+pub struct TileUnit<R> {
+    /// The serving core.
+    pub server: TileServer,
+    /// The module's own rules.
+    pub routing: R,
+}
+
+impl<R: Routing> TileUnit<R> {
+    /// A unit reading `input`.
+    pub fn new(input: LinkId, routing: R) -> Self {
+        TileUnit {
+            server: TileServer::new(vec![input]),
+            routing,
+        }
+    }
+
+    fn run(&mut self, ctx: &mut Ctx<'_, Transaction>, finish: bool) {
+        let routing = &self.routing;
+        let plan = |t: Tile| routing.service(t);
+        if finish {
+            self.server.finish(ctx, &plan);
+        } else {
+            self.server.step(ctx, &plan);
+        }
+    }
+}
+
+impl<R: Routing> crate::kernel::Actor<Transaction> for TileUnit<R> {
+    fn init(&mut self, ctx: &mut Ctx<'_, Transaction>) {
+        self.run(ctx, false);
+    }
+    fn on_wake(&mut self, ctx: &mut Ctx<'_, Transaction>, _tag: u64) {
+        self.run(ctx, true);
+    }
+    fn on_readable(&mut self, ctx: &mut Ctx<'_, Transaction>, _link: LinkId) {
+        self.run(ctx, false);
+    }
+    fn on_writable(&mut self, ctx: &mut Ctx<'_, Transaction>, _link: LinkId) {
+        self.run(ctx, false);
+    }
+    fn pending_work(&self) -> Option<String> {
+        self.server.pending()
+    }
+    fn stats(&self) -> Vec<crate::kernel::Stat> {
+        vec![("tiles", crate::kernel::StatValue::U64(self.server.tiles))]
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+}
+
+impl<R: Routing> super::account::Accounted for TileUnit<R> {
+    fn op_logs(&self) -> &OpLogs {
+        &self.server.logs
+    }
+}

@@ -13,10 +13,9 @@
 //! # Parameters
 //! `lanes`.
 
-use super::account::{Accounted, OpLogs};
-use super::unit::{Service, TileServer};
+use super::unit::{Routing, Service, TileUnit};
 use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, ParamType, PortSpec};
-use crate::kernel::{Actor, Ctx, LinkId, Stat, StatValue};
+use crate::kernel::{Actor, LinkId};
 use crate::txn::{Dest, Tile, Transaction, TxnType, Via};
 
 /// The `vector` module kind.
@@ -57,80 +56,46 @@ pub const SPEC: ModuleSpec = ModuleSpec {
 };
 
 fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
-    Ok(Box::new(VectorUnit {
-        server: TileServer::new(vec![args.port("in")?]),
-        lanes: args.params.u64("lanes")?,
-        to_out: args.opt_port("to_out"),
-        to_ab: args.opt_port("to_ab"),
-    }))
+    Ok(Box::new(TileUnit::new(
+        args.port("in")?,
+        VecRouting {
+            lanes: args.params.u64("lanes")?,
+            to_out: args.opt_port("to_out"),
+            to_ab: args.opt_port("to_ab"),
+        },
+    )))
 }
 
-/// State of a `vector` instance.
-pub struct VectorUnit {
-    server: TileServer,
+/// A `vector` instance.
+pub type VectorUnit = TileUnit<VecRouting>;
+
+/// The vector unit's rules: `passes * ceil(E / lanes)` cycles a tile, charged to the vector
+/// op named in the tile's route, then to DRAM or on chip.
+pub struct VecRouting {
     lanes: u64,
     to_out: Option<LinkId>,
     to_ab: Option<LinkId>,
 }
 
-impl VectorUnit {
-    fn run(&mut self, ctx: &mut Ctx<'_, Transaction>, finish: bool) {
-        let lanes = self.lanes;
-        let (to_out, to_ab) = (self.to_out, self.to_ab);
-        let plan = |t: Tile| {
-            let (op, passes) = match t.via {
-                Via::Vector { op, passes } => (op, u64::from(passes)),
-                _ => (t.op, 1),
-            };
-            let port = match t.dest {
-                Dest::Dram { .. } => to_out,
-                Dest::OnChip => to_ab,
-            };
-            Service {
-                cycles: passes * u64::from(t.elems).div_ceil(lanes),
-                op,
-                out: Tile {
-                    via: Via::Direct,
-                    op,
-                    ..t
-                },
-                port,
-            }
+impl Routing for VecRouting {
+    fn service(&self, t: Tile) -> Service {
+        let (op, passes) = match t.via {
+            Via::Vector { op, passes } => (op, u64::from(passes)),
+            _ => (t.op, 1),
         };
-        if finish {
-            self.server.finish(ctx, &plan);
-        } else {
-            self.server.step(ctx, &plan);
+        let port = match t.dest {
+            Dest::Dram { .. } => self.to_out,
+            Dest::OnChip => self.to_ab,
+        };
+        Service {
+            cycles: passes * u64::from(t.elems).div_ceil(self.lanes),
+            op,
+            out: Tile {
+                via: Via::Direct,
+                op,
+                ..t
+            },
+            port,
         }
-    }
-}
-
-impl Actor<Transaction> for VectorUnit {
-    fn init(&mut self, ctx: &mut Ctx<'_, Transaction>) {
-        self.run(ctx, false);
-    }
-    fn on_wake(&mut self, ctx: &mut Ctx<'_, Transaction>, _tag: u64) {
-        self.run(ctx, true);
-    }
-    fn on_readable(&mut self, ctx: &mut Ctx<'_, Transaction>, _link: LinkId) {
-        self.run(ctx, false);
-    }
-    fn on_writable(&mut self, ctx: &mut Ctx<'_, Transaction>, _link: LinkId) {
-        self.run(ctx, false);
-    }
-    fn pending_work(&self) -> Option<String> {
-        self.server.pending()
-    }
-    fn stats(&self) -> Vec<Stat> {
-        vec![("tiles", StatValue::U64(self.server.tiles))]
-    }
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        Some(self)
-    }
-}
-
-impl Accounted for VectorUnit {
-    fn op_logs(&self) -> &OpLogs {
-        &self.server.logs
     }
 }
