@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod graph;
 mod models;
+mod prune;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,8 @@ pub struct Cli {
 enum Command {
     /// Simulate a workload on an STA topology (default: BERT-base, s=128, 2:4 on `sta`).
     Run(Box<run::Args>),
+    /// Prune a safetensors checkpoint to N:M and store it compressed (`.stanm`).
+    Prune(Box<prune::Args>),
     /// Validate a topology and print a summary (modules, links, clock domains).
     Check(check::Args),
     /// Print a topology as Graphviz DOT.
@@ -74,6 +77,7 @@ pub fn main() -> Result<(), Error> {
     };
     match cli.command {
         Some(Command::Run(a)) => run::run(a.as_ref()),
+        Some(Command::Prune(a)) => prune::run(a.as_ref()),
         Some(Command::Check(a)) => check::run(&a),
         Some(Command::Graph(a)) => graph::run(&a),
         Some(Command::Models(a)) => models::run(&a),

@@ -19,7 +19,10 @@
 //! A decoder (GPT-2) uses causal attention: score tiles entirely above the diagonal are
 //! skipped, and so are their MACs.
 
+pub mod checkpoint;
 pub mod nm;
+pub mod prune;
+pub mod stanm;
 
 use serde::Serialize;
 

@@ -4,6 +4,7 @@ mod cli;
 mod dram;
 mod kernel;
 mod pipeline;
+mod prune;
 mod sta;
 mod support;
 mod topology;

@@ -1,0 +1,310 @@
+//! N:M pruning of a weight matrix and its compressed storage (STA.md, "N:M sparsity").
+//!
+//! A PyTorch linear weight is stored `[out, in]`; STA's `W[K x Nout]` is its transpose, so
+//! groups of `M` run along `in` (K) within each output row. Rule: keep the `N` largest `|w|`
+//! of each group, ties to the lower index; a short last group keeps `min(N, its length)`.
+//! A family (one M, falling N) is pruned by inheritance: the densest member from the dense
+//! weights, each sparser member from the member before it, so masks are nested.
+//!
+//! Storage of one member, per output row, per group: `N` value slots (f16) and `N` position
+//! indices of `ceil(log2 M)` bits, bit-packed LSB first; slots of a short last group beyond
+//! its kept count are padding (value 0, index 0) and are skipped on decode. Storage of a
+//! family: the densest member's values and indices, plus per slot a tag of `ceil(log2 F)`
+//! bits: the index (sparsest = 0) of the sparsest member that keeps that weight. Member `j`
+//! is the slots with `tag <= j`.
+
+use super::nm::Pattern;
+
+/// Kept positions of one member: for each row, for each group, the kept indices within the
+/// group in ascending order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mask {
+    /// Rows (output features).
+    pub rows: usize,
+    /// Reduction length (input features).
+    pub k: usize,
+    /// Pattern.
+    pub pattern: Pattern,
+    /// `kept[row * groups + g]`: kept offsets within group `g`, ascending.
+    pub kept: Vec<Vec<u8>>,
+}
+
+impl Mask {
+    /// Groups per row.
+    pub fn groups(&self) -> usize {
+        self.k.div_ceil(self.pattern.m as usize)
+    }
+
+    /// Whether `(row, col)` is kept.
+    pub fn keeps(&self, row: usize, col: usize) -> bool {
+        let m = self.pattern.m as usize;
+        self.kept[row * self.groups() + col / m].contains(&((col % m) as u8))
+    }
+}
+
+/// Chooses the kept offsets of one group: the `n` largest `|w|` among `candidates`
+/// (offsets within the group), ties to the lower offset; returned ascending.
+fn choose(values: &[f32], candidates: &[u8], n: usize) -> Vec<u8> {
+    let mut c: Vec<u8> = candidates.to_vec();
+    // Sort by |w| descending, then offset ascending: a total, deterministic order.
+    c.sort_by(|&a, &b| {
+        values[b as usize]
+            .abs()
+            .total_cmp(&values[a as usize].abs())
+            .then(a.cmp(&b))
+    });
+    c.truncate(n);
+    c.sort_unstable();
+    c
+}
+
+/// Prunes `w` (`rows x k`, row-major) to `pattern`, or, with `from`, a sparser member of a
+/// family from the previous member's mask (inheritance).
+pub fn prune(w: &[f32], rows: usize, k: usize, pattern: Pattern, from: Option<&Mask>) -> Mask {
+    let m = pattern.m as usize;
+    let groups = k.div_ceil(m);
+    let mut kept = Vec::with_capacity(rows * groups);
+    for r in 0..rows {
+        for g in 0..groups {
+            let start = g * m;
+            let len = m.min(k - start);
+            let vals = &w[r * k + start..r * k + start + len];
+            let all: Vec<u8> = (0..len as u8).collect();
+            let candidates = from.map_or(all, |f| f.kept[r * groups + g].clone());
+            kept.push(choose(vals, &candidates, (pattern.n as usize).min(len)));
+        }
+    }
+    Mask {
+        rows,
+        k,
+        pattern,
+        kept,
+    }
+}
+
+/// Prunes a family (patterns of one M, sorted densest first) by inheritance; returns masks
+/// densest first.
+pub fn prune_family(w: &[f32], rows: usize, k: usize, family: &[Pattern]) -> Vec<Mask> {
+    let mut out: Vec<Mask> = Vec::with_capacity(family.len());
+    for &p in family {
+        let next = prune(w, rows, k, p, out.last());
+        out.push(next);
+    }
+    out
+}
+
+/// `w` with everything outside `mask` set to zero, values rounded to f16 as stored.
+pub fn apply(w: &[f32], mask: &Mask) -> Vec<f32> {
+    let mut out = vec![0.0f32; w.len()];
+    let m = mask.pattern.m as usize;
+    let groups = mask.groups();
+    for r in 0..mask.rows {
+        for g in 0..groups {
+            for &o in &mask.kept[r * groups + g] {
+                let c = g * m + o as usize;
+                out[r * mask.k + c] = half::f16::from_f32(w[r * mask.k + c]).to_f32();
+            }
+        }
+    }
+    out
+}
+
+/// Bits of an index of a group of `m`: `ceil(log2 m)`.
+pub fn index_bits(m: u32) -> u32 {
+    32 - (m.max(2) - 1).leading_zeros()
+}
+
+/// Appends `value`'s low `bits` bits, LSB first.
+struct BitWriter {
+    bytes: Vec<u8>,
+    used: u32,
+}
+
+impl BitWriter {
+    fn new() -> Self {
+        BitWriter {
+            bytes: Vec::new(),
+            used: 0,
+        }
+    }
+    fn put(&mut self, value: u32, bits: u32) {
+        for b in 0..bits {
+            if self.used % 8 == 0 {
+                self.bytes.push(0);
+            }
+            let bit = ((value >> b) & 1) as u8;
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= bit << (self.used % 8);
+            }
+            self.used += 1;
+        }
+    }
+}
+
+/// Reads values written by [`BitWriter`].
+pub struct BitReader<'a> {
+    bytes: &'a [u8],
+    pos: u64,
+}
+
+impl<'a> BitReader<'a> {
+    /// Reads from `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        BitReader { bytes, pos: 0 }
+    }
+    /// The next `bits` bits, or `None` past the end.
+    pub fn get(&mut self, bits: u32) -> Option<u32> {
+        let mut v = 0;
+        for b in 0..bits {
+            let byte = *self.bytes.get((self.pos / 8) as usize)?;
+            v |= u32::from((byte >> (self.pos % 8)) & 1) << b;
+            self.pos += 1;
+        }
+        Some(v)
+    }
+}
+
+/// The compressed form of one weight matrix (one member, or a family).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Packed {
+    /// f16 values, little endian, `rows * groups * N` slots.
+    pub values: Vec<u8>,
+    /// Packed indices, `ceil(log2 M)` bits a slot.
+    pub indices: Vec<u8>,
+    /// Packed family tags, `ceil(log2 F)` bits a slot (empty for a single member).
+    pub tags: Vec<u8>,
+}
+
+/// Packs `masks` (a family, densest first; or one member) of `w`.
+pub fn pack(w: &[f32], masks: &[Mask]) -> Packed {
+    let dense = &masks[0];
+    let m = dense.pattern.m as usize;
+    let n = dense.pattern.n as usize;
+    let groups = dense.groups();
+    let ib = index_bits(dense.pattern.m);
+    let fam = masks.len();
+    let tb = if fam > 1 { index_bits(fam as u32) } else { 0 };
+    let mut values = Vec::with_capacity(dense.rows * groups * n * 2);
+    let mut idx = BitWriter::new();
+    let mut tags = BitWriter::new();
+    for r in 0..dense.rows {
+        for g in 0..groups {
+            let kept = &dense.kept[r * groups + g];
+            for slot in 0..n {
+                let (v, o) = match kept.get(slot) {
+                    Some(&o) => (w[r * dense.k + g * m + o as usize], o),
+                    None => (0.0, 0),
+                };
+                values.extend_from_slice(&half::f16::from_f32(v).to_le_bytes());
+                idx.put(u32::from(o), ib);
+                if tb > 0 {
+                    // Sparsest member keeping it: masks are densest first, so scan from the end.
+                    let col = g * m + o as usize;
+                    let t = (0..fam)
+                        .rev()
+                        .find(|&j| kept.get(slot).is_some() && masks[j].keeps(r, col))
+                        .map_or(fam - 1, |j| fam - 1 - j);
+                    tags.put(t as u32, tb);
+                }
+            }
+        }
+    }
+    Packed {
+        values,
+        indices: idx.bytes,
+        tags: tags.bytes,
+    }
+}
+
+/// Decodes member `member` (0 = sparsest of the family; a single member is 0) of a packed
+/// `rows x k` matrix whose densest pattern is `dense` and family size `fam`.
+pub fn unpack(
+    p: &Packed,
+    rows: usize,
+    k: usize,
+    dense: Pattern,
+    fam: usize,
+    member: usize,
+) -> Result<Vec<f32>, String> {
+    let m = dense.m as usize;
+    let n = dense.n as usize;
+    let groups = k.div_ceil(m);
+    let ib = index_bits(dense.m);
+    let tb = if fam > 1 { index_bits(fam as u32) } else { 0 };
+    let slots = rows * groups * n;
+    if p.values.len() != slots * 2 {
+        return Err(format!(
+            "values hold {} bytes, expected {}",
+            p.values.len(),
+            slots * 2
+        ));
+    }
+    let mut out = vec![0.0f32; rows * k];
+    let mut idx = BitReader::new(&p.indices);
+    let mut tags = BitReader::new(&p.tags);
+    for r in 0..rows {
+        for g in 0..groups {
+            let len = m.min(k - g * m);
+            for slot in 0..n {
+                let s = (r * groups + g) * n + slot;
+                let v = half::f16::from_le_bytes([p.values[2 * s], p.values[2 * s + 1]]).to_f32();
+                let o = idx.get(ib).ok_or("index data is truncated")? as usize;
+                let t = if tb > 0 {
+                    tags.get(tb).ok_or("tag data is truncated")? as usize
+                } else {
+                    0
+                };
+                if slot >= n.min(len) {
+                    continue; // padding of a short last group
+                }
+                if o >= len {
+                    return Err(format!("index {o} out of range in row {r}, group {g}"));
+                }
+                if t <= member {
+                    out[r * k + g * m + o] = v;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pat(s: &str) -> Pattern {
+        Pattern::parse(s).unwrap()
+    }
+
+    #[test]
+    fn keeps_the_largest_with_ties_to_the_lower_index() {
+        let w = [
+            0.5, -2.0, 2.0, 0.1, /* next group */ 1.0, 1.0, 1.0, 1.0,
+        ];
+        let m = prune(&w, 1, 8, pat("2:4"), None);
+        assert_eq!(m.kept, vec![vec![1, 2], vec![0, 1]]);
+    }
+
+    #[test]
+    fn a_short_last_group_keeps_min_n_len() {
+        let w = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let m = prune(&w, 1, 6, pat("3:4"), None);
+        assert_eq!(m.kept, vec![vec![1, 2, 3], vec![0, 1]]);
+    }
+
+    #[test]
+    fn pack_and_unpack_round_trip_a_family() {
+        let w: Vec<f32> = (0..3 * 20)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+            .collect();
+        let fam = [pat("4:8"), pat("2:8"), pat("1:8")];
+        let masks = prune_family(&w, 3, 20, &fam);
+        let p = pack(&w, &masks);
+        for (j, mask) in masks.iter().enumerate() {
+            let member = fam.len() - 1 - j; // 0 = sparsest
+            let got = unpack(&p, 3, 20, fam[0], fam.len(), member).unwrap();
+            assert_eq!(got, apply(&w, mask), "member {}", fam[j]);
+        }
+    }
+}
