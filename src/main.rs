@@ -4,6 +4,13 @@
 mod cli;
 
 fn main() {
+    // Like other Unix tools, end quietly when stdout is closed early (`stasim run | head`)
+    // instead of panicking on the broken pipe.
+    // SAFETY: resetting a signal disposition to its default before any thread starts.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let code = match cli::main() {
         Ok(()) => 0,
         Err(e) => {

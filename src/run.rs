@@ -23,6 +23,10 @@ pub struct WorkloadArgs {
     pub layers: Option<i64>,
     /// Pattern(s).
     pub pattern: Option<String>,
+    /// A pruned `.stanm` file: model shape and every layer's patterns come from it.
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// With `checkpoint`: the family member to run (default the densest).
+    pub member: Option<String>,
 }
 
 /// A finished run.
@@ -62,6 +66,9 @@ fn positive(v: Option<(i64, Origin)>, key: &str) -> Result<Option<u64>, InputErr
 
 /// Resolves the workload of a run.
 pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload, InputError> {
+    if let Some(path) = &args.checkpoint {
+        return checkpoint_workload(topo, args, path);
+    }
     let wd = &topo.workload;
     let (model_name, model_origin) =
         pick(&args.model, &wd.model, "--model").unwrap_or(("bert-base".into(), Origin::Builtin));
@@ -116,8 +123,69 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
         batch,
         layers,
         patterns,
+        per_layer: Vec::new(),
         value_bits,
     })
+}
+
+/// The workload of a pruned checkpoint: its shapes and per-layer patterns.
+fn checkpoint_workload(
+    topo: &Topology,
+    args: &WorkloadArgs,
+    path: &std::path::Path,
+) -> Result<Workload, InputError> {
+    let origin = Origin::CommandLine(format!("--checkpoint {}", path.display()));
+    if args.pattern.is_some() || args.model.is_some() {
+        return Err(InputError::new(
+            "--checkpoint gives the model and its patterns; drop --model / --pattern",
+            origin,
+            "",
+        )
+        .with_hint("use --member to pick a member of a pruned family"));
+    }
+    let member = match &args.member {
+        None => None,
+        Some(m) => Some(crate::workload::Pattern::parse(m).map_err(|e| {
+            InputError::new(format!("bad --member: {e}"), origin.clone(), "")
+                .with_hint("e.g. --member 2:8")
+        })?),
+    };
+    let (model, per_layer) = crate::workload::stanm::load_model(path, member).map_err(|m| {
+        InputError::new(m, origin.clone(), "").with_hint("give a file written by `stasim prune`")
+    })?;
+    let base = resolve_workload(
+        topo,
+        &WorkloadArgs {
+            model: None,
+            checkpoint: None,
+            member: None,
+            pattern: Some("dense".into()),
+            layers: None,
+            ..args.clone()
+        },
+    )?;
+    let layers = match args.layers {
+        None => model.layers,
+        Some(l) if l >= 1 && (l as u64) <= model.layers => l as u64,
+        Some(l) => {
+            return Err(InputError::new(
+                format!("--layers {l}: the checkpoint has {}", model.layers),
+                origin,
+                "",
+            ));
+        }
+    };
+    let seq = args.seq.map_or(model.default_seq, |s| s.max(1) as u64);
+    let w = Workload {
+        patterns: per_layer.first().copied().unwrap_or(base.patterns),
+        per_layer,
+        model,
+        layers,
+        seq,
+        ..base
+    };
+    w.validate().map_err(|m| InputError::new(m, origin, ""))?;
+    Ok(w)
 }
 
 /// Names for traces: modules, links, and `L{layer}.{op}` for every op of the plan.

@@ -30,6 +30,12 @@ pub struct Args {
     /// N:M pattern: `2:4`, `dense`, or `qkv=2:8,proj=2:8,ffn1=1:8,ffn2=1:8`.
     #[arg(long)]
     pub pattern: Option<String>,
+    /// Run a pruned checkpoint (`.stanm` from `stasim prune`): its shapes and per-layer patterns.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// With --checkpoint of a family: the member to run (default the densest).
+    #[arg(long, value_name = "N:M")]
+    pub member: Option<String>,
     /// Override a parameter: INSTANCE.PARAM=VALUE (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
@@ -121,6 +127,8 @@ pub fn run(a: &Args) -> Result<(), Error> {
             batch: a.batch,
             layers: a.layers,
             pattern: a.pattern.clone(),
+            checkpoint: a.checkpoint.clone(),
+            member: a.member.clone(),
         },
     )?;
     if let Some(dir) = &a.out {

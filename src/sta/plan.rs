@@ -175,15 +175,17 @@ impl Planner<'_> {
             ));
         }
         // Weight blocks: consecutive column tiles that fit one bank.
+        // A block is stored contiguously: its size is that of all its columns at once.
         let mut blocks: Vec<(u64, u64, u64)> = Vec::new(); // (first ct, end ct, bytes)
+        let block_bytes =
+            |first: u64, end: u64| p.stored_bytes(m.k, (end * c).min(m.cols) - first * c, vbits);
         let mut ct = 0;
         while ct < ct_n {
-            let (start, mut bytes) = (ct, 0);
-            while ct < ct_n && bytes + col_bytes(ct) <= self.hw.wb_bank_bytes {
-                bytes += col_bytes(ct);
+            let start = ct;
+            while ct < ct_n && block_bytes(start, ct + 1) <= self.hw.wb_bank_bytes {
                 ct += 1;
             }
-            blocks.push((start, ct, bytes));
+            blocks.push((start, ct, block_bytes(start, ct)));
         }
         let input_bytes = m.rows * m.k * vb;
         let act_fits = matches!(m.act, Src::OnChip { .. }) || input_bytes <= self.hw.ab_bank_bytes;
@@ -319,17 +321,20 @@ impl Planner<'_> {
 pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
     let e = &hw.engine;
     if e.sparse {
-        for (class, p) in [
-            ("qkv", w.patterns.qkv),
-            ("proj", w.patterns.proj),
-            ("ffn1", w.patterns.ffn1),
-            ("ffn2", w.patterns.ffn2),
-        ] {
-            if !p.is_dense() && !e.supported_m.contains(&u64::from(p.m)) {
-                return Err(format!(
-                    "pattern {p} of `{class}` needs M = {}, but the PE array supports M in {:?} (`pe_array.supported_m`)",
-                    p.m, e.supported_m
-                ));
+        for layer in 0..w.layers {
+            let ps = w.patterns_of(layer);
+            for (class, p) in [
+                ("qkv", ps.qkv),
+                ("proj", ps.proj),
+                ("ffn1", ps.ffn1),
+                ("ffn2", ps.ffn2),
+            ] {
+                if !p.is_dense() && !e.supported_m.contains(&u64::from(p.m)) {
+                    return Err(format!(
+                        "pattern {p} of `{class}` (layer {layer}) needs M = {}, but the PE array supports M in {:?} (`pe_array.supported_m`)",
+                        p.m, e.supported_m
+                    ));
+                }
             }
         }
     }
@@ -356,6 +361,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
         .collect();
     let per_layer = 10;
     for layer in 0..w.layers {
+        let lp = w.patterns_of(layer);
         let base = (layer * per_layer) as u32;
         let op = |name: &str| {
             base + ops[base as usize..base as usize + per_layer as usize]
@@ -365,7 +371,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
         };
         let last_layer = layer + 1 == w.layers;
         // QKV projection -> DRAM.
-        let wq = pl.alloc(w.patterns.qkv.stored_bytes(d, 3 * d, w.value_bits));
+        let wq = pl.alloc(lp.qkv.stored_bytes(d, 3 * d, w.value_bits));
         let qkv_addr = pl.alloc(b * s * 3 * d * vb);
         for (i, xi) in x.iter().enumerate() {
             pl.matmul(MatMul {
@@ -373,7 +379,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
                 rows: s,
                 k: d,
                 cols: 3 * d,
-                pattern: w.patterns.qkv,
+                pattern: lp.qkv,
                 weight: Src::Dram {
                     addr: wq,
                     after_writes: 0,
@@ -455,9 +461,9 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
         };
         // Output projection + residual + LayerNorm; FFN up + GELU; FFN down + residual + LN.
         let stages: [(&str, &str, u64, u64, Pattern, u32, bool); 3] = [
-            ("proj", "add_ln1", d, d, w.patterns.proj, 3, false),
-            ("ffn1", "gelu", d, f, w.patterns.ffn1, 1, false),
-            ("ffn2", "add_ln2", f, d, w.patterns.ffn2, 3, last_layer),
+            ("proj", "add_ln1", d, d, lp.proj, 3, false),
+            ("ffn1", "gelu", d, f, lp.ffn1, 1, false),
+            ("ffn2", "add_ln2", f, d, lp.ffn2, 3, last_layer),
         ];
         let mut input: Vec<Src> = vec![context; b as usize];
         for (name, vname, k, cols, pattern, passes, to_dram) in stages {

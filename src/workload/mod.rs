@@ -161,6 +161,10 @@ pub struct Workload {
     pub layers: u64,
     /// Patterns of the linear layers.
     pub patterns: Patterns,
+    /// Per-layer patterns (from a pruned checkpoint); when given, layer `i` uses entry `i`
+    /// instead of `patterns`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_layer: Vec<Patterns>,
     /// Bits per stored value (16 or 8).
     pub value_bits: u64,
 }
@@ -225,6 +229,14 @@ impl Workload {
         Ok(())
     }
 
+    /// The patterns of layer `layer`.
+    pub fn patterns_of(&self, layer: u64) -> Patterns {
+        self.per_layer
+            .get(layer as usize)
+            .copied()
+            .unwrap_or(self.patterns)
+    }
+
     /// Head size `dh`.
     pub fn head_dim(&self) -> u64 {
         self.model.hidden / self.model.heads
@@ -249,9 +261,9 @@ impl Workload {
             self.model.ffn,
             self.head_dim(),
         );
-        let p = self.patterns;
         let mut out = Vec::new();
         for layer in 0..self.layers {
+            let p = self.patterns_of(layer);
             let linear = |name, pattern: Pattern, k, cols| Op {
                 layer,
                 name,
@@ -347,6 +359,7 @@ mod tests {
             batch: 1,
             layers: 12,
             patterns: Patterns::uniform(Pattern::DENSE),
+            per_layer: Vec::new(),
             value_bits: 16,
         };
         let macs: u64 = w.ops().iter().map(|o| o.dense_macs).sum();

@@ -76,12 +76,145 @@ struct Entry {
     data: Option<(u64, u64)>,
 }
 
+/// The model's shape, recorded at pruning time (heads from a `config.json` beside the
+/// checkpoint, else `hidden / 64`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct Config {
+    hidden: u64,
+    heads: u64,
+    ffn: u64,
+    layers: u64,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 struct Header {
     format: String,
     values: String,
     source: String,
+    #[serde(default)]
+    config: Option<Config>,
     tensors: Vec<Entry>,
+}
+
+/// `num_attention_heads` from a Hugging Face `config.json` beside `src`, if any.
+fn heads_beside(src: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(src.with_file_name("config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("num_attention_heads")?.as_u64()
+}
+
+/// Reads only the header of a `.stanm` file.
+fn read_header(path: &Path) -> Result<Header, String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
+    let mut head = [0u8; 16];
+    f.read_exact(&mut head)
+        .map_err(|_| err(path, "not a .stanm file (too short)"))?;
+    if &head[..8] != MAGIC {
+        return Err(err(path, "not a .stanm file (bad magic)"));
+    }
+    let len = u64::from_le_bytes(head[8..16].try_into().map_err(|_| err(path, "truncated"))?);
+    if len > 1 << 30 {
+        return Err(err(path, "header length is implausible (corrupt file?)"));
+    }
+    let mut json = vec![0u8; len as usize];
+    f.read_exact(&mut json)
+        .map_err(|_| err(path, "truncated header"))?;
+    serde_json::from_slice(&json).map_err(|e| err(path, format!("bad header: {e}")))
+}
+
+/// The model a pruned file describes: its shape and each layer's patterns (`member` picks a
+/// family member; default the densest).
+pub fn load_model(
+    path: &Path,
+    member: Option<Pattern>,
+) -> Result<(super::ModelShape, Vec<super::Patterns>), String> {
+    let h = read_header(path)?;
+    let c = h.config.clone().ok_or_else(|| {
+        err(
+            path,
+            "the header records no model configuration (re-prune with this stasim)",
+        )
+    })?;
+    let mut per_layer: Vec<[Option<Pattern>; 4]> = vec![[None; 4]; c.layers as usize];
+    for e in h.tensors.iter().filter(|e| e.layer.is_some()) {
+        let layer = e.layer.unwrap_or(0) as usize;
+        let fam: Vec<Pattern> = e
+            .patterns
+            .iter()
+            .filter_map(|p| Pattern::parse(p).ok())
+            .collect();
+        let p = match member {
+            None => *fam
+                .first()
+                .ok_or_else(|| err(path, format!("tensor `{}` has no pattern", e.name)))?,
+            Some(m) if fam.contains(&m) => m,
+            Some(m) => {
+                return Err(err(
+                    path,
+                    format!(
+                        "tensor `{}` has no member {m} (it has {})",
+                        e.name,
+                        e.patterns.join(", ")
+                    ),
+                ));
+            }
+        };
+        let slot = match e.class.as_deref() {
+            Some("qkv") => 0,
+            Some("proj") => 1,
+            Some("ffn1") => 2,
+            _ => 3,
+        };
+        let cell = per_layer.get_mut(layer).ok_or_else(|| {
+            err(
+                path,
+                format!("tensor `{}` names layer {layer} of {}", e.name, c.layers),
+            )
+        })?;
+        match cell[slot] {
+            Some(q) if q != p => {
+                return Err(err(
+                    path,
+                    format!(
+                        "layer {layer}: Q, K and V have different patterns ({q} and {p}); STA runs them as one operation"
+                    ),
+                ));
+            }
+            _ => cell[slot] = Some(p),
+        }
+    }
+    let patterns = per_layer
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match s {
+            [Some(qkv), Some(proj), Some(ffn1), Some(ffn2)] => Ok(super::Patterns {
+                qkv: *qkv,
+                proj: *proj,
+                ffn1: *ffn1,
+                ffn2: *ffn2,
+            }),
+            _ => Err(err(
+                path,
+                format!("layer {i} lacks some of its linear weights"),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = path
+        .file_stem()
+        .map_or_else(|| "checkpoint".into(), |s| s.to_string_lossy().into_owned());
+    Ok((
+        super::ModelShape {
+            name,
+            hidden: c.hidden,
+            heads: c.heads,
+            ffn: c.ffn,
+            layers: c.layers,
+            default_seq: 128,
+            causal: false,
+        },
+        patterns,
+    ))
 }
 
 /// Numbers for one member of one pruned weight.
@@ -267,12 +400,31 @@ pub fn prune_checkpoint(
             offset += len;
         }
     }
+    let dim = |class: &str, i: usize| {
+        entries
+            .iter()
+            .find(|e| e.class.as_deref() == Some(class))
+            .and_then(|e| e.shape.get(i).copied())
+            .unwrap_or(0) as u64
+    };
+    let hidden = dim("proj", 0);
+    let config = Config {
+        hidden,
+        heads: heads_beside(src).unwrap_or((hidden / 64).max(1)),
+        ffn: dim("ffn1", 0),
+        layers: entries
+            .iter()
+            .filter_map(|e| e.layer)
+            .max()
+            .map_or(0, |l| l + 1),
+    };
     let header = Header {
         format: "stanm-1".into(),
         values: "f16".into(),
         source: src
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        config: Some(config),
         tensors: entries,
     };
     let header_json = serde_json::to_vec(&header).map_err(|e| err(out, e.to_string()))?;

@@ -283,3 +283,43 @@ fn the_real_minilm_checkpoint_prunes_and_round_trips() {
     assert_eq!(v.bit_exact_against_source, Some(true));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_run_from_a_pruned_file_uses_its_patterns_and_byte_counts() {
+    use stasim::run::{WorkloadArgs, resolve_workload, simulate};
+    let dir = tmp("run");
+    let src = checkpoint(&dir, Dtype::F32);
+    let out = dir.join("fam.stanm");
+    let r = prune_checkpoint(&src, &family(), &out, 1).unwrap();
+    let topo =
+        stasim::topology::load(&stasim::topology::Source::read("sta-small").unwrap(), &[]).unwrap();
+    for (member, j) in [("4:8", 0usize), ("2:8", 1), ("1:8", 2)] {
+        let args = WorkloadArgs {
+            checkpoint: Some(out.clone()),
+            member: Some(member.into()),
+            seq: Some(8),
+            ..WorkloadArgs::default()
+        };
+        let w = resolve_workload(&topo, &args).unwrap();
+        assert_eq!((w.model.hidden, w.model.ffn, w.model.layers), (24, 40, 2));
+        assert!(
+            w.ops()
+                .iter()
+                .filter(|o| o.k > 0 && o.name != "scores" && o.name != "pv")
+                .all(|o| o.pattern == pat(member))
+        );
+        let rep = simulate(&topo, &w, None, None).unwrap().report;
+        // Weight traffic is the pruned file's byte count for that member, every weight read once.
+        let file_bytes: u64 = r.tensors.iter().map(|t| t.members[j].bytes).sum();
+        assert_eq!(rep.weight_bytes_planned, file_bytes, "member {member}");
+        assert!(rep.dram.bytes_read >= file_bytes);
+    }
+    let bad = WorkloadArgs {
+        checkpoint: Some(out.clone()),
+        member: Some("2:4".into()),
+        ..WorkloadArgs::default()
+    };
+    let e = resolve_workload(&topo, &bad).unwrap_err();
+    assert!(e.message.contains("has no member 2:4"), "{}", e.message);
+    let _ = std::fs::remove_dir_all(dir);
+}
