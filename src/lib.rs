@@ -32,6 +32,7 @@
 pub mod bench;
 pub mod blocks;
 pub mod component;
+pub mod energy;
 pub mod error;
 pub mod kernel;
 pub mod plot;

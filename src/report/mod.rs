@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 
+use crate::energy::{Actions, Breakdown, EnergyTable};
 use crate::kernel::{ActorId, SimTime, Simulation, StatValue};
 use crate::sta::account::{Accounted, OpLog};
 use crate::sta::{
@@ -75,6 +76,10 @@ pub struct OpReport {
     pub dram_bytes: u64,
     /// Each module's span on this op.
     pub units: Vec<UnitSpan>,
+    /// Dynamic energy of this op's counted actions (MACs, SRAM, DRAM bytes requested), pJ.
+    /// The run's total counts the bursts the DRAM moved instead, so a partial-burst write
+    /// costs the total a whole burst.
+    pub energy_pj: f64,
 }
 
 /// One layer.
@@ -126,6 +131,38 @@ pub struct StallReport {
     pub downstream_cycles: u64,
 }
 
+/// One module's dynamic energy.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ModuleEnergy {
+    /// Instance name.
+    pub module: String,
+    /// Dynamic energy, pJ.
+    pub dynamic_pj: f64,
+}
+
+/// Energy of the run (see [`crate::energy`] for the model and the defaults' sources).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct EnergyReport {
+    /// The table used.
+    pub table: EnergyTable,
+    /// Counted actions.
+    pub actions: Actions,
+    /// Dynamic energy by kind.
+    pub dynamic: Breakdown,
+    /// Static energy over the run, pJ.
+    pub static_pj: f64,
+    /// Total, microjoules.
+    pub total_uj: f64,
+    /// Average power, W.
+    pub avg_power_w: f64,
+    /// Dense-equivalent GOPS/W (2 ops per MAC).
+    pub gops_per_w_dense: f64,
+    /// Useful GOPS/W.
+    pub gops_per_w_useful: f64,
+    /// Dynamic energy per module (the DRAM module's is its activates).
+    pub per_module: Vec<ModuleEnergy>,
+}
+
 /// Quantities over time, in equal buckets (at most 400 over the run).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct TimelineReport {
@@ -168,10 +205,83 @@ pub struct Report {
     pub dram: DramReport,
     /// Compressed layer-weight bytes the plan reads from DRAM (K and V not included).
     pub weight_bytes_planned: u64,
+    /// Energy, power, efficiency.
+    pub energy: EnergyReport,
     /// Utilisation and bandwidth over time.
     pub timeline: TimelineReport,
     /// Layers with their ops.
     pub layers: Vec<LayerReport>,
+}
+
+fn energy_report(
+    topo: &Topology,
+    logs: &[(String, &dyn Accounted)],
+    macs: u64,
+    dram_bytes: u64,
+    activates: u64,
+    time_s: f64,
+    dense_macs: u64,
+) -> EnergyReport {
+    let t = &topo.energy;
+    let sum = |f: &dyn Fn(&OpLog) -> u64, l: &dyn Accounted| -> u64 {
+        (0..).map_while(|i| l.op_logs().get(i)).map(f).sum()
+    };
+    let actions = Actions {
+        macs,
+        sram_read_bytes: logs
+            .iter()
+            .map(|(_, l)| sum(&|e| e.sram_read_bytes, *l))
+            .sum(),
+        sram_write_bytes: logs
+            .iter()
+            .map(|(_, l)| sum(&|e| e.sram_write_bytes, *l))
+            .sum(),
+        dram_bytes,
+        activates,
+    };
+    let dynamic: Breakdown = t.dynamic(&actions);
+    let static_pj = t.static_pj(time_s);
+    let total_pj = dynamic.total_pj() + static_pj;
+    let mut per_module: Vec<ModuleEnergy> = logs
+        .iter()
+        .map(|(name, l)| ModuleEnergy {
+            module: name.clone(),
+            dynamic_pj: t
+                .dynamic(&Actions {
+                    macs: sum(&|e| e.macs, *l),
+                    sram_read_bytes: sum(&|e| e.sram_read_bytes, *l),
+                    sram_write_bytes: sum(&|e| e.sram_write_bytes, *l),
+                    dram_bytes: sum(&|e| e.dram_bytes, *l),
+                    activates: 0,
+                })
+                .total_pj(),
+        })
+        .collect();
+    if let Some(d) = topo.modules.iter().find(|m| m.spec.kind == "dram") {
+        per_module.push(ModuleEnergy {
+            module: d.name.clone(),
+            dynamic_pj: activates as f64 * t.dram_activate_pj,
+        });
+    }
+    let joules = total_pj * 1e-12;
+    let gops_per_w = |m: u64| {
+        if joules > 0.0 {
+            2.0 * m as f64 / 1e9 / joules
+        } else {
+            0.0
+        }
+    };
+    EnergyReport {
+        table: t.clone(),
+        actions,
+        dynamic,
+        static_pj,
+        total_uj: total_pj * 1e-6,
+        avg_power_w: if time_s > 0.0 { joules / time_s } else { 0.0 },
+        gops_per_w_dense: gops_per_w(dense_macs),
+        gops_per_w_useful: gops_per_w(macs),
+        per_module,
+    }
 }
 
 /// Sums `values` (per bucket of `bucket_ps`) into at most `max` buckets covering `end_ps`;
@@ -284,6 +394,16 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
             })
             .collect();
         let dram_bytes = entries.iter().map(|e| e.dram_bytes).sum();
+        let energy_pj = topo
+            .energy
+            .dynamic(&Actions {
+                macs: op.macs,
+                sram_read_bytes: entries.iter().map(|e| e.sram_read_bytes).sum(),
+                sram_write_bytes: entries.iter().map(|e| e.sram_write_bytes).sum(),
+                dram_bytes,
+                activates: 0,
+            })
+            .total_pj();
         let start_ps = entries
             .iter()
             .filter_map(|l| l.first_ps)
@@ -338,6 +458,7 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
             stall_downstream_cycles: cyc(pel.stall_downstream_ps),
             dram_bytes,
             units,
+            energy_pj,
         };
         pe_time.busy_cycles += cyc(pel.busy_ps);
         pe_time.dram_cycles += r.stall_dram_cycles;
@@ -387,6 +508,15 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
         _ => 0.0,
     };
     let per_s = |x: f64| if time_s > 0.0 { x / time_s } else { 0.0 };
+    let energy = energy_report(
+        topo,
+        &logs,
+        macs,
+        bytes_read + bytes_written,
+        u64_stat(topo, sim, "dram", "activates"),
+        time_s,
+        dense_macs,
+    );
     let mut timeline = TimelineReport::default();
     if let Some(p) = pe {
         let t = p.macs_timeline();
@@ -433,6 +563,7 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
             activates: u64_stat(topo, sim, "dram", "activates"),
             refreshes: u64_stat(topo, sim, "dram", "refreshes"),
         },
+        energy,
         timeline,
         weight_bytes_planned: find::<Controller>(topo, sim, "controller")
             .map_or(0, |c| c.planned_weight_bytes()),

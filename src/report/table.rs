@@ -94,6 +94,21 @@ pub fn summary(r: &Report) -> String {
         r.dram.avg_gbps,
         r.dram.peak_gbps
     );
+    let e = &r.energy;
+    let total = e.total_uj * 1e6;
+    let share = |pj: f64| if total > 0.0 { 100.0 * pj / total } else { 0.0 };
+    let _ = writeln!(
+        s,
+        "  energy             {:.3} mJ (MACs {:.1} %, SRAM {:.1} %, DRAM {:.1} %, static {:.1} %), {:.2} W, {:.1} GOPS/W dense-equivalent ({:.1} useful)",
+        e.total_uj / 1000.0,
+        share(e.dynamic.mac_pj),
+        share(e.dynamic.sram_pj),
+        share(e.dynamic.dram_pj),
+        share(e.static_pj),
+        e.avg_power_w,
+        e.gops_per_w_dense,
+        e.gops_per_w_useful
+    );
     let t = &r.pe_time;
     let _ = writeln!(
         s,

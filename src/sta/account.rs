@@ -28,6 +28,10 @@ pub struct OpLog {
     pub macs: u64,
     /// DRAM bytes moved for this op by this module.
     pub dram_bytes: u64,
+    /// On-chip SRAM bytes read for this op by this module.
+    pub sram_read_bytes: u64,
+    /// On-chip SRAM bytes written for this op by this module.
+    pub sram_write_bytes: u64,
     /// Waiting for DRAM, ps.
     pub stall_dram_ps: u64,
     /// Waiting for a buffer, ps.
@@ -65,6 +69,13 @@ impl OpLogs {
     /// Records `bytes` of DRAM traffic for `op`.
     pub fn dram_bytes(&mut self, op: u32, bytes: u64) {
         self.at(op).dram_bytes += bytes;
+    }
+
+    /// Records SRAM traffic for `op`.
+    pub fn sram(&mut self, op: u32, read: u64, write: u64) {
+        let l = self.at(op);
+        l.sram_read_bytes += read;
+        l.sram_write_bytes += write;
     }
 
     /// Records a wait of `ps` on `op` for `why`.

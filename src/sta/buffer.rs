@@ -195,8 +195,12 @@ impl Buffer {
         }
         for i in 0..self.fills.len() {
             let (link, src) = self.fills[i];
-            while ctx.try_recv(link).is_some() {
+            while let Some(t) = ctx.try_recv(link) {
                 self.fills_seen[src] += 1;
+                if let Transaction::Tile(t) = t {
+                    let bytes = u64::from(t.elems) * u64::from(t.elem_bytes);
+                    self.logs.sram(t.op, 0, bytes);
+                }
             }
         }
     }
@@ -264,6 +268,7 @@ impl Buffer {
                 Phase::Loading => match ctx.try_recv(self.mem_resp) {
                     Some(Transaction::MemResp(_)) => {
                         self.bytes_loaded += f.bytes;
+                        self.logs.sram(f.op, 0, f.bytes);
                         self.logs.work(f.op, self.load_start_ps, now, 0);
                         self.logs.dram_bytes(f.op, f.bytes);
                         ctx.probe("busy", ProbeValue::Bool(false));

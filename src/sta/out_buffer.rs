@@ -163,6 +163,8 @@ impl OutBuffer {
                     }
                     self.in_flight.push_back((self.next_id, t.op, now));
                     self.logs.dram_bytes(t.op, bytes);
+                    // Staged in the output buffer's SRAM: written, then read out.
+                    self.logs.sram(t.op, bytes, bytes);
                     self.next_id += 1;
                     self.bytes_written += bytes;
                     continue 'take;

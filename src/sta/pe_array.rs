@@ -293,6 +293,8 @@ impl PeArray {
             let start = ctx.clock().next_edge(ctx.now()).as_ps();
             let end = start + ctx.clock().cycles(Cycles(cycles)).as_ps();
             self.logs.work(p.op, start, end, p.macs);
+            // Operands are read from the buffers' SRAM during the pass.
+            self.logs.sram(p.op, p.weight_bytes + p.act_bytes, 0);
             self.macs += p.macs;
             self.macs_timeline.add_spread(start, end, p.macs);
             self.busy_ps += end - start;

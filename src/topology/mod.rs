@@ -102,6 +102,8 @@ pub struct Topology {
     pub graph: DiGraph<usize, usize>,
     /// The file's `workload:` block (unvalidated fields with their origins).
     pub workload: raw::WorkloadDoc,
+    /// The energy table (defaults, then the file's `energy:` block, then `--set energy.K=V`).
+    pub energy: crate::energy::EnergyTable,
 }
 
 /// Topology text and the name to report it under.

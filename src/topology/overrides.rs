@@ -89,6 +89,33 @@ pub fn apply(doc: &mut Document, sets: &[SetOverride]) -> Result<(), InputError>
                     origin,
                 });
             }
+            [e, key] if e == "energy" => {
+                let v = match s.value {
+                    Value::Int(i) => i as f64,
+                    Value::Float(x) => x,
+                    ref v => {
+                        return Err(InputError::new(
+                            format!("`energy.{key}` must be a number, found `{v}`"),
+                            origin,
+                            s.key(),
+                        ));
+                    }
+                };
+                let value = Located {
+                    value: v,
+                    origin: origin.clone(),
+                };
+                match doc.energy.iter_mut().find(|(k, _)| &k.value == key) {
+                    Some((_, old)) => *old = value,
+                    None => doc.energy.push((
+                        Located {
+                            value: key.clone(),
+                            origin,
+                        },
+                        value,
+                    )),
+                }
+            }
             [inst, param] => {
                 let Some(module) = doc.modules.iter_mut().find(|m| &m.name.value == inst) else {
                     let names: Vec<&str> =

@@ -58,6 +58,9 @@ pub struct RawTopology {
     /// Optional workload, so one file describes a whole run.
     #[serde(default)]
     pub workload: Option<RawWorkload>,
+    /// Optional energy table (`crate::energy`): key -> value.
+    #[serde(default)]
+    pub energy: Option<OrderedMap<Spanned<f64>>>,
 }
 
 /// The `workload:` block as written.
@@ -129,6 +132,8 @@ pub struct Document {
     pub links: Vec<Located<RawLinkDoc>>,
     /// `workload:` fields, each with its origin.
     pub workload: WorkloadDoc,
+    /// `energy:` entries with their origins.
+    pub energy: Vec<(Located<String>, Located<f64>)>,
 }
 
 /// The `workload:` block with located fields (all optional).
@@ -199,7 +204,16 @@ impl RawTopology {
             pattern: wl.pattern.map(|x| loc(x, &at)),
             value_bits: wl.value_bits.map(|x| loc(x, &at)),
         };
+        let energy = self
+            .energy
+            .map(|m| {
+                m.0.into_iter()
+                    .map(|(k, v)| (loc(k, &at), loc(v, &at)))
+                    .collect()
+            })
+            .unwrap_or_default();
         Document {
+            energy,
             path: path.to_owned(),
             name: self.name.map(|n| loc(n, &at)),
             clock_mhz: loc(self.clock_mhz, &at),

@@ -80,7 +80,23 @@ pub fn validate(doc: &Document) -> Result<Topology, InputError> {
         links,
         graph,
         workload: doc.workload.clone(),
+        energy: energy(doc)?,
     })
+}
+
+fn energy(doc: &Document) -> Result<crate::energy::EnergyTable, InputError> {
+    let mut t = crate::energy::EnergyTable::default();
+    for (k, v) in &doc.energy {
+        t.set(&k.value, v.value).map_err(|msg| {
+            InputError::new(
+                format!("bad energy entry `{}`", k.value),
+                k.origin.clone(),
+                format!("energy.{}", k.value),
+            )
+            .with_hint(msg)
+        })?;
+    }
+    Ok(t)
 }
 
 fn stem(path: &str) -> String {

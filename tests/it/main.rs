@@ -2,6 +2,7 @@
 
 mod cli;
 mod dram;
+mod energy;
 mod kernel;
 mod pipeline;
 mod prune;

@@ -265,7 +265,7 @@ fn unknown_keys_are_errors_not_warnings() {
     expect_err(
         &y,
         &[],
-        "unknown field `extra`, expected one of name, description, clock_mhz, modules, links, workload",
+        "unknown field `extra`, expected one of name, description, clock_mhz, modules, links, workload, energy",
         Some((9, 1)),
         "",
         "stasim models",
