@@ -311,6 +311,12 @@ impl PeArray {
                 dest: p.dest,
             });
             ctx.probe("busy", ProbeValue::Bool(true));
+            if ctx.observed() {
+                let e = &self.engine;
+                let peak = (e.rows * e.cols * e.multipliers * cycles.max(1)) as f64;
+                ctx.probe("utilization", ProbeValue::Real(p.macs as f64 / peak));
+                ctx.probe("tile", ProbeValue::Int(i64::from(p.op)));
+            }
             ctx.wake_at(crate::kernel::SimTime::from_ps(end), TAG_DONE);
             return;
         }
@@ -339,6 +345,7 @@ impl Actor<Transaction> for PeArray {
         if tag == TAG_DONE
             && let Some(tile) = self.computing.take()
         {
+            ctx.probe("tile_end", ProbeValue::Int(i64::from(tile.op)));
             let depth = ctx.clock().cycles(Cycles(self.engine.depth()));
             let at = ctx.now() + depth;
             self.pipe.push_back((at.as_ps(), tile));

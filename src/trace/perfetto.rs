@@ -2,7 +2,8 @@
 //! chrome://tracing.
 //!
 //! One track (thread) per module instance; a complete event (`"ph":"X"`) per stretch of
-//! work on one operation (a module's `busy` and `op` signals); DRAM bandwidth as a counter
+//! work on one operation (a module's `busy` and `op` signals); for the PE array, a second
+//! track with a span per tile (one pass); DRAM bandwidth as a counter
 //! track (`"ph":"C"`, GB/s over each microsecond, from the DRAM's `bytes_done`). Times are
 //! microseconds with picosecond precision. Events stream to `FILE.partial`, renamed to
 //! `FILE` when the run ends.
@@ -16,6 +17,10 @@ use crate::kernel::ProbeValue;
 
 #[derive(Clone, Default)]
 struct Track {
+    /// Start of the tile (PE pass) in progress.
+    tile_since: Option<u64>,
+    /// The tile track's name was written.
+    tile_track: bool,
     busy_since: Option<u64>,
     op: Option<i64>,
     bytes0: i64,
@@ -27,9 +32,13 @@ pub struct PerfettoWriter {
     path: PathBuf,
     out: BufWriter<File>,
     ops: Vec<String>,
+    names: Vec<String>,
     tracks: Vec<Track>,
     window: (u64, u64),
 }
+
+/// Thread ids of tile tracks: this plus the module index.
+const TILE_TRACK_BASE: usize = 1000;
 
 fn us(ps: u64) -> String {
     format!("{}.{:06}", ps / 1_000_000, ps % 1_000_000)
@@ -54,6 +63,7 @@ impl PerfettoWriter {
             path: path.to_owned(),
             out: BufWriter::with_capacity(1 << 20, file),
             ops: info.ops.clone(),
+            names: info.modules.clone(),
             tracks: vec![Track::default(); info.modules.len()],
             window: window.unwrap_or((0, u64::MAX)),
         };
@@ -124,6 +134,34 @@ impl TraceWriter for PerfettoWriter {
                     self.tracks[a].busy_since = Some(t_ps);
                 }
                 self.tracks[a].op = Some(op);
+            }
+            ("tile", ProbeValue::Int(_)) => self.tracks[a].tile_since = Some(t_ps),
+            ("tile_end", ProbeValue::Int(op)) => {
+                if let Some(start) = self.tracks[a].tile_since.take() {
+                    let (s, e) = (start.max(self.window.0), t_ps.min(self.window.1));
+                    if e > s {
+                        // Tiles go on their own track, below the module's op spans.
+                        let tid = TILE_TRACK_BASE + a;
+                        if !self.tracks[a].tile_track {
+                            self.tracks[a].tile_track = true;
+                            write!(
+                                self.out,
+                                ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{tid},\"args\":{{\"name\":\"{} tiles\"}}}}",
+                                escape(&self.names[a])
+                            )?;
+                        }
+                        let name = self
+                            .ops
+                            .get(op as usize)
+                            .map_or_else(|| "tile".to_owned(), |n| escape(n));
+                        write!(
+                            self.out,
+                            ",\n{{\"name\":\"{name}\",\"cat\":\"tile\",\"ph\":\"X\",\"pid\":1,\"tid\":{tid},\"ts\":{},\"dur\":{}}}",
+                            us(s),
+                            us(e - s)
+                        )?;
+                    }
+                }
             }
             ("bytes_done", ProbeValue::Int(bytes)) => {
                 let tr = &mut self.tracks[a];

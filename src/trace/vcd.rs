@@ -230,8 +230,9 @@ impl TraceWriter for VcdWriter {
                     ProbeValue::Real(_) => Kind::Real,
                     ProbeValue::Label(_) => return Ok(()),
                 };
-                // `bytes_done` (cumulative) only feeds the derived `gbps`; it is not dumped.
-                if signal != "bytes_done" {
+                // `bytes_done` (cumulative) only feeds the derived `gbps`, and `tile` /
+                // `tile_end` only the Perfetto tile spans; they are not dumped.
+                if !matches!(signal, "bytes_done" | "tile" | "tile_end") {
                     let i = self.probe_signal(actor, signal, kind);
                     if let Some(text) = Self::encode(self.signals[i].kind, value) {
                         self.set(i, text, t)?;

@@ -102,6 +102,13 @@ fn vcd_signals_agree_with_the_report() {
     let inflight = changes(&vcd, "dram", "inflight");
     assert!(inflight.iter().any(|(_, v)| bits(v) > 0));
     assert!(inflight.iter().all(|(_, v)| bits(v) <= 8));
+    // Per-pass utilisation of the PE array: a real in (0, 1].
+    let util = changes(&vcd, "pe_array", "utilization");
+    assert!(!util.is_empty());
+    assert!(util.iter().all(|(_, v)| {
+        let x: f64 = v.parse().unwrap();
+        x > 0.0 && x <= 1.0
+    }));
     let gbps = changes(&vcd, "dram", "gbps");
     assert!(
         gbps.iter()
@@ -133,6 +140,17 @@ fn perfetto_json_has_op_spans_and_a_bandwidth_counter() {
             .iter()
             .any(|e| e["ph"] == "C" && e["name"] == "DRAM bandwidth")
     );
+    // A span per tile (PE pass) on its own track.
+    let tiles_tid = events
+        .iter()
+        .find(|e| e["ph"] == "M" && e["args"]["name"] == "pe_array tiles")
+        .map(|e| e["tid"].clone())
+        .expect("a pe_array tiles track");
+    let tiles = events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["tid"] == tiles_tid)
+        .count();
+    assert!(tiles > 1000, "{tiles} tile spans");
     assert!(
         events
             .iter()
