@@ -224,6 +224,14 @@ impl<M: Message> Ctx<'_, M> {
         }
     }
 
+    /// Reports a change of signal number `index` of the family `signal` (e.g. `bank` 5).
+    pub fn probe_indexed(&mut self, signal: &'static str, index: u32, value: ProbeValue) {
+        let now = self.now();
+        if let Some(obs) = self.core.observer.as_mut() {
+            obs.on_probe_indexed(now, ActorId(self.me), signal, index, value);
+        }
+    }
+
     /// Whether an observer is attached (to skip building expensive probe values).
     pub fn observed(&self) -> bool {
         self.core.observer.is_some()

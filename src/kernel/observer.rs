@@ -33,6 +33,18 @@ pub trait Observer<M>: Send {
     fn on_end(&mut self, _end: SimTime) -> Result<(), String> {
         Ok(())
     }
+    /// Like [`Observer::on_probe`] for one of a numbered family of signals (`bank` 0..31,
+    /// `ch_inflight` 0..3, ...). By default the index is dropped.
+    fn on_probe_indexed(
+        &mut self,
+        now: SimTime,
+        actor: ActorId,
+        signal: &'static str,
+        _index: u32,
+        value: ProbeValue,
+    ) {
+        self.on_probe(now, actor, signal, value);
+    }
     /// Actor `actor` changed its signal `signal` to `value` at `now`.
     fn on_probe(
         &mut self,

@@ -50,6 +50,8 @@ use crate::txn::{MemReq, MemResp, Transaction, TxnType};
 
 /// Requester ports.
 pub const PORTS: usize = 4;
+/// Wake-up tags with this bit deliver a bank-state change to the trace.
+const NOTE_TAG: u64 = 1 << 63;
 /// Waiting writes that start a write drain.
 const WRITE_HIGH: usize = 16;
 /// Waiting writes at which a drain stops (while reads wait).
@@ -439,6 +441,15 @@ pub struct Dram {
     inflight: i64,
     /// Bytes moved so far (probed as `bytes_done`; traces derive bandwidth from it).
     bytes_done: u64,
+    /// Banks per channel (for global bank numbers in traces).
+    banks_per_channel: usize,
+    /// An observer is attached: record bank-state changes.
+    observed: bool,
+    /// Bank-state changes placed by the scheduler: (time ps, global bank, open row or -1).
+    notes: Vec<(u64, u32, i64)>,
+    /// Changes waiting for their time: wake-up id -> (bank, value).
+    pending_notes: std::collections::BTreeMap<u64, (u32, i64)>,
+    next_note: u64,
 }
 
 impl Dram {
@@ -484,6 +495,11 @@ impl Dram {
             bytes_timeline: super::account::Timeline::default(),
             inflight: 0,
             bytes_done: 0,
+            banks_per_channel: banks,
+            observed: false,
+            notes: Vec::new(),
+            pending_notes: std::collections::BTreeMap::new(),
+            next_note: 0,
         }
     }
 
@@ -554,6 +570,14 @@ impl Dram {
         true
     }
 
+    /// Traces channel `c`'s bursts in flight (with one channel, `inflight` already says it).
+    fn probe_channel(&self, ctx: &mut Ctx<'_, Transaction>, c: usize) {
+        if self.channels.len() > 1 {
+            let n = self.channels[c].in_flight as i64;
+            ctx.probe_indexed("ch_inflight", c as u32, ProbeValue::Int(n));
+        }
+    }
+
     /// Starts bursts on every channel while the lookahead allows.
     fn issue(&mut self, ctx: &mut Ctx<'_, Transaction>) {
         let now = ctx.now().as_ps();
@@ -567,6 +591,7 @@ impl Dram {
                 };
                 let done = self.place_burst(c, &b, now);
                 self.channels[c].in_flight += 1;
+                self.probe_channel(ctx, c);
                 self.inflight += 1;
                 ctx.probe("inflight", ProbeValue::Int(self.inflight));
                 ctx.wake_at(
@@ -625,7 +650,11 @@ impl Dram {
                 start = start.max(pre) + t_rp;
             }
             let end = start.max(banks.iter().map(|b| b.next_act_ps).max().unwrap_or(0)) + rfc;
-            for b in banks.iter_mut() {
+            for (i, b) in banks.iter_mut().enumerate() {
+                if self.observed && b.open_row.is_some() {
+                    let global = (c * self.banks_per_channel + rank as usize * per_rank + i) as u32;
+                    self.notes.push((start.saturating_sub(t_rp), global, -1));
+                }
                 b.open_row = None;
                 b.next_act_ps = b.next_act_ps.max(end);
             }
@@ -642,9 +671,14 @@ impl Dram {
         let bi = self.bank_index(p);
         let ch = &mut self.channels[c];
         let bank = &ch.banks[bi];
+        let global = (c * self.banks_per_channel + bi) as u32;
         let mut act = if bank.open_row.is_some() {
             ch.stats.row_conflicts += 1;
-            start.max(bank.next_pre_ps) + t.ps(t.rp)
+            let pre = start.max(bank.next_pre_ps);
+            if self.observed {
+                self.notes.push((pre, global, -1));
+            }
+            pre + t.ps(t.rp)
         } else {
             ch.stats.row_misses += 1;
             start
@@ -662,6 +696,9 @@ impl Dram {
         rank.recent_acts.push_back(act);
         rank.last_act = Some((act, p.bank_group));
         ch.stats.activates += 1;
+        if self.observed {
+            self.notes.push((act, global, i64::from(p.row)));
+        }
         let bank = &mut ch.banks[bi];
         bank.open_row = Some(p.row);
         bank.act_ps = act;
@@ -770,9 +807,18 @@ impl Dram {
     }
 
     fn step(&mut self, ctx: &mut Ctx<'_, Transaction>) {
+        self.observed = ctx.observed();
         self.admit(ctx);
         self.issue(ctx);
         self.flush_responses(ctx);
+        // Bank-state changes happen at command times the scheduler placed ahead of now;
+        // a trace sees them at those times through wake-ups (only when observed).
+        for (t, bank, value) in std::mem::take(&mut self.notes) {
+            let id = self.next_note;
+            self.next_note += 1;
+            self.pending_notes.insert(id, (bank, value));
+            ctx.wake_at(SimTime::from_ps(t), NOTE_TAG | id);
+        }
     }
 
     fn total(&self, f: impl Fn(&ChannelStats) -> u64) -> u64 {
@@ -798,9 +844,16 @@ impl Actor<Transaction> for Dram {
         self.flush_responses(ctx);
     }
     fn on_wake(&mut self, ctx: &mut Ctx<'_, Transaction>, tag: u64) {
+        if tag & NOTE_TAG != 0 {
+            if let Some((bank, value)) = self.pending_notes.remove(&(tag & !NOTE_TAG)) {
+                ctx.probe_indexed("bank", bank, ProbeValue::Int(value));
+            }
+            return;
+        }
         let c = (tag >> 32) as usize;
         let slot = (tag & 0xffff_ffff) as usize;
         self.channels[c].in_flight -= 1;
+        self.probe_channel(ctx, c);
         self.bytes_timeline
             .add(ctx.now().as_ps(), self.geo.burst_bytes);
         self.bytes_done += self.geo.burst_bytes;

@@ -50,6 +50,8 @@ pub enum Record {
         actor: u32,
         /// Signal name.
         signal: &'static str,
+        /// Index within a numbered family of signals, or [`NO_INDEX`].
+        index: u32,
         /// New value.
         value: ProbeValue,
     },
@@ -72,6 +74,9 @@ impl Record {
         }
     }
 }
+
+/// The `index` of a probe that is not part of a numbered family.
+pub const NO_INDEX: u32 = u32::MAX;
 
 /// Static facts the writers need: names and what each op is called.
 #[derive(Clone, Debug, Default)]
@@ -281,11 +286,23 @@ impl Observer<Transaction> for TraceObserver {
     }
 
     fn on_probe(&mut self, now: SimTime, actor: ActorId, signal: &'static str, value: ProbeValue) {
+        self.on_probe_indexed(now, actor, signal, NO_INDEX, value);
+    }
+
+    fn on_probe_indexed(
+        &mut self,
+        now: SimTime,
+        actor: ActorId,
+        signal: &'static str,
+        index: u32,
+        value: ProbeValue,
+    ) {
         if self.keep_actor[actor.0 as usize] {
             self.push(Record::Probe {
                 t_ps: now.as_ps(),
                 actor: actor.0,
                 signal,
+                index,
                 value,
             });
         }

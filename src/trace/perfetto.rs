@@ -113,6 +113,7 @@ impl TraceWriter for PerfettoWriter {
             t_ps,
             actor,
             signal,
+            index: super::NO_INDEX,
             value,
         } = *r
         else {

@@ -49,7 +49,7 @@ pub struct VcdWriter {
     header_comment: String,
     modules: Vec<String>,
     signals: Vec<Signal>,
-    by_probe: BTreeMap<(u32, &'static str), usize>,
+    by_probe: BTreeMap<(u32, &'static str, u32), usize>,
     by_link: Vec<Option<usize>>,
     rates: BTreeMap<u32, Rate>,
     time_written: Option<u64>,
@@ -141,8 +141,8 @@ impl VcdWriter {
         self.signals.len() - 1
     }
 
-    fn probe_signal(&mut self, actor: u32, signal: &'static str, kind: Kind) -> usize {
-        if let Some(&i) = self.by_probe.get(&(actor, signal)) {
+    fn probe_signal(&mut self, actor: u32, signal: &'static str, index: u32, kind: Kind) -> usize {
+        if let Some(&i) = self.by_probe.get(&(actor, signal, index)) {
             return i;
         }
         let scope = self
@@ -150,8 +150,13 @@ impl VcdWriter {
             .get(actor as usize)
             .cloned()
             .unwrap_or_else(|| format!("m{actor}"));
-        let i = self.declare(scope, signal.to_owned(), kind);
-        self.by_probe.insert((actor, signal), i);
+        let name = if index == super::NO_INDEX {
+            signal.to_owned()
+        } else {
+            format!("{signal}{index}")
+        };
+        let i = self.declare(scope, name, kind);
+        self.by_probe.insert((actor, signal, index), i);
         i
     }
 
@@ -221,6 +226,7 @@ impl TraceWriter for VcdWriter {
             Record::Probe {
                 actor,
                 signal,
+                index,
                 value,
                 ..
             } => {
@@ -233,13 +239,13 @@ impl TraceWriter for VcdWriter {
                 // `bytes_done` (cumulative) only feeds the derived `gbps`, and `tile` /
                 // `tile_end` only the Perfetto tile spans; they are not dumped.
                 if !matches!(signal, "bytes_done" | "tile" | "tile_end") {
-                    let i = self.probe_signal(actor, signal, kind);
+                    let i = self.probe_signal(actor, signal, index, kind);
                     if let Some(text) = Self::encode(self.signals[i].kind, value) {
                         self.set(i, text, t)?;
                     }
                 }
                 if let (ProbeValue::Int(bytes), "bytes_done") = (value, signal) {
-                    let gbps = self.probe_signal(actor, "gbps", Kind::Real);
+                    let gbps = self.probe_signal(actor, "gbps", super::NO_INDEX, Kind::Real);
                     let rate = self.rates.entry(actor).or_insert(Rate {
                         t0_ps: 0,
                         bytes0: 0,

@@ -266,3 +266,62 @@ fn bad_trace_options_exit_2_and_leave_no_file() {
     assert!(left.is_empty(), "files left behind: {left:?}");
     let _ = std::fs::remove_dir_all(d);
 }
+
+#[test]
+fn dram_bank_states_change_at_the_closed_form_command_times() {
+    // Reads to one bank in rows 0, 1, 2, ... (row stride 256 KiB): ACT k at k * tRC.
+    let yaml = "clock_mhz: 200
+modules:
+  gen: {kind: mem_traffic, pattern: stride, stride_bytes: 262144, requests: 6, bytes: 64, outstanding: 8}
+  dram: {kind: dram, clock_mhz: 1200}
+links:
+  - {from: gen.req, to: dram.in0, depth: 8}
+  - {from: dram.out0, to: gen.resp, depth: 8, latency_cycles: 1}
+";
+    let dir = tmp("banks");
+    let src = Source {
+        path: "banks.yaml".into(),
+        text: yaml.into(),
+    };
+    let t = topology::load(&src, &[]).unwrap();
+    let w = resolve_workload(&t, &WorkloadArgs::default()).unwrap();
+    let opts = TraceOptions {
+        vcd: Some(dir.join("b.vcd")),
+        ..TraceOptions::default()
+    };
+    simulate(&t, &w, None, Some(&opts)).unwrap();
+    let bank = changes(&dir.join("b.vcd"), "dram", "bank0");
+    let acts: Vec<(u64, i64)> = bank
+        .iter()
+        .map(|(t, v)| (*t, u64::from_str_radix(v, 2).unwrap() as i64))
+        .filter(|(_, row)| *row >= 0)
+        .collect();
+    let trc_ps = 55 * 833;
+    let expect: Vec<(u64, i64)> = (0..6).map(|k| (k as u64 * trc_ps, k)).collect();
+    assert_eq!(acts, expect);
+    // Between two ACTs the bank is precharged (-1) at ACT + tRAS (39 tCK).
+    let pres: Vec<u64> = bank
+        .iter()
+        .filter(|(_, v)| u64::from_str_radix(v, 2).unwrap() as i64 == -1)
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(
+        pres,
+        (0..5).map(|k| k * trc_ps + 39 * 833).collect::<Vec<_>>()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn tracing_does_not_change_the_results() {
+    let dir = tmp("same");
+    let traced = traced_run(&dir, None);
+    let t = topology::load(&Source::read("sta-small").unwrap(), &[]).unwrap();
+    let w = resolve_workload(&t, &WorkloadArgs::default()).unwrap();
+    let plain = simulate(&t, &w, None, None).unwrap().report;
+    assert_eq!(
+        serde_json::to_string(&traced).unwrap(),
+        serde_json::to_string(&plain).unwrap()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
