@@ -389,6 +389,8 @@ struct ChannelStats {
     activates: u64,
     refreshes: u64,
     busy_ps: u64,
+    /// Bytes of bursts whose last beat has passed (for traces).
+    bytes_completed: u64,
 }
 
 struct Channel {
@@ -858,6 +860,11 @@ impl Actor<Transaction> for Dram {
             .add(ctx.now().as_ps(), self.geo.burst_bytes);
         self.bytes_done += self.geo.burst_bytes;
         ctx.probe("bytes_done", ProbeValue::Int(self.bytes_done as i64));
+        self.channels[c].stats.bytes_completed += self.geo.burst_bytes;
+        if self.channels.len() > 1 {
+            let done = self.channels[c].stats.bytes_completed as i64;
+            ctx.probe_indexed("ch_bytes_done", c as u32, ProbeValue::Int(done));
+        }
         self.inflight -= 1;
         ctx.probe("inflight", ProbeValue::Int(self.inflight));
         let mut finished = None;

@@ -51,7 +51,7 @@ pub struct VcdWriter {
     signals: Vec<Signal>,
     by_probe: BTreeMap<(u32, &'static str, u32), usize>,
     by_link: Vec<Option<usize>>,
-    rates: BTreeMap<u32, Rate>,
+    rates: BTreeMap<(u32, u32), Rate>,
     time_written: Option<u64>,
     window: (u64, u64),
     in_window: bool,
@@ -238,15 +238,22 @@ impl TraceWriter for VcdWriter {
                 };
                 // `bytes_done` (cumulative) only feeds the derived `gbps`, and `tile` /
                 // `tile_end` only the Perfetto tile spans; they are not dumped.
-                if !matches!(signal, "bytes_done" | "tile" | "tile_end") {
+                if !matches!(signal, "bytes_done" | "ch_bytes_done" | "tile" | "tile_end") {
                     let i = self.probe_signal(actor, signal, index, kind);
                     if let Some(text) = Self::encode(self.signals[i].kind, value) {
                         self.set(i, text, t)?;
                     }
                 }
-                if let (ProbeValue::Int(bytes), "bytes_done") = (value, signal) {
-                    let gbps = self.probe_signal(actor, "gbps", super::NO_INDEX, Kind::Real);
-                    let rate = self.rates.entry(actor).or_insert(Rate {
+                // Cumulative byte counters become bandwidths: `bytes_done` -> `gbps`,
+                // `ch_bytes_done` N -> `ch_gbpsN`.
+                let rate_name = match signal {
+                    "bytes_done" => Some("gbps"),
+                    "ch_bytes_done" => Some("ch_gbps"),
+                    _ => None,
+                };
+                if let (ProbeValue::Int(bytes), Some(rate_name)) = (value, rate_name) {
+                    let gbps = self.probe_signal(actor, rate_name, index, Kind::Real);
+                    let rate = self.rates.entry((actor, index)).or_insert(Rate {
                         t0_ps: 0,
                         bytes0: 0,
                         signal: gbps,
