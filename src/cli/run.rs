@@ -51,6 +51,9 @@ pub struct Args {
     /// Write a Perfetto / Chrome trace JSON (default `traces/<topology>-<model>.json`).
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
     pub perfetto: Option<String>,
+    /// Add `op_name` string signals to the VCD (Surfer shows them; GTKWave may not read them).
+    #[arg(long)]
+    pub vcd_strings: bool,
     /// Trace only START..END, each in engine cycles (`2000`) or with a unit (`10us`).
     #[arg(long, value_name = "START..END")]
     pub trace_window: Option<String>,
@@ -172,6 +175,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
         perfetto: trace_path(&a.perfetto, "json")?,
         window,
         modules: a.trace_modules.clone(),
+        vcd_strings: a.vcd_strings,
     };
     let outcome = simulate(&topo, &w, max_time, Some(&trace))?;
     let json = serde_json::to_string_pretty(&outcome.report).unwrap_or_default();

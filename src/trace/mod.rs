@@ -37,6 +37,8 @@ pub struct TraceOptions {
     pub window: Option<(SimTime, SimTime)>,
     /// Keep only these module instances (and the links between kept modules).
     pub modules: Option<Vec<String>>,
+    /// Add `op_name` string signals to the VCD (a VCD extension Surfer reads; GTKWave may not).
+    pub vcd_strings: bool,
 }
 
 /// One traced change.
@@ -159,13 +161,9 @@ impl TraceObserver {
         let window = opts.window.map(|(a, b)| (a.as_ps(), b.as_ps()));
         let mut writers: Vec<Box<dyn TraceWriter>> = Vec::new();
         if let Some(p) = &opts.vcd {
-            writers.push(Box::new(vcd::VcdWriter::create(
-                p,
-                &info,
-                &keep_actor,
-                links,
-                window,
-            )?));
+            let mut w = vcd::VcdWriter::create(p, &info, &keep_actor, links, window)?;
+            w.op_names(opts.vcd_strings);
+            writers.push(Box::new(w));
         }
         if let Some(p) = &opts.perfetto {
             match perfetto::PerfettoWriter::create(p, &info, &keep_actor, window) {

@@ -24,6 +24,7 @@ enum Kind {
     Wire,
     Int,
     Real,
+    Str,
 }
 
 struct Signal {
@@ -55,6 +56,9 @@ pub struct VcdWriter {
     time_written: Option<u64>,
     window: (u64, u64),
     in_window: bool,
+    /// Operation names, for `op_name` string signals (empty: none written).
+    op_names: Vec<String>,
+    all_op_names: Vec<String>,
 }
 
 fn id_code(mut n: usize) -> String {
@@ -119,6 +123,13 @@ impl VcdWriter {
             time_written: None,
             window: window.unwrap_or((0, u64::MAX)),
             in_window: window.is_none_or(|w| w.0 == 0),
+            op_names: Vec::new(),
+            // String values end at white space.
+            all_op_names: info
+                .ops
+                .iter()
+                .map(|n| n.replace(char::is_whitespace, "_"))
+                .collect(),
         };
         for (i, l) in links.iter().enumerate() {
             if keep[l.src as usize] && keep[l.dst as usize] {
@@ -127,6 +138,15 @@ impl VcdWriter {
             }
         }
         Ok(w)
+    }
+
+    /// Also write an `op_name` string beside every `op` signal.
+    pub fn op_names(&mut self, on: bool) {
+        self.op_names = if on {
+            std::mem::take(&mut self.all_op_names)
+        } else {
+            Vec::new()
+        };
     }
 
     fn declare(&mut self, scope: String, name: String, kind: Kind) -> usize {
@@ -244,6 +264,17 @@ impl TraceWriter for VcdWriter {
                         self.set(i, text, t)?;
                     }
                 }
+                if let (ProbeValue::Int(op), "op", false) =
+                    (value, signal, self.op_names.is_empty())
+                {
+                    let name = self
+                        .op_names
+                        .get(op as usize)
+                        .cloned()
+                        .unwrap_or_else(|| format!("op{op}"));
+                    let i = self.probe_signal(actor, "op_name", index, Kind::Str);
+                    self.set(i, format!("s{name}"), t)?;
+                }
                 // Cumulative byte counters become bandwidths: `bytes_done` -> `gbps`,
                 // `ch_bytes_done` N -> `ch_gbpsN`.
                 let rate_name = match signal {
@@ -304,6 +335,7 @@ impl TraceWriter for VcdWriter {
                     Kind::Wire => ("wire", 1),
                     Kind::Int => ("integer", 64),
                     Kind::Real => ("real", 64),
+                    Kind::Str => ("string", 1),
                 };
                 writeln!(out, "$var {ty} {width} {} {} $end", s.id, s.name)?;
             }

@@ -29,6 +29,7 @@ fn traced_run(dir: &Path, window: Option<(u64, u64)>) -> Report {
             )
         }),
         modules: None,
+        vcd_strings: true,
     };
     simulate(&t, &w, None, Some(&opts)).unwrap().report
 }
@@ -48,6 +49,7 @@ fn changes(path: &Path, scope: &str, name: &str) -> Vec<(u64, String)> {
         .map(|(i, v)| {
             let text = match v {
                 wellen::SignalValueRef::Real(x) => format!("{x}"),
+                wellen::SignalValueRef::String(s) => s.to_owned(),
                 other => other.to_bit_string().unwrap_or_default(),
             };
             (times[i as usize], text)
@@ -91,6 +93,12 @@ fn vcd_signals_agree_with_the_report() {
             Some("1"),
             "busy at {mid} ps ({})",
             o.name
+        );
+        // With `vcd_strings`, the op's name too (a string signal, as Surfer shows it).
+        let names = changes(&vcd, "pe_array", "op_name");
+        assert_eq!(
+            value_at(&names, mid),
+            Some(format!("L0.{}", o.name).as_str())
         );
     }
     // Operand links are the second bank of a double buffer: never more than 1 waiting.
