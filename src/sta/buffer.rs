@@ -151,6 +151,8 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         next_id: 0,
         bytes_loaded: 0,
         logs: OpLogs::default(),
+        offered: 0,
+        banks_traced: 0,
     }))
 }
 
@@ -184,6 +186,10 @@ pub struct Buffer {
     next_id: u64,
     bytes_loaded: u64,
     logs: OpLogs,
+    /// Operands offered so far.
+    offered: u64,
+    /// Last `banks_used` value traced.
+    banks_traced: u64,
 }
 
 impl Buffer {
@@ -206,6 +212,22 @@ impl Buffer {
     }
 
     fn step(&mut self, ctx: &mut Ctx<'_, Transaction>) {
+        self.advance(ctx);
+        if ctx.observed() {
+            // Banks holding data: the one the PE array reads (after the first operand), a
+            // loaded one waiting on the operand link, and one being loaded.
+            let loading = matches!(self.phase, Phase::Request | Phase::Loading | Phase::Offer);
+            let banks = u64::from(self.offered > 0)
+                + ctx.occupancy(self.operand) as u64
+                + u64::from(loading);
+            if banks != self.banks_traced {
+                self.banks_traced = banks;
+                ctx.probe("banks_used", ProbeValue::Int(banks.min(2) as i64));
+            }
+        }
+    }
+
+    fn advance(&mut self, ctx: &mut Ctx<'_, Transaction>) {
         self.drain_signals(ctx);
         let now = ctx.now().as_ps();
         loop {
@@ -286,6 +308,7 @@ impl Buffer {
                     }
                     self.current = None;
                     self.phase = Phase::Idle;
+                    self.offered += 1;
                 }
             }
         }

@@ -110,6 +110,15 @@ fn vcd_signals_agree_with_the_report() {
     let inflight = changes(&vcd, "dram", "inflight");
     assert!(inflight.iter().any(|(_, v)| bits(v) > 0));
     assert!(inflight.iter().all(|(_, v)| bits(v) <= 8));
+    // Double buffering: each buffer uses at most its 2 banks, and both at some point.
+    for buffer in ["weight_buffer", "act_buffer"] {
+        let banks = changes(&vcd, buffer, "banks_used");
+        assert!(banks.iter().all(|(_, v)| bits(v) <= 2), "{buffer}");
+        assert!(
+            banks.iter().any(|(_, v)| bits(v) == 2),
+            "{buffer} never filled both banks"
+        );
+    }
     // Per-pass utilisation of the PE array: a real in (0, 1].
     let util = changes(&vcd, "pe_array", "utilization");
     assert!(!util.is_empty());
