@@ -407,24 +407,71 @@ fn roofline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Re
     root.present().map_err(err)
 }
 
-/// Draws one chart as `DIR/NAME.png` and `DIR/NAME.svg`.
-fn render(
-    dir: &Path,
-    name: &str,
-    draw: &dyn Fn(&DrawingArea<BitMapBackend<'_>, Shift>) -> Res,
-    draw_svg: &dyn Fn(&DrawingArea<SVGBackend<'_>, Shift>) -> Res,
-) -> Result<Vec<PathBuf>, String> {
-    let png = dir.join(format!("{name}.png"));
-    let svg = dir.join(format!("{name}.svg"));
-    {
-        let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
-        draw(&root)?;
+/// The charts, each drawable on any plotters backend.
+#[derive(Copy, Clone, Debug)]
+enum Chart {
+    LatencyByLayer,
+    DramBandwidth,
+    PeUtilization,
+    Gantt(usize),
+    Roofline,
+}
+
+impl Chart {
+    fn file_name(self) -> String {
+        match self {
+            Chart::LatencyByLayer => "latency_by_layer".into(),
+            Chart::DramBandwidth => "dram_bandwidth".into(),
+            Chart::PeUtilization => "pe_utilization".into(),
+            Chart::Gantt(layer) => format!("gantt_layer{layer}"),
+            Chart::Roofline => "roofline".into(),
+        }
     }
-    {
-        let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
-        draw_svg(&root)?;
+
+    fn draw<DB: DrawingBackend>(self, area: &DrawingArea<DB, Shift>, r: &Report) -> Res {
+        match self {
+            Chart::LatencyByLayer => latency_by_layer(area, r),
+            Chart::DramBandwidth => over_time(
+                area,
+                r,
+                "DRAM bandwidth over time",
+                "bandwidth (GB/s)",
+                &r.timeline.dram_gbps,
+                Some((
+                    r.dram.peak_gbps,
+                    format!("DRAM peak {:.1} GB/s", r.dram.peak_gbps),
+                )),
+            ),
+            Chart::PeUtilization => {
+                let util: Vec<f64> = r
+                    .timeline
+                    .pe_utilization
+                    .iter()
+                    .map(|u| 100.0 * u)
+                    .collect();
+                over_time(
+                    area,
+                    r,
+                    "PE-array utilisation over time",
+                    "utilisation (% of useful MACs)",
+                    &util,
+                    Some((100.0, "all multipliers busy (100 %)".to_owned())),
+                )
+            }
+            Chart::Gantt(layer) => gantt(area, r, layer),
+            Chart::Roofline => roofline(area, r),
+        }
     }
-    Ok(vec![png, svg])
+
+    /// Draws the chart as `DIR/NAME.png` and `DIR/NAME.svg`.
+    fn render(self, dir: &Path, r: &Report) -> Result<[PathBuf; 2], String> {
+        let name = self.file_name();
+        let png = dir.join(format!("{name}.png"));
+        let svg = dir.join(format!("{name}.svg"));
+        self.draw(&BitMapBackend::new(&png, SIZE).into_drawing_area(), r)?;
+        self.draw(&SVGBackend::new(&svg, SIZE).into_drawing_area(), r)?;
+        Ok([png, svg])
+    }
 }
 
 /// Writes every chart of `r` into `dir` (PNG and SVG); `gantt_layer` picks the layer of
@@ -432,78 +479,16 @@ fn render(
 pub fn write_all(r: &Report, dir: &Path, gantt_layer: usize) -> Result<Vec<PathBuf>, String> {
     register_font();
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    let charts = [
+        Chart::LatencyByLayer,
+        Chart::DramBandwidth,
+        Chart::PeUtilization,
+        Chart::Gantt(gantt_layer),
+        Chart::Roofline,
+    ];
     let mut files = Vec::new();
-    files.extend(render(
-        dir,
-        "latency_by_layer",
-        &|a| latency_by_layer(a, r),
-        &|a| latency_by_layer(a, r),
-    )?);
-    let peak = (
-        r.dram.peak_gbps,
-        format!("DRAM peak {:.1} GB/s", r.dram.peak_gbps),
-    );
-    files.extend(render(
-        dir,
-        "dram_bandwidth",
-        &|a| {
-            over_time(
-                a,
-                r,
-                "DRAM bandwidth over time",
-                "bandwidth (GB/s)",
-                &r.timeline.dram_gbps,
-                Some(peak.clone()),
-            )
-        },
-        &|a| {
-            over_time(
-                a,
-                r,
-                "DRAM bandwidth over time",
-                "bandwidth (GB/s)",
-                &r.timeline.dram_gbps,
-                Some(peak.clone()),
-            )
-        },
-    )?);
-    let util: Vec<f64> = r
-        .timeline
-        .pe_utilization
-        .iter()
-        .map(|u| 100.0 * u)
-        .collect();
-    let full = (100.0, "all multipliers busy (100 %)".to_owned());
-    files.extend(render(
-        dir,
-        "pe_utilization",
-        &|a| {
-            over_time(
-                a,
-                r,
-                "PE-array utilisation over time",
-                "utilisation (% of useful MACs)",
-                &util,
-                Some(full.clone()),
-            )
-        },
-        &|a| {
-            over_time(
-                a,
-                r,
-                "PE-array utilisation over time",
-                "utilisation (% of useful MACs)",
-                &util,
-                Some(full.clone()),
-            )
-        },
-    )?);
-    let g = format!("gantt_layer{gantt_layer}");
-    files.extend(render(dir, &g, &|a| gantt(a, r, gantt_layer), &|a| {
-        gantt(a, r, gantt_layer)
-    })?);
-    files.extend(render(dir, "roofline", &|a| roofline(a, r), &|a| {
-        roofline(a, r)
-    })?);
+    for c in charts {
+        files.extend(c.render(dir, r)?);
+    }
     Ok(files)
 }

@@ -94,6 +94,22 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
     }))
 }
 
+/// Sends queued commands on `link` until it is full (the controller resumes on
+/// `on_writable`).
+fn send_all<T: Copy>(
+    ctx: &mut Ctx<'_, Transaction>,
+    link: LinkId,
+    queue: &mut VecDeque<T>,
+    wrap: fn(T) -> Transaction,
+) {
+    while let Some(&c) = queue.front() {
+        if ctx.try_send(link, wrap(c)).is_err() {
+            return;
+        }
+        queue.pop_front();
+    }
+}
+
 /// State of a `controller` instance.
 pub struct Controller {
     wb_cmd: LinkId,
@@ -109,33 +125,15 @@ pub struct Controller {
 
 impl Controller {
     fn pump(&mut self, ctx: &mut Ctx<'_, Transaction>) {
-        while let Some(f) = self.wb.front() {
-            if ctx
-                .try_send(self.wb_cmd, Transaction::Fetch(Box::new(*f)))
-                .is_err()
-            {
-                break;
-            }
-            self.wb.pop_front();
-        }
-        while let Some(f) = self.ab.front() {
-            if ctx
-                .try_send(self.ab_cmd, Transaction::Fetch(Box::new(*f)))
-                .is_err()
-            {
-                break;
-            }
-            self.ab.pop_front();
-        }
-        while let Some(p) = self.pe.front() {
-            if ctx
-                .try_send(self.pe_cmd, Transaction::Pass(Box::new(*p)))
-                .is_err()
-            {
-                break;
-            }
-            self.pe.pop_front();
-        }
+        send_all(ctx, self.wb_cmd, &mut self.wb, |f| {
+            Transaction::Fetch(Box::new(f))
+        });
+        send_all(ctx, self.ab_cmd, &mut self.ab, |f| {
+            Transaction::Fetch(Box::new(f))
+        });
+        send_all(ctx, self.pe_cmd, &mut self.pe, |p| {
+            Transaction::Pass(Box::new(p))
+        });
     }
 
     /// The operations of the run (index = op id).
