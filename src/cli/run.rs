@@ -146,6 +146,16 @@ pub fn run(a: &Args) -> Result<(), Error> {
             )
         })?;
     }
+    if a.plots.is_some() && a.gantt_layer as u64 >= w.layers {
+        return Err(super::arg_error(
+            format!(
+                "--gantt-layer {} but the run simulates {} layers",
+                a.gantt_layer, w.layers
+            ),
+            &format!("--gantt-layer {}", a.gantt_layer),
+            format!("pick a layer in 0..{}", w.layers),
+        ));
+    }
     let max_time = a.max_time.as_deref().map(super::parse_time).transpose()?;
     let default_trace = |ext: &str| format!("traces/{}-{}.{ext}", topo.name, w.model.name);
     let trace_path = |arg: &Option<String>, ext: &str| -> Result<Option<PathBuf>, Error> {
