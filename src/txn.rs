@@ -127,6 +127,8 @@ pub struct Pass {
     pub macs: u64,
     /// Bytes per output value once finished (2 for 16-bit, 1 for 8-bit).
     pub value_bytes: u8,
+    /// The activation operand is the softmax's output (P): waiting for it is a softmax stall.
+    pub act_from_softmax: bool,
     /// Last tile of a row block (softmax can start on those rows).
     pub group_end: bool,
     /// Route of the output tile.

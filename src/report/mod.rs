@@ -7,7 +7,7 @@
 //! `cycles` is the op's share of the total: how far it moved the finish line past the ops
 //! before it (`end - max(previous ends)`), so the `cycles` of all ops add up to
 //! `total_cycles` even though ops overlap. Stall cycles are the PE array's waits charged to
-//! the op (for `pv`, waiting for P rows is reported as a softmax stall).
+//! the op (waiting for the softmax's P rows is a softmax stall, as the PE array charges it).
 
 use serde::Serialize;
 
@@ -330,10 +330,11 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
     let period = topo.clock.period().as_ps();
     let cyc = |ps: u64| ps.div_ceil(period);
     let total_cycles = cyc(end.as_ps());
-    let ops = find::<Controller>(topo, sim, "controller")
-        .map(|c| c.ops().to_vec())
-        .unwrap_or_default();
+    let controller = find::<Controller>(topo, sim, "controller");
+    let ops = controller.map(|c| c.ops().to_vec()).unwrap_or_default();
     let pe = find::<PeArray>(topo, sim, "pe_array");
+    let softmax = find::<Softmax>(topo, sim, "softmax");
+    let vector = find::<VectorUnit>(topo, sim, "vector");
     let name_of = |kind: &str| {
         topo.modules
             .iter()
@@ -354,14 +355,8 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
             "accumulator",
             find::<Accumulator>(topo, sim, "accumulator").map(|x| x as &dyn Accounted),
         ),
-        (
-            "softmax",
-            find::<Softmax>(topo, sim, "softmax").map(|x| x as &dyn Accounted),
-        ),
-        (
-            "vector",
-            find::<VectorUnit>(topo, sim, "vector").map(|x| x as &dyn Accounted),
-        ),
+        ("softmax", softmax.map(|x| x as &dyn Accounted)),
+        ("vector", vector.map(|x| x as &dyn Accounted)),
         (
             "out_buffer",
             find::<OutBuffer>(topo, sim, "out_buffer").map(|x| x as &dyn Accounted),
@@ -422,18 +417,13 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
             .cloned()
             .unwrap_or_default();
         let own = match op.kind {
-            OpKind::Softmax => find::<Softmax>(topo, sim, "softmax")
+            OpKind::Softmax => softmax
                 .and_then(|s| s.op_logs().get(i))
                 .map_or(0, |l| l.busy_ps),
-            OpKind::Vector => find::<VectorUnit>(topo, sim, "vector")
+            OpKind::Vector => vector
                 .and_then(|s| s.op_logs().get(i))
                 .map_or(0, |l| l.busy_ps),
             _ => pel.busy_ps,
-        };
-        let (buffer, softmax) = if op.name == "pv" {
-            (0, pel.stall_buffer_ps + pel.stall_softmax_ps)
-        } else {
-            (pel.stall_buffer_ps, pel.stall_softmax_ps)
         };
         let r = OpReport {
             layer: op.layer,
@@ -453,8 +443,8 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
             cycles: 0,
             busy_cycles: cyc(own),
             stall_dram_cycles: cyc(pel.stall_dram_ps),
-            stall_buffer_cycles: cyc(buffer),
-            stall_softmax_cycles: cyc(softmax),
+            stall_buffer_cycles: cyc(pel.stall_buffer_ps),
+            stall_softmax_cycles: cyc(pel.stall_softmax_ps),
             stall_downstream_cycles: cyc(pel.stall_downstream_ps),
             dram_bytes,
             units,
@@ -565,8 +555,7 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
         },
         energy,
         timeline,
-        weight_bytes_planned: find::<Controller>(topo, sim, "controller")
-            .map_or(0, |c| c.planned_weight_bytes()),
+        weight_bytes_planned: controller.map_or(0, |c| c.planned_weight_bytes()),
         layers,
     }
 }

@@ -21,7 +21,7 @@
 //!   `p_1..p_n` with no stall takes `sum(p_i) + D`: the depth is paid when the pipeline
 //!   fills, not once per pass.
 //! - A pass waits for its operands (a stall charged to DRAM for weights, to the buffer for
-//!   activations) and, when a finished tile cannot leave (the accumulator is backed up),
+//!   activations, or to the softmax when the activations are its P rows) and, when a finished tile cannot leave (the accumulator is backed up),
 //!   for room downstream.
 //!
 //! # Parameters
@@ -197,6 +197,14 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
     }))
 }
 
+/// Takes the next operand from `link`, returning its read bandwidth (bytes per cycle).
+fn take_operand(ctx: &mut Ctx<'_, Transaction>, link: LinkId) -> Option<u64> {
+    match ctx.try_recv(link) {
+        Some(Transaction::Operand(o)) => Some(o.read_bytes_per_cycle.max(1)),
+        _ => None,
+    }
+}
+
 const TAG_DONE: u64 = 0;
 const TAG_EMIT: u64 = 1;
 
@@ -262,29 +270,24 @@ impl PeArray {
                 self.wait.begin(op, Stall::Downstream, now);
                 return;
             }
+            let act_stall = if p.act_from_softmax {
+                Stall::Softmax
+            } else {
+                Stall::Buffer
+            };
             if !self.have_weight {
-                match ctx.try_recv(self.weights) {
-                    Some(Transaction::Operand(o)) => {
-                        self.w_bpc = o.read_bytes_per_cycle.max(1);
-                        self.have_weight = true;
-                    }
-                    _ => {
-                        self.wait.begin(op, Stall::Dram, now);
-                        return;
-                    }
-                }
+                let Some(bpc) = take_operand(ctx, self.weights) else {
+                    self.wait.begin(op, Stall::Dram, now);
+                    return;
+                };
+                (self.w_bpc, self.have_weight) = (bpc, true);
             }
             if !self.have_act {
-                match ctx.try_recv(self.acts) {
-                    Some(Transaction::Operand(o)) => {
-                        self.a_bpc = o.read_bytes_per_cycle.max(1);
-                        self.have_act = true;
-                    }
-                    _ => {
-                        self.wait.begin(op, Stall::Buffer, now);
-                        return;
-                    }
-                }
+                let Some(bpc) = take_operand(ctx, self.acts) else {
+                    self.wait.begin(op, act_stall, now);
+                    return;
+                };
+                (self.a_bpc, self.have_act) = (bpc, true);
             }
             self.wait.end(&mut self.logs, now);
             let Some(p) = self.current.take() else { return };

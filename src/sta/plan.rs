@@ -291,6 +291,7 @@ impl Planner<'_> {
                             act_bytes: rows_used * k_pass * vb,
                             macs,
                             value_bytes: vb as u8,
+                            act_from_softmax: matches!(m.act, Src::OnChip { src: FILL_SM, .. }),
                             group_end: ct == ct_last,
                             via: m.via,
                             dest,
