@@ -408,6 +408,8 @@ pub struct BuildArgs<'a> {
     pub peers: &'a [(&'static str, &'static ModuleSpec, &'a Params)],
     /// The workload of the run, if any (the controller needs it).
     pub workload: Option<&'a crate::workload::Workload>,
+    /// The data plane of a functional run (`None` in timing-only runs).
+    pub functional: Option<&'a crate::functional::Shared>,
 }
 
 impl BuildArgs<'_> {

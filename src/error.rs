@@ -15,6 +15,9 @@ pub enum Error {
     /// The run could not write its results (a trace file failed mid-run).
     #[error("error: the run could not write its output: {0}")]
     Output(String),
+    /// A functional run computed values outside the tolerance.
+    #[error("functional check failed: {0}")]
+    Check(String),
 }
 
 impl From<InputError> for Error {
@@ -28,7 +31,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) => 2,
-            Error::Sim(_) | Error::Output(_) => 1,
+            Error::Sim(_) | Error::Output(_) | Error::Check(_) => 1,
         }
     }
 }

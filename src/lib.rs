@@ -34,6 +34,7 @@ pub mod blocks;
 pub mod component;
 pub mod energy;
 pub mod error;
+pub mod functional;
 pub mod kernel;
 pub mod plot;
 pub mod report;

@@ -29,6 +29,59 @@ pub struct WorkloadArgs {
     pub member: Option<String>,
 }
 
+/// A functional run's settings (`stasim run --functional`).
+#[derive(Clone, Debug)]
+pub struct FunctionalArgs {
+    /// Seed of the input (and of the weights, for presets).
+    pub seed: u64,
+    /// Tolerance on the output's relative error.
+    pub tolerance: f64,
+}
+
+/// Builds the data plane of a functional run: the checkpoint's weights (with
+/// `--checkpoint`), else seeded weights pruned to the workload's patterns.
+pub fn data_plane(
+    w: &Workload,
+    args: &WorkloadArgs,
+    f: &FunctionalArgs,
+) -> Result<crate::functional::Shared, InputError> {
+    use crate::functional::{DataPlane, weights::ModelWeights};
+    let (weights, source, origin) = match &args.checkpoint {
+        Some(path) => {
+            let member = args
+                .member
+                .as_deref()
+                .map(workload::Pattern::parse)
+                .transpose()
+                .map_err(|e| {
+                    InputError::new(
+                        format!("bad --member: {e}"),
+                        Origin::CommandLine("--member".into()),
+                        "",
+                    )
+                })?;
+            (
+                ModelWeights::from_stanm(path, member, w.layers),
+                path.display().to_string(),
+                Origin::CommandLine(format!("--checkpoint {}", path.display())),
+            )
+        }
+        None => (
+            ModelWeights::seeded(w, f.seed),
+            format!("seeded (seed {})", f.seed),
+            Origin::CommandLine("--functional".into()),
+        ),
+    };
+    let plane = weights
+        .and_then(|wt| DataPlane::new(w, wt, f.seed, source))
+        .map_err(|m| {
+            InputError::new(m, origin, "").with_hint(
+                "functional runs need 16-bit values and a checkpoint from `stasim prune`",
+            )
+        })?;
+    Ok(std::sync::Arc::new(std::sync::Mutex::new(plane)))
+}
+
 /// A finished run.
 pub struct Outcome {
     /// The report (deterministic).
@@ -214,14 +267,16 @@ fn trace_info(
     }
 }
 
-/// Builds and runs `topo` on `w`, tracing as `trace` says.
+/// Builds and runs `topo` on `w`, tracing as `trace` says; with `functional` (a data plane
+/// and the tolerance), values flow through the run and the report gets their errors.
 pub fn simulate(
     topo: &Topology,
     w: &Workload,
     max_time: Option<SimTime>,
     trace: Option<&TraceOptions>,
+    functional: Option<(&crate::functional::Shared, f64)>,
 ) -> Result<Outcome, Error> {
-    let mut sim = topo.build_with(Some(w))?;
+    let mut sim = topo.build_with(Some(w), functional.map(|f| f.0))?;
     if let Some(limit) = max_time {
         sim.set_time_limit(limit);
     }
@@ -239,7 +294,11 @@ pub fn simulate(
     if let Some(mut obs) = sim.take_observer() {
         obs.on_end(summary.end_time).map_err(Error::Output)?;
     }
-    let report = report::build(topo, &sim, w, summary.end_time);
+    let mut report = report::build(topo, &sim, w, summary.end_time);
+    if let Some((plane, tolerance)) = functional {
+        let dp = plane.lock().unwrap_or_else(|e| e.into_inner());
+        report.functional = Some(dp.report(tolerance));
+    }
     Ok(Outcome {
         report,
         wall_s,

@@ -105,6 +105,12 @@ pub struct Operand {
 pub struct Pass {
     /// Op index.
     pub op: u32,
+    /// Instance of the op (batch index, or `batch * heads + head` for attention).
+    pub inst: u32,
+    /// First output row of the tile within the instance's output.
+    pub row0: u32,
+    /// First output column of the tile within the instance's output.
+    pub col0: u32,
     /// Take the next weight operand first.
     pub new_weight: bool,
     /// Take the next activation operand first.
@@ -137,8 +143,26 @@ pub struct Pass {
     pub dest: Dest,
 }
 
+/// The real values of a tile, carried only in functional runs (`stasim run --functional`):
+/// where the tile sits in its op's output and its `rows x cols` values, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TileValues {
+    /// Instance of the op (as in [`Pass::inst`]).
+    pub inst: u32,
+    /// First row within the instance's output.
+    pub row0: u32,
+    /// First column within the instance's output.
+    pub col0: u32,
+    /// Rows.
+    pub rows: u32,
+    /// Columns.
+    pub cols: u32,
+    /// Values, row-major.
+    pub v: Vec<f32>,
+}
+
 /// A finished (or partial-sum) output tile travelling between units.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Tile {
     /// Op index of the matmul that produced it.
     pub op: u32,
@@ -156,6 +180,8 @@ pub struct Tile {
     pub via: Via,
     /// Destination.
     pub dest: Dest,
+    /// Real values (functional runs only; `None` in timing-only runs).
+    pub data: Option<Box<TileValues>>,
 }
 
 /// A completion signal (a DRAM write done).

@@ -23,7 +23,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
     let has_controller = t.modules.iter().any(|m| m.spec.kind == "controller");
     if has_controller {
         let w = stasim::run::resolve_workload(&t, &stasim::run::WorkloadArgs::default())?;
-        t.build_with(Some(&w))?;
+        t.build_with(Some(&w), None)?;
     } else {
         t.build()?;
     }

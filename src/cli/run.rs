@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use stasim::Error;
 use stasim::kernel::SimTime;
 use stasim::report::table;
-use stasim::run::{WorkloadArgs, resolve_workload, simulate};
+use stasim::run::{FunctionalArgs, WorkloadArgs, data_plane, resolve_workload, simulate};
 use stasim::topology::{self, InputError, Origin, Source};
 use stasim::trace::TraceOptions;
 
@@ -69,6 +69,16 @@ pub struct Args {
     /// Stop with an error (exit 1) if simulated time passes this, e.g. `50ms`.
     #[arg(long, value_name = "DURATION")]
     pub max_time: Option<String>,
+    /// Carry real values through the run and check them against an f64 reference
+    /// (exit 1 above --tolerance). For small models and a few layers.
+    #[arg(long)]
+    pub functional: bool,
+    /// Seed of the functional run's input (and of preset weights).
+    #[arg(long, default_value_t = 1, requires = "functional")]
+    pub seed: u64,
+    /// Largest relative error of the model output a functional run accepts.
+    #[arg(long, default_value_t = stasim::functional::DEFAULT_TOLERANCE, requires = "functional")]
+    pub tolerance: f64,
 }
 
 fn write_file(path: &std::path::Path, text: &str) -> Result<(), Error> {
@@ -122,18 +132,32 @@ fn parse_window(text: &str, clock: stasim::kernel::Clock) -> Result<(SimTime, Si
 pub fn run(a: &Args) -> Result<(), Error> {
     let src = Source::read(&a.topology)?;
     let topo = topology::load(&src, &super::parse_sets(&a.sets)?)?;
-    let w = resolve_workload(
-        &topo,
-        &WorkloadArgs {
-            model: a.model.clone(),
-            seq: a.seq,
-            batch: a.batch,
-            layers: a.layers,
-            pattern: a.pattern.clone(),
-            checkpoint: a.checkpoint.clone(),
-            member: a.member.clone(),
-        },
-    )?;
+    let wargs = WorkloadArgs {
+        model: a.model.clone(),
+        seq: a.seq,
+        batch: a.batch,
+        layers: a.layers,
+        pattern: a.pattern.clone(),
+        checkpoint: a.checkpoint.clone(),
+        member: a.member.clone(),
+    };
+    let w = resolve_workload(&topo, &wargs)?;
+    let plane = if a.functional {
+        if a.tolerance.is_nan() || a.tolerance <= 0.0 {
+            return Err(super::arg_error(
+                format!("--tolerance {} must be positive", a.tolerance),
+                &format!("--tolerance {}", a.tolerance),
+                "e.g. --tolerance 0.01",
+            ));
+        }
+        let f = FunctionalArgs {
+            seed: a.seed,
+            tolerance: a.tolerance,
+        };
+        Some(data_plane(&w, &wargs, &f)?)
+    } else {
+        None
+    };
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::from(
@@ -187,7 +211,13 @@ pub fn run(a: &Args) -> Result<(), Error> {
         modules: a.trace_modules.clone(),
         vcd_strings: a.vcd_strings,
     };
-    let outcome = simulate(&topo, &w, max_time, Some(&trace))?;
+    let outcome = simulate(
+        &topo,
+        &w,
+        max_time,
+        Some(&trace),
+        plane.as_ref().map(|p| (p, a.tolerance)),
+    )?;
     let json = serde_json::to_string_pretty(&outcome.report).unwrap_or_default();
     if let Some(dir) = &a.out {
         write_file(&dir.join("report.json"), &format!("{json}\n"))?;
@@ -218,5 +248,20 @@ pub fn run(a: &Args) -> Result<(), Error> {
             outcome.events as f64 / outcome.wall_s.max(1e-9) / 1e6
         );
     }
-    Ok(())
+    match &outcome.report.functional {
+        Some(f) if !f.passed => Err(Error::Check(format!(
+            "the model output's relative error is {:.3e} (max |error| {:.3e}), above the tolerance {:.1e}{}",
+            f.output_rel_error,
+            f.output_max_abs_error,
+            f.tolerance,
+            match f.tensors.iter().find(|t| t.non_finite > 0) {
+                Some(t) => format!(
+                    "; `{}` holds {} values never written (a consumer ran before its producer?)",
+                    t.name, t.non_finite
+                ),
+                None => String::new(),
+            }
+        ))),
+        _ => Ok(()),
+    }
 }

@@ -211,6 +211,9 @@ pub struct Report {
     pub timeline: TimelineReport,
     /// Layers with their ops.
     pub layers: Vec<LayerReport>,
+    /// Functional runs only: errors against the f64 reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub functional: Option<crate::functional::FunctionalReport>,
 }
 
 fn energy_report(
@@ -557,5 +560,6 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
         timeline,
         weight_bytes_planned: controller.map_or(0, |c| c.planned_weight_bytes()),
         layers,
+        functional: None,
     }
 }

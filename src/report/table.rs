@@ -159,5 +159,31 @@ pub fn summary(r: &Report) -> String {
             l.layer, l.start_cycle, l.end_cycle, l.cycles
         );
     }
+    if let Some(f) = &r.functional {
+        let _ = writeln!(
+            s,
+            "\n  functional check ({} weights, input seed {}): {}",
+            f.weights,
+            f.seed,
+            if f.passed { "PASSED" } else { "FAILED" }
+        );
+        let _ = writeln!(
+            s,
+            "    output: relative error {:.3e}, max |error| {:.3e} (tolerance {:.1e} relative)",
+            f.output_rel_error, f.output_max_abs_error, f.tolerance
+        );
+        let _ = writeln!(
+            s,
+            "    {:<14} {:>10} {:>12} {:>12} {:>10}",
+            "tensor", "values", "rel error", "max |error|", "unwritten"
+        );
+        for t in &f.tensors {
+            let _ = writeln!(
+                s,
+                "    {:<14} {:>10} {:>12.3e} {:>12.3e} {:>10}",
+                t.name, t.values, t.rel_error, t.max_abs_error, t.non_finite
+            );
+        }
+    }
     s
 }

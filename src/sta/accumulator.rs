@@ -73,6 +73,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
             to_vector: args.opt_port("to_vector"),
             to_out: args.opt_port("to_out"),
             to_ab: args.opt_port("to_ab"),
+            functional: args.functional.cloned(),
         },
     )))
 }
@@ -87,10 +88,17 @@ pub struct AccRouting {
     to_vector: Option<LinkId>,
     to_out: Option<LinkId>,
     to_ab: Option<LinkId>,
+    /// Functional runs: adds biases and rounds to the value format.
+    functional: Option<crate::functional::Shared>,
 }
 
 impl Routing for AccRouting {
-    fn service(&self, t: Tile) -> Service {
+    fn service(&self, mut t: Tile) -> Service {
+        if let Some(f) = &self.functional {
+            f.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .accumulate(&mut t);
+        }
         let port = match (t.via, t.dest) {
             (Via::Softmax { .. }, _) => self.to_softmax,
             (Via::Vector { .. }, _) => self.to_vector,

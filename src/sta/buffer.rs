@@ -153,6 +153,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         logs: OpLogs::default(),
         offered: 0,
         banks_traced: 0,
+        functional: args.functional.cloned(),
     }))
 }
 
@@ -190,6 +191,8 @@ pub struct Buffer {
     offered: u64,
     /// Last `banks_used` value traced.
     banks_traced: u64,
+    /// Functional runs: commits arriving fills to the memory image.
+    functional: Option<crate::functional::Shared>,
 }
 
 impl Buffer {
@@ -206,6 +209,9 @@ impl Buffer {
                 if let Transaction::Tile(t) = t {
                     let bytes = u64::from(t.elems) * u64::from(t.elem_bytes);
                     self.logs.sram(t.op, 0, bytes);
+                    if let Some(f) = &self.functional {
+                        f.lock().unwrap_or_else(|e| e.into_inner()).commit(&t);
+                    }
                 }
             }
         }

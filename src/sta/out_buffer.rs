@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use super::account::{Accounted, OpLogs};
 use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, ParamType, PortSpec};
 use crate::kernel::{Actor, Ctx, LinkId, Stat, StatValue};
-use crate::txn::{Dest, MemReq, Signal, Transaction, TxnType};
+use crate::txn::{Dest, MemReq, Signal, Tile, Transaction, TxnType};
 
 /// The `out_buffer` module kind.
 pub const SPEC: ModuleSpec = ModuleSpec {
@@ -94,6 +94,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         writes: 0,
         bytes_written: 0,
         logs: OpLogs::default(),
+        functional: args.functional.cloned(),
     }))
 }
 
@@ -105,12 +106,14 @@ pub struct OutBuffer {
     /// Signal links and how many signals each still owes.
     signals: Vec<(LinkId, u64)>,
     outstanding: u64,
-    /// Writes in flight: (id, op, start ps).
-    in_flight: VecDeque<(u64, u32, u64)>,
+    /// Writes in flight: (id, op, start ps, the tile in functional runs).
+    in_flight: VecDeque<(u64, u32, u64, Option<Box<Tile>>)>,
     next_id: u64,
     writes: u64,
     bytes_written: u64,
     logs: OpLogs,
+    /// Functional runs: commits a tile to the memory image when its write completes.
+    functional: Option<crate::functional::Shared>,
 }
 
 impl OutBuffer {
@@ -118,9 +121,12 @@ impl OutBuffer {
         let now = ctx.now().as_ps();
         while let Some(Transaction::MemResp(r)) = ctx.try_recv(self.mem_resp) {
             if let Some(pos) = self.in_flight.iter().position(|w| w.0 == r.id)
-                && let Some((_, op, start)) = self.in_flight.remove(pos)
+                && let Some((_, op, start, tile)) = self.in_flight.remove(pos)
             {
                 self.logs.work(op, start, now, 0);
+                if let (Some(f), Some(t)) = (&self.functional, tile) {
+                    f.lock().unwrap_or_else(|e| e.into_inner()).commit(&t);
+                }
             }
             self.writes += 1;
             for s in &mut self.signals {
@@ -161,7 +167,8 @@ impl OutBuffer {
                     {
                         break 'take;
                     }
-                    self.in_flight.push_back((self.next_id, t.op, now));
+                    let kept = self.functional.is_some().then(|| t.clone());
+                    self.in_flight.push_back((self.next_id, t.op, now, kept));
                     self.logs.dram_bytes(t.op, bytes);
                     // Staged in the output buffer's SRAM: written, then read out.
                     self.logs.sram(t.op, bytes, bytes);

@@ -194,6 +194,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         busy_ps: 0,
         passes: 0,
         macs_timeline: Timeline::default(),
+        functional: args.functional.cloned(),
     }))
 }
 
@@ -231,6 +232,8 @@ pub struct PeArray {
     passes: u64,
     /// Useful MACs by time (spread over each pass).
     macs_timeline: Timeline,
+    /// Functional runs: computes each pass's values from operands in the memory image.
+    functional: Option<crate::functional::Shared>,
 }
 
 impl PeArray {
@@ -303,7 +306,12 @@ impl PeArray {
             self.busy_ps += end - start;
             ctx.probe("op", ProbeValue::Int(i64::from(p.op)));
             self.passes += 1;
+            let data = self
+                .functional
+                .as_ref()
+                .map(|f| f.lock().unwrap_or_else(|e| e.into_inner()).pass(&p));
             self.computing = Some(Tile {
+                data,
                 op: p.op,
                 rows: p.rows,
                 elems: p.rows * p.cols,
@@ -327,15 +335,17 @@ impl PeArray {
 
     fn emit(&mut self, ctx: &mut Ctx<'_, Transaction>) {
         let now = ctx.now().as_ps();
-        while let Some(&(at, tile)) = self.pipe.front() {
-            if at > now
-                || ctx
-                    .try_send(self.psum, Transaction::Tile(Box::new(tile)))
-                    .is_err()
-            {
+        while let Some((at, tile)) = self.pipe.pop_front() {
+            if at > now {
+                self.pipe.push_front((at, tile));
                 return;
             }
-            self.pipe.pop_front();
+            if let Err(Transaction::Tile(tile)) =
+                ctx.try_send(self.psum, Transaction::Tile(Box::new(tile)))
+            {
+                self.pipe.push_front((at, *tile));
+                return;
+            }
         }
     }
 }

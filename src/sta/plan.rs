@@ -74,6 +74,8 @@ pub const FILL_VEC: u8 = 2;
 
 struct MatMul {
     op: u32,
+    /// Instance of the op (batch, or `batch * heads + head`).
+    inst: u32,
     rows: u64,
     k: u64,
     cols: u64,
@@ -280,6 +282,9 @@ impl Planner<'_> {
                         tile_index += 1;
                         self.plan.pe.push(Pass {
                             op: m.op,
+                            inst: m.inst,
+                            row0: row0 as u32,
+                            col0: col0 as u32,
                             new_weight: first_pass_of_block,
                             new_act: first_of_row,
                             rows: rows_used as u32,
@@ -377,6 +382,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
         for (i, xi) in x.iter().enumerate() {
             pl.matmul(MatMul {
                 op: op("qkv"),
+                inst: i as u32,
                 rows: s,
                 k: d,
                 cols: 3 * d,
@@ -406,6 +412,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
             if let Some(&(bi, hi)) = heads.get(i) {
                 pl.matmul(MatMul {
                     op: op_scores,
+                    inst: (bi * h + hi) as u32,
                     rows: s,
                     k: dh,
                     cols: s,
@@ -433,6 +440,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
                 let (bi, hi) = heads[i - 1];
                 pl.matmul(MatMul {
                     op: op_pv,
+                    inst: (bi * h + hi) as u32,
                     rows: s,
                     k: s,
                     cols: dh,
@@ -475,6 +483,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
             for (i, src) in input.iter().enumerate() {
                 pl.matmul(MatMul {
                     op: op(name),
+                    inst: i as u32,
                     rows: s,
                     k,
                     cols,

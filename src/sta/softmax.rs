@@ -118,6 +118,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         logs: OpLogs::default(),
         rows: 0,
         dram_bytes: 0,
+        functional: args.functional.cloned(),
     }))
 }
 
@@ -147,6 +148,8 @@ pub struct Softmax {
     logs: OpLogs,
     rows: u64,
     dram_bytes: u64,
+    /// Functional runs: normalises each row block's scores.
+    functional: Option<crate::functional::Shared>,
 }
 
 fn op_of(t: &Tile) -> u32 {
@@ -233,7 +236,7 @@ impl Softmax {
                 }
                 Phase::Computing => return,
                 Phase::Emitting(i) => {
-                    let Some(block) = self.ready.front() else {
+                    let Some(block) = self.ready.front_mut() else {
                         return;
                     };
                     if i == block.len() {
@@ -245,12 +248,13 @@ impl Softmax {
                         elem_bytes: block[i].value_bytes,
                         via: Via::Direct,
                         op,
+                        data: block[i].data.take(),
                         ..block[i]
                     };
-                    if ctx
-                        .try_send(self.output, Transaction::Tile(Box::new(t)))
-                        .is_err()
+                    if let Err(Transaction::Tile(t)) =
+                        ctx.try_send(self.output, Transaction::Tile(Box::new(t)))
                     {
+                        block[i].data = t.data; // kept for the next try
                         return;
                     }
                     self.phase = Phase::Emitting(i + 1);
@@ -260,9 +264,12 @@ impl Softmax {
     }
 
     fn start_compute(&mut self, ctx: &mut Ctx<'_, Transaction>) {
-        let Some(block) = self.ready.front() else {
+        let Some(block) = self.ready.front_mut() else {
             return;
         };
+        if let Some(f) = &self.functional {
+            f.lock().unwrap_or_else(|e| e.into_inner()).softmax(block);
+        }
         let elems: u64 = block.iter().map(|t| u64::from(t.elems)).sum();
         self.rows += u64::from(block[0].rows);
         let cycles = self.passes * elems.div_ceil(self.lanes);

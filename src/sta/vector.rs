@@ -62,6 +62,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
             lanes: args.params.u64("lanes")?,
             to_out: args.opt_port("to_out"),
             to_ab: args.opt_port("to_ab"),
+            functional: args.functional.cloned(),
         },
     )))
 }
@@ -75,10 +76,15 @@ pub struct VecRouting {
     lanes: u64,
     to_out: Option<LinkId>,
     to_ab: Option<LinkId>,
+    /// Functional runs: GELU, or the residual add before LayerNorm.
+    functional: Option<crate::functional::Shared>,
 }
 
 impl Routing for VecRouting {
-    fn service(&self, t: Tile) -> Service {
+    fn service(&self, mut t: Tile) -> Service {
+        if let Some(f) = &self.functional {
+            f.lock().unwrap_or_else(|e| e.into_inner()).vector(&mut t);
+        }
         let (op, passes) = match t.via {
             Via::Vector { op, passes } => (op, u64::from(passes)),
             _ => (t.op, 1),

@@ -231,13 +231,15 @@ impl Topology {
 
     /// Builds the simulation with no workload: actor `i` is module `i`, link `i` is link `i`.
     pub fn build(&self) -> Result<Simulation<Transaction>, InputError> {
-        self.build_with(None)
+        self.build_with(None, None)
     }
 
-    /// Builds the simulation for `workload` (needed by a `controller`).
+    /// Builds the simulation for `workload` (needed by a `controller`), with the data plane
+    /// of a functional run if there is one.
     pub fn build_with(
         &self,
         workload: Option<&crate::workload::Workload>,
+        functional: Option<&crate::functional::Shared>,
     ) -> Result<Simulation<Transaction>, InputError> {
         let mut sim = Simulation::new();
         for l in &self.links {
@@ -288,6 +290,7 @@ impl Topology {
                 ports: &ports,
                 peers: &peers,
                 workload,
+                functional,
             };
             let actor = (m.spec.build)(&args).map_err(|msg| {
                 InputError::new(

@@ -227,6 +227,65 @@ pub fn unpack(
     member: usize,
 ) -> Result<Vec<f32>, String> {
     let m = dense.m as usize;
+    let mut out = vec![0.0f32; rows * k];
+    for_each_slot(p, rows, k, dense, fam, |r, g, slot| {
+        if let Some((v, o, t)) = slot
+            && t <= member
+        {
+            out[r * k + g * m + o as usize] = v;
+        }
+    })?;
+    Ok(out)
+}
+
+/// The stored slots of member `member` as the PE array's index multiplexers see them: per
+/// row, per group, `n` pairs `(value, offset within the group)`: the member's kept weights in
+/// ascending offset, then padding `(0.0, 0)`. `n` is the member's N.
+pub fn unpack_slots(
+    p: &Packed,
+    rows: usize,
+    k: usize,
+    dense: Pattern,
+    fam: usize,
+    member: usize,
+    n: usize,
+) -> Result<Vec<(f32, u8)>, String> {
+    let groups = k.div_ceil(dense.m as usize);
+    let mut out = vec![(0.0f32, 0u8); rows * groups * n];
+    let mut filled = vec![0usize; rows * groups];
+    let mut overflow = None;
+    for_each_slot(p, rows, k, dense, fam, |r, g, slot| {
+        if let Some((v, o, t)) = slot
+            && t <= member
+        {
+            let c = &mut filled[r * groups + g];
+            if *c < n {
+                out[(r * groups + g) * n + *c] = (v, o);
+                *c += 1;
+            } else {
+                overflow = Some((r, g));
+            }
+        }
+    })?;
+    match overflow {
+        Some((r, g)) => Err(format!(
+            "row {r}, group {g} keeps more than N = {n} weights for this member"
+        )),
+        None => Ok(out),
+    }
+}
+
+/// Walks every stored slot in file order, calling `f(row, group, slot)` with `Some((value,
+/// offset, tag))` for a real slot and `None` for padding of a short last group.
+fn for_each_slot(
+    p: &Packed,
+    rows: usize,
+    k: usize,
+    dense: Pattern,
+    fam: usize,
+    mut f: impl FnMut(usize, usize, Option<(f32, u8, usize)>),
+) -> Result<(), String> {
+    let m = dense.m as usize;
     let n = dense.n as usize;
     let groups = k.div_ceil(m);
     let ib = index_bits(dense.m);
@@ -239,7 +298,6 @@ pub fn unpack(
             slots * 2
         ));
     }
-    let mut out = vec![0.0f32; rows * k];
     let mut idx = BitReader::new(&p.indices);
     let mut tags = BitReader::new(&p.tags);
     for r in 0..rows {
@@ -255,18 +313,17 @@ pub fn unpack(
                     0
                 };
                 if slot >= n.min(len) {
-                    continue; // padding of a short last group
+                    f(r, g, None); // padding of a short last group
+                    continue;
                 }
                 if o >= len {
                     return Err(format!("index {o} out of range in row {r}, group {g}"));
                 }
-                if t <= member {
-                    out[r * k + g * m + o] = v;
-                }
+                f(r, g, Some((v, o as u8, t)));
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Class, classify, to_f32};
 use super::nm::Pattern;
-use super::prune::{Mask, Packed, apply, index_bits, pack, prune_family, unpack};
+use super::prune::{Mask, Packed, apply, index_bits, pack, prune_family, unpack, unpack_slots};
 
 const MAGIC: &[u8; 8] = b"STANM001";
 
@@ -281,7 +281,7 @@ fn slot_bytes(rows: usize, k: usize, dense: Pattern, fam: usize) -> (u64, u64, u
 }
 
 /// Seeded inputs `X` (`rows x k`), uniform in [-1, 1) from xorshift64.
-fn inputs(rows: usize, k: usize, seed: u64) -> Vec<f32> {
+pub fn inputs(rows: usize, k: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..rows * k)
         .map(|_| {
@@ -517,26 +517,46 @@ pub struct VerifyReport {
     pub bit_exact_against_source: Option<bool>,
 }
 
-/// Reads `path` back, decodes every member, and (with `source`) compares each bit for bit
-/// with a fresh pruning of the source checkpoint.
-pub fn verify(path: &Path, source: Option<&Path>) -> Result<VerifyReport, String> {
-    let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
-    if bytes.len() < 16 || &bytes[..8] != MAGIC {
-        return Err(err(path, "not a .stanm file (bad magic)"));
+/// A whole `.stanm` file in memory: its header and data section.
+struct Whole {
+    header: Header,
+    bytes: Vec<u8>,
+    data_start: usize,
+}
+
+impl Whole {
+    fn read(path: &Path) -> Result<Whole, String> {
+        let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
+        if bytes.len() < 16 || &bytes[..8] != MAGIC {
+            return Err(err(path, "not a .stanm file (bad magic)"));
+        }
+        let hlen = u64::from_le_bytes(
+            bytes[8..16]
+                .try_into()
+                .map_err(|_| err(path, "truncated"))?,
+        ) as usize;
+        let data_start = 16usize
+            .checked_add(hlen)
+            .filter(|&e| e <= bytes.len())
+            .ok_or_else(|| err(path, "truncated header"))?;
+        let header: Header = serde_json::from_slice(&bytes[16..data_start])
+            .map_err(|e| err(path, format!("bad header: {e}")))?;
+        Ok(Whole {
+            header,
+            bytes,
+            data_start,
+        })
     }
-    let hlen = u64::from_le_bytes(
-        bytes[8..16]
-            .try_into()
-            .map_err(|_| err(path, "truncated"))?,
-    ) as usize;
-    let hend = 16usize
-        .checked_add(hlen)
-        .filter(|&e| e <= bytes.len())
-        .ok_or_else(|| err(path, "truncated header"))?;
-    let header: Header = serde_json::from_slice(&bytes[16..hend])
-        .map_err(|e| err(path, format!("bad header: {e}")))?;
-    let data = &bytes[hend..];
-    let blob = |s: Option<(u64, u64)>, what: &str, name: &str| -> Result<&[u8], String> {
+
+    /// The blob `(offset, len)` of tensor `name` (`what` names it in errors).
+    fn blob(
+        &self,
+        path: &Path,
+        s: Option<(u64, u64)>,
+        what: &str,
+        name: &str,
+    ) -> Result<&[u8], String> {
+        let data = &self.bytes[self.data_start..];
         let (o, l) = s.ok_or_else(|| err(path, format!("tensor `{name}` has no {what}")))?;
         data.get(o as usize..(o + l) as usize).ok_or_else(|| {
             err(
@@ -544,7 +564,111 @@ pub fn verify(path: &Path, source: Option<&Path>) -> Result<VerifyReport, String
                 format!("tensor `{name}`: {what} lies outside the file (truncated?)"),
             )
         })
-    };
+    }
+}
+
+/// One tensor of a `.stanm` file, decoded.
+#[derive(Clone, Debug)]
+pub enum StoredTensor {
+    /// A pruned linear weight `[out, in]`: the chosen member's N and its slots (see
+    /// [`super::prune::unpack_slots`]).
+    Pruned {
+        /// Layer.
+        layer: u64,
+        /// The member's pattern.
+        pattern: Pattern,
+        /// Slots, `out * ceil(in / M) * N` of them.
+        slots: Vec<(f32, u8)>,
+    },
+    /// Any other floating-point tensor, as f32.
+    Dense(Vec<f32>),
+    /// A tensor of another dtype (e.g. integer position ids), not decoded.
+    Other,
+}
+
+/// Every tensor of a `.stanm` file, by name, with its shape; `member` picks a family member
+/// (default the densest).
+pub fn read_tensors(
+    path: &Path,
+    member: Option<Pattern>,
+) -> Result<Vec<(String, Vec<usize>, StoredTensor)>, String> {
+    let whole = Whole::read(path)?;
+    let mut out = Vec::with_capacity(whole.header.tensors.len());
+    for e in &whole.header.tensors {
+        let t = match e.layer {
+            None => {
+                let raw = whole.blob(path, e.data, "data", &e.name)?;
+                let dtype = match e.dtype.as_deref() {
+                    Some("F32") => safetensors::Dtype::F32,
+                    Some("F16") => safetensors::Dtype::F16,
+                    Some("BF16") => safetensors::Dtype::BF16,
+                    _ => {
+                        out.push((e.name.clone(), e.shape.clone(), StoredTensor::Other));
+                        continue;
+                    }
+                };
+                let view = safetensors::tensor::TensorView::new(dtype, e.shape.clone(), raw)
+                    .map_err(|x| err(path, format!("tensor `{}`: {x}", e.name)))?;
+                StoredTensor::Dense(
+                    to_f32(&view).map_err(|m| err(path, format!("tensor `{}`: {m}", e.name)))?,
+                )
+            }
+            Some(layer) => {
+                let fam = family_of(path, e)?;
+                let j = match member {
+                    None => 0,
+                    Some(m) => fam.iter().position(|p| *p == m).ok_or_else(|| {
+                        err(path, format!("tensor `{}` has no member {m}", e.name))
+                    })?,
+                };
+                let (rows, k) = matrix_shape(path, e)?;
+                let packed = Packed {
+                    values: whole.blob(path, e.values, "values", &e.name)?.to_vec(),
+                    indices: whole.blob(path, e.indices, "indices", &e.name)?.to_vec(),
+                    tags: whole.blob(path, e.tags, "tags", &e.name)?.to_vec(),
+                };
+                let n = fam[j].n as usize;
+                let slots = unpack_slots(&packed, rows, k, fam[0], fam.len(), fam.len() - 1 - j, n)
+                    .map_err(|m| err(path, format!("tensor `{}`: {m}", e.name)))?;
+                StoredTensor::Pruned {
+                    layer,
+                    pattern: fam[j],
+                    slots,
+                }
+            }
+        };
+        out.push((e.name.clone(), e.shape.clone(), t));
+    }
+    Ok(out)
+}
+
+/// The family of a pruned entry, densest first.
+fn family_of(path: &Path, e: &Entry) -> Result<Vec<Pattern>, String> {
+    let fam: Vec<Pattern> = e
+        .patterns
+        .iter()
+        .map(|p| Pattern::parse(p).map_err(|m| err(path, format!("tensor `{}`: {m}", e.name))))
+        .collect::<Result<_, _>>()?;
+    if fam.is_empty() {
+        return Err(err(path, format!("tensor `{}` has no pattern", e.name)));
+    }
+    Ok(fam)
+}
+
+/// `(out, in)` of a pruned entry.
+fn matrix_shape(path: &Path, e: &Entry) -> Result<(usize, usize), String> {
+    match e.shape.as_slice() {
+        [r, k] => Ok((*r, *k)),
+        _ => Err(err(path, format!("tensor `{}` is not 2-D", e.name))),
+    }
+}
+
+/// Reads `path` back, decodes every member, and (with `source`) compares each bit for bit
+/// with a fresh pruning of the source checkpoint.
+pub fn verify(path: &Path, source: Option<&Path>) -> Result<VerifyReport, String> {
+    let whole = Whole::read(path)?;
+    let header = &whole.header;
+    let blob = |s: Option<(u64, u64)>, what: &str, name: &str| whole.blob(path, s, what, name);
     let src_bytes = match source {
         Some(s) => Some(std::fs::read(s).map_err(|e| err(s, format!("cannot read: {e}")))?),
         None => None,
@@ -566,15 +690,8 @@ pub fn verify(path: &Path, source: Option<&Path>) -> Result<VerifyReport, String
             blob(e.data, "data", &e.name)?;
             continue;
         }
-        let fam: Vec<Pattern> = e
-            .patterns
-            .iter()
-            .map(|p| Pattern::parse(p).map_err(|m| err(path, format!("tensor `{}`: {m}", e.name))))
-            .collect::<Result<_, _>>()?;
-        let (rows, k) = match e.shape.as_slice() {
-            [r, k] => (*r, *k),
-            _ => return Err(err(path, format!("tensor `{}` is not 2-D", e.name))),
-        };
+        let fam = family_of(path, e)?;
+        let (rows, k) = matrix_shape(path, e)?;
         let packed = Packed {
             values: blob(e.values, "values", &e.name)?.to_vec(),
             indices: blob(e.indices, "indices", &e.name)?.to_vec(),

@@ -12,7 +12,7 @@ fn run(sets: &[&str]) -> Report {
     let t = topology::load(&Source::read("sta-small").unwrap(), &sets)
         .unwrap_or_else(|e| panic!("{e}"));
     let w = resolve_workload(&t, &WorkloadArgs::default()).unwrap();
-    simulate(&t, &w, None, None).unwrap().report
+    simulate(&t, &w, None, None, None).unwrap().report
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod cli;
 mod dram;
 mod energy;
+mod functional;
 mod kernel;
 mod pipeline;
 mod prune;

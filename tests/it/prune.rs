@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use safetensors::{Dtype, serialize_to_file, tensor::TensorView};
+use crate::support::{CkptShape, bert_checkpoint, encode, values};
+use safetensors::Dtype;
+use safetensors::{serialize_to_file, tensor::TensorView};
 use stasim::workload::Pattern;
 use stasim::workload::prune::{Mask, prune_family, unpack};
 use stasim::workload::stanm::{Scheme, prune_checkpoint, verify};
@@ -14,73 +16,19 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
-        })
-        .collect()
-}
-
-fn encode(v: &[f32], dtype: Dtype) -> Vec<u8> {
-    match dtype {
-        Dtype::F16 => v
-            .iter()
-            .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
-            .collect(),
-        Dtype::BF16 => v
-            .iter()
-            .flat_map(|x| half::bf16::from_f32(*x).to_le_bytes())
-            .collect(),
-        _ => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-    }
-}
-
 /// A 2-layer BERT-style checkpoint: hidden 24, FFN 40 (K = 40 for ffn2: not a multiple of 16).
 fn checkpoint(dir: &Path, dtype: Dtype) -> PathBuf {
-    let (d, f) = (24usize, 40usize);
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = Vec::new();
-    let mut seed = 7;
-    let mut add = |name: String, shape: Vec<usize>, dt: Dtype| {
-        seed += 1;
-        let n: usize = shape.iter().product();
-        tensors.push((name, shape, encode(&values(n, seed), dt), dt));
-    };
-    add(
-        "embeddings.word_embeddings.weight".into(),
-        vec![50, d],
-        Dtype::F32,
-    );
-    for l in 0..2 {
-        let p = format!("encoder.layer.{l}.");
-        for n in ["query", "key", "value"] {
-            add(format!("{p}attention.self.{n}.weight"), vec![d, d], dtype);
-            add(format!("{p}attention.self.{n}.bias"), vec![d], Dtype::F32);
-        }
-        add(
-            format!("{p}attention.output.dense.weight"),
-            vec![d, d],
-            dtype,
-        );
-        add(
-            format!("{p}attention.output.LayerNorm.weight"),
-            vec![d],
-            Dtype::F32,
-        );
-        add(format!("{p}intermediate.dense.weight"), vec![f, d], dtype);
-        add(format!("{p}output.dense.weight"), vec![d, f], dtype);
-    }
-    let views: Vec<(String, TensorView<'_>)> = tensors
-        .iter()
-        .map(|(n, s, b, dt)| (n.clone(), TensorView::new(*dt, s.clone(), b).unwrap()))
-        .collect();
-    let path = dir.join("model.safetensors");
-    serialize_to_file(views, None, &path).unwrap();
-    path
+    bert_checkpoint(
+        dir,
+        dtype,
+        &CkptShape {
+            d: 24,
+            f: 40,
+            layers: 2,
+            heads: None,
+            complete: false,
+        },
+    )
 }
 
 fn pat(s: &str) -> Pattern {
@@ -308,7 +256,7 @@ fn a_run_from_a_pruned_file_uses_its_patterns_and_byte_counts() {
                 .filter(|o| o.k > 0 && o.name != "scores" && o.name != "pv")
                 .all(|o| o.pattern == pat(member))
         );
-        let rep = simulate(&topo, &w, None, None).unwrap().report;
+        let rep = simulate(&topo, &w, None, None, None).unwrap().report;
         // Weight traffic is the pruned file's byte count for that member, every weight read once.
         let file_bytes: u64 = r.tensors.iter().map(|t| t.members[j].bytes).sum();
         assert_eq!(rep.weight_bytes_planned, file_bytes, "member {member}");

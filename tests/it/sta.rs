@@ -14,7 +14,7 @@ fn run(topo: &str, args: WorkloadArgs, sets: &[&str]) -> Report {
         .collect();
     let t = topology::load(&src, &sets).unwrap_or_else(|e| panic!("{e}"));
     let w = resolve_workload(&t, &args).unwrap_or_else(|e| panic!("{e}"));
-    simulate(&t, &w, None, None)
+    simulate(&t, &w, None, None, None)
         .unwrap_or_else(|e| panic!("{e}"))
         .report
 }

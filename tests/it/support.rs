@@ -150,3 +150,114 @@ pub fn stat_u64(
         })
         .unwrap_or_else(|| panic!("no u64 stat {stat} on {name}"))
 }
+
+/// Seeded values uniform in [-0.1, 0.1) (xorshift64).
+pub fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+        })
+        .collect()
+}
+
+/// `v` encoded little endian as `dtype` (F16, BF16, else F32).
+pub fn encode(v: &[f32], dtype: safetensors::Dtype) -> Vec<u8> {
+    use safetensors::Dtype;
+    match dtype {
+        Dtype::F16 => v
+            .iter()
+            .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+            .collect(),
+        Dtype::BF16 => v
+            .iter()
+            .flat_map(|x| half::bf16::from_f32(*x).to_le_bytes())
+            .collect(),
+        _ => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    }
+}
+
+/// Shape of a generated BERT-style checkpoint.
+pub struct CkptShape {
+    /// Hidden size.
+    pub d: usize,
+    /// FFN size.
+    pub f: usize,
+    /// Layers.
+    pub layers: usize,
+    /// Heads, written to a `config.json` beside the file (else stasim assumes `d / 64`).
+    pub heads: Option<usize>,
+    /// Every bias and both LayerNorms (what a functional run needs), not just some.
+    pub complete: bool,
+}
+
+/// Writes `dir/model.safetensors`: a seeded BERT-style encoder with the real tensor names
+/// (linear weights in `dtype`, the rest F32).
+pub fn bert_checkpoint(
+    dir: &std::path::Path,
+    dtype: safetensors::Dtype,
+    shape: &CkptShape,
+) -> std::path::PathBuf {
+    use safetensors::{Dtype, serialize_to_file, tensor::TensorView};
+    let (d, f) = (shape.d, shape.f);
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = Vec::new();
+    let mut seed = 7;
+    let mut add = |name: String, shape: Vec<usize>, dt: Dtype| {
+        seed += 1;
+        let n: usize = shape.iter().product();
+        tensors.push((name, shape, encode(&values(n, seed), dt), dt));
+    };
+    add(
+        "embeddings.word_embeddings.weight".into(),
+        vec![50, d],
+        Dtype::F32,
+    );
+    for l in 0..shape.layers {
+        let p = format!("encoder.layer.{l}.");
+        for n in ["query", "key", "value"] {
+            add(format!("{p}attention.self.{n}.weight"), vec![d, d], dtype);
+            add(format!("{p}attention.self.{n}.bias"), vec![d], Dtype::F32);
+        }
+        add(
+            format!("{p}attention.output.dense.weight"),
+            vec![d, d],
+            dtype,
+        );
+        add(
+            format!("{p}attention.output.LayerNorm.weight"),
+            vec![d],
+            Dtype::F32,
+        );
+        add(format!("{p}intermediate.dense.weight"), vec![f, d], dtype);
+        add(format!("{p}output.dense.weight"), vec![d, f], dtype);
+        if shape.complete {
+            for (name, n) in [
+                ("attention.output.dense.bias", d),
+                ("attention.output.LayerNorm.bias", d),
+                ("intermediate.dense.bias", f),
+                ("output.dense.bias", d),
+                ("output.LayerNorm.weight", d),
+                ("output.LayerNorm.bias", d),
+            ] {
+                add(format!("{p}{name}"), vec![n], Dtype::F32);
+            }
+        }
+    }
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, s, b, dt)| (n.clone(), TensorView::new(*dt, s.clone(), b).unwrap()))
+        .collect();
+    let path = dir.join("model.safetensors");
+    serialize_to_file(views, None, &path).unwrap();
+    if let Some(h) = shape.heads {
+        std::fs::write(
+            dir.join("config.json"),
+            format!("{{\"num_attention_heads\": {h}}}"),
+        )
+        .unwrap();
+    }
+    path
+}

@@ -31,7 +31,7 @@ fn traced_run(dir: &Path, window: Option<(u64, u64)>) -> Report {
         modules: None,
         vcd_strings: true,
     };
-    simulate(&t, &w, None, Some(&opts)).unwrap().report
+    simulate(&t, &w, None, Some(&opts), None).unwrap().report
 }
 
 /// `(time ps, value)` changes of `scope.name` in a VCD, read with wellen.
@@ -306,7 +306,7 @@ links:
         vcd: Some(dir.join("b.vcd")),
         ..TraceOptions::default()
     };
-    simulate(&t, &w, None, Some(&opts)).unwrap();
+    simulate(&t, &w, None, Some(&opts), None).unwrap();
     let bank = changes(&dir.join("b.vcd"), "dram", "bank0");
     let acts: Vec<(u64, i64)> = bank
         .iter()
@@ -335,7 +335,7 @@ fn tracing_does_not_change_the_results() {
     let traced = traced_run(&dir, None);
     let t = topology::load(&Source::read("sta-small").unwrap(), &[]).unwrap();
     let w = resolve_workload(&t, &WorkloadArgs::default()).unwrap();
-    let plain = simulate(&t, &w, None, None).unwrap().report;
+    let plain = simulate(&t, &w, None, None, None).unwrap().report;
     assert_eq!(
         serde_json::to_string(&traced).unwrap(),
         serde_json::to_string(&plain).unwrap()

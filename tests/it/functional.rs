@@ -1,0 +1,347 @@
+//! Functional runs: real values through the simulated STA against an f64 reference, on
+//! several seeds and on shapes that are not multiples of the tile sizes or of M.
+
+use std::path::PathBuf;
+
+use safetensors::Dtype;
+use stasim::functional::weights::ModelWeights;
+use stasim::functional::{DEFAULT_TOLERANCE, FunctionalReport};
+use stasim::report::Report;
+use stasim::run::{FunctionalArgs, WorkloadArgs, data_plane, resolve_workload, simulate};
+use stasim::topology::{self, Source, Topology};
+use stasim::workload::Pattern;
+use stasim::workload::prune::{apply, prune};
+use stasim::workload::stanm::{Scheme, prune_checkpoint};
+
+use crate::support::{CkptShape, bert_checkpoint};
+
+fn topo(name: &str) -> Topology {
+    topology::load(&Source::read(name).unwrap(), &[]).unwrap()
+}
+
+/// A functional run; returns the report (with its functional part) and the same run's
+/// report without values.
+fn run_both(t: &Topology, args: &WorkloadArgs, seed: u64) -> (Report, Report) {
+    let w = resolve_workload(t, args).unwrap();
+    let f = FunctionalArgs {
+        seed,
+        tolerance: DEFAULT_TOLERANCE,
+    };
+    let plane = data_plane(&w, args, &f).unwrap();
+    let with = simulate(t, &w, None, None, Some((&plane, DEFAULT_TOLERANCE)))
+        .unwrap()
+        .report;
+    let without = simulate(t, &w, None, None, None).unwrap().report;
+    (with, without)
+}
+
+/// Every tensor written, every tensor close to the reference, the output within tolerance.
+fn assert_close(f: &FunctionalReport, what: &str) {
+    assert!(f.passed, "{what}: {f:#?}");
+    for t in &f.tensors {
+        assert_eq!(t.non_finite, 0, "{what}: {} has unwritten values", t.name);
+        // f16 unit roundoff is 2^-11 = 4.9e-4; a stored tensor is a few roundings away.
+        assert!(
+            t.rel_error < 4e-3,
+            "{what}: {} rel error {}",
+            t.name,
+            t.rel_error
+        );
+    }
+    assert!(f.output_rel_error <= f.tolerance);
+}
+
+/// Timing is the same with and without values: the reports differ only by `functional`.
+fn assert_same_timing(mut with: Report, without: Report, what: &str) {
+    assert!(with.functional.take().is_some());
+    assert_eq!(
+        serde_json::to_string(&with).unwrap(),
+        serde_json::to_string(&without).unwrap(),
+        "{what}: values changed the timing"
+    );
+}
+
+#[test]
+fn seeded_presets_match_the_reference_on_several_seeds_and_patterns() {
+    let t = topo("sta-small");
+    for (seed, pattern, seq) in [
+        (1, "2:4", 16),
+        (2, "1:8", 13),
+        (3, "dense", 9),
+        (4, "3:8", 21),
+    ] {
+        let args = WorkloadArgs {
+            model: Some("minilm-l6".into()),
+            layers: Some(2),
+            seq: Some(seq),
+            pattern: Some(pattern.into()),
+            ..WorkloadArgs::default()
+        };
+        let what = format!("seed {seed}, {pattern}, s = {seq}");
+        let (with, without) = run_both(&t, &args, seed);
+        let f = with.functional.clone().unwrap();
+        assert_eq!(f.seed, seed);
+        assert_close(&f, &what);
+        assert_same_timing(with, without, &what);
+    }
+}
+
+#[test]
+fn causal_attention_and_batches_match_the_reference() {
+    let t = topo("sta-small");
+    let args = WorkloadArgs {
+        model: Some("gpt2-small".into()),
+        layers: Some(1),
+        seq: Some(11),
+        batch: Some(2),
+        pattern: Some("2:4".into()),
+        ..WorkloadArgs::default()
+    };
+    let (with, without) = run_both(&t, &args, 5);
+    assert_close(with.functional.as_ref().unwrap(), "gpt2 causal, batch 2");
+    assert_same_timing(with, without, "gpt2");
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("stasim-func-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn a_ragged_pruned_checkpoint_matches_the_reference_for_every_family_member() {
+    // d = 36 (3 heads of 12), f = 70: K is not a multiple of 8 (36, 70) nor of 4 (70), and
+    // neither d, f nor s = 13 is a multiple of the 4 x 4 tiles of sta-small.
+    let dir = tmp("ragged");
+    let src = bert_checkpoint(
+        &dir,
+        Dtype::F16,
+        &CkptShape {
+            d: 36,
+            f: 70,
+            layers: 2,
+            heads: Some(3),
+            complete: true,
+        },
+    );
+    let out = dir.join("fam.stanm");
+    let fam = ["4:8", "2:8", "1:8"].map(|p| Pattern::parse(p).unwrap());
+    prune_checkpoint(&src, &Scheme::Family(fam.to_vec()), &out, 1).unwrap();
+    let t = topo("sta-small");
+    for member in ["4:8", "2:8", "1:8"] {
+        let args = WorkloadArgs {
+            checkpoint: Some(out.clone()),
+            member: Some(member.into()),
+            seq: Some(13),
+            ..WorkloadArgs::default()
+        };
+        let (with, without) = run_both(&t, &args, 11);
+        let f = with.functional.clone().unwrap();
+        assert!(f.weights.ends_with("fam.stanm"));
+        assert_eq!(f.tensors.len(), 2 * 6);
+        assert_close(&f, member);
+        assert_same_timing(with, without, member);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_index_multiplexers_compute_the_pruned_dense_product() {
+    // Independent of the simulation: the stored slots, applied through the index muxes,
+    // equal the product with the pruned dense matrix of `prune::apply` (K = 21: a short
+    // last group).
+    let (out, k) = (5usize, 21usize);
+    let w: Vec<f32> = crate::support::values(out * k, 42);
+    for p in ["2:4", "1:8", "3:8"] {
+        let pat = Pattern::parse(p).unwrap();
+        let mask = prune(&w, out, k, pat, None);
+        let dense = apply(&w, &mask);
+        let lin = stasim::functional::weights::Linear {
+            out,
+            k,
+            pattern: pat,
+            slots: stasim::workload::prune::unpack_slots(
+                &stasim::workload::prune::pack(&w, std::slice::from_ref(&mask)),
+                out,
+                k,
+                pat,
+                1,
+                0,
+                pat.n as usize,
+            )
+            .unwrap(),
+            bias: vec![0.0; out],
+        };
+        let a: Vec<f32> = (0..k).map(|i| (i as f32 * 0.37).sin()).collect();
+        for c in 0..out {
+            let expect: f64 = (0..k)
+                .map(|i| f64::from(dense[c * k + i]) * f64::from(a[i]))
+                .sum();
+            let got = f64::from(lin.mac(c, &a));
+            assert!(
+                (got - expect).abs() < 1e-5,
+                "{p} column {c}: {got} vs {expect}"
+            );
+        }
+        assert_eq!(
+            lin.dense_f64(),
+            dense.iter().map(|&x| f64::from(x)).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn wrong_weights_fail_the_check() {
+    // The check can fail: a data plane whose weights differ from the reference's (one
+    // index changed after the run) gives errors far above the tolerance.
+    let t = topo("sta-small");
+    let args = WorkloadArgs {
+        model: Some("minilm-l6".into()),
+        layers: Some(1),
+        seq: Some(8),
+        ..WorkloadArgs::default()
+    };
+    let w = resolve_workload(&t, &args).unwrap();
+    let f = FunctionalArgs {
+        seed: 1,
+        tolerance: DEFAULT_TOLERANCE,
+    };
+    let plane = data_plane(&w, &args, &f).unwrap();
+    simulate(&t, &w, None, None, Some((&plane, DEFAULT_TOLERANCE))).unwrap();
+    let mut weights: ModelWeights = plane.lock().unwrap().weights().clone();
+    for s in weights.layers[0].ffn2.slots.iter_mut() {
+        s.1 = (s.1 + 1) % 4; // every index multiplexer selects the wrong activation
+    }
+    let good = plane.lock().unwrap().report(DEFAULT_TOLERANCE);
+    assert!(good.passed);
+    let swapped = plane
+        .lock()
+        .unwrap()
+        .with_weights(weights)
+        .report(DEFAULT_TOLERANCE);
+    assert!(!swapped.passed, "{swapped:#?}");
+    assert!(swapped.output_rel_error > 0.1);
+}
+
+#[test]
+fn functional_cli_reports_and_exits_1_above_the_tolerance() {
+    let bin = env!("CARGO_BIN_EXE_stasim");
+    let base = [
+        "run",
+        "sta-small",
+        "--model",
+        "minilm-l6",
+        "--layers",
+        "1",
+        "--seq",
+        "8",
+        "--functional",
+    ];
+    let ok = std::process::Command::new(bin).args(base).output().unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        text.contains("functional check") && text.contains("PASSED"),
+        "{text}"
+    );
+    let tight = std::process::Command::new(bin)
+        .args(base)
+        .args(["--tolerance", "1e-9"])
+        .output()
+        .unwrap();
+    assert_eq!(tight.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&tight.stderr);
+    assert!(err.contains("above the tolerance"), "{err}");
+    // Bad input: a negative tolerance is refused before running.
+    let neg = std::process::Command::new(bin)
+        .args(base)
+        .args(["--tolerance=-1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        neg.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&neg.stderr)
+    );
+}
+
+#[test]
+fn a_checkpoint_without_biases_or_layernorm_is_a_clear_error() {
+    let dir = tmp("incomplete");
+    let src = bert_checkpoint(
+        &dir,
+        Dtype::F32,
+        &CkptShape {
+            d: 24,
+            f: 40,
+            layers: 1,
+            heads: Some(2),
+            complete: false,
+        },
+    );
+    let out = dir.join("p.stanm");
+    prune_checkpoint(
+        &src,
+        &Scheme::Patterns(stasim::workload::Patterns::uniform(
+            Pattern::parse("2:4").unwrap(),
+        )),
+        &out,
+        1,
+    )
+    .unwrap();
+    let t = topo("sta-small");
+    let args = WorkloadArgs {
+        checkpoint: Some(out.clone()),
+        seq: Some(8),
+        ..WorkloadArgs::default()
+    };
+    let w = resolve_workload(&t, &args).unwrap();
+    let f = FunctionalArgs {
+        seed: 1,
+        tolerance: DEFAULT_TOLERANCE,
+    };
+    let Err(e) = data_plane(&w, &args, &f) else {
+        panic!("a checkpoint without biases was accepted")
+    };
+    assert!(
+        e.message.contains("p.stanm")
+            && e.message.contains("attention.output.dense.bias` not found"),
+        "{}",
+        e.message
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_real_minilm_checkpoint_matches_the_reference() {
+    let path = std::env::var_os("STASIM_MINILM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/stasim/minilm/model.safetensors")
+        });
+    if !path.exists() {
+        eprintln!(
+            "skipped: {} not found (run scripts/fetch-minilm.sh)",
+            path.display()
+        );
+        return;
+    }
+    let dir = tmp("minilm");
+    let out = dir.join("minilm-2-4.stanm");
+    let scheme = Scheme::Patterns(stasim::workload::Patterns::uniform(
+        Pattern::parse("2:4").unwrap(),
+    ));
+    prune_checkpoint(&path, &scheme, &out, 1).unwrap();
+    let args = WorkloadArgs {
+        checkpoint: Some(out.clone()),
+        layers: Some(2),
+        seq: Some(32),
+        ..WorkloadArgs::default()
+    };
+    let (with, without) = run_both(&topo("sta"), &args, 3);
+    assert_close(with.functional.as_ref().unwrap(), "MiniLM 2:4");
+    assert_same_timing(with, without, "MiniLM");
+    let _ = std::fs::remove_dir_all(dir);
+}
