@@ -40,6 +40,7 @@ pub mod plot;
 pub mod report;
 pub mod run;
 pub mod sta;
+pub mod sweep;
 pub mod topology;
 pub mod trace;
 pub mod txn;

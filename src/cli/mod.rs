@@ -6,6 +6,7 @@ mod graph;
 mod models;
 mod prune;
 mod run;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +39,8 @@ enum Command {
     /// Run a benchmark.
     #[command(subcommand)]
     Bench(bench::Which),
+    /// Run a design-space sweep (`SWEEP.yaml`), or `sweep merge DIR... --out DIR`.
+    Sweep(sweep::Args),
 }
 
 /// Parses `--set` arguments.
@@ -82,6 +85,7 @@ pub fn main() -> Result<(), Error> {
         Some(Command::Graph(a)) => graph::run(&a),
         Some(Command::Models(a)) => models::run(&a),
         Some(Command::Bench(w)) => bench::run(&w),
+        Some(Command::Sweep(a)) => sweep::run(&a),
         // The main job: the reference design on BERT-base, with every output.
         None => run::run(&run::Args {
             topology: "sta".into(),

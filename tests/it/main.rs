@@ -9,5 +9,6 @@ mod pipeline;
 mod prune;
 mod sta;
 mod support;
+mod sweep;
 mod topology;
 mod trace;

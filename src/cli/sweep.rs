@@ -1,0 +1,128 @@
+//! `stasim sweep SWEEP.yaml` and `stasim sweep merge DIR... --out DIR`.
+
+use std::path::PathBuf;
+
+use stasim::Error;
+use stasim::sweep::{self, runner};
+
+/// Arguments of `sweep`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The sweep file, or `merge` followed by result folders of shards.
+    pub file: String,
+    /// With `merge`: the result folders to join.
+    pub dirs: Vec<PathBuf>,
+    /// Output folder (default `results/<sweep name>`; with `merge`, required).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run only the I-th of N deterministic slices (points with index % N == I).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Runs at once (default: the sweep file's `jobs`, else the number of cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Check the sweep and list its points without running them.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+fn output_error(msg: String, arg: &str) -> Error {
+    super::arg_error(msg, arg, "check the folder paths and permissions")
+}
+
+/// Runs `sweep`.
+pub fn run(a: &Args) -> Result<(), Error> {
+    if a.file == "merge" {
+        let out = a.out.clone().ok_or_else(|| {
+            super::arg_error(
+                "`sweep merge` needs --out DIR",
+                "sweep merge",
+                "e.g. stasim sweep merge r0 r1 --out all",
+            )
+        })?;
+        if a.dirs.is_empty() {
+            return Err(super::arg_error(
+                "`sweep merge` needs the result folders to join",
+                "sweep merge",
+                "e.g. stasim sweep merge r0 r1 --out all",
+            ));
+        }
+        let r = runner::merge(&a.dirs, &out).map_err(|m| output_error(m, "sweep merge"))?;
+        let missing = r.points_total - r.points.len();
+        println!(
+            "merged {} of {} points of `{}` into {}{}",
+            r.points.len(),
+            r.points_total,
+            r.sweep,
+            out.display(),
+            if missing > 0 {
+                format!(" ({missing} missing)")
+            } else {
+                String::new()
+            }
+        );
+        return Ok(());
+    }
+    if !a.dirs.is_empty() {
+        return Err(super::arg_error(
+            format!("unexpected arguments after the sweep file: {:?}", a.dirs),
+            &a.file,
+            "one sweep file per run; `stasim sweep merge DIR...` joins results",
+        ));
+    }
+    if a.jobs == Some(0) {
+        return Err(super::arg_error("--jobs 0", "--jobs 0", "give at least 1"));
+    }
+    let shard = a.shard.as_deref().map(sweep::parse_shard).transpose()?;
+    let s = sweep::load(std::path::Path::new(&a.file))?;
+    if a.dry_run {
+        for p in &s.points {
+            if shard.is_none_or(|(i, n)| p.index % n == i) {
+                println!("{:4}  stasim {}", p.index, p.run_args(&s).join(" "));
+            }
+        }
+        return Ok(());
+    }
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("results").join(&s.name));
+    let exe = std::env::current_exe()
+        .map_err(|e| output_error(format!("cannot find the stasim binary: {e}"), "sweep"))?;
+    let opts = runner::RunOptions {
+        exe,
+        out: out.clone(),
+        shard,
+        jobs: a.jobs,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let t0 = std::time::Instant::now();
+    let r = runner::run(&s, &opts).map_err(|m| output_error(m, &out.display().to_string()))?;
+    let failed = r.points.iter().filter(|p| p.status != "ok").count();
+    let serial: f64 = r.points.iter().map(|p| p.wall_s).sum();
+    let wall = t0.elapsed().as_secs_f64();
+    println!(
+        "sweep `{}`: {} points run ({} ok, {failed} failed) in {wall:.1} s wall ({serial:.1} s of runs, {:.2}x), results in {}",
+        r.sweep,
+        r.points.len(),
+        r.points.len() - failed,
+        serial / wall.max(1e-9),
+        out.display()
+    );
+    for p in r.points.iter().filter(|p| p.status != "ok") {
+        let first = p
+            .error
+            .as_deref()
+            .and_then(|e| e.lines().next())
+            .unwrap_or("");
+        println!("  point {} {}: {first}", p.index, p.status);
+    }
+    if r.interrupted {
+        return Err(Error::Check(format!(
+            "interrupted: {} finished points kept in {}",
+            r.points.len(),
+            out.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Sweep results: one record per point, written as `results.json` and `results.csv`, and the
+//! merge of shards.
+//!
+//! A point's report is the `stasim run --json` output of its child process, kept byte for
+//! byte in `points/NNNN.json` (identical to the same run done by hand) and embedded in
+//! `results.json`. The CSV has one row per point: its index, every varied setting, the
+//! status and the headline numbers.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// What happened to one point.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PointResult {
+    /// Position in the sweep.
+    pub index: usize,
+    /// Varied settings, in order.
+    pub params: Vec<(String, String)>,
+    /// `ok`, `failed` (the run exited non-zero) or `timeout`.
+    pub status: String,
+    /// The run's exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// The run's error message (its stderr), for failed points.
+    pub error: Option<String>,
+    /// Wall seconds of the run (not deterministic).
+    pub wall_s: f64,
+    /// The run's report (`stasim run --json`).
+    pub report: Option<serde_json::Value>,
+}
+
+/// A sweep's results file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Results {
+    /// Sweep name.
+    pub sweep: String,
+    /// Points in the whole sweep.
+    pub points_total: usize,
+    /// The shard these results cover (`I/N`), or `all`.
+    pub shard: String,
+    /// Whether the sweep was interrupted (Ctrl-C) before every point ran.
+    pub interrupted: bool,
+    /// Finished points, by index.
+    pub points: Vec<PointResult>,
+}
+
+fn num(r: &serde_json::Value, path: &[&str]) -> String {
+    let mut v = r;
+    for k in path {
+        match v.get(k) {
+            Some(x) => v = x,
+            None => return String::new(),
+        }
+    }
+    v.as_f64().map_or_else(String::new, |x| format!("{x}"))
+}
+
+/// Headline columns of the CSV: (name, path in the report).
+const COLUMNS: [(&str, &[&str]); 8] = [
+    ("latency_us", &["total_time_us"]),
+    ("total_cycles", &["total_cycles"]),
+    ("pe_utilization", &["pe_utilization"]),
+    ("dram_avg_gbps", &["dram", "avg_gbps"]),
+    ("dram_bytes_read", &["dram", "bytes_read"]),
+    ("energy_uj", &["energy", "total_uj"]),
+    ("avg_power_w", &["energy", "avg_power_w"]),
+    ("gops_per_w_dense", &["energy", "gops_per_w_dense"]),
+];
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+impl Results {
+    /// The CSV text.
+    pub fn csv(&self) -> String {
+        let mut keys: Vec<&str> = Vec::new();
+        for p in &self.points {
+            for (k, _) in &p.params {
+                if !keys.contains(&k.as_str()) {
+                    keys.push(k);
+                }
+            }
+        }
+        let mut out = String::from("index");
+        for k in &keys {
+            out.push(',');
+            out.push_str(&csv_field(k));
+        }
+        out.push_str(",status");
+        for (c, _) in COLUMNS {
+            out.push(',');
+            out.push_str(c);
+        }
+        out.push_str(",error\n");
+        for p in &self.points {
+            out.push_str(&p.index.to_string());
+            for k in &keys {
+                out.push(',');
+                let v = p.params.iter().find(|(pk, _)| pk == k).map_or("", |x| &x.1);
+                out.push_str(&csv_field(v));
+            }
+            out.push(',');
+            out.push_str(&p.status);
+            for (_, path) in COLUMNS {
+                out.push(',');
+                if let Some(r) = &p.report {
+                    out.push_str(&num(r, path));
+                }
+            }
+            out.push(',');
+            let first_line = p
+                .error
+                .as_deref()
+                .and_then(|e| e.lines().next())
+                .unwrap_or("");
+            out.push_str(&csv_field(first_line));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Writes `results.json` and `results.csv` into `dir` (each via a temporary name).
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        let json = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        write_atomic(&dir.join("results.json"), &format!("{json}\n"))?;
+        write_atomic(&dir.join("results.csv"), &self.csv())
+    }
+
+    /// Reads `dir/results.json`.
+    pub fn read(dir: &Path) -> Result<Results, String> {
+        let path = dir.join("results.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| format!("`{}` is not sweep results: {e}", path.display()))
+    }
+
+    /// Joins shard results of one sweep: the same sweep and size, no point twice.
+    pub fn merge(parts: Vec<Results>) -> Result<Results, String> {
+        let first = parts.first().ok_or("nothing to merge")?;
+        let (sweep, total) = (first.sweep.clone(), first.points_total);
+        let mut points: Vec<PointResult> = Vec::new();
+        let mut interrupted = false;
+        for r in parts {
+            if r.sweep != sweep || r.points_total != total {
+                return Err(format!(
+                    "cannot merge sweep `{}` ({} points) with `{sweep}` ({total} points)",
+                    r.sweep, r.points_total
+                ));
+            }
+            interrupted |= r.interrupted;
+            points.extend(r.points);
+        }
+        points.sort_by_key(|p| p.index);
+        if let Some(w) = points.windows(2).find(|w| w[0].index == w[1].index) {
+            return Err(format!(
+                "point {} appears in two inputs (the same shard twice?)",
+                w[0].index
+            ));
+        }
+        Ok(Results {
+            sweep,
+            points_total: total,
+            shard: "merged".into(),
+            interrupted,
+            points,
+        })
+    }
+}
+
+/// Writes `text` to `path` through `path.partial` and a rename.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("cannot write `{}`: {e}", path.display())
+        })
+}
