@@ -311,7 +311,13 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
             let origin = settings
                 .iter()
                 .rev()
-                .find(|s| e.key.starts_with(&s.0) || e.message.contains(&s.0))
+                .find(|s| {
+                    let module = s.0.split('.').next().unwrap_or(&s.0);
+                    e.key.starts_with(&s.0)
+                        || e.message.contains(&s.0)
+                        || e.key.ends_with(&format!(".{module}"))
+                        || e.message.contains(&format!("`{module}`"))
+                })
                 .map_or_else(|| at(&p, &raw.topology.referenced), |s| s.2.clone());
             InputError::new(
                 format!("point {index}: {}", e.message),
