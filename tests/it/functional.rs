@@ -315,12 +315,7 @@ fn a_checkpoint_without_biases_or_layernorm_is_a_clear_error() {
 
 #[test]
 fn the_real_minilm_checkpoint_matches_the_reference() {
-    let path = std::env::var_os("STASIM_MINILM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/stasim/minilm/model.safetensors")
-        });
+    let path = crate::support::minilm_path();
     if !path.exists() {
         eprintln!(
             "skipped: {} not found (run scripts/fetch-minilm.sh)",

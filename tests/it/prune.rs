@@ -204,12 +204,7 @@ fn bad_checkpoints_are_clear_errors_naming_file_and_tensor() {
 /// `STASIM_MINILM` points at it). Skipped, with a message, otherwise.
 #[test]
 fn the_real_minilm_checkpoint_prunes_and_round_trips() {
-    let path = std::env::var_os("STASIM_MINILM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/stasim/minilm/model.safetensors")
-        });
+    let path = crate::support::minilm_path();
     if !path.exists() {
         eprintln!(
             "skipped: {} not found (run scripts/fetch-minilm.sh)",

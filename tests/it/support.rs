@@ -261,3 +261,13 @@ pub fn bert_checkpoint(
     }
     path
 }
+
+/// Where scripts/fetch-minilm.sh puts MiniLM-L6 (or `$STASIM_MINILM`).
+pub fn minilm_path() -> std::path::PathBuf {
+    std::env::var_os("STASIM_MINILM")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/stasim/minilm/model.safetensors")
+        })
+}
