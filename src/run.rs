@@ -296,7 +296,7 @@ pub fn simulate(
     }
     let mut report = report::build(topo, &sim, w, summary.end_time);
     if let Some((plane, tolerance)) = functional {
-        let dp = plane.lock().unwrap_or_else(|e| e.into_inner());
+        let dp = crate::functional::lock(plane);
         report.functional = Some(dp.report(tolerance));
     }
     Ok(Outcome {

@@ -13,7 +13,7 @@ use super::{FunctionalReport, LN_EPS, TensorError, gelu, to_f16};
 use crate::txn::{Pass, Tile, TileValues, Via};
 use crate::workload::{Op, Workload};
 
-/// The tensors a layer stores.
+/// The tensors a layer stores (discriminants index [`KINDS`]).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// Q, K, V side by side.
@@ -115,8 +115,7 @@ impl Dims {
 
     /// Index of tensor `(layer, kind, batch)` in a flat list.
     pub fn index(&self, layer: usize, kind: Kind, batch: usize) -> usize {
-        let k = KINDS.iter().position(|&x| x == kind).unwrap_or(0);
-        (layer * KINDS.len() + k) * self.b + batch
+        (layer * KINDS.len() + kind as usize) * self.b + batch
     }
 }
 
@@ -412,7 +411,7 @@ impl DataPlane {
         let Some(data) = t.data.as_deref() else {
             return;
         };
-        let op = self.op(t.op).clone();
+        let op = &self.ops[t.op as usize];
         let Some(kind) = Kind::of_op(op.name) else {
             return;
         };
@@ -431,8 +430,8 @@ impl DataPlane {
         };
         let idx = self.dims.index(l, kind, b);
         let ln = match kind {
-            Kind::AddLn1 => Some(self.weights.layers[l].ln1.clone()),
-            Kind::AddLn2 => Some(self.weights.layers[l].ln2.clone()),
+            Kind::AddLn1 => Some(&self.weights.layers[l].ln1),
+            Kind::AddLn2 => Some(&self.weights.layers[l].ln2),
             _ => None,
         };
         let tensor = &mut self.tensors[idx];
@@ -442,7 +441,7 @@ impl DataPlane {
             let at = row * tensor.cols + col_base + data.col0 as usize;
             tensor.v[at..at + cols].copy_from_slice(&data.v[r * cols..(r + 1) * cols]);
             tensor.done[row] += cols;
-            if let Some(norm) = &ln
+            if let Some(norm) = ln
                 && tensor.done[row] == tensor.cols
             {
                 let x = &mut tensor.v[row * tensor.cols..(row + 1) * tensor.cols];

@@ -40,6 +40,11 @@ pub use dataplane::DataPlane;
 /// The data plane as the modules of one simulation share it.
 pub type Shared = Arc<Mutex<DataPlane>>;
 
+/// Locks the data plane (a panic elsewhere cannot poison values that are only read back).
+pub fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, DataPlane> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Default tolerance on the model output's relative error `||y - y_ref||_F / ||y_ref||_F`.
 ///
 /// f16 has a unit roundoff of `2^-11 ~ 4.9e-4`; a layer rounds six stored tensors (QKV, P,

@@ -95,9 +95,7 @@ pub struct AccRouting {
 impl Routing for AccRouting {
     fn service(&self, mut t: Tile) -> Service {
         if let Some(f) = &self.functional {
-            f.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .accumulate(&mut t);
+            crate::functional::lock(f).accumulate(&mut t);
         }
         let port = match (t.via, t.dest) {
             (Via::Softmax { .. }, _) => self.to_softmax,

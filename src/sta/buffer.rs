@@ -210,7 +210,7 @@ impl Buffer {
                     let bytes = u64::from(t.elems) * u64::from(t.elem_bytes);
                     self.logs.sram(t.op, 0, bytes);
                     if let Some(f) = &self.functional {
-                        f.lock().unwrap_or_else(|e| e.into_inner()).commit(&t);
+                        crate::functional::lock(f).commit(&t);
                     }
                 }
             }

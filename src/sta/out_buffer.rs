@@ -125,7 +125,7 @@ impl OutBuffer {
             {
                 self.logs.work(op, start, now, 0);
                 if let (Some(f), Some(t)) = (&self.functional, tile) {
-                    f.lock().unwrap_or_else(|e| e.into_inner()).commit(&t);
+                    crate::functional::lock(f).commit(&t);
                 }
             }
             self.writes += 1;

@@ -309,7 +309,7 @@ impl PeArray {
             let data = self
                 .functional
                 .as_ref()
-                .map(|f| f.lock().unwrap_or_else(|e| e.into_inner()).pass(&p));
+                .map(|f| crate::functional::lock(f).pass(&p));
             self.computing = Some(Tile {
                 data,
                 op: p.op,

@@ -268,7 +268,7 @@ impl Softmax {
             return;
         };
         if let Some(f) = &self.functional {
-            f.lock().unwrap_or_else(|e| e.into_inner()).softmax(block);
+            crate::functional::lock(f).softmax(block);
         }
         let elems: u64 = block.iter().map(|t| u64::from(t.elems)).sum();
         self.rows += u64::from(block[0].rows);

@@ -83,7 +83,7 @@ pub struct VecRouting {
 impl Routing for VecRouting {
     fn service(&self, mut t: Tile) -> Service {
         if let Some(f) = &self.functional {
-            f.lock().unwrap_or_else(|e| e.into_inner()).vector(&mut t);
+            crate::functional::lock(f).vector(&mut t);
         }
         let (op, passes) = match t.via {
             Via::Vector { op, passes } => (op, u64::from(passes)),

@@ -226,15 +226,19 @@ pub fn unpack(
     fam: usize,
     member: usize,
 ) -> Result<Vec<f32>, String> {
-    let m = dense.m as usize;
+    let (m, n) = (dense.m as usize, dense.n as usize);
+    let groups = k.div_ceil(m);
     let mut out = vec![0.0f32; rows * k];
-    for_each_slot(p, rows, k, dense, fam, |r, g, slot| {
-        if let Some((v, o, t)) = slot
-            && t <= member
-        {
+    // Padding slots are (+0.0, 0) and `out` is +0.0 already: only other bit patterns are written.
+    for (i, &(v, o)) in unpack_slots(p, rows, k, dense, fam, member, n)?
+        .iter()
+        .enumerate()
+    {
+        if v.to_bits() != 0 {
+            let (r, g) = (i / (groups * n), i / n % groups);
             out[r * k + g * m + o as usize] = v;
         }
-    })?;
+    }
     Ok(out)
 }
 
