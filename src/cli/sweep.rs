@@ -1,4 +1,5 @@
-//! `stasim sweep SWEEP.yaml` and `stasim sweep merge DIR... --out DIR`.
+//! `stasim sweep SWEEP.yaml`, `stasim sweep merge DIR... --out DIR` and
+//! `stasim sweep plot DIR [--out DIR]`.
 
 use std::path::PathBuf;
 
@@ -8,11 +9,13 @@ use stasim::sweep::{self, runner};
 /// Arguments of `sweep`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The sweep file, or `merge` followed by result folders of shards.
+    /// The sweep file; or `merge` followed by result folders of shards; or `plot` followed
+    /// by one result folder.
     pub file: String,
-    /// With `merge`: the result folders to join.
+    /// With `merge`: the result folders to join; with `plot`: the result folder to chart.
     pub dirs: Vec<PathBuf>,
-    /// Output folder (default `results/<sweep name>`; with `merge`, required).
+    /// Output folder (default `results/<sweep name>`; with `merge`, required; with `plot`,
+    /// default `DIR/plots`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Run only the I-th of N deterministic slices (points with index % N == I).
@@ -24,10 +27,29 @@ pub struct Args {
     /// Check the sweep and list its points without running them.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not draw the charts after the sweep.
+    #[arg(long)]
+    pub no_plots: bool,
 }
 
 fn output_error(msg: String, arg: &str) -> Error {
     super::arg_error(msg, arg, "check the folder paths and permissions")
+}
+
+/// Draws the sweep charts of `r` into `dir` and says what was drawn and what was not.
+fn plot(r: &sweep::results::Results, dir: &std::path::Path) -> Result<(), Error> {
+    let w = stasim::plot::sweep::write_all(r, dir)
+        .map_err(|m| output_error(m, &dir.display().to_string()))?;
+    let pngs = w
+        .files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "png"))
+        .count();
+    println!("charts: {pngs} (PNG and SVG) in {}", dir.display());
+    for (name, why) in &w.skipped {
+        println!("  no {name}: {why}");
+    }
+    Ok(())
 }
 
 /// Runs `sweep`.
@@ -62,6 +84,19 @@ pub fn run(a: &Args) -> Result<(), Error> {
             }
         );
         return Ok(());
+    }
+    if a.file == "plot" {
+        let [dir] = a.dirs.as_slice() else {
+            return Err(super::arg_error(
+                "`sweep plot` takes one result folder",
+                "sweep plot",
+                "e.g. stasim sweep plot results/bert-base-100",
+            ));
+        };
+        let r = sweep::results::Results::read(dir).map_err(|m| {
+            super::arg_error(m, "sweep plot", "give a folder that `stasim sweep` wrote")
+        })?;
+        return plot(&r, &a.out.clone().unwrap_or_else(|| dir.join("plots")));
     }
     if !a.dirs.is_empty() {
         return Err(super::arg_error(
@@ -116,6 +151,9 @@ pub fn run(a: &Args) -> Result<(), Error> {
             .and_then(|e| e.lines().next())
             .unwrap_or("");
         println!("  point {} {}: {first}", p.index, p.status);
+    }
+    if !a.no_plots && !r.interrupted {
+        plot(&r, &out.join("plots"))?;
     }
     if r.interrupted {
         return Err(Error::Check(format!(

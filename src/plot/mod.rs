@@ -7,6 +7,10 @@
 //! - `gantt_layerN`: which module worked on which operation, for layer N;
 //! - `roofline`: each matmul by arithmetic intensity (MACs per DRAM byte) and achieved
 //!   throughput, under the compute roof and the bandwidth roof.
+//!
+//! Charts of a whole sweep (many reports) are in [`sweep`].
+
+pub mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -462,23 +466,45 @@ impl Chart {
             Chart::Roofline => roofline(area, r),
         }
     }
+}
 
-    /// Draws the chart as `DIR/NAME.png` and `DIR/NAME.svg`.
-    fn render(self, dir: &Path, r: &Report) -> Result<[PathBuf; 2], String> {
-        let name = self.file_name();
-        let png = dir.join(format!("{name}.png"));
-        let svg = dir.join(format!("{name}.svg"));
-        self.draw(&BitMapBackend::new(&png, SIZE).into_drawing_area(), r)?;
-        self.draw(&SVGBackend::new(&svg, SIZE).into_drawing_area(), r)?;
-        Ok([png, svg])
+/// A chart that can be drawn on any plotters backend.
+trait Draw {
+    /// File name without extension.
+    fn file_name(&self) -> String;
+    /// Draws on `area`.
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Res;
+}
+
+/// Draws `chart` as `DIR/NAME.png` and `DIR/NAME.svg`.
+fn render(chart: &impl Draw, dir: &Path) -> Result<[PathBuf; 2], String> {
+    let name = chart.file_name();
+    let png = dir.join(format!("{name}.png"));
+    let svg = dir.join(format!("{name}.svg"));
+    chart.draw(&BitMapBackend::new(&png, SIZE).into_drawing_area())?;
+    chart.draw(&SVGBackend::new(&svg, SIZE).into_drawing_area())?;
+    Ok([png, svg])
+}
+
+/// Creates the output folder (and registers the font).
+fn prepare(dir: &Path) -> Res {
+    register_font();
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))
+}
+
+impl Draw for (Chart, &Report) {
+    fn file_name(&self) -> String {
+        self.0.file_name()
+    }
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Res {
+        self.0.draw(area, self.1)
     }
 }
 
 /// Writes every chart of `r` into `dir` (PNG and SVG); `gantt_layer` picks the layer of
 /// the Gantt chart. Returns the files written.
 pub fn write_all(r: &Report, dir: &Path, gantt_layer: usize) -> Result<Vec<PathBuf>, String> {
-    register_font();
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    prepare(dir)?;
     let charts = [
         Chart::LatencyByLayer,
         Chart::DramBandwidth,
@@ -488,7 +514,7 @@ pub fn write_all(r: &Report, dir: &Path, gantt_layer: usize) -> Result<Vec<PathB
     ];
     let mut files = Vec::new();
     for c in charts {
-        files.extend(c.render(dir, r)?);
+        files.extend(render(&(c, r), dir)?);
     }
     Ok(files)
 }

@@ -80,6 +80,8 @@ pub struct Sweep {
     pub base: Vec<(String, String)>,
     /// Every point.
     pub points: Vec<Point>,
+    /// The base design's value of each varied key, where known (charts hold these fixed).
+    pub reference: Vec<(String, String)>,
     /// Runs at once.
     pub jobs: usize,
     /// Per-run timeout, seconds.
@@ -144,6 +146,81 @@ fn at(path: &str, l: &serde_saphyr::Location) -> Origin {
     }
 }
 
+/// A setting: key, value text, where it is written.
+type Setting = (String, String, Origin);
+
+/// Splits settings into `stasim run`'s workload arguments and `--set` overrides.
+fn run_settings(
+    settings: &[Setting],
+    text: &str,
+) -> Result<(WorkloadArgs, Vec<SetOverride>), InputError> {
+    let mut wargs = WorkloadArgs::default();
+    let mut sets = Vec::new();
+    for (k, v, origin) in settings {
+        let located = |msg: String, hint: &str| {
+            InputError::new(msg, origin.clone(), k.clone())
+                .with_hint(hint)
+                .with_source(text)
+        };
+        let int = || {
+            v.parse::<i64>().map_err(|_| {
+                located(
+                    format!("`{k}` = `{v}` is not a whole number"),
+                    "give a positive integer",
+                )
+            })
+        };
+        match k.as_str() {
+            "model" => wargs.model = Some(v.clone()),
+            "pattern" => wargs.pattern = Some(v.clone()),
+            "seq" => wargs.seq = Some(int()?),
+            "batch" => wargs.batch = Some(int()?),
+            "layers" => wargs.layers = Some(int()?),
+            _ => sets.push(SetOverride::parse(&format!("{k}={v}")).map_err(|e| {
+                located(
+                    format!("`{k}`: {}", e.message),
+                    e.hint.as_deref().unwrap_or("see `stasim models`"),
+                )
+            })?),
+        }
+    }
+    Ok((wargs, sets))
+}
+
+/// The base design's value of each of `keys` (the values charts hold fixed when another
+/// axis varies), as an axis would write it; keys it cannot name are left out.
+fn reference_values(
+    src: &Source,
+    base: &[Setting],
+    keys: &[String],
+    text: &str,
+) -> Vec<(String, String)> {
+    let Ok((wargs, sets)) = run_settings(base, text) else {
+        return Vec::new();
+    };
+    let Ok(topo) = topology::load(src, &sets) else {
+        return Vec::new();
+    };
+    let w = resolve_workload(&topo, &wargs).ok();
+    keys.iter()
+        .filter_map(|k| {
+            let value = match (k.as_str(), &w) {
+                ("model", Some(w)) => w.model.name.to_string(),
+                ("pattern", Some(w)) => w.patterns.qkv.to_string(),
+                ("seq", Some(w)) => w.seq.to_string(),
+                ("batch", Some(w)) => w.batch.to_string(),
+                ("layers", Some(w)) => w.layers.to_string(),
+                _ => {
+                    let (inst, param) = k.split_once('.')?;
+                    let m = topo.modules.iter().find(|m| m.name == inst)?;
+                    m.params.iter().find(|(n, _)| *n == param)?.1.to_string()
+                }
+            };
+            Some((k.clone(), value))
+        })
+        .collect()
+}
+
 /// Reads and validates a sweep file: every point is checked before anything runs.
 pub fn load(path: &Path) -> Result<Sweep, InputError> {
     let p = path.display().to_string();
@@ -176,8 +253,6 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
             .with_hint(hint)
             .with_source(&text)
     };
-    // Settings as (key, value text, where).
-    type Setting = (String, String, Origin);
     let mut base: Vec<Setting> = raw
         .workload
         .iter()
@@ -277,36 +352,7 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
             settings.retain(|b| b.0 != s.0);
             settings.push(s.clone());
         }
-        let mut wargs = WorkloadArgs::default();
-        let mut sets = Vec::new();
-        for (k, v, origin) in &settings {
-            let located = |msg: String, hint: &str| {
-                InputError::new(msg, origin.clone(), k.clone())
-                    .with_hint(hint)
-                    .with_source(&text)
-            };
-            let int = || {
-                v.parse::<i64>().map_err(|_| {
-                    located(
-                        format!("`{k}` = `{v}` is not a whole number"),
-                        "give a positive integer",
-                    )
-                })
-            };
-            match k.as_str() {
-                "model" => wargs.model = Some(v.clone()),
-                "pattern" => wargs.pattern = Some(v.clone()),
-                "seq" => wargs.seq = Some(int()?),
-                "batch" => wargs.batch = Some(int()?),
-                "layers" => wargs.layers = Some(int()?),
-                _ => sets.push(SetOverride::parse(&format!("{k}={v}")).map_err(|e| {
-                    located(
-                        format!("`{k}`: {}", e.message),
-                        e.hint.as_deref().unwrap_or("see `stasim models`"),
-                    )
-                })?),
-            }
-        }
+        let (wargs, sets) = run_settings(&settings, &text)?;
         let at_point = |e: InputError, settings: &[Setting]| {
             let origin = settings
                 .iter()
@@ -367,6 +413,15 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
             ));
         }
     };
+    let mut varied: Vec<String> = Vec::new();
+    for p in &points {
+        for (k, _) in &p.params {
+            if !varied.contains(k) {
+                varied.push(k.clone());
+            }
+        }
+    }
+    let reference = reference_values(&src, &base, &varied, &text);
     let name = raw.name.clone().unwrap_or_else(|| {
         path.file_stem()
             .map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned())
@@ -376,6 +431,7 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
         topology: raw.topology.value.clone(),
         base: base.into_iter().map(|(k, v, _)| (k, v)).collect(),
         points,
+        reference,
         jobs,
         timeout_s,
     })

@@ -40,6 +40,9 @@ pub struct Results {
     pub shard: String,
     /// Whether the sweep was interrupted (Ctrl-C) before every point ran.
     pub interrupted: bool,
+    /// The base design's value of each varied key (what charts hold fixed).
+    #[serde(default)]
+    pub reference: Vec<(String, String)>,
     /// Finished points, by index.
     pub points: Vec<PointResult>,
 }
@@ -144,6 +147,7 @@ impl Results {
     pub fn merge(parts: Vec<Results>) -> Result<Results, String> {
         let first = parts.first().ok_or("nothing to merge")?;
         let (sweep, total) = (first.sweep.clone(), first.points_total);
+        let reference = first.reference.clone();
         let mut points: Vec<PointResult> = Vec::new();
         let mut interrupted = false;
         for r in parts {
@@ -168,6 +172,7 @@ impl Results {
             points_total: total,
             shard: "merged".into(),
             interrupted,
+            reference,
             points,
         })
     }

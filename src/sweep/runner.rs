@@ -186,6 +186,7 @@ async fn run_async(sweep: &Sweep, opts: &RunOptions) -> Result<Results, String> 
             .shard
             .map_or_else(|| "all".into(), |(i, n)| format!("{i}/{n}")),
         interrupted,
+        reference: sweep.reference.clone(),
         points: done,
     };
     results.write(&opts.out)?;

@@ -10,5 +10,6 @@ mod prune;
 mod sta;
 mod support;
 mod sweep;
+mod sweep_charts;
 mod topology;
 mod trace;

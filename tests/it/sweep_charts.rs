@@ -1,0 +1,219 @@
+//! Sweep charts: drawn after a sweep and by `stasim sweep plot`, from the points' reports,
+//! holding the other axes at the base design; the numbers they print are recomputed here
+//! from `results.json`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use stasim::sweep::results::Results;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stasim");
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("stasim-charts-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs `stasim sweep ARGS`, returns (exit code, stdout, stderr).
+fn stasim_sweep(args: &[&str]) -> (Option<i32>, String, String) {
+    let o = Command::new(BIN).arg("sweep").args(args).output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Writes `text` as a sweep file in `dir` and runs it into `dir/out` with `extra` flags.
+fn run_sweep(dir: &Path, text: &str, extra: &[&str]) -> (PathBuf, String) {
+    let file = dir.join("s.yaml");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join("out");
+    let mut args = vec![file.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let (code, stdout, stderr) = stasim_sweep(&args);
+    assert_eq!(code, Some(0), "{stderr}");
+    (out, stdout)
+}
+
+/// The report of the point with these settings.
+fn report<'a>(r: &'a Results, settings: &[(&str, &str)]) -> &'a Value {
+    let p = r
+        .points
+        .iter()
+        .find(|p| {
+            settings
+                .iter()
+                .all(|(k, v)| p.params.iter().any(|(pk, pv)| pk == k && pv == v))
+        })
+        .unwrap_or_else(|| panic!("no point {settings:?}"));
+    p.report.as_ref().unwrap()
+}
+
+fn u(v: &Value, path: &[&str]) -> f64 {
+    path.iter()
+        .fold(v, |v, k| &v[k])
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {path:?}"))
+}
+
+const GRID: &str = "name: grid
+topology: sta-small
+workload: {model: minilm-l6, layers: 1, seq: 16}
+axes:
+  pattern: [dense, 2:4, 1:4]
+  pe_array.rows: [2, 4]
+  dram.channels: [1, 2]
+jobs: 2
+";
+
+#[test]
+fn a_sweep_draws_its_charts_holding_the_other_axes_at_the_base_design() {
+    let dir = tmp("grid");
+    let (out, stdout) = run_sweep(&dir, GRID, &[]);
+    assert!(stdout.contains("charts: 4 (PNG and SVG)"), "{stdout}");
+    let r = Results::read(&out).unwrap();
+    // sta-small's own values: pattern 2:4 (its workload), 4 PE rows, 1 DRAM channel.
+    let reference: Vec<(String, String)> = [
+        ("pattern", "2:4"),
+        ("pe_array.rows", "4"),
+        ("dram.channels", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(r.reference, reference);
+    let plots = out.join("plots");
+    for name in [
+        "speedup_vs_pattern",
+        "energy_vs_pattern",
+        "latency_vs_pe",
+        "latency_vs_dram",
+    ] {
+        let png = std::fs::read(plots.join(format!("{name}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}");
+        // IHDR: width and height, big-endian, at bytes 16..24.
+        assert_eq!(
+            &png[16..24],
+            &[0, 0, 3, 232, 0, 0, 2, 48],
+            "{name} is 1000 x 560"
+        );
+        let svg = std::fs::read_to_string(plots.join(format!("{name}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg"), "{name}");
+    }
+    let svg = |name: &str| std::fs::read_to_string(plots.join(format!("{name}.svg"))).unwrap();
+
+    // Speedup: held at 4 rows and 1 channel; whole model = dense cycles / sparse cycles.
+    let speedup = svg("speedup_vs_pattern");
+    assert!(speedup.contains("pe_array.rows=4, dram.channels=1"));
+    let held = [("pe_array.rows", "4"), ("dram.channels", "1")];
+    let cycles = |p: &str| {
+        let mut s = held.to_vec();
+        s.push(("pattern", p));
+        u(report(&r, &s), &["total_cycles"])
+    };
+    for p in ["2:4", "1:4"] {
+        let label = format!("{:.2}×", cycles("dense") / cycles(p));
+        assert!(speedup.contains(&label), "speedup label {label} for {p}");
+    }
+    // Energy: each pattern's total, in mJ.
+    let energy = svg("energy_vs_pattern");
+    for p in ["dense", "2:4", "1:4"] {
+        let mut s = held.to_vec();
+        s.push(("pattern", p));
+        let mj = u(report(&r, &s), &["energy", "total_uj"]) / 1000.0;
+        assert!(
+            energy.contains(&format!("{mj:.1} mJ")),
+            "energy label for {p}"
+        );
+    }
+    // Latency charts: one line per setting of the other resource axis, pattern held.
+    let pe = svg("latency_vs_pe");
+    assert!(pe.contains("pattern=2:4"));
+    assert!(pe.contains("(dram.channels=1)") && pe.contains("(dram.channels=2)"));
+    let dram = svg("latency_vs_dram");
+    assert!(dram.contains("(pe_array.rows=2)") && dram.contains("(pe_array.rows=4)"));
+
+    // The charts' premise: the PE time attributed to matmul ops (busy + stalls) adds up
+    // to the run, so the per-class speedups account for the whole.
+    for p in &r.points {
+        let rep = p.report.as_ref().unwrap();
+        let mut attributed = 0.0;
+        for op in rep["layers"].as_array().unwrap().iter().flat_map(|l| {
+            l["ops"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|o| o["kind"] == "sparse_dense" || o["kind"] == "dense_dense")
+        }) {
+            attributed += [
+                "busy_cycles",
+                "stall_dram_cycles",
+                "stall_buffer_cycles",
+                "stall_softmax_cycles",
+                "stall_downstream_cycles",
+            ]
+            .iter()
+            .map(|k| u(op, &[k]))
+            .sum::<f64>();
+        }
+        let total = u(rep, &["total_cycles"]);
+        assert!(
+            attributed <= total && attributed >= 0.95 * total,
+            "point {}: attributed {attributed} of {total}",
+            p.index
+        );
+    }
+
+    // `sweep plot` redraws the same charts elsewhere, byte for byte.
+    let again = dir.join("again");
+    let (code, stdout, stderr) = stasim_sweep(&[
+        "plot",
+        out.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("charts: 4"));
+    for f in ["speedup_vs_pattern.svg", "latency_vs_dram.png"] {
+        assert_eq!(
+            std::fs::read(plots.join(f)).unwrap(),
+            std::fs::read(again.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn charts_the_axes_cannot_support_are_named_with_the_reason() {
+    let dir = tmp("partial");
+    let text = "topology: sta-small
+workload: {model: minilm-l6, layers: 1, seq: 16}
+axes:
+  pattern: [2:4, 1:4]
+jobs: 2
+";
+    let (out, stdout) = run_sweep(&dir, text, &["--no-plots"]);
+    assert!(!stdout.contains("charts:"));
+    assert!(!out.join("plots").exists());
+    let (code, stdout, stderr) = stasim_sweep(&["plot", out.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("charts: 1 (PNG and SVG)"), "{stdout}");
+    assert!(stdout.contains("no speedup_vs_pattern: the sweep has no dense point"));
+    assert!(stdout.contains("no latency_vs_pe: the sweep does not vary a `pe_array.*` key"));
+    assert!(stdout.contains("no latency_vs_dram: the sweep does not vary a `dram.*` key"));
+    assert!(out.join("plots/energy_vs_pattern.png").exists());
+
+    // Not a results folder: exit 2, naming the file it looked for.
+    let (code, _, stderr) = stasim_sweep(&["plot", dir.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("results.json"), "{stderr}");
+    let (code, _, stderr) = stasim_sweep(&["plot"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("one result folder"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
