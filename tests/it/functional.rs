@@ -1,8 +1,6 @@
 //! Functional runs: real values through the simulated STA against an f64 reference, on
 //! several seeds and on shapes that are not multiples of the tile sizes or of M.
 
-use std::path::PathBuf;
-
 use safetensors::Dtype;
 use stasim::functional::weights::ModelWeights;
 use stasim::functional::{DEFAULT_TOLERANCE, FunctionalReport};
@@ -13,7 +11,7 @@ use stasim::workload::Pattern;
 use stasim::workload::prune::{apply, prune};
 use stasim::workload::stanm::{Scheme, prune_checkpoint};
 
-use crate::support::{CkptShape, bert_checkpoint};
+use crate::support::{CkptShape, bert_checkpoint, tmp_dir};
 
 fn topo(name: &str) -> Topology {
     topology::load(&Source::read(name).unwrap(), &[]).unwrap()
@@ -102,17 +100,11 @@ fn causal_attention_and_batches_match_the_reference() {
     assert_same_timing(with, without, "gpt2");
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("stasim-func-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn a_ragged_pruned_checkpoint_matches_the_reference_for_every_family_member() {
     // d = 36 (3 heads of 12), f = 70: K is not a multiple of 8 (36, 70) nor of 4 (70), and
     // neither d, f nor s = 13 is a multiple of the 4 x 4 tiles of sta-small.
-    let dir = tmp("ragged");
+    let dir = tmp_dir("func", "ragged");
     let src = bert_checkpoint(
         &dir,
         Dtype::F16,
@@ -268,7 +260,7 @@ fn functional_cli_reports_and_exits_1_above_the_tolerance() {
 
 #[test]
 fn a_checkpoint_without_biases_or_layernorm_is_a_clear_error() {
-    let dir = tmp("incomplete");
+    let dir = tmp_dir("func", "incomplete");
     let src = bert_checkpoint(
         &dir,
         Dtype::F32,
@@ -323,7 +315,7 @@ fn the_real_minilm_checkpoint_matches_the_reference() {
         );
         return;
     }
-    let dir = tmp("minilm");
+    let dir = tmp_dir("func", "minilm");
     let out = dir.join("minilm-2-4.stanm");
     let scheme = Scheme::Patterns(stasim::workload::Patterns::uniform(
         Pattern::parse("2:4").unwrap(),

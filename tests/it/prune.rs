@@ -3,18 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{CkptShape, bert_checkpoint, encode, values};
+use crate::support::{CkptShape, bert_checkpoint, encode, tmp_dir, values};
 use safetensors::Dtype;
 use safetensors::{serialize_to_file, tensor::TensorView};
 use stasim::workload::Pattern;
 use stasim::workload::prune::{Mask, prune_family, unpack};
 use stasim::workload::stanm::{Scheme, prune_checkpoint, verify};
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("stasim-prune-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// A 2-layer BERT-style checkpoint: hidden 24, FFN 40 (K = 40 for ffn2: not a multiple of 16).
 fn checkpoint(dir: &Path, dtype: Dtype) -> PathBuf {
@@ -68,7 +62,7 @@ fn every_group_keeps_at_most_n_and_family_masks_are_nested() {
 #[test]
 fn sizes_follow_the_formula_and_round_trips_are_bit_exact() {
     for dtype in [Dtype::F32, Dtype::F16, Dtype::BF16] {
-        let dir = tmp(&format!("rt-{dtype:?}"));
+        let dir = tmp_dir("prune", &format!("rt-{dtype:?}"));
         let src = checkpoint(&dir, dtype);
         for (scheme, name) in [
             (
@@ -116,7 +110,7 @@ fn sizes_follow_the_formula_and_round_trips_are_bit_exact() {
 
 #[test]
 fn unpacked_members_keep_at_most_n_of_each_group() {
-    let dir = tmp("members");
+    let dir = tmp_dir("prune", "members");
     let src = checkpoint(&dir, Dtype::F32);
     let out = dir.join("fam.stanm");
     prune_checkpoint(&src, &family(), &out, 1).unwrap();
@@ -140,7 +134,7 @@ fn unpacked_members_keep_at_most_n_of_each_group() {
 
 #[test]
 fn bad_checkpoints_are_clear_errors_naming_file_and_tensor() {
-    let dir = tmp("bad");
+    let dir = tmp_dir("prune", "bad");
     let src = checkpoint(&dir, Dtype::F32);
     let bytes = std::fs::read(&src).unwrap();
     let trunc = dir.join("trunc.safetensors");
@@ -212,7 +206,7 @@ fn the_real_minilm_checkpoint_prunes_and_round_trips() {
         );
         return;
     }
-    let dir = tmp("minilm");
+    let dir = tmp_dir("prune", "minilm");
     let out = dir.join("minilm.stanm");
     let r = prune_checkpoint(&path, &family(), &out, 1).unwrap();
     assert_eq!(
@@ -230,7 +224,7 @@ fn the_real_minilm_checkpoint_prunes_and_round_trips() {
 #[test]
 fn a_run_from_a_pruned_file_uses_its_patterns_and_byte_counts() {
     use stasim::run::{WorkloadArgs, resolve_workload, simulate};
-    let dir = tmp("run");
+    let dir = tmp_dir("prune", "run");
     let src = checkpoint(&dir, Dtype::F32);
     let out = dir.join("fam.stanm");
     let r = prune_checkpoint(&src, &family(), &out, 1).unwrap();

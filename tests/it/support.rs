@@ -1,5 +1,6 @@
 //! Helpers shared by the tests: a recording observer and topology loading from text.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use stasim::kernel::{ActorId, LinkId, LinkSpec, Observer, ProbeValue, SimTime};
@@ -270,4 +271,12 @@ pub fn minilm_path() -> std::path::PathBuf {
             std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
                 .join(".cache/stasim/minilm/model.safetensors")
         })
+}
+
+/// A fresh, empty temporary folder for one test: `stasim-GROUP-PID-NAME`.
+pub fn tmp_dir(group: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("stasim-{group}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }

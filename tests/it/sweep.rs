@@ -5,16 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::tmp_dir;
 use stasim::sweep::results::Results;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stasim");
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("stasim-sweep-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 const SMALL: &str = "name: small
 topology: sta-small
@@ -39,7 +33,7 @@ fn sweep(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn point_reports_are_byte_identical_to_runs_by_hand() {
-    let dir = tmp("identical");
+    let dir = tmp_dir("sweep", "identical");
     let file = write(&dir, "s.yaml", SMALL);
     let out = dir.join("out");
     let o = sweep(&[file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
@@ -90,7 +84,7 @@ fn point_reports_are_byte_identical_to_runs_by_hand() {
 
 #[test]
 fn shards_are_disjoint_and_merge_into_the_whole_sweep() {
-    let dir = tmp("shards");
+    let dir = tmp_dir("sweep", "shards");
     let file = write(&dir, "s.yaml", SMALL);
     let f = file.to_str().unwrap();
     let whole = dir.join("whole");
@@ -148,7 +142,7 @@ fn gnu_parallel_runs_the_shards() {
         eprintln!("skipped: GNU parallel is not installed (CI installs it)");
         return;
     }
-    let dir = tmp("parallel");
+    let dir = tmp_dir("sweep", "parallel");
     let file = write(&dir, "s.yaml", SMALL);
     let o = Command::new("parallel")
         .current_dir(&dir)
@@ -179,7 +173,7 @@ fn gnu_parallel_runs_the_shards() {
 
 #[test]
 fn bad_sweeps_are_refused_before_any_run() {
-    let dir = tmp("bad");
+    let dir = tmp_dir("sweep", "bad");
     let cases = [
         (
             "unknown.yaml",
@@ -223,7 +217,7 @@ fn bad_sweeps_are_refused_before_any_run() {
 
 #[test]
 fn a_timed_out_point_is_recorded_and_the_sweep_goes_on() {
-    let dir = tmp("timeout");
+    let dir = tmp_dir("sweep", "timeout");
     let f = write(
         &dir,
         "t.yaml",
@@ -253,7 +247,7 @@ fn a_timed_out_point_is_recorded_and_the_sweep_goes_on() {
 
 #[test]
 fn ctrl_c_keeps_every_finished_point_in_loadable_results() {
-    let dir = tmp("ctrlc");
+    let dir = tmp_dir("sweep", "ctrlc");
     // Eight BERT-base runs of about a second each, one at a time.
     let f = write(
         &dir,

@@ -5,17 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::tmp_dir;
 use serde_json::Value;
 use stasim::sweep::results::Results;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stasim");
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("stasim-charts-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// Runs `stasim sweep ARGS`, returns (exit code, stdout, stderr).
 fn stasim_sweep(args: &[&str]) -> (Option<i32>, String, String) {
@@ -72,7 +66,7 @@ jobs: 2
 
 #[test]
 fn a_sweep_draws_its_charts_holding_the_other_axes_at_the_base_design() {
-    let dir = tmp("grid");
+    let dir = tmp_dir("charts", "grid");
     let (out, stdout) = run_sweep(&dir, GRID, &[]);
     assert!(stdout.contains("charts: 4 (PNG and SVG)"), "{stdout}");
     let r = Results::read(&out).unwrap();
@@ -190,7 +184,7 @@ fn a_sweep_draws_its_charts_holding_the_other_axes_at_the_base_design() {
 
 #[test]
 fn charts_the_axes_cannot_support_are_named_with_the_reason() {
-    let dir = tmp("partial");
+    let dir = tmp_dir("charts", "partial");
     let text = "topology: sta-small
 workload: {model: minilm-l6, layers: 1, seq: 16}
 axes:

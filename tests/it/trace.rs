@@ -2,19 +2,14 @@
 //! of the Surfer viewer) and checked against the report; Perfetto JSON parsed; determinism;
 //! bad trace options.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use crate::support::tmp_dir;
 use stasim::report::Report;
 use stasim::run::{WorkloadArgs, resolve_workload, simulate};
 use stasim::topology::{self, Source};
 use stasim::trace::TraceOptions;
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("stasim-trace-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn traced_run(dir: &Path, window: Option<(u64, u64)>) -> Report {
     let t = topology::load(&Source::read("sta-small").unwrap(), &[]).unwrap();
@@ -70,7 +65,7 @@ fn bits(v: &str) -> u64 {
 
 #[test]
 fn vcd_signals_agree_with_the_report() {
-    let dir = tmp("agree");
+    let dir = tmp_dir("trace", "agree");
     let r = traced_run(&dir, None);
     let vcd = dir.join("run.vcd");
     let period = 5_000; // 200 MHz
@@ -136,7 +131,7 @@ fn vcd_signals_agree_with_the_report() {
 
 #[test]
 fn perfetto_json_has_op_spans_and_a_bandwidth_counter() {
-    let dir = tmp("perfetto");
+    let dir = tmp_dir("trace", "perfetto");
     let _ = traced_run(&dir, None);
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap())
@@ -179,7 +174,7 @@ fn perfetto_json_has_op_spans_and_a_bandwidth_counter() {
 
 #[test]
 fn a_trace_window_keeps_only_its_changes() {
-    let dir = tmp("window");
+    let dir = tmp_dir("trace", "window");
     let (a, b) = (100_000_000u64, 200_000_000u64); // 100 us .. 200 us
     let _ = traced_run(&dir, Some((a, b)));
     let busy = changes(&dir.join("run.vcd"), "pe_array", "busy");
@@ -203,7 +198,7 @@ fn stasim(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn traces_and_charts_are_byte_identical_across_runs() {
-    let (d1, d2) = (tmp("det1"), tmp("det2"));
+    let (d1, d2) = (tmp_dir("trace", "det1"), tmp_dir("trace", "det2"));
     for d in [&d1, &d2] {
         let o = stasim(&[
             "run",
@@ -243,7 +238,7 @@ fn traces_and_charts_are_byte_identical_across_runs() {
 
 #[test]
 fn bad_trace_options_exit_2_and_leave_no_file() {
-    let d = tmp("bad");
+    let d = tmp_dir("trace", "bad");
     let vcd = d.join("x.vcd");
     let cases: &[(&[&str], &str)] = &[
         (
@@ -295,7 +290,7 @@ links:
   - {from: gen.req, to: dram.in0, depth: 8}
   - {from: dram.out0, to: gen.resp, depth: 8, latency_cycles: 1}
 ";
-    let dir = tmp("banks");
+    let dir = tmp_dir("trace", "banks");
     let src = Source {
         path: "banks.yaml".into(),
         text: yaml.into(),
@@ -331,7 +326,7 @@ links:
 
 #[test]
 fn tracing_does_not_change_the_results() {
-    let dir = tmp("same");
+    let dir = tmp_dir("trace", "same");
     let traced = traced_run(&dir, None);
     let t = topology::load(&Source::read("sta-small").unwrap(), &[]).unwrap();
     let w = resolve_workload(&t, &WorkloadArgs::default()).unwrap();
