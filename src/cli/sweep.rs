@@ -45,7 +45,11 @@ fn plot(r: &sweep::results::Results, dir: &std::path::Path) -> Result<(), Error>
         .iter()
         .filter(|f| f.extension().is_some_and(|e| e == "png"))
         .count();
-    println!("charts: {pngs} (PNG and SVG) in {}", dir.display());
+    if pngs == 0 {
+        println!("charts: none");
+    } else {
+        println!("charts: {pngs} (PNG and SVG) in {}", dir.display());
+    }
     for (name, why) in &w.skipped {
         println!("  no {name}: {why}");
     }

@@ -202,6 +202,19 @@ jobs: 2
     assert!(stdout.contains("no latency_vs_dram: the sweep does not vary a `dram.*` key"));
     assert!(out.join("plots/energy_vs_pattern.png").exists());
 
+    // A sweep of sequence lengths has no chart: none drawn, no folder made.
+    let dir2 = tmp_dir("charts", "none");
+    let text = "topology: sta-small
+workload: {model: minilm-l6, layers: 1}
+axes:
+  seq: [8, 16]
+";
+    let (out2, stdout) = run_sweep(&dir2, text, &[]);
+    assert!(stdout.contains("charts: none"), "{stdout}");
+    assert_eq!(stdout.matches("\n  no ").count(), 4, "{stdout}");
+    assert!(!out2.join("plots").exists());
+    let _ = std::fs::remove_dir_all(dir2);
+
     // Not a results folder: exit 2, naming the file it looked for.
     let (code, _, stderr) = stasim_sweep(&["plot", dir.to_str().unwrap()]);
     assert_eq!(code, Some(2));
