@@ -343,11 +343,14 @@ impl Speedup {
             if whole {
                 chart
                     .draw_series(values.iter().enumerate().map(|(pi, v)| {
-                        Text::new(
-                            format!("{v:.2}×"),
-                            (x0(pi) - width * 0.3, v + ymax * 0.035),
-                            (FONT, 14),
-                        )
+                        // The text hangs below `y`, about `lift` tall: above the bar, or
+                        // above the ideal line when that would cross it.
+                        let lift = ymax * 0.035;
+                        let y = match self.ideal[pi] {
+                            Some(m) if m > *v && m < v + 1.5 * lift => m + 1.2 * lift,
+                            _ => v + lift,
+                        };
+                        Text::new(format!("{v:.2}×"), (x0(pi) - width * 0.3, y), (FONT, 14))
                     }))
                     .map_err(err)?;
             }
