@@ -6,6 +6,8 @@
 //!   time is the PE-array time attributed to it, `busy + stall` cycles (the stalls are the
 //!   waits for DRAM, buffers, softmax or downstream while the array worked on that op);
 //!   these times partition a run, so the classes add up to the whole.
+//! - `speedup_by_model` (a sweep varying `model` and `pattern`): each model's whole-model
+//!   speedup over its own dense run, one bar per sparse pattern.
 //! - `energy_vs_pattern`: energy per inference against the pattern, stacked by action
 //!   (MACs, SRAM, DRAM, static), with the total and the dense-equivalent GOPS/W.
 //! - `latency_vs_pe`: latency against the PE array's peak (`pe_array.*` axis), one line per
@@ -39,6 +41,12 @@ struct Run {
     dram: Dram,
     energy: Energy,
     layers: Vec<Layer>,
+    workload: WorkloadInfo,
+}
+
+#[derive(Deserialize)]
+struct WorkloadInfo {
+    seq: u64,
 }
 
 #[derive(Deserialize)]
@@ -318,7 +326,7 @@ impl Speedup {
         let mut chart = categories(
             root,
             format!("Speedup over dense by N:M pattern — {}", self.context),
-            &self.patterns,
+            (PATTERN_AXIS, &self.patterns),
             ymax,
             "speedup over dense (×)",
         )?;
@@ -378,11 +386,14 @@ type BarChart<'a, DB> = ChartContext<
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
 
+/// The x description of charts against the pattern.
+const PATTERN_AXIS: &str = "N:M pattern of the linear layers";
+
 /// A bar chart's frame: one category per label along x, `0..ymax` up.
 fn categories<'a, DB: DrawingBackend>(
     root: &'a DrawingArea<DB, Shift>,
     caption: String,
-    labels: &'a [String],
+    (x_desc, labels): (&str, &'a [String]),
     ymax: f64,
     y_desc: &str,
 ) -> Result<BarChart<'a, DB>, String> {
@@ -397,7 +408,7 @@ fn categories<'a, DB: DrawingBackend>(
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_desc("N:M pattern of the linear layers")
+        .x_desc(x_desc)
         .y_desc(y_desc)
         .y_label_formatter(&|y| format!("{y}"))
         .x_labels(n * 2 + 1)
@@ -468,7 +479,7 @@ impl EnergyBars {
         let mut chart = categories(
             root,
             format!("Energy per inference by N:M pattern — {}", self.context),
-            &self.patterns,
+            (PATTERN_AXIS, &self.patterns),
             ymax,
             "energy per inference (mJ)",
         )?;
@@ -509,6 +520,115 @@ impl EnergyBars {
             )
             .map_err(err)?;
         legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
+        root.present().map_err(err)
+    }
+}
+
+/// Whole-model speedup of each sparse pattern over the same model's dense run, per model.
+struct ByModel {
+    context: String,
+    models: Vec<String>,
+    /// Each sparse pattern and its speedup per model (`None`: a point is missing).
+    series: Vec<(String, Vec<Option<f64>>)>,
+}
+
+impl ByModel {
+    fn new(
+        d: &Data,
+        (model_key, models): (&str, &[String]),
+        (pattern_key, patterns): (&str, &[String]),
+    ) -> Result<ByModel, String> {
+        let held = d.held(&[model_key, pattern_key]);
+        let slice = d.slice(&held);
+        let run = |m: &str, p: &str| {
+            slice
+                .iter()
+                .find(|x| x.value(model_key) == Some(m) && x.value(pattern_key) == Some(p))
+                .map(|x| &x.run)
+        };
+        let cycles = |m: &str, p: &str| run(m, p).map(|r| r.total_cycles as f64);
+        let models: Vec<&String> = models
+            .iter()
+            .filter(|m| cycles(m, "dense").is_some())
+            .collect();
+        if models.is_empty() {
+            return Err("no model has a dense point to compare with".into());
+        }
+        let series: Vec<(String, Vec<Option<f64>>)> = patterns
+            .iter()
+            .filter(|p| *p != "dense")
+            .map(|p| {
+                let speedups = models
+                    .iter()
+                    .map(|m| Some(cycles(m, "dense")? / cycles(m, p)?.max(1.0)))
+                    .collect();
+                (p.clone(), speedups)
+            })
+            .filter(|(_, v): &(String, Vec<Option<f64>>)| v.iter().any(Option::is_some))
+            .collect();
+        if series.is_empty() {
+            return Err("the sweep has no sparse point".into());
+        }
+        Ok(ByModel {
+            context: d.context(&held),
+            // Each model with the sequence length it ran at.
+            models: models
+                .iter()
+                .map(|m| match run(m, "dense") {
+                    Some(r) => format!("{m}, s={}", r.workload.seq),
+                    None => (*m).clone(),
+                })
+                .collect(),
+            series,
+        })
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Res {
+        root.fill(&WHITE).map_err(err)?;
+        let ymax = self
+            .series
+            .iter()
+            .flat_map(|(_, v)| v.iter().flatten().copied())
+            .fold(1.0, f64::max)
+            * 1.35;
+        let mut chart = categories(
+            root,
+            format!("Whole-model speedup over dense by model — {}", self.context),
+            ("model", &self.models),
+            ymax,
+            "speedup over the model's dense run (×)",
+        )?;
+        let width = 0.84 / self.series.len() as f64;
+        for (si, (pattern, values)) in self.series.iter().enumerate() {
+            let color = PALETTE[si % PALETTE.len()];
+            let x0 = |mi: usize| mi as f64 - 0.42 + si as f64 * width;
+            let bars = values
+                .iter()
+                .enumerate()
+                .filter_map(|(mi, v)| Some((mi, (*v)?)));
+            chart
+                .draw_series(bars.clone().map(|(mi, v)| {
+                    Rectangle::new([(x0(mi), 0.0), (x0(mi) + width * 0.9, v)], color.filled())
+                }))
+                .map_err(err)?
+                .label(match nm(pattern) {
+                    Some((n, m)) => format!("{pattern} (ideal {:.0}×)", m / n),
+                    None => pattern.clone(),
+                })
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
+                });
+            chart
+                .draw_series(bars.map(|(mi, v)| {
+                    Text::new(
+                        format!("{v:.2}×"),
+                        (x0(mi) - width * 0.1, v + ymax * 0.035),
+                        (FONT, 12),
+                    )
+                }))
+                .map_err(err)?;
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
         root.present().map_err(err)
     }
 }
@@ -753,6 +873,7 @@ fn one_two_five(lo: f64, hi: f64) -> Vec<f64> {
 /// A sweep chart with its data.
 enum SweepChart<'a> {
     Speedup(Speedup),
+    ByModel(ByModel),
     Energy(EnergyBars),
     LatencyVsPe(Latency<'a>),
     LatencyVsDram(Latency<'a>),
@@ -762,6 +883,7 @@ impl Draw for SweepChart<'_> {
     fn file_name(&self) -> String {
         match self {
             SweepChart::Speedup(_) => "speedup_vs_pattern",
+            SweepChart::ByModel(_) => "speedup_by_model",
             SweepChart::Energy(_) => "energy_vs_pattern",
             SweepChart::LatencyVsPe(_) => "latency_vs_pe",
             SweepChart::LatencyVsDram(_) => "latency_vs_dram",
@@ -772,6 +894,7 @@ impl Draw for SweepChart<'_> {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Res {
         match self {
             SweepChart::Speedup(c) => c.draw(area),
+            SweepChart::ByModel(c) => c.draw(area),
             SweepChart::Energy(c) => c.draw(area),
             SweepChart::LatencyVsPe(c) | SweepChart::LatencyVsDram(c) => c.draw(area),
         }
@@ -792,10 +915,18 @@ pub struct Written {
 pub fn write_all(r: &Results, dir: &Path) -> Result<Written, String> {
     let d = Data::new(r)?;
     let pattern = d.axis(|k| k == "pattern");
+    let model = d.axis(|k| k == "model");
     let pe = d.axis(|k| k.starts_with("pe_array.")).map(|a| a.0.as_str());
     let dram = d.axis(|k| k.starts_with("dram.")).map(|a| a.0.as_str());
     let not_varied = |what: &str| Err(format!("the sweep does not vary {what}"));
-    let candidates: [(&str, Result<SweepChart, String>); 4] = [
+    let by_model = match (model, pattern) {
+        (Some((mk, mv)), Some((pk, pv))) => {
+            ByModel::new(&d, (mk, mv), (pk, pv)).map(SweepChart::ByModel)
+        }
+        (None, _) => not_varied("`model`"),
+        (_, None) => not_varied("`pattern`"),
+    };
+    let candidates: [(&str, Result<SweepChart, String>); 5] = [
         (
             "speedup_vs_pattern",
             pattern.map_or_else(
@@ -803,6 +934,7 @@ pub fn write_all(r: &Results, dir: &Path) -> Result<Written, String> {
                 |(k, v)| Speedup::new(&d, k, v).map(SweepChart::Speedup),
             ),
         ),
+        ("speedup_by_model", by_model),
         (
             "energy_vs_pattern",
             pattern.map_or_else(

@@ -211,7 +211,7 @@ axes:
 ";
     let (out2, stdout) = run_sweep(&dir2, text, &[]);
     assert!(stdout.contains("charts: none"), "{stdout}");
-    assert_eq!(stdout.matches("\n  no ").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches("\n  no ").count(), 5, "{stdout}");
     assert!(!out2.join("plots").exists());
     let _ = std::fs::remove_dir_all(dir2);
 
@@ -222,5 +222,36 @@ axes:
     let (code, _, stderr) = stasim_sweep(&["plot"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("one result folder"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_sweep_of_models_and_patterns_draws_each_models_speedup() {
+    let dir = tmp_dir("charts", "models");
+    let text = "topology: sta-small
+workload: {layers: 1, seq: 16}
+axes:
+  model: [minilm-l6, deit-small]
+  pattern: [dense, 2:4, 1:8]
+jobs: 2
+";
+    let (out, stdout) = run_sweep(&dir, text, &[]);
+    assert!(stdout.contains("charts: 3 (PNG and SVG)"), "{stdout}");
+    let r = Results::read(&out).unwrap();
+    let svg = std::fs::read_to_string(out.join("plots/speedup_by_model.svg")).unwrap();
+    for m in ["minilm-l6", "deit-small"] {
+        assert!(svg.contains(&format!("{m}, s=16")), "label of {m}");
+        let cycles = |p: &str| {
+            u(
+                report(&r, &[("model", m), ("pattern", p)]),
+                &["total_cycles"],
+            )
+        };
+        for p in ["2:4", "1:8"] {
+            let label = format!("{:.2}×", cycles("dense") / cycles(p));
+            assert!(svg.contains(&label), "{m} {p}: {label}");
+        }
+    }
+    assert!(svg.contains("1:8 (ideal 8×)"));
     let _ = std::fs::remove_dir_all(dir);
 }
