@@ -476,13 +476,30 @@ trait Draw {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Res;
 }
 
-/// Draws `chart` as `DIR/NAME.png` and `DIR/NAME.svg`.
+/// Draws `chart` as `DIR/NAME.png` and `DIR/NAME.svg`. Each file is drawn under a
+/// temporary name and renamed when complete, so a failure never leaves a half-drawn chart
+/// in place of an older one.
 fn render(chart: &impl Draw, dir: &Path) -> Result<[PathBuf; 2], String> {
     let name = chart.file_name();
-    let png = dir.join(format!("{name}.png"));
-    let svg = dir.join(format!("{name}.svg"));
-    chart.draw(&BitMapBackend::new(&png, SIZE).into_drawing_area())?;
-    chart.draw(&SVGBackend::new(&svg, SIZE).into_drawing_area())?;
+    let finish = |ext: &str, draw: &dyn Fn(&Path) -> Res| -> Result<PathBuf, String> {
+        // The temporary keeps the extension: the bitmap backend picks the format by it.
+        let tmp = dir.join(format!("{name}.partial.{ext}"));
+        let path = dir.join(format!("{name}.{ext}"));
+        let done = draw(&tmp).and_then(|()| {
+            std::fs::rename(&tmp, &path)
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+        });
+        if done.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        done.map(|()| path)
+    };
+    let png = finish("png", &|p| {
+        chart.draw(&BitMapBackend::new(p, SIZE).into_drawing_area())
+    })?;
+    let svg = finish("svg", &|p| {
+        chart.draw(&SVGBackend::new(p, SIZE).into_drawing_area())
+    })?;
     Ok([png, svg])
 }
 
