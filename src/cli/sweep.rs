@@ -30,6 +30,10 @@ pub struct Args {
     /// Do not draw the charts after the sweep.
     #[arg(long)]
     pub no_plots: bool,
+    /// Keep the finished points already in the output folder and run only the others
+    /// (after Ctrl-C, a timeout of the whole job, or a lost machine).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 fn output_error(msg: String, arg: &str) -> Error {
@@ -134,18 +138,31 @@ pub fn run(a: &Args) -> Result<(), Error> {
         shard,
         jobs: a.jobs,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        resume: a.resume,
     };
     let t0 = std::time::Instant::now();
-    let r = runner::run(&s, &opts).map_err(|m| output_error(m, &out.display().to_string()))?;
-    let failed = r.points.iter().filter(|p| p.status != "ok").count();
-    let serial: f64 = r.points.iter().map(|p| p.wall_s).sum();
+    let outcome =
+        runner::run(&s, &opts).map_err(|m| output_error(m, &out.display().to_string()))?;
+    let r = &outcome.results;
+    let ran: Vec<_> = r
+        .points
+        .iter()
+        .filter(|p| !outcome.kept.contains(&p.index))
+        .collect();
+    let failed = ran.iter().filter(|p| p.status != "ok").count();
+    let serial: f64 = ran.iter().map(|p| p.wall_s).sum();
     let wall = t0.elapsed().as_secs_f64();
     println!(
-        "sweep `{}`: {} points run ({} ok, {failed} failed) in {wall:.1} s wall ({serial:.1} s of runs, {:.2}x), results in {}",
+        "sweep `{}`: {} points run ({} ok, {failed} failed) in {wall:.1} s wall ({serial:.1} s of runs, {:.2}x){}, results in {}",
         r.sweep,
-        r.points.len(),
-        r.points.len() - failed,
+        ran.len(),
+        ran.len() - failed,
         serial / wall.max(1e-9),
+        if outcome.kept.is_empty() {
+            String::new()
+        } else {
+            format!(", {} kept from the earlier run", outcome.kept.len())
+        },
         out.display()
     );
     for p in r.points.iter().filter(|p| p.status != "ok") {
@@ -157,12 +174,12 @@ pub fn run(a: &Args) -> Result<(), Error> {
         println!("  point {} {}: {first}", p.index, p.status);
     }
     if !a.no_plots && !r.interrupted {
-        plot(&r, &out.join("plots"))?;
+        plot(r, &out.join("plots"))?;
     }
     if r.interrupted {
         return Err(Error::Check(format!(
-            "interrupted: {} finished points kept in {}",
-            r.points.len(),
+            "interrupted: {} finished points kept in {} (run the same command with --resume to finish)",
+            r.points.iter().filter(|p| p.status == "ok").count(),
             out.display()
         )));
     }

@@ -6,6 +6,12 @@
 //! running ones (their children are killed), and writes the results of every finished point
 //! with `interrupted: true`. A failed or timed-out point is recorded with its error and the
 //! sweep goes on.
+//!
+//! `sweep.json`, written when a run starts, lists every point of the sweep. A folder that
+//! already holds finished points of this run's shard is refused unless `resume` is set; then
+//! each point whose `points/NNNN.json` exists is kept (after checking that `sweep.json`
+//! describes the same points) and only the others run. Point files are written atomically
+//! and only for successful runs, so this also finishes a sweep killed without warning.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +36,110 @@ pub struct RunOptions {
     pub jobs: Option<usize>,
     /// Show a progress bar (when stderr is a terminal).
     pub progress: bool,
+    /// Keep the finished points already in `out` and run only the others.
+    pub resume: bool,
+}
+
+/// `sweep.json`: which sweep a results folder holds.
+#[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+struct Manifest {
+    sweep: String,
+    points_total: usize,
+    /// `(index, settings)` of every point.
+    points: Vec<(usize, Vec<(String, String)>)>,
+}
+
+impl Manifest {
+    fn of(sweep: &Sweep) -> Manifest {
+        Manifest {
+            sweep: sweep.name.clone(),
+            points_total: sweep.points.len(),
+            points: sweep
+                .points
+                .iter()
+                .map(|p| (p.index, p.params.clone()))
+                .collect(),
+        }
+    }
+}
+
+fn point_file(out: &Path, index: usize) -> PathBuf {
+    out.join("points").join(format!("{index:04}.json"))
+}
+
+/// The finished points of `points` already in `out`, as results (`resume`), after checking
+/// that the folder holds this sweep; an error if there are some and `resume` is off.
+fn finished_points(
+    sweep: &Sweep,
+    points: &[Point],
+    opts: &RunOptions,
+) -> Result<Vec<PointResult>, String> {
+    let out = &opts.out;
+    let present: Vec<&Point> = points
+        .iter()
+        .filter(|p| point_file(out, p.index).exists())
+        .collect();
+    if present.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !opts.resume {
+        return Err(format!(
+            "`{}` already holds {} finished points of this sweep; add --resume to keep them and \
+             run the rest, or give another --out",
+            out.display(),
+            present.len()
+        ));
+    }
+    let manifest_path = out.join("sweep.json");
+    let old: Manifest = std::fs::read_to_string(&manifest_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| {
+            format!(
+                "cannot resume: `{}` is missing or unreadable, so the points in `{}` cannot be \
+                 matched to this sweep",
+                manifest_path.display(),
+                out.display()
+            )
+        })?;
+    if old != Manifest::of(sweep) {
+        return Err(format!(
+            "cannot resume: `{}` holds sweep `{}` ({} points), not this sweep `{}` ({} points) \
+             with the same settings",
+            out.display(),
+            old.sweep,
+            old.points_total,
+            sweep.name,
+            sweep.points.len()
+        ));
+    }
+    // Wall times of the earlier run, when it wrote its results.
+    let earlier = Results::read(out).ok();
+    let wall = |i: usize| {
+        earlier
+            .as_ref()
+            .and_then(|r| r.points.iter().find(|p| p.index == i))
+            .map_or(0.0, |p| p.wall_s)
+    };
+    present
+        .into_iter()
+        .map(|p| {
+            let file = point_file(out, p.index);
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
+            let report = serde_json::from_str(&text)
+                .map_err(|e| format!("`{}` is not a report: {e}", file.display()))?;
+            Ok(PointResult {
+                index: p.index,
+                params: p.params.clone(),
+                status: "ok".into(),
+                exit_code: Some(0),
+                error: None,
+                wall_s: wall(p.index),
+                report: Some(report),
+            })
+        })
+        .collect()
 }
 
 /// Runs one point; never fails (errors are recorded in the result).
@@ -70,7 +180,7 @@ async fn run_point(exe: PathBuf, sweep: Arc<Sweep>, point: Point, out: PathBuf) 
             if o.status.success() {
                 match serde_json::from_str(&stdout) {
                     Ok(v) => {
-                        let file = out.join("points").join(format!("{:04}.json", point.index));
+                        let file = point_file(&out, point.index);
                         match write_atomic(&file, &stdout) {
                             Ok(()) => {
                                 result.status = "ok".into();
@@ -108,8 +218,17 @@ fn progress_bar(total: usize, show: bool) -> indicatif::ProgressBar {
     bar
 }
 
+/// What a sweep run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Every finished point of the run's shard, kept or run now.
+    pub results: Results,
+    /// Indices of the points kept from an earlier run (`resume`).
+    pub kept: Vec<usize>,
+}
+
 /// Runs the sweep (or its shard) and writes its results into `opts.out`.
-pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<Results, String> {
+pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<Outcome, String> {
     std::fs::create_dir_all(opts.out.join("points"))
         .map_err(|e| format!("cannot create `{}`: {e}", opts.out.display()))?;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -119,12 +238,20 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<Results, String> {
     rt.block_on(run_async(sweep, opts))
 }
 
-async fn run_async(sweep: &Sweep, opts: &RunOptions) -> Result<Results, String> {
-    let points: Vec<Point> = sweep
+async fn run_async(sweep: &Sweep, opts: &RunOptions) -> Result<Outcome, String> {
+    let mine: Vec<Point> = sweep
         .points
         .iter()
         .filter(|p| opts.shard.is_none_or(|(i, n)| p.index % n == i))
         .cloned()
+        .collect();
+    let kept = finished_points(sweep, &mine, opts)?;
+    let kept_indices: Vec<usize> = kept.iter().map(|p| p.index).collect();
+    let manifest = serde_json::to_string_pretty(&Manifest::of(sweep)).map_err(|e| e.to_string())?;
+    write_atomic(&opts.out.join("sweep.json"), &format!("{manifest}\n"))?;
+    let points: Vec<Point> = mine
+        .into_iter()
+        .filter(|p| !kept_indices.contains(&p.index))
         .collect();
     let jobs = opts.jobs.unwrap_or(sweep.jobs).max(1);
     let total = points.len();
@@ -148,7 +275,7 @@ async fn run_async(sweep: &Sweep, opts: &RunOptions) -> Result<Results, String> 
         });
     }
     drop(tx);
-    let mut done: Vec<PointResult> = Vec::with_capacity(total);
+    let mut done: Vec<PointResult> = kept;
     let (mut running, mut failed) = (0usize, 0usize);
     let mut interrupted = false;
     let ctrl_c = tokio::signal::ctrl_c();
@@ -190,7 +317,10 @@ async fn run_async(sweep: &Sweep, opts: &RunOptions) -> Result<Results, String> 
         points: done,
     };
     results.write(&opts.out)?;
-    Ok(results)
+    Ok(Outcome {
+        results,
+        kept: kept_indices,
+    })
 }
 
 /// Merges the results in `dirs` into `out`.
