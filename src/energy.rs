@@ -1,29 +1,35 @@
 //! The per-action energy table and what a run's counted actions cost.
 //!
-//! `energy = MACs * mac_pj + SRAM bytes read * sram_read_pj_per_byte + SRAM bytes written *
-//! sram_write_pj_per_byte + DRAM bytes * dram_pj_per_byte + activates * dram_activate_pj
-//! + static_mw * time`.
+//! `energy = MACs * mac_pj(value width) + SRAM bytes read * sram_read_pj_per_byte + SRAM
+//! bytes written * sram_write_pj_per_byte + DRAM bytes * dram_pj_per_byte + activates *
+//! dram_activate_pj + (static_mw + sum of the modules' static_mw) * time`.
 //!
 //! Defaults, and where they come from (all are assumptions of this project, to be replaced
 //! by numbers for a given technology in the topology's `energy:` block):
-//! - `mac_pj` 1.5 pJ: a 16-bit multiply-accumulate, after M. Horowitz, "Computing's energy
-//!   problem", ISSCC 2014 (45 nm: FP16 multiply 1.1 pJ + add 0.4 pJ; integer is cheaper).
+//! - `mac_pj` 1.5 pJ: a multiply-accumulate at 16-bit values, after M. Horowitz,
+//!   "Computing's energy problem", ISSCC 2014 (45 nm: FP16 multiply 1.1 pJ + add 0.4 pJ).
+//! - `mac_pj_8bit` 0.3 pJ: at 8-bit values, same source (8-bit integer multiply 0.2 pJ +
+//!   32-bit integer accumulate 0.1 pJ).
 //! - `sram_read_pj_per_byte`, `sram_write_pj_per_byte` 5 pJ/B: between Horowitz's 32 KB
 //!   (20 pJ per 64-bit access) and 1 MB (100 pJ) SRAM figures, for 128-256 KiB banks.
 //! - `dram_pj_per_byte` 120 pJ/B: about 15 pJ/bit for DDR4 including I/O (the order
 //!   reported for DDR4 in M. O'Connor et al., "Fine-Grained DRAM", MICRO 2017).
 //! - `dram_activate_pj` 1,000 pJ: about 1 nJ per activate-precharge pair of a x64 DDR4 rank
 //!   (order of magnitude of Micron's DDR4 power calculations).
-//! - `static_mw` 500 mW: static power of the whole accelerator (an assumption for a large
-//!   FPGA design; set 0 to report dynamic energy only).
+//! - `static_mw` 500 mW: static power not given to a module (an assumption for the device
+//!   static power of a large FPGA; set 0 to report dynamic energy only). Each module may
+//!   also have its own `static_mw` (a parameter every module kind takes, default 0: an
+//!   ASIC's per-block leakage), reported per module.
 
 use serde::Serialize;
 
 /// Energy per action.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EnergyTable {
-    /// Per useful multiply-accumulate, pJ.
+    /// Per useful multiply-accumulate at 16-bit values, pJ.
     pub mac_pj: f64,
+    /// Per useful multiply-accumulate at 8-bit values, pJ.
+    pub mac_pj_8bit: f64,
     /// Per byte read from on-chip SRAM, pJ.
     pub sram_read_pj_per_byte: f64,
     /// Per byte written to on-chip SRAM, pJ.
@@ -32,7 +38,7 @@ pub struct EnergyTable {
     pub dram_pj_per_byte: f64,
     /// Per DRAM activate (with its precharge), pJ.
     pub dram_activate_pj: f64,
-    /// Static power of the accelerator, mW.
+    /// Static power not given to a module, mW.
     pub static_mw: f64,
 }
 
@@ -40,6 +46,7 @@ impl Default for EnergyTable {
     fn default() -> Self {
         EnergyTable {
             mac_pj: 1.5,
+            mac_pj_8bit: 0.3,
             sram_read_pj_per_byte: 5.0,
             sram_write_pj_per_byte: 5.0,
             dram_pj_per_byte: 120.0,
@@ -51,7 +58,8 @@ impl Default for EnergyTable {
 
 /// The keys of the `energy:` block, with their units.
 pub const KEYS: &[(&str, &str)] = &[
-    ("mac_pj", "pJ per MAC"),
+    ("mac_pj", "pJ per MAC at 16-bit values"),
+    ("mac_pj_8bit", "pJ per MAC at 8-bit values"),
     ("sram_read_pj_per_byte", "pJ per byte"),
     ("sram_write_pj_per_byte", "pJ per byte"),
     ("dram_pj_per_byte", "pJ per byte"),
@@ -64,6 +72,7 @@ impl EnergyTable {
     pub fn set(&mut self, key: &str, value: f64) -> Result<(), String> {
         let slot = match key {
             "mac_pj" => &mut self.mac_pj,
+            "mac_pj_8bit" => &mut self.mac_pj_8bit,
             "sram_read_pj_per_byte" => &mut self.sram_read_pj_per_byte,
             "sram_write_pj_per_byte" => &mut self.sram_write_pj_per_byte,
             "dram_pj_per_byte" => &mut self.dram_pj_per_byte,
@@ -120,10 +129,19 @@ impl Breakdown {
 }
 
 impl EnergyTable {
-    /// Dynamic energy of `a`.
-    pub fn dynamic(&self, a: &Actions) -> Breakdown {
+    /// Energy of one MAC at `value_bits`-bit values (8 or 16), pJ.
+    pub fn mac_pj_at(&self, value_bits: u64) -> f64 {
+        if value_bits <= 8 {
+            self.mac_pj_8bit
+        } else {
+            self.mac_pj
+        }
+    }
+
+    /// Dynamic energy of `a`, MACs at `value_bits`-bit values.
+    pub fn dynamic(&self, a: &Actions, value_bits: u64) -> Breakdown {
         Breakdown {
-            mac_pj: a.macs as f64 * self.mac_pj,
+            mac_pj: a.macs as f64 * self.mac_pj_at(value_bits),
             sram_pj: a.sram_read_bytes as f64 * self.sram_read_pj_per_byte
                 + a.sram_write_bytes as f64 * self.sram_write_pj_per_byte,
             dram_pj: a.dram_bytes as f64 * self.dram_pj_per_byte
@@ -131,8 +149,13 @@ impl EnergyTable {
         }
     }
 
-    /// Static energy over `seconds`, pJ.
+    /// Static energy of the power not given to a module, over `seconds`, pJ.
     pub fn static_pj(&self, seconds: f64) -> f64 {
-        self.static_mw * 1e-3 * seconds * 1e12
+        static_pj(self.static_mw, seconds)
     }
+}
+
+/// Energy of `mw` milliwatts over `seconds`, pJ.
+pub fn static_pj(mw: f64, seconds: f64) -> f64 {
+    mw * 1e-3 * seconds * 1e12
 }

@@ -29,6 +29,10 @@ fn print_kind(k: &ModuleSpec) {
         "    {:<18} {:<10} clock of this instance; default: the topology's clock_mhz",
         "clock_mhz", "MHz"
     );
+    println!(
+        "    {:<18} {:<10} static power of this instance, >= 0 (energy report); default 0",
+        "static_mw", "mW"
+    );
     for p in k.params {
         let default = p
             .default

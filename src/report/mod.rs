@@ -138,6 +138,8 @@ pub struct ModuleEnergy {
     pub module: String,
     /// Dynamic energy, pJ.
     pub dynamic_pj: f64,
+    /// Static energy of its own `static_mw` over the run, pJ.
+    pub static_pj: f64,
 }
 
 /// Energy of the run (see [`crate::energy`] for the model and the defaults' sources).
@@ -149,7 +151,7 @@ pub struct EnergyReport {
     pub actions: Actions,
     /// Dynamic energy by kind.
     pub dynamic: Breakdown,
-    /// Static energy over the run, pJ.
+    /// Static energy over the run, pJ: the table's `static_mw` and every module's.
     pub static_pj: f64,
     /// Total, microjoules.
     pub total_uj: f64,
@@ -159,7 +161,8 @@ pub struct EnergyReport {
     pub gops_per_w_dense: f64,
     /// Useful GOPS/W.
     pub gops_per_w_useful: f64,
-    /// Dynamic energy per module (the DRAM module's is its activates).
+    /// Energy per module, in topology order (the DRAM module's dynamic energy is its
+    /// activates; the bytes it moves are charged to the modules that asked for them).
     pub per_module: Vec<ModuleEnergy>,
 }
 
@@ -216,56 +219,66 @@ pub struct Report {
     pub functional: Option<crate::functional::FunctionalReport>,
 }
 
+/// `f` summed over every op log of `l`.
+fn logged(f: &dyn Fn(&OpLog) -> u64, l: &dyn Accounted) -> u64 {
+    (0..).map_while(|i| l.op_logs().get(i)).map(f).sum()
+}
+
+/// `f` summed over every op log of every module in `logs`.
+fn logged_all(f: &dyn Fn(&OpLog) -> u64, logs: &[(String, &dyn Accounted)]) -> u64 {
+    logs.iter().map(|(_, l)| logged(f, *l)).sum()
+}
+
+/// The energy report of a run whose counted actions are `actions` (over `time_s`; MACs at
+/// `value_bits`), with each module's part from its op logs.
 fn energy_report(
     topo: &Topology,
     logs: &[(String, &dyn Accounted)],
-    macs: u64,
-    dram_bytes: u64,
-    activates: u64,
+    actions: Actions,
     time_s: f64,
     dense_macs: u64,
+    value_bits: u64,
 ) -> EnergyReport {
     let t = &topo.energy;
-    let sum = |f: &dyn Fn(&OpLog) -> u64, l: &dyn Accounted| -> u64 {
-        (0..).map_while(|i| l.op_logs().get(i)).map(f).sum()
-    };
-    let actions = Actions {
-        macs,
-        sram_read_bytes: logs
-            .iter()
-            .map(|(_, l)| sum(&|e| e.sram_read_bytes, *l))
-            .sum(),
-        sram_write_bytes: logs
-            .iter()
-            .map(|(_, l)| sum(&|e| e.sram_write_bytes, *l))
-            .sum(),
-        dram_bytes,
-        activates,
-    };
-    let dynamic: Breakdown = t.dynamic(&actions);
-    let static_pj = t.static_pj(time_s);
-    let total_pj = dynamic.total_pj() + static_pj;
-    let mut per_module: Vec<ModuleEnergy> = logs
+    let (macs, activates) = (actions.macs, actions.activates);
+    let dynamic: Breakdown = t.dynamic(&actions, value_bits);
+    // The activates are the (first) DRAM's own dynamic energy.
+    let dram = topo.modules.iter().position(|m| m.spec.kind == "dram");
+    let per_module: Vec<ModuleEnergy> = topo
+        .modules
         .iter()
-        .map(|(name, l)| ModuleEnergy {
-            module: name.clone(),
-            dynamic_pj: t
-                .dynamic(&Actions {
-                    macs: sum(&|e| e.macs, *l),
-                    sram_read_bytes: sum(&|e| e.sram_read_bytes, *l),
-                    sram_write_bytes: sum(&|e| e.sram_write_bytes, *l),
-                    dram_bytes: sum(&|e| e.dram_bytes, *l),
-                    activates: 0,
-                })
-                .total_pj(),
+        .enumerate()
+        .map(|(i, m)| {
+            let requested = logs
+                .iter()
+                .find(|(n, _)| *n == m.name)
+                .map_or(0.0, |(_, l)| {
+                    t.dynamic(
+                        &Actions {
+                            macs: logged(&|e| e.macs, *l),
+                            sram_read_bytes: logged(&|e| e.sram_read_bytes, *l),
+                            sram_write_bytes: logged(&|e| e.sram_write_bytes, *l),
+                            dram_bytes: logged(&|e| e.dram_bytes, *l),
+                            activates: 0,
+                        },
+                        value_bits,
+                    )
+                    .total_pj()
+                });
+            let own_activates = if dram == Some(i) {
+                activates as f64 * t.dram_activate_pj
+            } else {
+                0.0
+            };
+            ModuleEnergy {
+                module: m.name.clone(),
+                dynamic_pj: requested + own_activates,
+                static_pj: crate::energy::static_pj(m.static_mw, time_s),
+            }
         })
         .collect();
-    if let Some(d) = topo.modules.iter().find(|m| m.spec.kind == "dram") {
-        per_module.push(ModuleEnergy {
-            module: d.name.clone(),
-            dynamic_pj: activates as f64 * t.dram_activate_pj,
-        });
-    }
+    let static_pj = t.static_pj(time_s) + per_module.iter().map(|m| m.static_pj).sum::<f64>();
+    let total_pj = dynamic.total_pj() + static_pj;
     let joules = total_pj * 1e-12;
     let gops_per_w = |m: u64| {
         if joules > 0.0 {
@@ -394,13 +407,16 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
         let dram_bytes = entries.iter().map(|e| e.dram_bytes).sum();
         let energy_pj = topo
             .energy
-            .dynamic(&Actions {
-                macs: op.macs,
-                sram_read_bytes: entries.iter().map(|e| e.sram_read_bytes).sum(),
-                sram_write_bytes: entries.iter().map(|e| e.sram_write_bytes).sum(),
-                dram_bytes,
-                activates: 0,
-            })
+            .dynamic(
+                &Actions {
+                    macs: op.macs,
+                    sram_read_bytes: entries.iter().map(|e| e.sram_read_bytes).sum(),
+                    sram_write_bytes: entries.iter().map(|e| e.sram_write_bytes).sum(),
+                    dram_bytes,
+                    activates: 0,
+                },
+                w.value_bits,
+            )
             .total_pj();
         let start_ps = entries
             .iter()
@@ -501,15 +517,14 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
         _ => 0.0,
     };
     let per_s = |x: f64| if time_s > 0.0 { x / time_s } else { 0.0 };
-    let energy = energy_report(
-        topo,
-        &logs,
+    let actions = Actions {
         macs,
-        bytes_read + bytes_written,
-        u64_stat(topo, sim, "dram", "activates"),
-        time_s,
-        dense_macs,
-    );
+        sram_read_bytes: logged_all(&|e| e.sram_read_bytes, &logs),
+        sram_write_bytes: logged_all(&|e| e.sram_write_bytes, &logs),
+        dram_bytes: bytes_read + bytes_written,
+        activates: u64_stat(topo, sim, "dram", "activates"),
+    };
+    let energy = energy_report(topo, &logs, actions, time_s, dense_macs, w.value_bits);
     let mut timeline = TimelineReport::default();
     if let Some(p) = pe {
         let t = p.macs_timeline();

@@ -64,6 +64,8 @@ pub struct ModuleInst {
     pub params: Params,
     /// Its clock domain.
     pub clock: Clock,
+    /// Its static power, mW (`static_mw`, a parameter of every kind; default 0).
+    pub static_mw: f64,
     /// Where it is defined.
     pub origin: Origin,
 }

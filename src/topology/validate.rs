@@ -132,6 +132,7 @@ fn module(m: &super::raw::ModuleDoc, default_clock: Clock) -> Result<ModuleInst,
         )));
     };
     let mut clock = default_clock;
+    let mut static_mw: Option<f64> = None;
     let mut given: Vec<(&'static str, crate::component::Value)> = Vec::new();
     for (k, v) in &m.entries {
         let key_path = format!("modules.{name}.{}", k.value);
@@ -140,6 +141,7 @@ fn module(m: &super::raw::ModuleDoc, default_clock: Clock) -> Result<ModuleInst,
         }
         if given.iter().any(|(g, _)| *g == k.value)
             || (k.value == "clock_mhz" && clock != default_clock)
+            || (k.value == "static_mw" && static_mw.is_some())
         {
             return Err(InputError::new(
                 format!("parameter `{}` of `{name}` is given twice", k.value),
@@ -162,9 +164,27 @@ fn module(m: &super::raw::ModuleDoc, default_clock: Clock) -> Result<ModuleInst,
             )?;
             continue;
         }
+        if k.value == "static_mw" {
+            let mw = match v.value {
+                crate::component::Value::Int(i) => i as f64,
+                crate::component::Value::Float(x) => x,
+                _ => f64::NAN,
+            };
+            if !mw.is_finite() || mw < 0.0 {
+                return Err(InputError::new(
+                    format!("bad value for `{name}.static_mw`: {}", v.value),
+                    v.origin.clone(),
+                    key_path,
+                )
+                .with_hint("static power of this module in mW, a number >= 0, e.g. `25`"));
+            }
+            static_mw = Some(mw);
+            continue;
+        }
         let Some(p) = spec.param(&k.value) else {
             let mut names: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
             names.push("clock_mhz");
+            names.push("static_mw");
             return Err(InputError::new(
                 format!(
                     "unknown parameter `{}` on `{name}` (kind `{}`)",
@@ -206,6 +226,7 @@ fn module(m: &super::raw::ModuleDoc, default_clock: Clock) -> Result<ModuleInst,
         spec,
         params: Params::new(values),
         clock,
+        static_mw: static_mw.unwrap_or(0.0),
         origin: m.name.origin.clone(),
     })
 }

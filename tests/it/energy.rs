@@ -5,14 +5,22 @@ use stasim::run::{WorkloadArgs, resolve_workload, simulate};
 use stasim::topology::{self, SetOverride, Source};
 
 fn run(sets: &[&str]) -> Report {
+    run_on(Source::read("sta-small").unwrap(), sets)
+}
+
+fn run_on(src: Source, sets: &[&str]) -> Report {
     let sets: Vec<SetOverride> = sets
         .iter()
         .map(|s| SetOverride::parse(s).unwrap())
         .collect();
-    let t = topology::load(&Source::read("sta-small").unwrap(), &sets)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let t = topology::load(&src, &sets).unwrap_or_else(|e| panic!("{e}"));
     let w = resolve_workload(&t, &WorkloadArgs::default()).unwrap();
     simulate(&t, &w, None, None, None).unwrap().report
+}
+
+/// pJ of `mw` milliwatts over `seconds`.
+fn static_pj(mw: f64, seconds: f64) -> f64 {
+    mw * 1e-3 * seconds * 1e12
 }
 
 #[test]
@@ -29,7 +37,7 @@ fn energy_is_the_counted_actions_times_the_table() {
         + a.sram_write_bytes as f64 * t.sram_write_pj_per_byte
         + a.dram_bytes as f64 * t.dram_pj_per_byte
         + a.activates as f64 * t.dram_activate_pj
-        + t.static_mw * 1e-3 * seconds * 1e12;
+        + static_pj(t.static_mw, seconds);
     assert!(
         (e.total_uj * 1e6 - expect_pj).abs() <= 1e-9 * expect_pj,
         "{} vs {expect_pj}",
@@ -83,6 +91,7 @@ fn doubling_the_table_doubles_the_energy() {
         &format!("energy.dram_pj_per_byte={}", 2.0 * t.dram_pj_per_byte),
         &format!("energy.dram_activate_pj={}", 2.0 * t.dram_activate_pj),
         &format!("energy.static_mw={}", 2.0 * t.static_mw),
+        &format!("energy.mac_pj_8bit={}", 2.0 * t.mac_pj_8bit),
     ]);
     assert_eq!(
         doubled.total_cycles, base.total_cycles,
@@ -90,6 +99,62 @@ fn doubling_the_table_doubles_the_energy() {
     );
     let ratio = doubled.energy.total_uj / base.energy.total_uj;
     assert!((ratio - 2.0).abs() < 1e-12, "{ratio}");
+}
+
+#[test]
+fn each_module_has_its_own_static_power() {
+    let base = run(&[]);
+    let r = run(&[
+        "energy.static_mw=40",
+        "pe_array.static_mw=120",
+        "weight_buffer.static_mw=30.5",
+    ]);
+    assert_eq!(
+        r.total_cycles, base.total_cycles,
+        "energy must not change timing"
+    );
+    let seconds = r.total_time_us * 1e-6;
+    let e = &r.energy;
+    let of = |name: &str| e.per_module.iter().find(|m| m.module == name).unwrap();
+    assert!((of("pe_array").static_pj - static_pj(120.0, seconds)).abs() < 1e-6);
+    assert!((of("weight_buffer").static_pj - static_pj(30.5, seconds)).abs() < 1e-6);
+    assert_eq!(of("controller").static_pj, 0.0);
+    // Every module is listed, in topology order, and the total static energy is the
+    // table's unattributed part plus the modules'.
+    let names: Vec<&str> = e.per_module.iter().map(|m| m.module.as_str()).collect();
+    assert_eq!(names[..3], ["controller", "dram", "weight_buffer"]);
+    let expect = static_pj(40.0 + 120.0 + 30.5, seconds);
+    assert!(
+        (e.static_pj - expect).abs() < 1e-9 * expect,
+        "{} vs {expect}",
+        e.static_pj
+    );
+    let dynamic = e.dynamic.mac_pj + e.dynamic.sram_pj + e.dynamic.dram_pj;
+    assert!((e.total_uj * 1e6 - (dynamic + expect)).abs() < 1e-9 * (dynamic + expect));
+    // A bad value is an input error naming the module.
+    let err = topology::load(
+        &Source::read("sta-small").unwrap(),
+        &[SetOverride::parse("pe_array.static_mw=-3").unwrap()],
+    )
+    .unwrap_err();
+    assert_eq!(err.message, "bad value for `pe_array.static_mw`: -3");
+}
+
+#[test]
+fn mac_energy_follows_the_value_width() {
+    let text = std::fs::read_to_string("topologies/sta-small.yaml").unwrap();
+    assert!(text.contains("value_bits: 16"));
+    let eight = Source {
+        path: "sta-small-8bit.yaml".into(),
+        text: text.replace("value_bits: 16", "value_bits: 8"),
+    };
+    let r = run_on(eight, &[]);
+    assert_eq!(r.workload.value_bits, 8);
+    let t = &r.energy.table;
+    assert_eq!(r.energy.dynamic.mac_pj, r.macs as f64 * t.mac_pj_8bit);
+    let r16 = run(&[]);
+    assert_eq!(r16.energy.dynamic.mac_pj, r16.macs as f64 * t.mac_pj);
+    assert!(t.mac_pj_8bit < t.mac_pj);
 }
 
 #[test]
