@@ -109,6 +109,30 @@ pub fn summary(r: &Report) -> String {
         e.gops_per_w_dense,
         e.gops_per_w_useful
     );
+    let mut modules: Vec<(&str, f64)> = e
+        .per_module
+        .iter()
+        .map(|m| (m.module.as_str(), m.dynamic_pj + m.static_pj))
+        .filter(|(_, pj)| *pj > 0.0)
+        .collect();
+    modules.sort_by(|a, b| b.1.total_cmp(&a.1));
+    // In mJ, or in µJ for small runs.
+    let (unit, scale) = if total >= 1e9 {
+        ("mJ", 1e-9)
+    } else {
+        ("µJ", 1e-6)
+    };
+    let listed: Vec<String> = modules
+        .iter()
+        .map(|(m, pj)| format!("{m} {:.3}", pj * scale))
+        .collect();
+    let attributed: f64 = modules.iter().map(|(_, pj)| pj).sum();
+    let _ = writeln!(
+        s,
+        "  energy by module   {} {unit}; not attributed to a module {:.3} {unit}",
+        listed.join(", "),
+        (total - attributed) * scale
+    );
     let t = &r.pe_time;
     let _ = writeln!(
         s,
