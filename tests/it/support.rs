@@ -263,14 +263,24 @@ pub fn bert_checkpoint(
     path
 }
 
-/// Where scripts/fetch-minilm.sh puts MiniLM-L6 (or `$STASIM_MINILM`).
-pub fn minilm_path() -> std::path::PathBuf {
-    std::env::var_os("STASIM_MINILM")
-        .map(std::path::PathBuf::from)
+/// Where scripts/fetch-minilm.sh puts MiniLM-L6 (or `$STASIM_MINILM`), if it is there; else
+/// says the test is skipped.
+pub fn minilm_path() -> Option<PathBuf> {
+    let path = std::env::var_os("STASIM_MINILM")
+        .map(PathBuf::from)
         .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
                 .join(".cache/stasim/minilm/model.safetensors")
-        })
+        });
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "skipped: {} not found (run scripts/fetch-minilm.sh)",
+            path.display()
+        );
+        None
+    }
 }
 
 /// A fresh, empty temporary folder for one test: `stasim-GROUP-PID-NAME`.
