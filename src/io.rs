@@ -277,6 +277,15 @@ impl AtomicFile {
         }
     }
 
+    /// A scratch file for a writer that needs one (the VCD body): beside the target when the
+    /// target is a file, in the system's temporary folder when it is a device or FIFO.
+    pub fn scratch(&self, tag: &str) -> std::io::Result<(TempFile, File)> {
+        match &self.replace {
+            Some((_, target)) => TempFile::create_beside(target, tag),
+            None => TempFile::create_beside(&std::env::temp_dir().join("stasim"), tag),
+        }
+    }
+
     /// A write error on this file, naming it.
     pub fn error(&self, e: std::io::Error) -> OutputError {
         OutputError::new(&self.path, e.to_string())
