@@ -13,3 +13,4 @@ mod sweep;
 mod sweep_charts;
 mod topology;
 mod trace;
+mod workload_defaults;
