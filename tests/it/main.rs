@@ -7,6 +7,7 @@ mod functional;
 mod kernel;
 mod pipeline;
 mod prune;
+mod skips;
 mod sta;
 mod support;
 mod sweep;
