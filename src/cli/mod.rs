@@ -2,6 +2,7 @@
 
 mod bench;
 mod check;
+mod completions;
 mod graph;
 mod models;
 mod prune;
@@ -41,6 +42,8 @@ enum Command {
     Bench(bench::Which),
     /// Run a design-space sweep (`SWEEP.yaml`), or `sweep merge DIR... --out DIR`.
     Sweep(sweep::Args),
+    /// Print a shell completion script: `stasim completions bash|zsh|fish`.
+    Completions(completions::Args),
 }
 
 /// Parses `--set` arguments.
@@ -86,6 +89,7 @@ pub fn main() -> Result<(), Error> {
         Some(Command::Models(a)) => models::run(&a),
         Some(Command::Bench(w)) => bench::run(&w),
         Some(Command::Sweep(a)) => sweep::run(&a),
+        Some(Command::Completions(a)) => completions::run(&a),
         // The main job: the reference design on BERT-base, with every output.
         None => run::run(&run::Args {
             topology: "sta".into(),

@@ -1,6 +1,7 @@
 //! Integration tests, one binary: `cargo test --release`.
 
 mod cli;
+mod completions;
 mod dram;
 mod energy;
 mod functional;
