@@ -11,6 +11,7 @@
 //! Charts of a whole sweep (many reports) are in [`sweep`].
 
 pub mod sweep;
+mod text;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -27,11 +28,7 @@ static FONT_ONCE: Once = Once::new();
 fn register_font() {
     FONT_ONCE.call_once(|| {
         // The bytes are a valid TTF shipped with the crate; a failure would only mean no text.
-        let _ = plotters::style::register_font(
-            FONT,
-            FontStyle::Normal,
-            include_bytes!("../../assets/fonts/DejaVuSans.ttf"),
-        );
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, text::TTF);
     });
 }
 
@@ -495,7 +492,7 @@ fn render(chart: &impl Draw, dir: &Path) -> Result<[PathBuf; 2], String> {
         done.map(|()| path)
     };
     let png = finish("png", &|p| {
-        chart.draw(&BitMapBackend::new(p, SIZE).into_drawing_area())
+        chart.draw(&text::Png(BitMapBackend::new(p, SIZE)).into_drawing_area())
     })?;
     let svg = finish("svg", &|p| {
         chart.draw(&SVGBackend::new(p, SIZE).into_drawing_area())
