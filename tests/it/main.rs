@@ -1,5 +1,6 @@
 //! Integration tests, one binary: `cargo test --release`.
 
+mod benches;
 mod cli;
 mod completions;
 mod dram;
@@ -8,6 +9,7 @@ mod functional;
 mod kernel;
 mod pipeline;
 mod prune;
+mod readme;
 mod skips;
 mod sta;
 mod support;
