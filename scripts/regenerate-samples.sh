@@ -2,7 +2,7 @@
 # Writes every sample the repository commits and the README shows, from the release binary,
 # each with explicit output flags (a bare `stasim` writes to the ignored out/ instead):
 #   plots/*.{png,svg}                 the charts of the default run (sta, BERT-base, s=128, 2:4)
-#   traces/sample-sta-small.{vcd,json} the first 60 us of a sta-small run
+#   traces/sample-sta-small.{vcd,json} 270-330 us of a sta-small run (attention: every module works)
 #   sweeps/results/NAME.csv, sweeps/charts/NAME/*   the committed sweeps (bert-base-100 takes
 #                                       about 1.5 min with two cores; --no-sweeps skips them)
 # Usage: scripts/regenerate-samples.sh [--no-sweeps] [--jobs N]
@@ -28,8 +28,8 @@ echo "== plots/: the default run's charts"
 rm -f plots/*.png plots/*.svg
 "$stasim" run sta --plots plots >/dev/null
 
-echo "== traces/sample-sta-small.{vcd,json}: sta-small, first 60 us"
-"$stasim" run sta-small --trace-window 0..60us \
+echo "== traces/sample-sta-small.{vcd,json}: sta-small, 270-330 us"
+"$stasim" run sta-small --trace-window 270us..330us \
   --vcd traces/sample-sta-small.vcd --perfetto traces/sample-sta-small.json >/dev/null
 
 if [ "$sweeps" = 1 ]; then
