@@ -44,3 +44,13 @@ fn the_gnu_parallel_test_says_skipped_when_parallel_is_absent() {
         "{out}"
     );
 }
+
+#[test]
+fn the_systemc_test_says_skipped_when_gxx_is_absent() {
+    let name = "benches::the_systemc_pipeline_reproduces_5t_plus_10_and_5t_minus_115";
+    let out = run_alone(name, &[("PATH", "/nonexistent")]);
+    assert!(
+        out.contains("skipped:") && out.contains("needs g++ and SystemC"),
+        "{out}"
+    );
+}
