@@ -137,9 +137,17 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
             "models",
         ))
     })?;
-    let seq = positive(pick(&args.seq, &wd.seq, "--seq"), "seq")?.unwrap_or(model.default_seq);
+    // The topology's `seq` and `layers` were chosen for its `model` (bert-base when it names
+    // none): another model given on the command line runs at its own preset length and
+    // depth (DeiT-small at s = 197) unless `--seq` / `--layers` say otherwise.
+    let file_model = wd.model.as_ref().map_or("bert-base", |l| l.value.as_str());
+    let same_model = model.name == file_model;
+    let file_shape =
+        |v: &Option<crate::topology::raw::Located<i64>>| v.clone().filter(|_| same_model);
+    let seq = positive(pick(&args.seq, &file_shape(&wd.seq), "--seq"), "seq")?
+        .unwrap_or(model.default_seq);
     let batch = positive(pick(&args.batch, &wd.batch, "--batch"), "batch")?.unwrap_or(1);
-    let layers_pick = pick(&args.layers, &wd.layers, "--layers");
+    let layers_pick = pick(&args.layers, &file_shape(&wd.layers), "--layers");
     let layers_origin = layers_pick.as_ref().map(|(_, o)| o.clone());
     let layers = positive(layers_pick, "layers")?.unwrap_or(model.layers);
     if layers > model.layers {

@@ -1,6 +1,8 @@
 //! Integration tests, one binary: `cargo test --release`.
 
+mod benches;
 mod cli;
+mod completions;
 mod dram;
 mod energy;
 mod functional;
@@ -8,9 +10,12 @@ mod kernel;
 mod outputs;
 mod pipeline;
 mod prune;
+mod readme;
+mod skips;
 mod sta;
 mod support;
 mod sweep;
 mod sweep_charts;
 mod topology;
 mod trace;
+mod workload_defaults;

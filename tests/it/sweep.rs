@@ -139,7 +139,7 @@ fn shards_are_disjoint_and_merge_into_the_whole_sweep() {
 #[test]
 fn gnu_parallel_runs_the_shards() {
     if Command::new("parallel").arg("--version").output().is_err() {
-        eprintln!("skipped: GNU parallel is not installed (CI installs it)");
+        crate::support::skipped("GNU parallel is not installed (CI installs it)");
         return;
     }
     let dir = tmp_dir("sweep", "parallel");
@@ -221,7 +221,7 @@ fn a_timed_out_point_is_recorded_and_the_sweep_goes_on() {
     let f = write(
         &dir,
         "t.yaml",
-        "topology: sta\nworkload: {model: bert-base}\npoints:\n  - {layers: 12}\n  - {layers: 1, seq: 8, model: minilm-l6}\ntimeout_s: 0.05\n",
+        "topology: sta\nworkload: {model: bert-large, seq: 512}\npoints:\n  - {layers: 24}\n  - {layers: 1, seq: 8, model: minilm-l6}\ntimeout_s: 2\n",
     );
     let out = dir.join("out");
     let o = sweep(&[
@@ -248,11 +248,15 @@ fn a_timed_out_point_is_recorded_and_the_sweep_goes_on() {
 #[test]
 fn ctrl_c_keeps_every_finished_point_in_loadable_results() {
     let dir = tmp_dir("sweep", "ctrlc");
-    // Eight BERT-base runs of about a second each, one at a time.
+    // Eight BERT-base runs of about a second each, one at a time (one layer in a debug build,
+    // about as long).
+    let layers = if cfg!(debug_assertions) { 1 } else { 12 };
     let f = write(
         &dir,
         "c.yaml",
-        "topology: sta\nworkload: {model: bert-base}\naxes:\n  pattern: [dense, 2:4, 2:8, 1:8, 1:4, 4:8, 3:8, 1:16]\njobs: 1\n",
+        &format!(
+            "topology: sta\nworkload: {{model: bert-base, layers: {layers}}}\naxes:\n  pattern: [dense, 2:4, 2:8, 1:8, 1:4, 4:8, 3:8, 1:16]\njobs: 1\n"
+        ),
     );
     let out = dir.join("out");
     let mut child = Command::new(BIN)
