@@ -351,23 +351,26 @@ fn trace_info(
     }
 }
 
-/// Builds and runs `topo` on `w`, tracing as `trace` says; with `functional` (a data plane
-/// and the tolerance), values flow through the run and the report gets their errors.
-pub fn simulate(
+/// Whether `topo` simulates a workload: it has a `controller` to walk one. A topology
+/// without one runs only what its modules do by themselves ([`simulate_plain`]).
+pub fn runs_workload(topo: &Topology) -> bool {
+    topo.modules.iter().any(|m| m.spec.kind == "controller")
+}
+
+/// Runs a built simulation with the time limit and traces; returns how it ended and the
+/// wall seconds of the run phase.
+fn execute(
     topo: &Topology,
-    w: &Workload,
+    sim: &mut crate::kernel::Simulation<crate::txn::Transaction>,
     max_time: Option<SimTime>,
     trace: Option<&TraceOptions>,
-    functional: Option<(&crate::functional::Shared, f64)>,
-) -> Result<Outcome, Error> {
-    let mut sim = topo.build_with(Some(w), functional.map(|f| f.0))?;
-    check_memory(topo, &sim)?;
+) -> Result<(crate::kernel::RunSummary, f64), Error> {
     if let Some(limit) = max_time {
         sim.set_time_limit(limit);
     }
     if let Some(opts) = trace.filter(|o| o.vcd.is_some() || o.perfetto.is_some()) {
         let links: Vec<crate::kernel::LinkSpec> = sim.link_specs().cloned().collect();
-        let obs = TraceObserver::start(opts, trace_info(topo, &sim), &links).map_err(|msg| {
+        let obs = TraceObserver::start(opts, trace_info(topo, sim), &links).map_err(|msg| {
             InputError::new(msg, Origin::CommandLine("trace options".into()), "")
                 .with_hint("check --vcd / --perfetto paths, --trace-window and --trace-modules")
         })?;
@@ -379,6 +382,43 @@ pub fn simulate(
     if let Some(mut obs) = sim.take_observer() {
         obs.on_end(summary.end_time).map_err(Error::Output)?;
     }
+    Ok((summary, wall_s))
+}
+
+/// A finished run of a topology without a workload.
+pub struct PlainOutcome {
+    /// What ran (deterministic).
+    pub report: report::plain::PlainReport,
+    /// Wall seconds of the simulation phase (not part of the report).
+    pub wall_s: f64,
+}
+
+/// Builds and runs `topo`, which simulates no workload (see [`runs_workload`]).
+pub fn simulate_plain(
+    topo: &Topology,
+    max_time: Option<SimTime>,
+    trace: Option<&TraceOptions>,
+) -> Result<PlainOutcome, Error> {
+    let mut sim = topo.build()?;
+    let (summary, wall_s) = execute(topo, &mut sim, max_time, trace)?;
+    Ok(PlainOutcome {
+        report: report::plain::build(topo, &sim, summary.end_time, summary.events),
+        wall_s,
+    })
+}
+
+/// Builds and runs `topo` on `w`, tracing as `trace` says; with `functional` (a data plane
+/// and the tolerance), values flow through the run and the report gets their errors.
+pub fn simulate(
+    topo: &Topology,
+    w: &Workload,
+    max_time: Option<SimTime>,
+    trace: Option<&TraceOptions>,
+    functional: Option<(&crate::functional::Shared, f64)>,
+) -> Result<Outcome, Error> {
+    let mut sim = topo.build_with(Some(w), functional.map(|f| f.0))?;
+    check_memory(topo, &sim)?;
+    let (summary, wall_s) = execute(topo, &mut sim, max_time, trace)?;
     let mut report = report::build(topo, &sim, w, summary.end_time);
     if let Some((plane, tolerance)) = functional {
         let dp = crate::functional::lock(plane);

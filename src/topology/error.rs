@@ -57,8 +57,36 @@ pub struct InputErrorDetails {
     pub key: String,
     /// What to do about it.
     pub hint: Option<String>,
-    /// The source line, for a caret display.
+    /// The source line (at most [`SOURCE_WIDTH`] characters around the column, clipped
+    /// with `…`), for a caret display.
     pub source_line: Option<String>,
+    /// Characters of `source_line` before the caret.
+    pub source_caret: usize,
+}
+
+/// Most characters of a source line an error shows (a window around the column).
+pub const SOURCE_WIDTH: usize = 120;
+
+/// The window of `line` shown for an error at 1-based `column`: at most [`SOURCE_WIDTH`]
+/// characters around it, with `…` where it was cut; returns it and the caret's offset.
+fn clip_line(line: &str, column: u32) -> (String, usize) {
+    let col = (column as usize).saturating_sub(1);
+    let len = line.chars().count();
+    if len <= SOURCE_WIDTH {
+        return (line.to_owned(), col.min(len));
+    }
+    let col = col.min(len);
+    let start = col.saturating_sub(SOURCE_WIDTH / 2).min(len - SOURCE_WIDTH);
+    let end = start + SOURCE_WIDTH;
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.extend(line.chars().skip(start).take(SOURCE_WIDTH));
+    if end < len {
+        out.push('…');
+    }
+    (out, col - start + usize::from(start > 0))
 }
 
 impl InputError {
@@ -70,6 +98,7 @@ impl InputError {
             key: key.into(),
             hint: None,
             source_line: None,
+            source_caret: 0,
         }))
     }
 
@@ -81,10 +110,13 @@ impl InputError {
 
     /// Fills in the source line from the file text, if the origin is in that file.
     pub fn with_source(mut self, text: &str) -> Self {
-        if let Origin::File { line, .. } = self.0.origin
+        if let Origin::File { line, column, .. } = self.0.origin
             && line > 0
+            && let Some(src) = text.lines().nth(line as usize - 1)
         {
-            self.0.source_line = text.lines().nth(line as usize - 1).map(str::to_owned);
+            let (shown, caret) = clip_line(src, column);
+            self.0.source_line = Some(shown);
+            self.0.source_caret = caret;
         }
         self
     }
@@ -106,13 +138,13 @@ impl fmt::Display for InputError {
         };
         let pad = " ".repeat(num.len().max(2));
         writeln!(f, "{pad}--> {}", self.origin)?;
-        if let (Some(src), Origin::File { column, .. }) = (&self.source_line, &self.origin) {
+        if let (Some(src), Origin::File { .. }) = (&self.source_line, &self.origin) {
             let num = format!("{num:>width$}", width = pad.len());
             writeln!(f, "{pad} |")?;
             writeln!(f, "{num} | {src}")?;
             let caret_pad: String = src
                 .chars()
-                .take(column.saturating_sub(1) as usize)
+                .take(self.source_caret)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             writeln!(f, "{pad} | {caret_pad}^")?;
@@ -147,5 +179,53 @@ pub fn suggestion(word: &str, candidates: &[&str], what: &str) -> String {
         Some(c) => format!("did you mean `{c}`? {what}: {list}"),
         None if candidates.is_empty() => format!("there are no {what}"),
         None => format!("{what}: {list}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(line: u32, column: u32) -> Origin {
+        Origin::File {
+            path: "t.yaml".into(),
+            line,
+            column,
+        }
+    }
+
+    #[test]
+    fn a_long_source_line_is_clipped_around_the_column() {
+        let long = format!("k: {}X{}", "a".repeat(5_000), "b".repeat(5_000));
+        let text = format!("first: 1\n{long}\n");
+        let e = InputError::new("bad", at(2, 5_004), "k").with_source(&text);
+        let shown = e.source_line.clone().unwrap();
+        assert_eq!(shown.chars().count(), SOURCE_WIDTH + 2, "two ellipses");
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        // The caret still points at the `X`.
+        assert_eq!(shown.chars().nth(e.source_caret), Some('X'));
+        let rendered = e.to_string();
+        assert!(rendered.len() < 600, "{} bytes", rendered.len());
+        let caret_line = rendered.lines().find(|l| l.ends_with('^')).unwrap();
+        let src_line = rendered.lines().find(|l| l.contains('X')).unwrap();
+        let caret_col = caret_line.chars().count() - 1;
+        assert_eq!(src_line.chars().nth(caret_col), Some('X'), "{rendered}");
+    }
+
+    #[test]
+    fn a_short_source_line_is_shown_whole() {
+        let e = InputError::new("bad", at(1, 4), "k").with_source("ab: cd\n");
+        assert_eq!(e.source_line.as_deref(), Some("ab: cd"));
+        assert_eq!(e.source_caret, 3);
+        // Near the start or the end of a long line, one side is cut.
+        let long = "x".repeat(1_000);
+        let e = InputError::new("bad", at(1, 1), "k").with_source(&long);
+        let shown = e.source_line.clone().unwrap();
+        assert!(!shown.starts_with('…') && shown.ends_with('…'));
+        assert_eq!(e.source_caret, 0);
+        let e = InputError::new("bad", at(1, 1_000), "k").with_source(&long);
+        let shown = e.source_line.clone().unwrap();
+        assert!(shown.starts_with('…') && !shown.ends_with('…'));
+        assert_eq!(e.source_caret, SOURCE_WIDTH);
     }
 }
