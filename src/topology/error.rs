@@ -89,13 +89,35 @@ fn clip_line(line: &str, column: u32) -> (String, usize) {
     (out, col - start + usize::from(start > 0))
 }
 
+/// Most characters of a message or hint (longer ones, which quote huge values, are cut in
+/// the middle).
+pub const TEXT_WIDTH: usize = 1_000;
+
+/// `text` cut to at most `max` characters, with `…` in place of the middle.
+pub fn clip(text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        return text.to_owned();
+    }
+    let tail = max / 4;
+    let head = max - tail - 1;
+    let mut out: String = text.chars().take(head).collect();
+    out.push('…');
+    out.extend(text.chars().skip(n - tail));
+    out
+}
+
 impl InputError {
     /// An error at `origin` about `key`.
     pub fn new(message: impl Into<String>, origin: Origin, key: impl Into<String>) -> Self {
+        let origin = match origin {
+            Origin::CommandLine(arg) => Origin::CommandLine(clip(&arg, SOURCE_WIDTH)),
+            other => other,
+        };
         InputError(Box::new(InputErrorDetails {
-            message: message.into(),
+            message: clip(&message.into(), TEXT_WIDTH),
             origin,
-            key: key.into(),
+            key: clip(&key.into(), SOURCE_WIDTH),
             hint: None,
             source_line: None,
             source_caret: 0,
@@ -104,7 +126,7 @@ impl InputError {
 
     /// Adds a hint.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.0.hint = Some(hint.into());
+        self.0.hint = Some(clip(&hint.into(), TEXT_WIDTH));
         self
     }
 
@@ -163,9 +185,13 @@ impl std::error::Error for InputError {}
 
 /// The closest candidate to `word`, if one is close enough to be a likely misspelling.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(2);
+    let len = word.chars().count();
+    let limit = (len / 3).max(2);
     candidates
         .into_iter()
+        // The distance is at least the difference in length: skip hopeless candidates
+        // before the quadratic comparison (a huge word costs nothing then).
+        .filter(|c| len.abs_diff(c.chars().count()) <= limit)
         .map(|c| (strsim::levenshtein(word, c), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, c)| (*d, *c))
@@ -210,6 +236,29 @@ mod tests {
         let src_line = rendered.lines().find(|l| l.contains('X')).unwrap();
         let caret_col = caret_line.chars().count() - 1;
         assert_eq!(src_line.chars().nth(caret_col), Some('X'), "{rendered}");
+    }
+
+    #[test]
+    fn huge_values_in_messages_keys_and_arguments_are_cut() {
+        let v = "9".repeat(100_000);
+        let e = InputError::new(
+            format!("cannot read value `{v}`"),
+            Origin::CommandLine(format!("--set a.b={v}")),
+            format!("a.{v}"),
+        )
+        .with_hint(format!("not {v}"));
+        assert!(e.message.starts_with("cannot read value `999"));
+        assert!(e.message.ends_with("999`"));
+        assert_eq!(e.message.chars().count(), TEXT_WIDTH);
+        assert!(e.hint.as_deref().unwrap().chars().count() <= TEXT_WIDTH);
+        assert!(e.key.chars().count() <= SOURCE_WIDTH);
+        assert!(
+            e.to_string().len() < 4 * TEXT_WIDTH,
+            "{} bytes",
+            e.to_string().len()
+        );
+        // Ordinary texts are left alone.
+        assert_eq!(clip("short", 10), "short");
     }
 
     #[test]
