@@ -123,7 +123,7 @@ fn mutate_once(rng: &mut Rng, text: &mut Vec<u8>) {
             let to = rng.below(n).min(text.len());
             text.splice(to..to, copy);
         }
-        3 | 4 | 5 => {
+        3..=5 => {
             // Replace a number (or the word after a `: `) by an extreme value.
             let digits: Vec<usize> = text
                 .iter()
