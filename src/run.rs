@@ -46,6 +46,18 @@ pub fn data_plane(
     f: &FunctionalArgs,
 ) -> Result<crate::functional::Shared, InputError> {
     use crate::functional::{DataPlane, weights::ModelWeights};
+    let values = functional_values(w);
+    if values > FUNCTIONAL_MAX_VALUES {
+        return Err(InputError::new(
+            format!(
+                "a functional run of this workload holds about {values} values (weights of {} layers and their activations), more than the limit of {FUNCTIONAL_MAX_VALUES}",
+                w.layers
+            ),
+            Origin::CommandLine("--functional".into()),
+            "",
+        )
+        .with_hint("functional runs are for small models and a few layers: lower --layers, --seq or --batch"));
+    }
     let (weights, source, origin) = match &args.checkpoint {
         Some(path) => {
             let member = args
@@ -80,6 +92,24 @@ pub fn data_plane(
             )
         })?;
     Ok(std::sync::Arc::new(std::sync::Mutex::new(plane)))
+}
+
+/// Most values a functional run may hold (weights, activations and the reference's
+/// attention probabilities): 2^27, about 1 GiB at 8 bytes each.
+pub const FUNCTIONAL_MAX_VALUES: u128 = 1 << 27;
+
+/// Values a functional run of `w` holds: every simulated layer's weights, and per batch
+/// element and layer its activations (`s x (3d + d + f + d)`) and attention (`h x s x s`).
+fn functional_values(w: &Workload) -> u128 {
+    let (s, b, l) = (u128::from(w.seq), u128::from(w.batch), u128::from(w.layers));
+    let (d, f, h) = (
+        u128::from(w.model.hidden),
+        u128::from(w.model.ffn),
+        u128::from(w.model.heads),
+    );
+    let weights = 4 * d * d + 2 * d * f;
+    let acts = s * (6 * d + f) + h * s * s;
+    l.saturating_mul(weights.saturating_add(b.saturating_mul(acts)))
 }
 
 /// A finished run.

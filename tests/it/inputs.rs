@@ -377,3 +377,11 @@ fn models_lists_the_range_of_every_clock_and_static_power() {
         "{out}"
     );
 }
+
+#[test]
+fn a_functional_run_too_large_to_hold_is_refused_before_allocating() {
+    // BERT-large: 24 x (4 x 1024^2 + 2 x 1024 x 4096) = 302 M weights, above 2^27.
+    let (_, err) = expect(&["run", "--functional", "--model", "bert-large"], 2);
+    assert!(err.contains("more than the limit of 134217728"), "{err}");
+    assert!(err.contains("lower --layers"), "{err}");
+}
