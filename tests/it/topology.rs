@@ -267,12 +267,13 @@ fn unknown_keys_are_errors_not_warnings() {
         &[],
         "unknown field `extra`, expected one of name, description, clock_mhz, modules, links, workload, energy",
         Some((9, 1)),
-        "",
+        "extra",
         "stasim models",
     );
     let y = GOOD.replace("depth: 4}", "depth: 4, colour: red}");
     let err = load_text(&y, &[]).unwrap_err();
     assert!(err.message.starts_with("unknown field `colour`"), "{err}");
+    assert_eq!(err.key, "links[0].colour");
 }
 
 #[test]
