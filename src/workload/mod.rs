@@ -223,7 +223,7 @@ impl Workload {
                 self.model.layers, self.model.name
             ));
         }
-        if self.model.hidden % self.model.heads != 0 {
+        if !self.model.hidden.is_multiple_of(self.model.heads) {
             return Err("hidden size must be a multiple of the heads".into());
         }
         Ok(())
