@@ -36,14 +36,9 @@ pub struct Args {
     pub resume: bool,
 }
 
-fn output_error(msg: String, arg: &str) -> Error {
-    super::arg_error(msg, arg, "check the folder paths and permissions")
-}
-
 /// Draws the sweep charts of `r` into `dir` and says what was drawn and what was not.
 fn plot(r: &sweep::results::Results, dir: &std::path::Path) -> Result<(), Error> {
-    let w = stasim::plot::sweep::write_all(r, dir)
-        .map_err(|m| output_error(m, &dir.display().to_string()))?;
+    let w = stasim::plot::sweep::write_all(r, dir).map_err(Error::Output)?;
     let pngs = w
         .files
         .iter()
@@ -77,7 +72,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
                 "e.g. stasim sweep merge r0 r1 --out all",
             ));
         }
-        let r = runner::merge(&a.dirs, &out).map_err(|m| output_error(m, "sweep merge"))?;
+        let r = runner::merge(&a.dirs, &out)?;
         let missing = r.points_total - r.points.len();
         println!(
             "merged {} of {} points of `{}` into {}{}",
@@ -101,6 +96,8 @@ pub fn run(a: &Args) -> Result<(), Error> {
                 "e.g. stasim sweep plot results/bert-base-100",
             ));
         };
+        // Not while a sweep is still writing the folder.
+        let _reading = sweep::lock::FolderLock::shared(dir)?;
         let r = sweep::results::Results::read(dir).map_err(|m| {
             super::arg_error(m, "sweep plot", "give a folder that `stasim sweep` wrote")
         })?;
@@ -113,8 +110,14 @@ pub fn run(a: &Args) -> Result<(), Error> {
             "one sweep file per run; `stasim sweep merge DIR...` joins results",
         ));
     }
-    if a.jobs == Some(0) {
-        return Err(super::arg_error("--jobs 0", "--jobs 0", "give at least 1"));
+    if let Some(j) = a.jobs {
+        sweep::check_jobs(j as i128).map_err(|m| {
+            super::arg_error(
+                format!("bad --jobs: {m}"),
+                &format!("--jobs {j}"),
+                "omit it to use the sweep file's `jobs` (else every core)",
+            )
+        })?;
     }
     let shard = a.shard.as_deref().map(sweep::parse_shard).transpose()?;
     let s = sweep::load(std::path::Path::new(&a.file))?;
@@ -131,7 +134,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(&s.name));
     let exe = std::env::current_exe()
-        .map_err(|e| output_error(format!("cannot find the stasim binary: {e}"), "sweep"))?;
+        .map_err(|e| Error::Failed(format!("cannot find the stasim binary: {e}")))?;
     let opts = runner::RunOptions {
         exe,
         out: out.clone(),
@@ -141,13 +144,12 @@ pub fn run(a: &Args) -> Result<(), Error> {
         resume: a.resume,
     };
     let t0 = std::time::Instant::now();
-    let outcome =
-        runner::run(&s, &opts).map_err(|m| output_error(m, &out.display().to_string()))?;
+    let outcome = runner::run(&s, &opts)?;
     let r = &outcome.results;
     let ran: Vec<_> = r
         .points
         .iter()
-        .filter(|p| !outcome.kept.contains(&p.index))
+        .filter(|p| outcome.ran.contains(&p.index))
         .collect();
     let failed = ran.iter().filter(|p| p.status != "ok").count();
     let serial: f64 = ran.iter().map(|p| p.wall_s).sum();
@@ -173,15 +175,29 @@ pub fn run(a: &Args) -> Result<(), Error> {
             .unwrap_or("");
         println!("  point {} {}: {first}", p.index, p.status);
     }
-    if !a.no_plots && !r.interrupted {
-        plot(r, &out.join("plots"))?;
-    }
     if r.interrupted {
-        return Err(Error::Check(format!(
+        return Err(Error::Failed(format!(
             "interrupted: {} finished points kept in {} (run the same command with --resume to finish)",
             r.points.iter().filter(|p| p.status == "ok").count(),
             out.display()
         )));
+    }
+    // Nothing to show for the run: every point of its shard failed.
+    let shard_ok = r
+        .points
+        .iter()
+        .filter(|p| outcome.ran.contains(&p.index) || outcome.kept.contains(&p.index))
+        .any(|p| p.status == "ok");
+    if !ran.is_empty() && !shard_ok {
+        return Err(Error::Failed(format!(
+            "every point failed ({} of {}); the errors are in {}",
+            ran.len(),
+            ran.len(),
+            out.join("results.csv").display()
+        )));
+    }
+    if !a.no_plots {
+        plot(r, &out.join("plots"))?;
     }
     Ok(())
 }

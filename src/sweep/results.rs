@@ -36,7 +36,12 @@ pub struct Results {
     pub sweep: String,
     /// Points in the whole sweep.
     pub points_total: usize,
-    /// The shard these results cover (`I/N`), or `all`.
+    /// The sweep's content hash ([`crate::sweep::Sweep::hash`]); empty in results written
+    /// before there was one.
+    #[serde(default)]
+    pub sweep_hash: String,
+    /// The shard these results cover (`I/N`), `all`, or `merged` (points of several
+    /// shards: `sweep merge`, or a second shard run into the same folder).
     pub shard: String,
     /// Whether the sweep was interrupted (Ctrl-C) before every point ran.
     pub interrupted: bool,
@@ -143,33 +148,50 @@ impl Results {
             .map_err(|e| format!("`{}` is not sweep results: {e}", path.display()))
     }
 
-    /// Joins shard results of one sweep: the same sweep and size, no point twice.
-    pub fn merge(parts: Vec<Results>) -> Result<Results, String> {
-        let first = parts.first().ok_or("nothing to merge")?;
-        let (sweep, total) = (first.sweep.clone(), first.points_total);
-        let reference = first.reference.clone();
-        let mut points: Vec<PointResult> = Vec::new();
+    /// Joins shard results of one sweep, each with where it came from (named in errors):
+    /// the same sweep (name, size and content hash), no point twice.
+    pub fn merge(parts: Vec<(String, Results)>) -> Result<Results, String> {
+        let (from, first) = parts.first().ok_or("nothing to merge")?;
+        let (from, sweep, total) = (from.clone(), first.sweep.clone(), first.points_total);
+        let (hash, reference) = (first.sweep_hash.clone(), first.reference.clone());
+        let mut points: Vec<(PointResult, String)> = Vec::new();
         let mut interrupted = false;
-        for r in parts {
+        for (at, r) in parts {
             if r.sweep != sweep || r.points_total != total {
                 return Err(format!(
-                    "cannot merge sweep `{}` ({} points) with `{sweep}` ({total} points)",
+                    "cannot merge sweep `{}` ({} points, in `{at}`) with `{sweep}` ({total} \
+                     points, in `{from}`)",
                     r.sweep, r.points_total
                 ));
             }
+            if r.sweep_hash.is_empty() {
+                return Err(format!(
+                    "`{at}` records no sweep hash (written by an older stasim), so it cannot \
+                     be checked to be a shard of this sweep: run that shard again"
+                ));
+            }
+            if r.sweep_hash != hash {
+                return Err(format!(
+                    "`{at}` and `{from}` hold different sweeps under one name, `{sweep}` \
+                     ({total} points): their settings differ (sweep hash {} against {hash})",
+                    r.sweep_hash
+                ));
+            }
             interrupted |= r.interrupted;
-            points.extend(r.points);
+            points.extend(r.points.into_iter().map(|p| (p, at.clone())));
         }
-        points.sort_by_key(|p| p.index);
-        if let Some(w) = points.windows(2).find(|w| w[0].index == w[1].index) {
+        points.sort_by_key(|(p, _)| p.index);
+        if let Some(w) = points.windows(2).find(|w| w[0].0.index == w[1].0.index) {
             return Err(format!(
-                "point {} appears in two inputs (the same shard twice?)",
-                w[0].index
+                "point {} appears in `{}` and in `{}` (the same shard twice?)",
+                w[0].0.index, w[0].1, w[1].1
             ));
         }
+        let points = points.into_iter().map(|(p, _)| p).collect();
         Ok(Results {
             sweep,
             points_total: total,
+            sweep_hash: hash,
             shard: "merged".into(),
             interrupted,
             reference,
