@@ -538,15 +538,16 @@ async fn collect(
                 let r = match joined {
                     None => break,
                     Some(Ok(r)) => r,
-                    Some(Err(e)) if e.is_panic() => {
-                        let point = &tasks[&e.id()];
-                        let why = panic_message(e.into_panic().as_ref());
-                        failed(point, format!("internal error: the point's task panicked: {why}"))
-                    }
-                    Some(Err(_)) => { // aborted (interrupted)
-                        running = running.saturating_sub(1);
-                        continue;
-                    }
+                    Some(Err(e)) => match tasks.get(&e.id()) {
+                        Some(point) if e.is_panic() => {
+                            let why = panic_message(e.into_panic().as_ref());
+                            failed(point, format!("internal error: the point's task panicked: {why}"))
+                        }
+                        _ => { // aborted (interrupted)
+                            running = running.saturating_sub(1);
+                            continue;
+                        }
+                    },
                 };
                 running = running.saturating_sub(1);
                 if r.status != "ok" {

@@ -11,12 +11,12 @@ use stasim::sweep::results::Results;
 const BIN: &str = env!("CARGO_BIN_EXE_stasim");
 
 /// A point that runs for minutes (BERT-large, 512 tokens).
-const LONG_POINT: &str = "{model: bert-large, seq: 512}";
+pub const LONG_POINT: &str = "{model: bert-large, seq: 512}";
 
 /// A point that runs for a fraction of a second, even in a debug build.
-const QUICK_POINT: &str = "{model: minilm-l6, layers: 1, seq: 16}";
+pub const QUICK_POINT: &str = "{model: minilm-l6, layers: 1, seq: 16}";
 
-const SMALL: &str = "name: small
+pub const SMALL: &str = "name: small
 topology: sta-small
 workload: {model: minilm-l6, layers: 1, seq: 16}
 axes:
@@ -33,7 +33,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-fn sweep(args: &[&str]) -> std::process::Output {
+pub fn sweep(args: &[&str]) -> std::process::Output {
     Command::new(BIN).arg("sweep").args(args).output().unwrap()
 }
 
@@ -452,10 +452,19 @@ fn kill_all(pids: &[i32]) {
     }
 }
 
+/// Whether this system has Linux's `/proc` (the tests that watch a sweep's children need
+/// it); else says the test is skipped.
+fn have_proc() -> bool {
+    let ok = Path::new("/proc/self/stat").exists();
+    if !ok {
+        eprintln!("skipped: no /proc to watch a sweep's children (Linux only)");
+    }
+    ok
+}
+
 #[test]
 fn a_killed_sweep_takes_its_running_points_with_it() {
-    if !Path::new("/proc/self/stat").exists() {
-        eprintln!("skipped: no /proc (the parent-death signal is Linux only)");
+    if !have_proc() {
         return;
     }
     let dir = tmp_dir("sweep", "sigkill");
@@ -477,6 +486,9 @@ fn a_killed_sweep_takes_its_running_points_with_it() {
 
 #[test]
 fn sigterm_stops_a_sweep_like_ctrl_c() {
+    if !have_proc() {
+        return;
+    }
     let dir = tmp_dir("sweep", "sigterm");
     let f = write(
         &dir,
@@ -515,6 +527,9 @@ fn sigterm_stops_a_sweep_like_ctrl_c() {
 
 #[test]
 fn a_results_folder_a_running_sweep_holds_is_refused_to_others() {
+    if !have_proc() {
+        return;
+    }
     let dir = tmp_dir("sweep", "locked");
     let out = dir.join("out");
     // A finished small sweep, to merge from.
