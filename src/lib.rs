@@ -35,6 +35,7 @@ pub mod component;
 pub mod energy;
 pub mod error;
 pub mod functional;
+pub mod io;
 pub mod kernel;
 pub mod plot;
 pub mod report;

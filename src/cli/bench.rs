@@ -40,7 +40,7 @@ pub fn run(w: &Which) -> Result<(), Error> {
     let mut results: Vec<PipelineResult> = Vec::new();
     for _ in 0..a.repeat.max(1) {
         let r = run_pipeline(&src, a.transactions, &sets, max_time)?;
-        println!("{}", r.result_line());
+        outln!("{}", r.result_line());
         results.push(r);
     }
     if results.len() > 1 {
@@ -49,7 +49,7 @@ pub fn run(w: &Which) -> Result<(), Error> {
             .map(PipelineResult::stage_events_per_s)
             .collect();
         rates.sort_by(f64::total_cmp);
-        println!(
+        outln!(
             "MEDIAN framework=stasim T={} runs={} stage_events_per_s={:.0}",
             a.transactions,
             rates.len(),
@@ -57,7 +57,7 @@ pub fn run(w: &Which) -> Result<(), Error> {
         );
     }
     if let Some(kib) = peak_rss_kib() {
-        println!("peak_rss_mib={:.1}", kib as f64 / 1024.0);
+        outln!("peak_rss_mib={:.1}", kib as f64 / 1024.0);
     }
     if results.iter().all(|r| r.ok) {
         Ok(())

@@ -27,19 +27,19 @@ pub fn run(a: &Args) -> Result<(), Error> {
     } else {
         t.build()?;
     }
-    println!("{}: topology `{}` is valid", t.path, t.name);
-    println!("  modules: {}", t.modules.len());
+    outln!("{}: topology `{}` is valid", t.path, t.name);
+    outln!("  modules: {}", t.modules.len());
     for m in &t.modules {
-        println!(
+        outln!(
             "    {:<16} {:<14} {:.3} MHz",
             m.name,
             m.spec.kind,
             m.clock.mhz()
         );
     }
-    println!("  links: {}", t.links.len());
+    outln!("  links: {}", t.links.len());
     for l in &t.links {
-        println!(
+        outln!(
             "    {:<36} depth {:<4} latency {} cycles  width {}",
             t.link_name(l),
             l.depth,
@@ -52,9 +52,9 @@ pub fn run(a: &Args) -> Result<(), Error> {
         );
     }
     let domains = t.clock_domains();
-    println!("  clock domains: {}", domains.len());
+    outln!("  clock domains: {}", domains.len());
     for (c, names) in domains {
-        println!(
+        outln!(
             "    {:.3} MHz (period {} ps): {}",
             c.mhz(),
             c.period().as_ps(),

@@ -17,6 +17,6 @@ pub struct Args {
 pub fn run(a: &Args) -> Result<(), Error> {
     let src = Source::read(&a.topology)?;
     let t = topology::load(&src, &super::parse_sets(&a.sets)?)?;
-    print!("{}", dot::to_dot(&t));
+    out!("{}", dot::to_dot(&t));
     Ok(())
 }

@@ -1,4 +1,22 @@
 //! Command-line interface: one file per subcommand.
+//!
+//! Commands print with [`out!`] / [`outln!`], never `print!`: a failing standard output (a
+//! full disk, `> /dev/full`) is an output error (exit 1) naming it, not a panic.
+
+/// `print!` to standard output that returns an output error (exit 1) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))?
+    };
+}
+
+/// `println!` to standard output that returns an output error (exit 1) instead of panicking.
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($arg:tt)*) => {
+        out!("{}\n", format_args!($($arg)*))
+    };
+}
 
 mod bench;
 mod check;
@@ -43,6 +61,15 @@ enum Command {
     Sweep(sweep::Args),
 }
 
+/// Writes to standard output; a failure is an output error naming it.
+pub fn write_stdout(args: std::fmt::Arguments) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::Output(format!("cannot write to standard output: {e}")))
+}
+
 /// Parses `--set` arguments.
 pub fn parse_sets(sets: &[String]) -> Result<Vec<SetOverride>, Error> {
     sets.iter()
@@ -78,6 +105,11 @@ pub fn main() -> Result<(), Error> {
             std::process::exit(code);
         }
     };
+    // Every command but `sweep` (which handles Ctrl-C itself, keeping finished points)
+    // removes its temporary files when interrupted.
+    if !matches!(cli.command, Some(Command::Sweep(_))) {
+        stasim::io::remove_temporaries_on_signals();
+    }
     match cli.command {
         Some(Command::Run(a)) => run::run(a.as_ref()),
         Some(Command::Prune(a)) => prune::run(a.as_ref()),
@@ -86,11 +118,11 @@ pub fn main() -> Result<(), Error> {
         Some(Command::Models(a)) => models::run(&a),
         Some(Command::Bench(w)) => bench::run(&w),
         Some(Command::Sweep(a)) => sweep::run(&a),
-        // The main job: the reference design on BERT-base, with every output.
+        // The main job: the reference design on BERT-base, with every output in `out/`.
         None => run::run(&run::Args {
             topology: "sta".into(),
-            out: Some("results".into()),
-            plots: Some("plots".into()),
+            out: Some(run::DEFAULT_OUT.into()),
+            plots: Some(std::path::Path::new(run::DEFAULT_OUT).join("plots")),
             vcd: Some(String::new()),
             perfetto: Some(String::new()),
             ..run::Args::default()

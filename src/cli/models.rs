@@ -11,12 +11,12 @@ pub struct Args {
     pub kind: Option<String>,
 }
 
-fn print_kind(k: &ModuleSpec) {
-    println!("{}: {}", k.kind, k.summary);
-    println!("  ports:");
+fn print_kind(k: &ModuleSpec) -> Result<(), Error> {
+    outln!("{}: {}", k.kind, k.summary);
+    outln!("  ports:");
     for p in k.ports {
         let opt = if p.optional { ", optional" } else { "" };
-        println!(
+        outln!(
             "    {:<14} {:<6} {:<12} {}{opt}",
             p.name,
             p.dir.name(),
@@ -24,21 +24,23 @@ fn print_kind(k: &ModuleSpec) {
             p.doc
         );
     }
-    println!("  parameters:");
-    println!(
+    outln!("  parameters:");
+    outln!(
         "    {:<18} {:<10} clock of this instance; default: the topology's clock_mhz",
-        "clock_mhz", "MHz"
+        "clock_mhz",
+        "MHz"
     );
-    println!(
+    outln!(
         "    {:<18} {:<10} static power of this instance, >= 0 (energy report); default 0",
-        "static_mw", "mW"
+        "static_mw",
+        "mW"
     );
     for p in k.params {
         let default = p
             .default
             .value()
             .map_or_else(|| "required".to_owned(), |v| format!("default {v}"));
-        println!(
+        outln!(
             "    {:<18} {:<10} {}; {}; {default}",
             p.name,
             p.unit,
@@ -46,14 +48,15 @@ fn print_kind(k: &ModuleSpec) {
             p.ty.describe()
         );
     }
-    println!();
+    outln!();
+    Ok(())
 }
 
 /// Runs `models`.
 pub fn run(a: &Args) -> Result<(), Error> {
     match &a.kind {
         Some(name) => match registry::kind(name) {
-            Some(k) => print_kind(k),
+            Some(k) => print_kind(k)?,
             None => {
                 return Err(super::arg_error(
                     format!("unknown module kind `{name}`"),
@@ -67,9 +70,9 @@ pub fn run(a: &Args) -> Result<(), Error> {
             }
         },
         None => {
-            println!("module kinds: {}\n", quote_list(&registry::kind_names()));
+            outln!("module kinds: {}\n", quote_list(&registry::kind_names()));
             for k in registry::KINDS {
-                print_kind(k);
+                print_kind(k)?;
             }
         }
     }

@@ -1,12 +1,12 @@
 //! `stasim run [TOPOLOGY]`: simulate a workload on STA and report.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use stasim::Error;
 use stasim::kernel::SimTime;
 use stasim::report::table;
 use stasim::run::{FunctionalArgs, WorkloadArgs, data_plane, resolve_workload, simulate};
-use stasim::topology::{self, InputError, Origin, Source};
+use stasim::topology::{self, Source};
 use stasim::trace::TraceOptions;
 
 /// Arguments of `run`.
@@ -42,13 +42,13 @@ pub struct Args {
     /// Write report.json and ops.csv into this folder.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Draw the charts (PNG and SVG) into this folder (default `plots/`).
-    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "plots")]
+    /// Draw the charts (PNG and SVG) into this folder (default `out/plots/`).
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "out/plots")]
     pub plots: Option<PathBuf>,
-    /// Write a VCD waveform (default `traces/<topology>-<model>.vcd`).
+    /// Write a VCD waveform (default `out/traces/<topology>-<model>.vcd`).
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
     pub vcd: Option<String>,
-    /// Write a Perfetto / Chrome trace JSON (default `traces/<topology>-<model>.json`).
+    /// Write a Perfetto / Chrome trace JSON (default `out/traces/<topology>-<model>.json`).
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
     pub perfetto: Option<String>,
     /// Add `op_name` string signals to the VCD (Surfer shows them; GTKWave may not read them).
@@ -81,25 +81,43 @@ pub struct Args {
     pub tolerance: f64,
 }
 
-fn write_file(path: &std::path::Path, text: &str) -> Result<(), Error> {
-    // Write to a temporary name, then rename: a failed run never leaves a file that looks complete.
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            InputError::new(
-                format!("cannot write `{}`: {e}", path.display()),
-                Origin::CommandLine(format!(
-                    "--out {}",
-                    path.parent()
-                        .map_or(String::new(), |p| p.display().to_string())
-                )),
-                "",
-            )
-            .with_hint("choose a folder you can write to")
-            .into()
-        })
+/// The folder every default output goes into (ignored by git, never a committed sample).
+pub const DEFAULT_OUT: &str = "out";
+
+/// Makes `dir` ready for outputs before the run: a file where a folder is wanted is bad
+/// input (exit 2); a folder that cannot be created is an output failure (exit 1).
+fn output_folder(dir: &Path, flag: &str) -> Result<(), Error> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(super::arg_error(
+            format!("`{}` is a file, not a folder", dir.display()),
+            &format!("{flag} {}", dir.display()),
+            "give a folder for the outputs (it is created if missing)",
+        ));
+    }
+    stasim::io::create_folder(dir).map_err(Error::from)
+}
+
+/// Checks before the run that `path` can take an output file (a folder there, or a file
+/// where its folder should be, is bad input); creates its folder if missing.
+fn output_file(path: &Path, flag: &str) -> Result<(), Error> {
+    let bad = |msg: String| {
+        super::arg_error(
+            msg,
+            &format!("{flag} {}", path.display()),
+            "name a file to write, in a folder (a missing folder is created)",
+        )
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if dir.exists() && !dir.is_dir() {
+            return Err(bad(format!(
+                "cannot write `{}`: `{}` is not a folder",
+                path.display(),
+                dir.display()
+            )));
+        }
+        stasim::io::create_folder(dir)?;
+    }
+    stasim::io::check_output_path(path).map_err(|e| bad(e.to_string()))
 }
 
 /// Parses `START..END`: engine cycles, or durations with a unit.
@@ -158,17 +176,17 @@ pub fn run(a: &Args) -> Result<(), Error> {
     } else {
         None
     };
-    if let Some(dir) = &a.out {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::from(
-                InputError::new(
-                    format!("cannot create `{}`: {e}", dir.display()),
-                    Origin::CommandLine(format!("--out {}", dir.display())),
-                    "",
-                )
-                .with_hint("choose a folder you can write to"),
-            )
-        })?;
+    let report_files = a
+        .out
+        .as_ref()
+        .map(|dir| (dir.join("report.json"), dir.join("ops.csv")));
+    if let (Some(dir), Some((report, ops))) = (&a.out, &report_files) {
+        output_folder(dir, "--out")?;
+        output_file(report, "--out")?;
+        output_file(ops, "--out")?;
+    }
+    if let Some(dir) = &a.plots {
+        output_folder(dir, "--plots")?;
     }
     if a.plots.is_some() && a.gantt_layer as u64 >= w.layers {
         return Err(super::arg_error(
@@ -181,32 +199,26 @@ pub fn run(a: &Args) -> Result<(), Error> {
         ));
     }
     let max_time = a.max_time.as_deref().map(super::parse_time).transpose()?;
-    let default_trace = |ext: &str| format!("traces/{}-{}.{ext}", topo.name, w.model.name);
-    let trace_path = |arg: &Option<String>, ext: &str| -> Result<Option<PathBuf>, Error> {
-        let Some(v) = arg else { return Ok(None) };
-        let p = PathBuf::from(if v.is_empty() {
-            default_trace(ext)
-        } else {
-            v.clone()
-        });
-        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                super::arg_error(
-                    format!("cannot create `{}`: {e}", dir.display()),
-                    &p.display().to_string(),
-                    "choose a folder you can write to",
-                )
-            })?;
-        }
-        Ok(Some(p))
-    };
+    let trace_path =
+        |arg: &Option<String>, flag: &str, ext: &str| -> Result<Option<PathBuf>, Error> {
+            let Some(v) = arg else { return Ok(None) };
+            let p = if v.is_empty() {
+                Path::new(DEFAULT_OUT)
+                    .join("traces")
+                    .join(format!("{}-{}.{ext}", topo.name, w.model.name))
+            } else {
+                PathBuf::from(v)
+            };
+            output_file(&p, flag)?;
+            Ok(Some(p))
+        };
     let window = match &a.trace_window {
         None => None,
         Some(text) => Some(parse_window(text, topo.clock)?),
     };
     let trace = TraceOptions {
-        vcd: trace_path(&a.vcd, "vcd")?,
-        perfetto: trace_path(&a.perfetto, "json")?,
+        vcd: trace_path(&a.vcd, "--vcd", "vcd")?,
+        perfetto: trace_path(&a.perfetto, "--perfetto", "json")?,
         window,
         modules: a.trace_modules.clone(),
         vcd_strings: a.vcd_strings,
@@ -218,30 +230,36 @@ pub fn run(a: &Args) -> Result<(), Error> {
         Some(&trace),
         plane.as_ref().map(|p| (p, a.tolerance)),
     )?;
-    let json = serde_json::to_string_pretty(&outcome.report).unwrap_or_default();
-    if let Some(dir) = &a.out {
-        write_file(&dir.join("report.json"), &format!("{json}\n"))?;
-        write_file(&dir.join("ops.csv"), &table::csv(&outcome.report))?;
+    let json = serde_json::to_string_pretty(&outcome.report)
+        .map_err(|e| Error::Output(format!("cannot encode the report as JSON: {e}")))?;
+    let mut written: Vec<PathBuf> = [&trace.vcd, &trace.perfetto]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    if let Some((report, ops)) = &report_files {
+        stasim::io::write_atomic(report, format!("{json}\n").as_bytes())?;
+        stasim::io::write_atomic(ops, table::csv(&outcome.report).as_bytes())?;
+        written.extend([report.clone(), ops.clone()]);
     }
     if let Some(dir) = &a.plots {
-        stasim::plot::write_all(&outcome.report, dir, a.gantt_layer).map_err(|msg| {
-            Error::from(
-                InputError::new(
-                    format!("cannot draw the charts: {msg}"),
-                    Origin::CommandLine(format!("--plots {}", dir.display())),
-                    "",
-                )
-                .with_hint(
-                    "choose a folder you can write to; --gantt-layer must name a simulated layer",
-                ),
-            )
-        })?;
+        let charts =
+            stasim::plot::write_all(&outcome.report, dir, a.gantt_layer).map_err(Error::Output)?;
+        written.extend(charts);
+    }
+    // The list of files goes to stderr, so `--json` keeps stdout pure JSON.
+    {
+        use std::io::Write;
+        let mut err = std::io::stderr().lock();
+        for p in &written {
+            let _ = writeln!(err, "wrote {}", p.display());
+        }
     }
     if a.json {
-        println!("{json}");
+        outln!("{json}");
     } else {
-        print!("{}", table::summary(&outcome.report));
-        println!(
+        out!("{}", table::summary(&outcome.report));
+        outln!(
             "\n  simulated in {:.3} s wall ({} events, {:.1} M events/s)",
             outcome.wall_s,
             outcome.events,

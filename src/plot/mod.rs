@@ -72,8 +72,9 @@ const PALETTE: [RGBColor; 10] = [
 
 type Res = Result<(), String>;
 
-fn err<E: std::fmt::Debug>(e: E) -> String {
-    format!("{e:?}")
+/// A drawing error as a sentence (plotters' errors display their cause).
+fn err<E: std::fmt::Display>(e: E) -> String {
+    format!("cannot draw the chart: {e}")
 }
 
 /// The legend box every chart uses.
@@ -476,37 +477,38 @@ trait Draw {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Res;
 }
 
-/// Draws `chart` as `DIR/NAME.png` and `DIR/NAME.svg`. Each file is drawn under a
-/// temporary name and renamed when complete, so a failure never leaves a half-drawn chart
-/// in place of an older one.
+/// Draws `chart` as `DIR/NAME.png` and `DIR/NAME.svg`. Each is drawn in memory and written
+/// with [`crate::io::write_atomic`], so a failure never leaves a half-drawn chart in place of
+/// an older one. The PNG is encoded exactly as plotters' own file backend does (the `image`
+/// crate's PNG encoder with its defaults).
 fn render(chart: &impl Draw, dir: &Path) -> Result<[PathBuf; 2], String> {
     let name = chart.file_name();
-    let finish = |ext: &str, draw: &dyn Fn(&Path) -> Res| -> Result<PathBuf, String> {
-        // The temporary keeps the extension: the bitmap backend picks the format by it.
-        let tmp = dir.join(format!("{name}.partial.{ext}"));
+    let (w, h) = SIZE;
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    chart.draw(&BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area())?;
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut png),
+        &rgb,
+        w,
+        h,
+        image::ColorType::Rgb8,
+    )
+    .map_err(|e| format!("cannot encode the chart `{name}` as PNG: {e}"))?;
+    let mut svg = String::new();
+    chart.draw(&SVGBackend::with_string(&mut svg, SIZE).into_drawing_area())?;
+    let write = |ext: &str, bytes: &[u8]| -> Result<PathBuf, String> {
         let path = dir.join(format!("{name}.{ext}"));
-        let done = draw(&tmp).and_then(|()| {
-            std::fs::rename(&tmp, &path)
-                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
-        });
-        if done.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        done.map(|()| path)
+        crate::io::write_atomic(&path, bytes).map_err(|e| e.to_string())?;
+        Ok(path)
     };
-    let png = finish("png", &|p| {
-        chart.draw(&BitMapBackend::new(p, SIZE).into_drawing_area())
-    })?;
-    let svg = finish("svg", &|p| {
-        chart.draw(&SVGBackend::new(p, SIZE).into_drawing_area())
-    })?;
-    Ok([png, svg])
+    Ok([write("png", &png)?, write("svg", svg.as_bytes())?])
 }
 
 /// Creates the output folder (and registers the font).
 fn prepare(dir: &Path) -> Res {
     register_font();
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))
+    crate::io::create_folder(dir).map_err(|e| e.to_string())
 }
 
 impl Draw for (Chart, &Report) {

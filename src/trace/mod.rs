@@ -5,16 +5,18 @@
 //! the files to disk: memory stays flat however long the run (the channel holds at most
 //! `CHANNEL_BATCHES` batches; a slow disk slows the simulation rather than filling RAM).
 //!
-//! Files are written as `NAME.partial` and renamed when complete, so a failed run never
-//! leaves a file that looks complete. A write error (disk full, ...) is remembered by the
-//! writer, which keeps draining the channel so the simulation never blocks on it, and is
-//! reported when the run ends.
+//! Files are written through [`crate::io::AtomicFile`] and renamed into place when
+//! complete, so a failed run never leaves a file that looks complete. A write error (disk
+//! full, ...) is remembered by the writer, which keeps draining the channel so the
+//! simulation never blocks on it, and is reported, naming the file, when the run ends.
 
 pub mod perfetto;
 pub mod vcd;
 
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
+
+use crate::io::OutputError;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
@@ -93,21 +95,15 @@ pub struct TraceInfo {
     pub period_ps: u64,
 }
 
-/// A streaming output format.
+/// A streaming output format. Dropping a writer without [`TraceWriter::finish`] removes
+/// its temporary files and leaves the target as it was.
 pub trait TraceWriter: Send {
     /// Writes one record (records arrive in time order).
     fn record(&mut self, r: &Record) -> std::io::Result<()>;
+    /// The output file, as the user named it.
+    fn path(&self) -> &Path;
     /// Completes the file at simulated time `end_ps` and renames it into place.
-    fn finish(self: Box<Self>, end_ps: u64) -> std::io::Result<()>;
-    /// Removes partial output after a failure.
-    fn abort(self: Box<Self>);
-}
-
-/// Path of the in-progress file for `path`.
-pub fn partial_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".partial");
-    PathBuf::from(s)
+    fn finish(self: Box<Self>, end_ps: u64) -> Result<(), OutputError>;
 }
 
 enum Msg {
@@ -161,20 +157,15 @@ impl TraceObserver {
         let window = opts.window.map(|(a, b)| (a.as_ps(), b.as_ps()));
         let mut writers: Vec<Box<dyn TraceWriter>> = Vec::new();
         if let Some(p) = &opts.vcd {
-            let mut w = vcd::VcdWriter::create(p, &info, &keep_actor, links, window)?;
+            let mut w = vcd::VcdWriter::create(p, &info, &keep_actor, links, window)
+                .map_err(|e| e.to_string())?;
             w.op_names(opts.vcd_strings);
             writers.push(Box::new(w));
         }
         if let Some(p) = &opts.perfetto {
-            match perfetto::PerfettoWriter::create(p, &info, &keep_actor, window) {
-                Ok(w) => writers.push(Box::new(w)),
-                Err(e) => {
-                    for w in writers {
-                        w.abort();
-                    }
-                    return Err(e);
-                }
-            }
+            let w = perfetto::PerfettoWriter::create(p, &info, &keep_actor, window)
+                .map_err(|e| e.to_string())?;
+            writers.push(Box::new(w));
         }
         let (tx, rx) = bounded::<Msg>(CHANNEL_BATCHES);
         let writer = std::thread::Builder::new()
@@ -220,7 +211,7 @@ impl TraceObserver {
 }
 
 fn write_loop(rx: Receiver<Msg>, mut writers: Vec<Box<dyn TraceWriter>>) -> Result<(), String> {
-    let mut failure: Option<String> = None;
+    let mut failure: Option<OutputError> = None;
     for msg in rx.iter() {
         match msg {
             Msg::Batch(batch) => {
@@ -232,7 +223,10 @@ fn write_loop(rx: Receiver<Msg>, mut writers: Vec<Box<dyn TraceWriter>>) -> Resu
                 'records: for r in &batch {
                     for w in &mut writers {
                         if let Err(e) = w.record(r) {
-                            failure = Some(e.to_string());
+                            failure = Some(OutputError {
+                                path: w.path().to_owned(),
+                                message: e.to_string(),
+                            });
                             break 'records;
                         }
                     }
@@ -240,10 +234,7 @@ fn write_loop(rx: Receiver<Msg>, mut writers: Vec<Box<dyn TraceWriter>>) -> Resu
             }
             Msg::End(end_ps) => {
                 if let Some(f) = failure {
-                    for w in writers {
-                        w.abort();
-                    }
-                    return Err(f);
+                    return Err(f.to_string()); // dropping the writers removes their temporaries
                 }
                 for w in writers {
                     w.finish(end_ps).map_err(|e| e.to_string())?;
@@ -252,10 +243,10 @@ fn write_loop(rx: Receiver<Msg>, mut writers: Vec<Box<dyn TraceWriter>>) -> Resu
             }
         }
     }
-    for w in writers {
-        w.abort();
-    }
-    Err(failure.unwrap_or_else(|| "the run ended before the trace was finished".into()))
+    Err(failure.map_or_else(
+        || "the run ended before the trace was finished".into(),
+        |f| f.to_string(),
+    ))
 }
 
 impl Observer<Transaction> for TraceObserver {
@@ -328,4 +319,12 @@ impl Drop for TraceObserver {
             let _ = w.join();
         }
     }
+}
+
+/// Path of the in-progress file for `path` (only the `.stanm` writer still uses it; it moves
+/// to [`crate::io::AtomicFile`] too).
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".partial");
+    PathBuf::from(s)
 }

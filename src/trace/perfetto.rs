@@ -5,14 +5,15 @@
 //! work on one operation (a module's `busy` and `op` signals); for the PE array, a second
 //! track with a span per tile (one pass); DRAM bandwidth as a counter
 //! track (`"ph":"C"`, GB/s over each microsecond, from the DRAM's `bytes_done`). Times are
-//! microseconds with picosecond precision. Events stream to `FILE.partial`, renamed to
-//! `FILE` when the run ends.
+//! microseconds with picosecond precision. Events stream into the output's [`AtomicFile`],
+//! renamed into place when the run ends. Every name is written as a JSON string by
+//! `serde_json` (any module or op name, newlines and quotes included, stays valid JSON).
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
-use super::{Record, TraceInfo, TraceWriter, partial_path};
+use super::{Record, TraceInfo, TraceWriter};
+use crate::io::{AtomicFile, OutputError};
 use crate::kernel::ProbeValue;
 
 #[derive(Clone, Default)]
@@ -29,8 +30,8 @@ struct Track {
 
 /// Streams a Chrome trace JSON file.
 pub struct PerfettoWriter {
-    path: PathBuf,
-    out: BufWriter<File>,
+    out: AtomicFile,
+    /// Operation names, already JSON string literals.
     ops: Vec<String>,
     names: Vec<String>,
     tracks: Vec<Track>,
@@ -44,8 +45,9 @@ fn us(ps: u64) -> String {
     format!("{}.{:06}", ps / 1_000_000, ps % 1_000_000)
 }
 
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
+/// `s` as a JSON string literal, quotes included.
+fn json_str(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
 }
 
 impl PerfettoWriter {
@@ -55,14 +57,10 @@ impl PerfettoWriter {
         info: &TraceInfo,
         keep: &[bool],
         window: Option<(u64, u64)>,
-    ) -> Result<PerfettoWriter, String> {
-        let partial = partial_path(path);
-        let file = File::create(&partial)
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+    ) -> Result<PerfettoWriter, OutputError> {
         let mut w = PerfettoWriter {
-            path: path.to_owned(),
-            out: BufWriter::with_capacity(1 << 20, file),
-            ops: info.ops.clone(),
+            out: AtomicFile::create(path)?,
+            ops: info.ops.iter().map(|n| json_str(n)).collect(),
             names: info.modules.clone(),
             tracks: vec![Track::default(); info.modules.len()],
             window: window.unwrap_or((0, u64::MAX)),
@@ -73,14 +71,14 @@ impl PerfettoWriter {
         for (i, m) in info.modules.iter().enumerate() {
             if keep[i] {
                 head.push_str(&format!(
-                    ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{i},\"args\":{{\"name\":\"{}\"}}}}",
-                    escape(m)
+                    ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{i},\"args\":{{\"name\":{}}}}}",
+                    json_str(m)
                 ));
             }
         }
         w.out
             .write_all(head.as_bytes())
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            .map_err(|e| w.out.error(e))?;
         Ok(w)
     }
 
@@ -97,10 +95,10 @@ impl PerfettoWriter {
         let name = tr
             .op
             .and_then(|o| self.ops.get(o as usize))
-            .map_or_else(|| "busy".to_owned(), |n| escape(n));
+            .map_or("\"busy\"", String::as_str);
         write!(
             self.out,
-            ",\n{{\"name\":\"{name}\",\"cat\":\"op\",\"ph\":\"X\",\"pid\":1,\"tid\":{actor},\"ts\":{},\"dur\":{}}}",
+            ",\n{{\"name\":{name},\"cat\":\"op\",\"ph\":\"X\",\"pid\":1,\"tid\":{actor},\"ts\":{},\"dur\":{}}}",
             us(a),
             us(b - a)
         )
@@ -147,17 +145,14 @@ impl TraceWriter for PerfettoWriter {
                             self.tracks[a].tile_track = true;
                             write!(
                                 self.out,
-                                ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{tid},\"args\":{{\"name\":\"{} tiles\"}}}}",
-                                escape(&self.names[a])
+                                ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{tid},\"args\":{{\"name\":{}}}}}",
+                                json_str(&format!("{} tiles", self.names[a]))
                             )?;
                         }
-                        let name = self
-                            .ops
-                            .get(op as usize)
-                            .map_or_else(|| "tile".to_owned(), |n| escape(n));
+                        let name = self.ops.get(op as usize).map_or("\"tile\"", String::as_str);
                         write!(
                             self.out,
-                            ",\n{{\"name\":\"{name}\",\"cat\":\"tile\",\"ph\":\"X\",\"pid\":1,\"tid\":{tid},\"ts\":{},\"dur\":{}}}",
+                            ",\n{{\"name\":{name},\"cat\":\"tile\",\"ph\":\"X\",\"pid\":1,\"tid\":{tid},\"ts\":{},\"dur\":{}}}",
                             us(s),
                             us(e - s)
                         )?;
@@ -186,16 +181,18 @@ impl TraceWriter for PerfettoWriter {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>, end_ps: u64) -> std::io::Result<()> {
-        for a in 0..self.tracks.len() {
-            self.close_span(a, end_ps)?;
-        }
-        self.out.write_all(b"\n]\n")?;
-        self.out.flush()?;
-        std::fs::rename(partial_path(&self.path), &self.path)
+    fn path(&self) -> &Path {
+        self.out.path()
     }
 
-    fn abort(self: Box<Self>) {
-        let _ = std::fs::remove_file(partial_path(&self.path));
+    fn finish(mut self: Box<Self>, end_ps: u64) -> Result<(), OutputError> {
+        let mut close = || -> std::io::Result<()> {
+            for a in 0..self.tracks.len() {
+                self.close_span(a, end_ps)?;
+            }
+            self.out.write_all(b"\n]\n")
+        };
+        close().map_err(|e| self.out.error(e))?;
+        self.out.commit()
     }
 }

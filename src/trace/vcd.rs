@@ -6,17 +6,23 @@
 //! (bandwidth over the last microsecond). Timescale 1 ps. A value is written only when it
 //! changes. Op indices of `op` signals are listed in the header comment.
 //!
-//! Signals are discovered as they first change, so the body streams to `FILE.body.partial`
-//! and the header is written in front of it when the run ends (`FILE.partial`, renamed to
-//! `FILE` once complete). With a trace window, changes before the window only update the
-//! writer's state; the values in force at the window start are dumped there.
+//! Signals are discovered as they first change, so the body streams to a scratch file
+//! beside the output and the header is written in front of it when the run ends, into the
+//! output's [`AtomicFile`] (renamed into place once complete). With a trace window, changes
+//! before the window only update the writer's state; the values in force at the window
+//! start are dumped there.
+//!
+//! Scope names are module names with every character outside `[A-Za-z0-9_]` replaced by
+//! `_`; names that would then collide (`a b` and `a_b`, or a module called `links`) get a
+//! suffix `_2`, `_3`, ... in topology order, so every module keeps a scope of its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::{Record, TraceInfo, TraceWriter, partial_path};
+use super::{Record, TraceInfo, TraceWriter};
+use crate::io::{AtomicFile, OutputError, TempFile};
 use crate::kernel::{LinkSpec, ProbeValue};
 
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -44,8 +50,8 @@ struct Rate {
 
 /// Streams a VCD file.
 pub struct VcdWriter {
-    path: PathBuf,
-    body_path: PathBuf,
+    out: AtomicFile,
+    body_file: TempFile,
     body: BufWriter<File>,
     header_comment: String,
     modules: Vec<String>,
@@ -72,6 +78,24 @@ fn id_code(mut n: usize) -> String {
     }
 }
 
+/// VCD scope names for `modules`: sanitised, unique, and never the `links` scope.
+fn scope_names(modules: &[String]) -> Vec<String> {
+    let mut taken: BTreeSet<String> = BTreeSet::from(["links".to_owned()]);
+    modules
+        .iter()
+        .map(|m| {
+            let base = sanitize(m);
+            let mut name = base.clone();
+            let mut k = 2;
+            while !taken.insert(name.clone()) {
+                name = format!("{base}_{k}");
+                k += 1;
+            }
+            name
+        })
+        .collect()
+}
+
 fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| {
@@ -88,22 +112,19 @@ fn sanitize(s: &str) -> String {
 const RATE_WINDOW_PS: u64 = 1_000_000;
 
 impl VcdWriter {
-    /// Creates `path` (as `path.partial` until finished), keeping only `[start, end]` ps.
+    /// Opens `path` (visible once finished), keeping only `[start, end]` ps.
     pub fn create(
         path: &Path,
         info: &TraceInfo,
         keep: &[bool],
         links: &[LinkSpec],
         window: Option<(u64, u64)>,
-    ) -> Result<VcdWriter, String> {
-        let mut body_path = partial_path(path).into_os_string();
-        body_path.push(".body");
-        let body_path = PathBuf::from(body_path);
-        let file = File::create(&body_path)
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+    ) -> Result<VcdWriter, OutputError> {
+        let out = AtomicFile::create(path)?;
+        let (body_file, file) = out.scratch("body").map_err(|e| out.error(e))?;
         let mut w = VcdWriter {
-            path: path.to_owned(),
-            body_path,
+            out,
+            body_file,
             body: BufWriter::with_capacity(1 << 20, file),
             header_comment: format!(
                 "stasim trace; engine clock period {} ps; op indices: {}",
@@ -115,7 +136,7 @@ impl VcdWriter {
                     .collect::<Vec<_>>()
                     .join(" ")
             ),
-            modules: info.modules.iter().map(|m| sanitize(m)).collect(),
+            modules: scope_names(&info.modules),
             signals: Vec::new(),
             by_probe: BTreeMap::new(),
             by_link: vec![None; links.len()],
@@ -226,6 +247,51 @@ impl VcdWriter {
         }
         Ok(())
     }
+
+    /// Ends the body at `end_ps` and writes header + body into the output.
+    fn write_tail(&mut self, end_ps: u64) -> std::io::Result<()> {
+        if !self.in_window {
+            self.enter_window()?;
+        }
+        writeln!(
+            self.body,
+            "#{}",
+            end_ps
+                .min(self.window.1)
+                .max(self.time_written.unwrap_or(0))
+        )?;
+        self.body.flush()?;
+        let out = &mut self.out;
+        writeln!(out, "$date stasim run $end")?;
+        writeln!(out, "$version stasim {} $end", env!("CARGO_PKG_VERSION"))?;
+        writeln!(out, "$comment {} $end", self.header_comment)?;
+        writeln!(out, "$timescale 1ps $end")?;
+        writeln!(out, "$scope module stasim $end")?;
+        let mut scopes: Vec<&str> = Vec::new();
+        for s in &self.signals {
+            if !scopes.contains(&s.scope.as_str()) {
+                scopes.push(&s.scope);
+            }
+        }
+        for scope in scopes {
+            writeln!(out, "$scope module {scope} $end")?;
+            for s in self.signals.iter().filter(|s| s.scope == scope) {
+                let (ty, width) = match s.kind {
+                    Kind::Wire => ("wire", 1),
+                    Kind::Int => ("integer", 64),
+                    Kind::Real => ("real", 64),
+                    Kind::Str => ("string", 1),
+                };
+                writeln!(out, "$var {ty} {width} {} {} $end", s.id, s.name)?;
+            }
+            writeln!(out, "$upscope $end")?;
+        }
+        writeln!(out, "$upscope $end")?;
+        writeln!(out, "$enddefinitions $end")?;
+        let mut body = File::open(self.body_file.path())?;
+        std::io::copy(&mut body, out)?;
+        Ok(())
+    }
 }
 
 impl TraceWriter for VcdWriter {
@@ -303,56 +369,12 @@ impl TraceWriter for VcdWriter {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>, end_ps: u64) -> std::io::Result<()> {
-        if !self.in_window {
-            self.enter_window()?;
-        }
-        writeln!(
-            self.body,
-            "#{}",
-            end_ps
-                .min(self.window.1)
-                .max(self.time_written.unwrap_or(0))
-        )?;
-        self.body.flush()?;
-        let partial = partial_path(&self.path);
-        let mut out = BufWriter::new(File::create(&partial)?);
-        writeln!(out, "$date stasim run $end")?;
-        writeln!(out, "$version stasim {} $end", env!("CARGO_PKG_VERSION"))?;
-        writeln!(out, "$comment {} $end", self.header_comment)?;
-        writeln!(out, "$timescale 1ps $end")?;
-        writeln!(out, "$scope module stasim $end")?;
-        let mut scopes: Vec<&str> = Vec::new();
-        for s in &self.signals {
-            if !scopes.contains(&s.scope.as_str()) {
-                scopes.push(&s.scope);
-            }
-        }
-        for scope in scopes {
-            writeln!(out, "$scope module {scope} $end")?;
-            for s in self.signals.iter().filter(|s| s.scope == scope) {
-                let (ty, width) = match s.kind {
-                    Kind::Wire => ("wire", 1),
-                    Kind::Int => ("integer", 64),
-                    Kind::Real => ("real", 64),
-                    Kind::Str => ("string", 1),
-                };
-                writeln!(out, "$var {ty} {width} {} {} $end", s.id, s.name)?;
-            }
-            writeln!(out, "$upscope $end")?;
-        }
-        writeln!(out, "$upscope $end")?;
-        writeln!(out, "$enddefinitions $end")?;
-        let mut body = File::open(&self.body_path)?;
-        std::io::copy(&mut body, &mut out)?;
-        out.flush()?;
-        drop(out);
-        std::fs::remove_file(&self.body_path)?;
-        std::fs::rename(&partial, &self.path)
+    fn path(&self) -> &Path {
+        self.out.path()
     }
 
-    fn abort(self: Box<Self>) {
-        let _ = std::fs::remove_file(&self.body_path);
-        let _ = std::fs::remove_file(partial_path(&self.path));
+    fn finish(mut self: Box<Self>, end_ps: u64) -> Result<(), OutputError> {
+        self.write_tail(end_ps).map_err(|e| self.out.error(e))?;
+        self.out.commit()
     }
 }

@@ -5,6 +5,7 @@ mod dram;
 mod energy;
 mod functional;
 mod kernel;
+mod outputs;
 mod pipeline;
 mod prune;
 mod sta;

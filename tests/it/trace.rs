@@ -243,7 +243,7 @@ fn bad_trace_options_exit_2_and_leave_no_file() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["run", "sta-small", "--vcd", "/dev/null/x.vcd"],
-            "cannot create",
+            "`/dev/null` is not a folder",
         ),
         (
             &[
