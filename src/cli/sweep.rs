@@ -45,12 +45,12 @@ fn plot(r: &sweep::results::Results, dir: &std::path::Path) -> Result<(), Error>
         .filter(|f| f.extension().is_some_and(|e| e == "png"))
         .count();
     if pngs == 0 {
-        println!("charts: none");
+        outln!("charts: none");
     } else {
-        println!("charts: {pngs} (PNG and SVG) in {}", dir.display());
+        outln!("charts: {pngs} (PNG and SVG) in {}", dir.display());
     }
     for (name, why) in &w.skipped {
-        println!("  no {name}: {why}");
+        outln!("  no {name}: {why}");
     }
     Ok(())
 }
@@ -74,7 +74,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
         }
         let r = runner::merge(&a.dirs, &out)?;
         let missing = r.points_total - r.points.len();
-        println!(
+        outln!(
             "merged {} of {} points of `{}` into {}{}",
             r.points.len(),
             r.points_total,
@@ -124,7 +124,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
     if a.dry_run {
         for p in &s.points {
             if shard.is_none_or(|(i, n)| p.index % n == i) {
-                println!("{:4}  stasim {}", p.index, p.run_args(&s).join(" "));
+                outln!("{:4}  stasim {}", p.index, p.run_args(&s).join(" "));
             }
         }
         return Ok(());
@@ -154,7 +154,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
     let failed = ran.iter().filter(|p| p.status != "ok").count();
     let serial: f64 = ran.iter().map(|p| p.wall_s).sum();
     let wall = t0.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "sweep `{}`: {} points run ({} ok, {failed} failed) in {wall:.1} s wall ({serial:.1} s of runs, {:.2}x){}, results in {}",
         r.sweep,
         ran.len(),
@@ -173,7 +173,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
             .as_deref()
             .and_then(|e| e.lines().next())
             .unwrap_or("");
-        println!("  point {} {}: {first}", p.index, p.status);
+        outln!("  point {} {}: {first}", p.index, p.status);
     }
     if r.interrupted {
         return Err(Error::Failed(format!(

@@ -43,12 +43,26 @@ fn unlockable(dir: &Path, e: &std::io::Error) {
     );
 }
 
+/// Refuses an output folder path that names something other than a folder (exit 2).
+pub fn check_folder_path(dir: &Path) -> Result<(), Error> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(InputError::new(
+            format!("`{}` is a file, not a results folder", dir.display()),
+            Origin::CommandLine(dir.display().to_string()),
+            "",
+        )
+        .with_hint("give a folder (new, or one this sweep wrote) as --out")
+        .into());
+    }
+    Ok(())
+}
+
 impl FolderLock {
     /// Takes `dir`'s lock for writing (creating `dir` and the lock file). A folder another
     /// sweep or merge holds is an input error (exit 2) naming it.
     pub fn exclusive(dir: &Path) -> Result<FolderLock, Error> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Output(format!("cannot create `{}`: {e}", dir.display())))?;
+        check_folder_path(dir)?;
+        crate::io::create_folder(dir)?;
         let path = dir.join(LOCK_FILE);
         let file = OpenOptions::new()
             .create(true)

@@ -10,6 +10,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::io::{OutputError, write_atomic};
+
 /// What happened to one point.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct PointResult {
@@ -132,11 +134,16 @@ impl Results {
         out
     }
 
-    /// Writes `results.json` and `results.csv` into `dir` (each via a temporary name).
-    pub fn write(&self, dir: &Path) -> Result<(), String> {
-        let json = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        write_atomic(&dir.join("results.json"), &format!("{json}\n"))?;
-        write_atomic(&dir.join("results.csv"), &self.csv())
+    /// Writes `results.json` and `results.csv` into `dir`, each atomically
+    /// ([`crate::io::write_atomic`]).
+    pub fn write(&self, dir: &Path) -> Result<(), OutputError> {
+        let file = dir.join("results.json");
+        let json = serde_json::to_string_pretty(self).map_err(|e| OutputError {
+            path: file.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&file, format!("{json}\n").as_bytes())?;
+        write_atomic(&dir.join("results.csv"), self.csv().as_bytes())
     }
 
     /// Reads `dir/results.json`.
@@ -198,15 +205,4 @@ impl Results {
             points,
         })
     }
-}
-
-/// Writes `text` to `path` through `path.partial` and a rename.
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("cannot write `{}`: {e}", path.display())
-        })
 }

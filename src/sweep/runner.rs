@@ -32,9 +32,10 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use super::lock::FolderLock;
-use super::results::{PointResult, Results, write_atomic};
+use super::results::{PointResult, Results};
 use super::{Point, Sweep};
 use crate::Error;
+use crate::io::{create_folder, write_atomic};
 use crate::topology::{InputError, Origin};
 
 /// How to run a sweep.
@@ -280,12 +281,12 @@ async fn run_point(
                 match serde_json::from_str(&stdout) {
                     Ok(v) => {
                         let file = point_file(&out, point.index);
-                        match write_atomic(&file, &stdout) {
+                        match write_atomic(&file, stdout.as_bytes()) {
                             Ok(()) => {
                                 result.status = "ok".into();
                                 result.report = Some(v);
                             }
-                            Err(e) => result.error = Some(e),
+                            Err(e) => result.error = Some(e.to_string()),
                         }
                     }
                     Err(e) => result.error = Some(format!("the run printed no report: {e}")),
@@ -382,8 +383,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<Outcome, Error> {
     let limit = super::check_timeout_s(sweep.timeout_s)
         .map_err(|m| InputError::new(m, Origin::Builtin, "timeout_s"))?;
     let lock = FolderLock::exclusive(&opts.out)?;
-    std::fs::create_dir_all(opts.out.join("points"))
-        .map_err(|e| Error::Output(format!("cannot create `{}`: {e}", opts.out.display())))?;
+    create_folder(&opts.out.join("points"))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -444,7 +444,7 @@ async fn run_async(
     let kept_indices: Vec<usize> = kept.iter().map(|p| p.index).collect();
     let manifest = serde_json::to_string_pretty(&Manifest::of(sweep))
         .map_err(|e| Error::Output(e.to_string()))?;
-    write_atomic(&out.join(MANIFEST), &format!("{manifest}\n")).map_err(Error::Output)?;
+    write_atomic(&out.join(MANIFEST), format!("{manifest}\n").as_bytes())?;
     let points: Vec<Point> = mine
         .into_iter()
         .filter(|p| !kept_indices.contains(&p.index))
@@ -494,7 +494,7 @@ async fn run_async(
         reference: sweep.reference.clone(),
         points: done,
     };
-    results.write(out).map_err(Error::Output)?;
+    results.write(out)?;
     Ok(Outcome {
         results,
         kept: kept_indices,
@@ -567,6 +567,7 @@ async fn collect(
 /// inputs that are not shards of one sweep (name, size, content hash) or repeat a point;
 /// an input a running sweep is writing; an output another sweep or merge holds.
 pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Results, Error> {
+    super::lock::check_folder_path(out)?;
     if let Ok(canonical_out) = out.canonicalize() {
         for d in dirs {
             if d.canonicalize().is_ok_and(|c| c == canonical_out) {
@@ -628,7 +629,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Results, Error> {
             "give a new folder as --out",
         ));
     }
-    merged.write(out).map_err(Error::Output)?;
+    merged.write(out)?;
     Ok(merged)
 }
 

@@ -917,3 +917,54 @@ fn a_sweep_whose_points_all_fail_exits_1() {
     assert!(r.points.iter().all(|p| p.status == "timeout"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_sweep_prints_to_a_full_stdout_with_an_error_not_a_panic() {
+    let dir = tmp_dir("sweep", "full");
+    let f = write(&dir, "s.yaml", SMALL);
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: no /dev/full");
+        return;
+    };
+    let o = Command::new(BIN)
+        .args(["sweep", f.to_str().unwrap(), "--dry-run"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_file_as_the_results_folder_is_bad_input_and_an_unwritable_folder_a_failed_output() {
+    let dir = tmp_dir("sweep", "outfile");
+    let f = write(&dir, "s.yaml", SMALL);
+    let file = write(&dir, "notes.txt", "mine\n");
+    for args in [
+        vec![f.to_str().unwrap(), "--out", file.to_str().unwrap()],
+        vec![
+            "merge",
+            dir.to_str().unwrap(),
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    ] {
+        let o = sweep(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("`{}`", file.display())),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine\n");
+    // A folder that cannot be made is a failed output (exit 1), named.
+    let nowhere = "/proc/self/stasim-results";
+    let o = sweep(&[f.to_str().unwrap(), "--out", nowhere]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(nowhere), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
