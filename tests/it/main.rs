@@ -12,5 +12,6 @@ mod sta;
 mod support;
 mod sweep;
 mod sweep_charts;
+mod sweep_mutation;
 mod topology;
 mod trace;
