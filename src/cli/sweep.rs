@@ -57,6 +57,11 @@ fn plot(r: &sweep::results::Results, dir: &std::path::Path) -> Result<(), Error>
 
 /// Runs `sweep`.
 pub fn run(a: &Args) -> Result<(), Error> {
+    // `merge` and `plot` only write files: interrupted, they remove their temporaries like
+    // `run` does. A sweep handles Ctrl-C and SIGTERM itself (keeping finished points).
+    if a.file == "merge" || a.file == "plot" {
+        stasim::io::remove_temporaries_on_signals();
+    }
     if a.file == "merge" {
         let out = a.out.clone().ok_or_else(|| {
             super::arg_error(
@@ -73,7 +78,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
             ));
         }
         let r = runner::merge(&a.dirs, &out)?;
-        let missing = r.points_total - r.points.len();
+        let missing = r.points_total.saturating_sub(r.points.len());
         outln!(
             "merged {} of {} points of `{}` into {}{}",
             r.points.len(),

@@ -184,6 +184,13 @@ impl Results {
                     r.sweep_hash
                 ));
             }
+            if let Some(p) = r.points.iter().find(|p| p.index >= total) {
+                return Err(format!(
+                    "`{at}` holds point {} of a sweep of {total} points (points are 0 to {})",
+                    p.index,
+                    total.saturating_sub(1)
+                ));
+            }
             interrupted |= r.interrupted;
             points.extend(r.points.into_iter().map(|p| (p, at.clone())));
         }
@@ -204,5 +211,76 @@ impl Results {
             reference,
             points,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(hash: &str, indices: &[usize]) -> Results {
+        Results {
+            sweep: "s".into(),
+            points_total: 3,
+            sweep_hash: hash.into(),
+            shard: "0/2".into(),
+            interrupted: false,
+            reference: Vec::new(),
+            points: indices
+                .iter()
+                .map(|&index| PointResult {
+                    index,
+                    params: Vec::new(),
+                    status: "ok".into(),
+                    exit_code: Some(0),
+                    error: None,
+                    wall_s: 0.0,
+                    report: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn merge_joins_shards_of_one_sweep_and_refuses_the_rest() {
+        let ok = Results::merge(vec![
+            ("a".into(), shard("h", &[0, 2])),
+            ("b".into(), shard("h", &[1])),
+        ]);
+        assert_eq!(
+            ok.unwrap()
+                .points
+                .iter()
+                .map(|p| p.index)
+                .collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        let cases = [
+            (
+                vec![shard("h", &[0]), shard("g", &[1])],
+                "hold different sweeps",
+            ),
+            (
+                vec![shard("h", &[0]), shard("", &[1])],
+                "records no sweep hash",
+            ),
+            (
+                vec![shard("h", &[0, 1]), shard("h", &[1])],
+                "point 1 appears in `a` and in `b`",
+            ),
+            // More points than the sweep has (a folder edited by hand).
+            (
+                vec![shard("h", &[0]), shard("h", &[3, 4, 5, 6])],
+                "holds point 3 of a sweep of 3",
+            ),
+        ];
+        for (parts, msg) in cases {
+            let named = parts
+                .into_iter()
+                .zip(["a", "b"])
+                .map(|(r, n)| (n.to_string(), r));
+            let err = Results::merge(named.collect()).unwrap_err();
+            assert!(err.contains(msg), "{err}");
+        }
     }
 }

@@ -968,3 +968,48 @@ fn a_file_as_the_results_folder_is_bad_input_and_an_unwritable_folder_a_failed_o
     assert!(err.contains(nowhere), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_sweep_hash_covers_what_the_points_run_and_nothing_else() {
+    let hash = |text: &str| {
+        stasim::sweep::from_text(Path::new("h.yaml"), text)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .hash
+    };
+    let base = "topology: sta-small\nworkload: {model: minilm-l6, layers: 1, seq: 16}\nset: [dram.channels=2, pe_array.rows=8]\npoints:\n  - {pattern: dense}\n  - {pattern: 2:4}\n";
+    let h = hash(base);
+    assert_eq!(h.len(), 32);
+    assert!(h.chars().all(|c| c.is_ascii_hexdigit()));
+    // Not what does not change a result: name, jobs, timeout_s, the order of settings.
+    let same = [
+        format!("name: other\njobs: 3\ntimeout_s: 9\n{base}"),
+        base.replace(
+            "set: [dram.channels=2, pe_array.rows=8]",
+            "set: [pe_array.rows=8, dram.channels=2]",
+        ),
+        base.replace(
+            "{model: minilm-l6, layers: 1, seq: 16}",
+            "{seq: 16, model: minilm-l6, layers: 1}",
+        ),
+        // A point setting a value the base already has.
+        base.replace("{pattern: dense}", "{pattern: dense, seq: 16}"),
+    ];
+    for text in &same {
+        assert_eq!(hash(text), h, "{text}");
+    }
+    // Everything that does: a base value, a point's value, the order of the points, the
+    // topology.
+    let differ = [
+        base.replace("seq: 16", "seq: 32"),
+        base.replace("dram.channels=2", "dram.channels=4"),
+        base.replace("{pattern: 2:4}", "{pattern: 1:4}"),
+        base.replace(
+            "{pattern: dense}\n  - {pattern: 2:4}",
+            "{pattern: 2:4}\n  - {pattern: dense}",
+        ),
+        base.replace("topology: sta-small", "topology: sta"),
+    ];
+    for text in &differ {
+        assert_ne!(hash(text), h, "{text}");
+    }
+}
