@@ -106,7 +106,9 @@ pub fn run(a: &Args) -> Result<(), Error> {
         let r = sweep::results::Results::read(dir).map_err(|m| {
             super::arg_error(m, "sweep plot", "give a folder that `stasim sweep` wrote")
         })?;
-        return plot(&r, &a.out.clone().unwrap_or_else(|| dir.join("plots")));
+        let charts = a.out.clone().unwrap_or_else(|| dir.join("plots"));
+        sweep::lock::check_folder_path(&charts)?;
+        return plot(&r, &charts);
     }
     if !a.dirs.is_empty() {
         return Err(super::arg_error(

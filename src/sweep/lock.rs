@@ -45,6 +45,15 @@ fn unlockable(dir: &Path, e: &std::io::Error) {
 
 /// Refuses an output folder path that names something other than a folder (exit 2).
 pub fn check_folder_path(dir: &Path) -> Result<(), Error> {
+    if dir.as_os_str().is_empty() {
+        return Err(InputError::new(
+            "the output folder is an empty path",
+            Origin::CommandLine("--out \"\"".into()),
+            "",
+        )
+        .with_hint("give a folder, e.g. --out results/mine (`.` for this one)")
+        .into());
+    }
     if dir.exists() && !dir.is_dir() {
         return Err(InputError::new(
             format!("`{}` is a file, not a results folder", dir.display()),

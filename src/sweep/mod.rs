@@ -51,6 +51,9 @@ pub const MAX_JOBS: usize = 4096;
 /// Longest per-run timeout, seconds (about 116 days).
 pub const MAX_TIMEOUT_S: f64 = 1e7;
 
+/// Longest sweep name, bytes (a folder name on common filesystems).
+pub const MAX_NAME_BYTES: usize = 255;
+
 /// Most points in one sweep (each is checked, by planning its run, before any starts).
 pub const MAX_POINTS: usize = 100_000;
 
@@ -137,6 +140,11 @@ pub fn check_timeout_s(timeout_s: f64) -> Result<Duration, String> {
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name == "." || name == ".." {
         Err(format!("sweep name `{name}` is not a folder name"))
+    } else if name.len() > MAX_NAME_BYTES {
+        Err(format!(
+            "the sweep name is {} bytes long, more than {MAX_NAME_BYTES} (the longest folder name)",
+            name.len()
+        ))
     } else if let Some(c) = name
         .chars()
         .find(|&c| c == '/' || c == '\\' || c.is_control())

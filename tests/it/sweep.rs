@@ -837,6 +837,11 @@ fn out_of_range_sweep_values_are_refused_at_load() {
         ("name: ../../etc".into(), "name", "not a path"),
         ("name: 'a\\b'".into(), "name", "not a path"),
         ("name: \"a\\tb\"".into(), "name", "not a path"),
+        (
+            format!("name: {}", "n".repeat(256)),
+            "name",
+            "more than 255",
+        ),
         // 10^6 points: refused before one is made.
         (
             format!(
