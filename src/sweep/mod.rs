@@ -51,6 +51,9 @@ pub const MAX_JOBS: usize = 4096;
 /// Longest per-run timeout, seconds (about 116 days).
 pub const MAX_TIMEOUT_S: f64 = 1e7;
 
+/// Largest sweep file, bytes (a sweep of [`MAX_POINTS`] listed points fits).
+pub const MAX_FILE_BYTES: usize = 16 << 20;
+
 /// Longest sweep name, bytes (a folder name on common filesystems).
 pub const MAX_NAME_BYTES: usize = 255;
 
@@ -316,15 +319,28 @@ fn reference_values(
 
 /// Reads and validates a sweep file: every point is checked before anything runs.
 pub fn load(path: &Path) -> Result<Sweep, InputError> {
+    use std::io::Read;
     let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let bad = |why: String| {
         InputError::new(
-            format!("cannot read sweep file `{p}`: {e}"),
+            format!("cannot read sweep file `{p}`: {why}"),
             Origin::CommandLine(p.clone()),
             "",
         )
         .with_hint("give the path of a sweep YAML file (see the README, \"Sweeps\")")
-    })?;
+    };
+    // At most the limit (and one byte more, to tell a file at the limit from a longer one).
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| bad(e.to_string()))?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(bad(format!(
+            "it is longer than {} MiB, the limit for a sweep file",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| bad(format!("it is not UTF-8 text ({e})")))?;
     from_text(path, &text)
 }
 

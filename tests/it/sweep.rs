@@ -873,6 +873,31 @@ fn out_of_range_sweep_values_are_refused_at_load() {
         );
         assert!(!out.exists(), "{extra}: a run started");
     }
+    // A file without end, one too long, one that is not text.
+    let long = write(
+        &dir,
+        "long.yaml",
+        &format!("{base}#{}\n", "x".repeat(16 << 20)),
+    );
+    let binary = dir.join("binary.yaml");
+    std::fs::write(&binary, b"topology: sta\xff\n").unwrap();
+    for (file, msg) in [
+        (Path::new("/dev/zero"), "longer than 16 MiB"),
+        (long.as_path(), "longer than 16 MiB"),
+        (binary.as_path(), "not UTF-8"),
+    ] {
+        if !file.exists() {
+            eprintln!("skipped: no {}", file.display());
+            continue;
+        }
+        let o = sweep(&[file.to_str().unwrap(), "--dry-run"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(msg) && err.contains(&file.display().to_string()),
+            "{err}"
+        );
+    }
     // A name taken from the file name is checked too.
     let f = write(&dir, "..yaml", base);
     let o = sweep(&[f.to_str().unwrap(), "--dry-run"]);
