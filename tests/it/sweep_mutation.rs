@@ -1,9 +1,10 @@
 //! Mutation test of the sweep file loader: thousands of seeded mutations of the sweeps in
 //! `sweeps/` and of the sweep tests (byte edits, deleted, repeated and swapped lines, keys
 //! set to extreme values, long strings, truncations), each loaded in-process
-//! (`stasim::sweep::from_text`; no point runs). Each must load as a sweep its runner can run
-//! without panicking, or be refused with a clean error; never panic. A sample goes through
-//! the binary (`--dry-run`: exit 0 for what loads, 2 for what is refused).
+//! (`stasim::sweep::from_text`; no point runs). Each must load as a sweep its runner can
+//! run without panicking, or be refused with a clean error; never panic, never exhaust
+//! memory (each test runs in a child process with a 4 GiB address-space limit). A sample
+//! goes through the binary (`--dry-run`: exit 0 for what loads, 2 for what is refused).
 
 use std::path::{Path, PathBuf};
 
@@ -264,75 +265,135 @@ fn splitmix64_gives_the_reference_sequence() {
     assert_eq!(r.next_u64(), 0x06c4_5d18_8009_454f);
 }
 
+/// Most address space a mutation test may use: an input that would take more fails the
+/// test instead of exhausting the machine's memory.
+const MEMORY_LIMIT_BYTES: u64 = 4 << 30;
+
+/// Runs `body` in a child process (this test binary running only the test `name`, of this
+/// module) whose address space is limited to [`MEMORY_LIMIT_BYTES`] (an allocation beyond
+/// it aborts the child); fails if the child fails. In that child, runs `body`.
+fn with_memory_limit(name: &str, body: impl FnOnce()) {
+    use std::os::unix::process::CommandExt;
+    const CHILD: &str = "STASIM_MUTATION_TEST_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        body();
+        return;
+    }
+    let test = format!(
+        "{}::{name}",
+        module_path!().split_once("::").map_or("", |m| m.1)
+    );
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        test.as_str(),
+        "--exact",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ])
+    .env(CHILD, "1");
+    // SAFETY: setrlimit is async-signal-safe; the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: MEMORY_LIMIT_BYTES,
+                rlim_max: MEMORY_LIMIT_BYTES,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = cmd.output().unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    eprint!("{err}");
+    assert!(
+        o.status.success() && out.contains("1 passed"),
+        "{test} in a child limited to {} GiB: {} (SIGABRT: an allocation beyond the \
+         limit)\n{out}",
+        MEMORY_LIMIT_BYTES >> 30,
+        o.status
+    );
+}
+
 #[test]
 fn mutated_sweep_files_load_or_are_refused_and_never_panic() {
-    let seeds = mutation_seeds();
-    for (i, s) in seeds.iter().enumerate() {
-        assert!(
-            load_mutant(s).is_ok_and(|r| r.is_ok()),
-            "seed {i} does not load:\n{s}"
-        );
-    }
-    let per_seed = if cfg!(debug_assertions) { 100 } else { 600 };
-    let mut rng = SplitMix64(0x5eed_0011);
-    let (mut loaded, mut refused) = (0, 0);
-    let mut panics = Vec::new(); // or loaded sweeps that cannot run
-    let mut samples: Vec<(Vec<u8>, bool)> = Vec::new();
-    let t0 = std::time::Instant::now();
-    for (s, seed) in seeds.iter().enumerate() {
-        for i in 0..per_seed {
-            let bytes = mutate(&mut rng, seed);
-            // Sweep files are UTF-8 (`load` refuses others cleanly; the binary check below
-            // sends some).
-            let text = String::from_utf8_lossy(&bytes);
-            let outcome = load_mutant(&text);
-            let ok = matches!(outcome, Ok(Ok(_)));
-            match outcome {
-                Ok(Ok(_)) => loaded += 1,
-                Ok(Err(msg)) => {
-                    assert!(msg.starts_with("error: "), "{msg}");
-                    refused += 1;
+    with_memory_limit(
+        "mutated_sweep_files_load_or_are_refused_and_never_panic",
+        || {
+            let seeds = mutation_seeds();
+            for (i, s) in seeds.iter().enumerate() {
+                assert!(
+                    load_mutant(s).is_ok_and(|r| r.is_ok()),
+                    "seed {i} does not load:\n{s}"
+                );
+            }
+            let per_seed = if cfg!(debug_assertions) { 100 } else { 600 };
+            let mut rng = SplitMix64(0x5eed_0011);
+            let (mut loaded, mut refused) = (0, 0);
+            let mut panics = Vec::new(); // or loaded sweeps that cannot run
+            let mut samples: Vec<(Vec<u8>, bool)> = Vec::new();
+            let t0 = std::time::Instant::now();
+            for (s, seed) in seeds.iter().enumerate() {
+                for i in 0..per_seed {
+                    let bytes = mutate(&mut rng, seed);
+                    // Sweep files are UTF-8 (`load` refuses others cleanly; the binary check below
+                    // sends some).
+                    let text = String::from_utf8_lossy(&bytes);
+                    let outcome = load_mutant(&text);
+                    let ok = matches!(outcome, Ok(Ok(_)));
+                    match outcome {
+                        Ok(Ok(_)) => loaded += 1,
+                        Ok(Err(msg)) => {
+                            assert!(msg.starts_with("error: "), "{msg}");
+                            refused += 1;
+                        }
+                        Err(p) => panics.push(format!("seed {s}, mutant {i}: {p}\n{text}")),
+                    }
+                    if i % (per_seed / 8) == 0 {
+                        samples.push((text.into_owned().into_bytes(), ok));
+                    }
                 }
-                Err(p) => panics.push(format!("seed {s}, mutant {i}: {p}\n{text}")),
             }
-            if i % (per_seed / 8) == 0 {
-                samples.push((text.into_owned().into_bytes(), ok));
+            eprintln!(
+                "{} mutants: {loaded} loaded, {refused} refused, {} panicked or cannot run, in {:.2} s",
+                loaded + refused + panics.len(),
+                panics.len(),
+                t0.elapsed().as_secs_f64()
+            );
+            assert!(
+                panics.is_empty(),
+                "{} panics or loaded sweeps that cannot run; first:\n{}",
+                panics.len(),
+                panics[0]
+            );
+            assert!(
+                loaded > 0 && refused > 0,
+                "{loaded} loaded, {refused} refused"
+            );
+            // Some through the binary (`--dry-run`): 0 when the loader took it, else 2; and files
+            // that are not UTF-8.
+            let dir = tmp_dir("sweep", "mutants");
+            samples.push((b"topology: sta\xff\xfe\n".to_vec(), false));
+            samples.push((b"\x00\x01\x02".to_vec(), false));
+            for (i, (bytes, ok)) in samples.iter().enumerate() {
+                let f = dir.join(format!("m{i}.yaml"));
+                std::fs::write(&f, bytes).unwrap();
+                let o = sweep(&[f.to_str().unwrap(), "--dry-run"]);
+                assert_eq!(
+                    o.status.code(),
+                    Some(if *ok { 0 } else { 2 }),
+                    "{}:\n{}\n{}",
+                    f.display(),
+                    String::from_utf8_lossy(bytes),
+                    String::from_utf8_lossy(&o.stderr)
+                );
             }
-        }
-    }
-    eprintln!(
-        "{} mutants: {loaded} loaded, {refused} refused, {} panicked or cannot run, in {:.2} s",
-        loaded + refused + panics.len(),
-        panics.len(),
-        t0.elapsed().as_secs_f64()
+            let _ = std::fs::remove_dir_all(dir);
+        },
     );
-    assert!(
-        panics.is_empty(),
-        "{} panics or loaded sweeps that cannot run; first:\n{}",
-        panics.len(),
-        panics[0]
-    );
-    assert!(
-        loaded > 0 && refused > 0,
-        "{loaded} loaded, {refused} refused"
-    );
-    // Some through the binary (`--dry-run`): 0 when the loader took it, else 2; and files
-    // that are not UTF-8.
-    let dir = tmp_dir("sweep", "mutants");
-    samples.push((b"topology: sta\xff\xfe\n".to_vec(), false));
-    samples.push((b"\x00\x01\x02".to_vec(), false));
-    for (i, (bytes, ok)) in samples.iter().enumerate() {
-        let f = dir.join(format!("m{i}.yaml"));
-        std::fs::write(&f, bytes).unwrap();
-        let o = sweep(&[f.to_str().unwrap(), "--dry-run"]);
-        assert_eq!(
-            o.status.code(),
-            Some(if *ok { 0 } else { 2 }),
-            "{}:\n{}\n{}",
-            f.display(),
-            String::from_utf8_lossy(bytes),
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-    let _ = std::fs::remove_dir_all(dir);
 }
