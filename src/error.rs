@@ -18,6 +18,10 @@ pub enum Error {
     /// A functional run computed values outside the tolerance.
     #[error("functional check failed: {0}")]
     Check(String),
+    /// The command ran and did not produce what it should (a sweep whose points all
+    /// failed, an interrupted sweep).
+    #[error("error: {0}")]
+    Failed(String),
 }
 
 impl From<InputError> for Error {
@@ -27,11 +31,11 @@ impl From<InputError> for Error {
 }
 
 impl Error {
-    /// Process exit code: 2 for bad input, 1 for a failed simulation.
+    /// Process exit code: 2 for bad input, 1 for a failed simulation or command.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) => 2,
-            Error::Sim(_) | Error::Output(_) | Error::Check(_) => 1,
+            Error::Sim(_) | Error::Output(_) | Error::Check(_) | Error::Failed(_) => 1,
         }
     }
 }

@@ -36,32 +36,32 @@ pub struct Args {
     pub resume: bool,
 }
 
-fn output_error(msg: String, arg: &str) -> Error {
-    super::arg_error(msg, arg, "check the folder paths and permissions")
-}
-
 /// Draws the sweep charts of `r` into `dir` and says what was drawn and what was not.
 fn plot(r: &sweep::results::Results, dir: &std::path::Path) -> Result<(), Error> {
-    let w = stasim::plot::sweep::write_all(r, dir)
-        .map_err(|m| output_error(m, &dir.display().to_string()))?;
+    let w = stasim::plot::sweep::write_all(r, dir).map_err(Error::Output)?;
     let pngs = w
         .files
         .iter()
         .filter(|f| f.extension().is_some_and(|e| e == "png"))
         .count();
     if pngs == 0 {
-        println!("charts: none");
+        outln!("charts: none");
     } else {
-        println!("charts: {pngs} (PNG and SVG) in {}", dir.display());
+        outln!("charts: {pngs} (PNG and SVG) in {}", dir.display());
     }
     for (name, why) in &w.skipped {
-        println!("  no {name}: {why}");
+        outln!("  no {name}: {why}");
     }
     Ok(())
 }
 
 /// Runs `sweep`.
 pub fn run(a: &Args) -> Result<(), Error> {
+    // `merge` and `plot` only write files: interrupted, they remove their temporaries like
+    // `run` does. A sweep handles Ctrl-C and SIGTERM itself (keeping finished points).
+    if a.file == "merge" || a.file == "plot" {
+        stasim::io::remove_temporaries_on_signals();
+    }
     if a.file == "merge" {
         let out = a.out.clone().ok_or_else(|| {
             super::arg_error(
@@ -77,9 +77,9 @@ pub fn run(a: &Args) -> Result<(), Error> {
                 "e.g. stasim sweep merge r0 r1 --out all",
             ));
         }
-        let r = runner::merge(&a.dirs, &out).map_err(|m| output_error(m, "sweep merge"))?;
-        let missing = r.points_total - r.points.len();
-        println!(
+        let r = runner::merge(&a.dirs, &out)?;
+        let missing = r.points_total.saturating_sub(r.points.len());
+        outln!(
             "merged {} of {} points of `{}` into {}{}",
             r.points.len(),
             r.points_total,
@@ -101,10 +101,14 @@ pub fn run(a: &Args) -> Result<(), Error> {
                 "e.g. stasim sweep plot results/bert-base-100",
             ));
         };
+        // Not while a sweep is still writing the folder.
+        let _reading = sweep::lock::FolderLock::shared(dir)?;
         let r = sweep::results::Results::read(dir).map_err(|m| {
             super::arg_error(m, "sweep plot", "give a folder that `stasim sweep` wrote")
         })?;
-        return plot(&r, &a.out.clone().unwrap_or_else(|| dir.join("plots")));
+        let charts = a.out.clone().unwrap_or_else(|| dir.join("plots"));
+        sweep::lock::check_folder_path(&charts)?;
+        return plot(&r, &charts);
     }
     if !a.dirs.is_empty() {
         return Err(super::arg_error(
@@ -113,15 +117,21 @@ pub fn run(a: &Args) -> Result<(), Error> {
             "one sweep file per run; `stasim sweep merge DIR...` joins results",
         ));
     }
-    if a.jobs == Some(0) {
-        return Err(super::arg_error("--jobs 0", "--jobs 0", "give at least 1"));
+    if let Some(j) = a.jobs {
+        sweep::check_jobs(j as i128).map_err(|m| {
+            super::arg_error(
+                format!("bad --jobs: {m}"),
+                &format!("--jobs {j}"),
+                "omit it to use the sweep file's `jobs` (else every core)",
+            )
+        })?;
     }
     let shard = a.shard.as_deref().map(sweep::parse_shard).transpose()?;
     let s = sweep::load(std::path::Path::new(&a.file))?;
     if a.dry_run {
         for p in &s.points {
             if shard.is_none_or(|(i, n)| p.index % n == i) {
-                println!("{:4}  stasim {}", p.index, p.run_args(&s).join(" "));
+                outln!("{:4}  stasim {}", p.index, p.run_args(&s).join(" "));
             }
         }
         return Ok(());
@@ -131,7 +141,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(&s.name));
     let exe = std::env::current_exe()
-        .map_err(|e| output_error(format!("cannot find the stasim binary: {e}"), "sweep"))?;
+        .map_err(|e| Error::Failed(format!("cannot find the stasim binary: {e}")))?;
     let opts = runner::RunOptions {
         exe,
         out: out.clone(),
@@ -141,18 +151,17 @@ pub fn run(a: &Args) -> Result<(), Error> {
         resume: a.resume,
     };
     let t0 = std::time::Instant::now();
-    let outcome =
-        runner::run(&s, &opts).map_err(|m| output_error(m, &out.display().to_string()))?;
+    let outcome = runner::run(&s, &opts)?;
     let r = &outcome.results;
     let ran: Vec<_> = r
         .points
         .iter()
-        .filter(|p| !outcome.kept.contains(&p.index))
+        .filter(|p| outcome.ran.contains(&p.index))
         .collect();
     let failed = ran.iter().filter(|p| p.status != "ok").count();
     let serial: f64 = ran.iter().map(|p| p.wall_s).sum();
     let wall = t0.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "sweep `{}`: {} points run ({} ok, {failed} failed) in {wall:.1} s wall ({serial:.1} s of runs, {:.2}x){}, results in {}",
         r.sweep,
         ran.len(),
@@ -171,17 +180,31 @@ pub fn run(a: &Args) -> Result<(), Error> {
             .as_deref()
             .and_then(|e| e.lines().next())
             .unwrap_or("");
-        println!("  point {} {}: {first}", p.index, p.status);
-    }
-    if !a.no_plots && !r.interrupted {
-        plot(r, &out.join("plots"))?;
+        outln!("  point {} {}: {first}", p.index, p.status);
     }
     if r.interrupted {
-        return Err(Error::Check(format!(
+        return Err(Error::Failed(format!(
             "interrupted: {} finished points kept in {} (run the same command with --resume to finish)",
             r.points.iter().filter(|p| p.status == "ok").count(),
             out.display()
         )));
+    }
+    // Nothing to show for the run: every point of its shard failed.
+    let shard_ok = r
+        .points
+        .iter()
+        .filter(|p| outcome.ran.contains(&p.index) || outcome.kept.contains(&p.index))
+        .any(|p| p.status == "ok");
+    if !ran.is_empty() && !shard_ok {
+        return Err(Error::Failed(format!(
+            "every point failed ({} of {}); the errors are in {}",
+            ran.len(),
+            ran.len(),
+            out.join("results.csv").display()
+        )));
+    }
+    if !a.no_plots {
+        plot(r, &out.join("plots"))?;
     }
     Ok(())
 }

@@ -127,7 +127,7 @@ impl fmt::Display for SimTime {
             write!(f, "{:.3} ms", ps as f64 / 1e9)
         } else if ps >= 1_000_000 {
             write!(f, "{:.3} us", ps as f64 / 1e6)
-        } else if ps >= 1_000 && ps % 1_000 == 0 {
+        } else if ps >= 1_000 && ps.is_multiple_of(1_000) {
             write!(f, "{} ns", ps / 1_000)
         } else if ps >= 1_000 {
             write!(f, "{:.3} ns", ps as f64 / 1e3)

@@ -19,11 +19,19 @@
 //! topology, its workload (model, pattern support, shapes) against the planner's rules.
 //! A point is numbered by its position (product first, then `points`); `--shard I/N` runs
 //! the points whose number is `I` modulo `N`, so shards are disjoint and cover the sweep.
+//!
+//! The name is a folder name (no path separators, not empty, `.` or `..`); `jobs`,
+//! `timeout_s` and the number of points have ranges ([`MAX_JOBS`], [`MAX_TIMEOUT_S`],
+//! [`MAX_POINTS`]). A loaded sweep carries a content hash of every point's settings (see
+//! [`Sweep::hash`]) that tells its results folders and shards from another sweep's.
 
+pub mod hash;
+pub mod lock;
 pub mod results;
 pub mod runner;
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -36,6 +44,22 @@ use crate::topology::{self, InputError, Origin, SetOverride, Source};
 /// Workload keys an axis may vary (everything else is a `--set` key).
 pub const WORKLOAD_KEYS: [&str; 5] = ["model", "seq", "batch", "layers", "pattern"];
 
+/// Most runs at once (`jobs`, `--jobs`): far more than any machine's cores, far below what
+/// tokio's semaphore can count.
+pub const MAX_JOBS: usize = 4096;
+
+/// Longest per-run timeout, seconds (about 116 days).
+pub const MAX_TIMEOUT_S: f64 = 1e7;
+
+/// Largest sweep file, bytes (a sweep of [`MAX_POINTS`] listed points fits).
+pub const MAX_FILE_BYTES: usize = 16 << 20;
+
+/// Longest sweep name, bytes (a folder name on common filesystems).
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Most points in one sweep (each is checked, by planning its run, before any starts).
+pub const MAX_POINTS: usize = 100_000;
+
 /// `axes:` as written: key -> located values.
 type Axes = OrderedMap<Spanned<Vec<Spanned<Value>>>>;
 
@@ -43,7 +67,7 @@ type Axes = OrderedMap<Spanned<Vec<Spanned<Value>>>>;
 #[serde(deny_unknown_fields)]
 struct RawSweep {
     #[serde(default)]
-    name: Option<String>,
+    name: Option<Spanned<String>>,
     topology: Spanned<String>,
     #[serde(default)]
     workload: Option<OrderedMap<Spanned<Value>>>,
@@ -86,6 +110,78 @@ pub struct Sweep {
     pub jobs: usize,
     /// Per-run timeout, seconds.
     pub timeout_s: f64,
+    /// Content hash (32 hex digits) of what the points run: the topology's text and every
+    /// point's settings (workload and `--set`, base and varied, in key order), point by
+    /// point. Not the name, `jobs` or `timeout_s`, which do not change results.
+    pub hash: String,
+}
+
+/// Checks a number of runs at once (`jobs:` or `--jobs`): 1 to [`MAX_JOBS`].
+pub fn check_jobs(jobs: i128) -> Result<usize, String> {
+    if (1..=MAX_JOBS as i128).contains(&jobs) {
+        Ok(jobs as usize)
+    } else {
+        Err(format!(
+            "jobs = {jobs} is out of range: runs at once are 1 to {MAX_JOBS}"
+        ))
+    }
+}
+
+/// Checks a per-run timeout in seconds: more than 0, at most [`MAX_TIMEOUT_S`].
+pub fn check_timeout_s(timeout_s: f64) -> Result<Duration, String> {
+    if timeout_s > 0.0 && timeout_s <= MAX_TIMEOUT_S {
+        Ok(Duration::from_secs_f64(timeout_s))
+    } else {
+        Err(format!(
+            "timeout_s = {timeout_s} is out of range: seconds per run, more than 0 and at most \
+             {MAX_TIMEOUT_S:e}"
+        ))
+    }
+}
+
+/// Checks a sweep name, which names its default results folder `results/NAME`.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." {
+        Err(format!("sweep name `{name}` is not a folder name"))
+    } else if name.len() > MAX_NAME_BYTES {
+        Err(format!(
+            "the sweep name is {} bytes long, more than {MAX_NAME_BYTES} (the longest folder name)",
+            name.len()
+        ))
+    } else if let Some(c) = name
+        .chars()
+        .find(|&c| c == '/' || c == '\\' || c.is_control())
+    {
+        Err(format!(
+            "sweep name `{}` contains {c:?}: a name is one folder name, not a path",
+            name.escape_debug()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The hash of [`Sweep::hash`]: `settings` holds each point's settings in point order.
+fn sweep_hash(topology_text: &str, settings: &[Vec<(String, String)>]) -> String {
+    let mut h = hash::StableHash::new();
+    h.field("stasim sweep v1")
+        .field(topology_text)
+        .u64(settings.len() as u64);
+    for point in settings {
+        // What the run sees: one value per key (the last given), in key order.
+        let mut canonical: Vec<&(String, String)> = Vec::new();
+        for s in point.iter().rev() {
+            if !canonical.iter().any(|c| c.0 == s.0) {
+                canonical.push(s);
+            }
+        }
+        canonical.sort();
+        h.u64(canonical.len() as u64);
+        for (k, v) in canonical {
+            h.field(k).field(v);
+        }
+    }
+    h.hex()
 }
 
 impl Point {
@@ -223,16 +319,36 @@ fn reference_values(
 
 /// Reads and validates a sweep file: every point is checked before anything runs.
 pub fn load(path: &Path) -> Result<Sweep, InputError> {
+    use std::io::Read;
     let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let bad = |why: String| {
         InputError::new(
-            format!("cannot read sweep file `{p}`: {e}"),
+            format!("cannot read sweep file `{p}`: {why}"),
             Origin::CommandLine(p.clone()),
             "",
         )
         .with_hint("give the path of a sweep YAML file (see the README, \"Sweeps\")")
-    })?;
-    let raw: RawSweep = serde_saphyr::from_str(&text).map_err(|e| {
+    };
+    // At most the limit (and one byte more, to tell a file at the limit from a longer one).
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| bad(e.to_string()))?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(bad(format!(
+            "it is longer than {} MiB, the limit for a sweep file",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| bad(format!("it is not UTF-8 text ({e})")))?;
+    from_text(path, &text)
+}
+
+/// Validates the sweep file `text` read from `path` (named in errors; its stem is the
+/// default name). Every point is checked, nothing runs.
+pub fn from_text(path: &Path, text: &str) -> Result<Sweep, InputError> {
+    let p = path.display().to_string();
+    let raw: RawSweep = serde_saphyr::from_str(text).map_err(|e| {
         let (line, column) = e
             .location()
             .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
@@ -246,12 +362,60 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
             "",
         )
         .with_hint("keys: name, topology, workload, set, axes, points, jobs, timeout_s")
-        .with_source(&text)
+        .with_source(text)
     })?;
     let err = |msg: String, l: &serde_saphyr::Location, key: String, hint: &str| {
         InputError::new(msg, at(&p, l), key)
             .with_hint(hint)
-            .with_source(&text)
+            .with_source(text)
+    };
+    let name = match &raw.name {
+        Some(n) => {
+            check_name(&n.value).map_err(|m| {
+                err(
+                    m,
+                    &n.referenced,
+                    "name".into(),
+                    "a name such as `bert-patterns`; results go to results/NAME",
+                )
+            })?;
+            n.value.clone()
+        }
+        None => {
+            let stem = path
+                .file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+            check_name(&stem).map_err(|m| {
+                InputError::new(
+                    format!("{m} (the sweep is named after its file)"),
+                    Origin::CommandLine(p.clone()),
+                    "name",
+                )
+                .with_hint("give the sweep a `name:`")
+            })?;
+            stem
+        }
+    };
+    let jobs = match &raw.jobs {
+        None => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_JOBS),
+        Some(j) => check_jobs(j.value.into())
+            .map_err(|m| err(m, &j.referenced, "jobs".into(), "omit it to use every core"))?,
+    };
+    let timeout_s = match &raw.timeout_s {
+        None => 3600.0,
+        Some(t) => {
+            check_timeout_s(t.value).map_err(|m| {
+                err(
+                    m,
+                    &t.referenced,
+                    "timeout_s".into(),
+                    "seconds per run, e.g. 600",
+                )
+            })?;
+            t.value
+        }
     };
     let mut base: Vec<Setting> = raw
         .workload
@@ -267,7 +431,7 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
                 format!("workload.{k}"),
             )
             .with_hint(format!("workload keys: {}", WORKLOAD_KEYS.join(", ")))
-            .with_source(&text));
+            .with_source(text));
         }
     }
     for s in &raw.set {
@@ -281,7 +445,31 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
         };
         base.push((k.trim().into(), v.trim().into(), at(&p, &s.referenced)));
     }
-    // Points: the product of the axes, then the listed points.
+    // Points: the product of the axes, then the listed points (counted before they are made).
+    let count = raw
+        .axes
+        .iter()
+        .flat_map(|a| a.value.0.iter())
+        .map(|(_, values)| values.value.len())
+        .try_fold(None::<usize>, |n, len| {
+            n.unwrap_or(1).checked_mul(len).map(Some)
+        })
+        .and_then(|product| product.unwrap_or(0).checked_add(raw.points.len()));
+    if count.is_none_or(|n| n > MAX_POINTS) {
+        let (l, key) = match &raw.axes {
+            Some(a) => (&a.referenced, "axes"),
+            None => (&raw.topology.referenced, "points"),
+        };
+        return Err(err(
+            format!(
+                "the sweep has {} points, more than {MAX_POINTS}",
+                count.map_or_else(|| "too many".into(), |n| n.to_string())
+            ),
+            l,
+            key.into(),
+            "split it into several sweeps, or use fewer values per axis",
+        ));
+    }
     let mut combos: Vec<Vec<Setting>> = vec![Vec::new()];
     let mut any_axis = false;
     if let Some(axes) = &raw.axes {
@@ -346,13 +534,20 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
     })?;
     // Validate every point as `stasim run` would, before running any.
     let mut points = Vec::with_capacity(combos.len());
+    let mut hashed: Vec<Vec<(String, String)>> = Vec::with_capacity(combos.len());
     for (index, combo) in combos.into_iter().enumerate() {
         let mut settings = base.clone();
         for s in &combo {
             settings.retain(|b| b.0 != s.0);
             settings.push(s.clone());
         }
-        let (wargs, sets) = run_settings(&settings, &text)?;
+        hashed.push(
+            settings
+                .iter()
+                .map(|(k, v, _)| (k.clone(), v.clone()))
+                .collect(),
+        );
+        let (wargs, sets) = run_settings(&settings, text)?;
         let at_point = |e: InputError, settings: &[Setting]| {
             let origin = settings
                 .iter()
@@ -375,7 +570,7 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
                     .clone()
                     .unwrap_or_else(|| "see `stasim models` and `stasim run --help`".into()),
             )
-            .with_source(&text)
+            .with_source(text)
         };
         let topo = topology::load(&src, &sets).map_err(|e| at_point(e, &settings))?;
         let w = resolve_workload(&topo, &wargs).map_err(|e| at_point(e, &settings))?;
@@ -389,30 +584,6 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
             params: combo.into_iter().map(|(k, v, _)| (k, v)).collect(),
         });
     }
-    let jobs = match &raw.jobs {
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        Some(j) if j.value >= 1 => j.value as usize,
-        Some(j) => {
-            return Err(err(
-                format!("`jobs` = {} must be at least 1", j.value),
-                &j.referenced,
-                "jobs".into(),
-                "omit it to use every core",
-            ));
-        }
-    };
-    let timeout_s = match &raw.timeout_s {
-        None => 3600.0,
-        Some(t) if t.value > 0.0 => t.value,
-        Some(t) => {
-            return Err(err(
-                format!("`timeout_s` = {} must be positive", t.value),
-                &t.referenced,
-                "timeout_s".into(),
-                "seconds per run, e.g. 600",
-            ));
-        }
-    };
     let mut varied: Vec<String> = Vec::new();
     for p in &points {
         for (k, _) in &p.params {
@@ -421,11 +592,7 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
             }
         }
     }
-    let reference = reference_values(&src, &base, &varied, &text);
-    let name = raw.name.clone().unwrap_or_else(|| {
-        path.file_stem()
-            .map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned())
-    });
+    let reference = reference_values(&src, &base, &varied, text);
     Ok(Sweep {
         name,
         topology: raw.topology.value.clone(),
@@ -434,5 +601,6 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
         reference,
         jobs,
         timeout_s,
+        hash: sweep_hash(&src.text, &hashed),
     })
 }

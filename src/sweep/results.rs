@@ -10,6 +10,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::io::{OutputError, write_atomic};
+
 /// What happened to one point.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct PointResult {
@@ -36,7 +38,12 @@ pub struct Results {
     pub sweep: String,
     /// Points in the whole sweep.
     pub points_total: usize,
-    /// The shard these results cover (`I/N`), or `all`.
+    /// The sweep's content hash ([`crate::sweep::Sweep::hash`]); empty in results written
+    /// before there was one.
+    #[serde(default)]
+    pub sweep_hash: String,
+    /// The shard these results cover (`I/N`), `all`, or `merged` (points of several
+    /// shards: `sweep merge`, or a second shard run into the same folder).
     pub shard: String,
     /// Whether the sweep was interrupted (Ctrl-C) before every point ran.
     pub interrupted: bool,
@@ -127,11 +134,16 @@ impl Results {
         out
     }
 
-    /// Writes `results.json` and `results.csv` into `dir` (each via a temporary name).
-    pub fn write(&self, dir: &Path) -> Result<(), String> {
-        let json = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        write_atomic(&dir.join("results.json"), &format!("{json}\n"))?;
-        write_atomic(&dir.join("results.csv"), &self.csv())
+    /// Writes `results.json` and `results.csv` into `dir`, each atomically
+    /// ([`crate::io::write_atomic`]).
+    pub fn write(&self, dir: &Path) -> Result<(), OutputError> {
+        let file = dir.join("results.json");
+        let json = serde_json::to_string_pretty(self).map_err(|e| OutputError {
+            path: file.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&file, format!("{json}\n").as_bytes())?;
+        write_atomic(&dir.join("results.csv"), self.csv().as_bytes())
     }
 
     /// Reads `dir/results.json`.
@@ -143,33 +155,57 @@ impl Results {
             .map_err(|e| format!("`{}` is not sweep results: {e}", path.display()))
     }
 
-    /// Joins shard results of one sweep: the same sweep and size, no point twice.
-    pub fn merge(parts: Vec<Results>) -> Result<Results, String> {
-        let first = parts.first().ok_or("nothing to merge")?;
-        let (sweep, total) = (first.sweep.clone(), first.points_total);
-        let reference = first.reference.clone();
-        let mut points: Vec<PointResult> = Vec::new();
+    /// Joins shard results of one sweep, each with where it came from (named in errors):
+    /// the same sweep (name, size and content hash), no point twice.
+    pub fn merge(parts: Vec<(String, Results)>) -> Result<Results, String> {
+        let (from, first) = parts.first().ok_or("nothing to merge")?;
+        let (from, sweep, total) = (from.clone(), first.sweep.clone(), first.points_total);
+        let (hash, reference) = (first.sweep_hash.clone(), first.reference.clone());
+        let mut points: Vec<(PointResult, String)> = Vec::new();
         let mut interrupted = false;
-        for r in parts {
+        for (at, r) in parts {
             if r.sweep != sweep || r.points_total != total {
                 return Err(format!(
-                    "cannot merge sweep `{}` ({} points) with `{sweep}` ({total} points)",
+                    "cannot merge sweep `{}` ({} points, in `{at}`) with `{sweep}` ({total} \
+                     points, in `{from}`)",
                     r.sweep, r.points_total
                 ));
             }
+            if r.sweep_hash.is_empty() {
+                return Err(format!(
+                    "`{at}` records no sweep hash (written by an older stasim), so it cannot \
+                     be checked to be a shard of this sweep: run that shard again"
+                ));
+            }
+            if r.sweep_hash != hash {
+                return Err(format!(
+                    "`{at}` and `{from}` hold different sweeps under one name, `{sweep}` \
+                     ({total} points): their settings differ (sweep hash {} against {hash})",
+                    r.sweep_hash
+                ));
+            }
+            if let Some(p) = r.points.iter().find(|p| p.index >= total) {
+                return Err(format!(
+                    "`{at}` holds point {} of a sweep of {total} points (points are 0 to {})",
+                    p.index,
+                    total.saturating_sub(1)
+                ));
+            }
             interrupted |= r.interrupted;
-            points.extend(r.points);
+            points.extend(r.points.into_iter().map(|p| (p, at.clone())));
         }
-        points.sort_by_key(|p| p.index);
-        if let Some(w) = points.windows(2).find(|w| w[0].index == w[1].index) {
+        points.sort_by_key(|(p, _)| p.index);
+        if let Some(w) = points.windows(2).find(|w| w[0].0.index == w[1].0.index) {
             return Err(format!(
-                "point {} appears in two inputs (the same shard twice?)",
-                w[0].index
+                "point {} appears in `{}` and in `{}` (the same shard twice?)",
+                w[0].0.index, w[0].1, w[1].1
             ));
         }
+        let points = points.into_iter().map(|(p, _)| p).collect();
         Ok(Results {
             sweep,
             points_total: total,
+            sweep_hash: hash,
             shard: "merged".into(),
             interrupted,
             reference,
@@ -178,13 +214,73 @@ impl Results {
     }
 }
 
-/// Writes `text` to `path` through `path.partial` and a rename.
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("cannot write `{}`: {e}", path.display())
-        })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(hash: &str, indices: &[usize]) -> Results {
+        Results {
+            sweep: "s".into(),
+            points_total: 3,
+            sweep_hash: hash.into(),
+            shard: "0/2".into(),
+            interrupted: false,
+            reference: Vec::new(),
+            points: indices
+                .iter()
+                .map(|&index| PointResult {
+                    index,
+                    params: Vec::new(),
+                    status: "ok".into(),
+                    exit_code: Some(0),
+                    error: None,
+                    wall_s: 0.0,
+                    report: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn merge_joins_shards_of_one_sweep_and_refuses_the_rest() {
+        let ok = Results::merge(vec![
+            ("a".into(), shard("h", &[0, 2])),
+            ("b".into(), shard("h", &[1])),
+        ]);
+        assert_eq!(
+            ok.unwrap()
+                .points
+                .iter()
+                .map(|p| p.index)
+                .collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        let cases = [
+            (
+                vec![shard("h", &[0]), shard("g", &[1])],
+                "hold different sweeps",
+            ),
+            (
+                vec![shard("h", &[0]), shard("", &[1])],
+                "records no sweep hash",
+            ),
+            (
+                vec![shard("h", &[0, 1]), shard("h", &[1])],
+                "point 1 appears in `a` and in `b`",
+            ),
+            // More points than the sweep has (a folder edited by hand).
+            (
+                vec![shard("h", &[0]), shard("h", &[3, 4, 5, 6])],
+                "holds point 3 of a sweep of 3",
+            ),
+        ];
+        for (parts, msg) in cases {
+            let named = parts
+                .into_iter()
+                .zip(["a", "b"])
+                .map(|(r, n)| (n.to_string(), r));
+            let err = Results::merge(named.collect()).unwrap_err();
+            assert!(err.contains(msg), "{err}");
+        }
+    }
 }

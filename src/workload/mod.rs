@@ -265,7 +265,7 @@ impl Workload {
                 m.name, m.hidden, m.heads, m.ffn
             ));
         }
-        if m.hidden % m.heads != 0 {
+        if !m.hidden.is_multiple_of(m.heads) {
             return Err("hidden size must be a multiple of the heads".into());
         }
         let macs = self.dense_macs_bound();

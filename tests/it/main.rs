@@ -18,6 +18,7 @@ mod sta;
 mod support;
 mod sweep;
 mod sweep_charts;
+mod sweep_mutation;
 mod topology;
 mod trace;
 mod workload_defaults;
