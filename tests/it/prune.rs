@@ -140,7 +140,9 @@ fn bad_checkpoints_are_clear_errors_naming_file_and_tensor() {
     let trunc = dir.join("trunc.safetensors");
     std::fs::write(&trunc, &bytes[..bytes.len() / 2]).unwrap();
     let scheme = Scheme::Patterns(stasim::workload::Patterns::uniform(pat("2:4")));
-    let e = prune_checkpoint(&trunc, &scheme, &dir.join("x.stanm"), 1).unwrap_err();
+    let e = prune_checkpoint(&trunc, &scheme, &dir.join("x.stanm"), 1)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("trunc.safetensors") && e.contains("not a valid safetensors file"),
         "{e}"
@@ -165,7 +167,9 @@ fn bad_checkpoints_are_clear_errors_naming_file_and_tensor() {
         &bad,
     )
     .unwrap();
-    let e = prune_checkpoint(&bad, &scheme, &dir.join("y.stanm"), 1).unwrap_err();
+    let e = prune_checkpoint(&bad, &scheme, &dir.join("y.stanm"), 1)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("bad.safetensors"), "{e}");
     assert!(e.contains("encoder.layer.0."), "{e}");
     // The CLI: exit code 2 for a truncated file and for N > M.
