@@ -504,31 +504,43 @@ fn check_config(c: &Config, tensors: &[Checked]) -> Result<Vec<[usize; 6]>, Stri
             c.heads, c.hidden
         ));
     }
-    let pruned = tensors
+    let pruned: Vec<(usize, &PrunedEntry)> = tensors
         .iter()
-        .filter(|t| matches!(t, Checked::Pruned(_)))
-        .count() as u64;
-    // Checked before the per-layer table is allocated: it is sized by the tensors present.
-    if c.layers > pruned / 6 {
+        .enumerate()
+        .filter_map(|(i, t)| match t {
+            Checked::Pruned(p) => Some((i, p)),
+            Checked::Dense(_) => None,
+        })
+        .collect();
+    let top = pruned
+        .iter()
+        .map(|(_, p)| p.layer.saturating_add(1))
+        .max()
+        .unwrap_or(0);
+    if c.layers > top {
         return Err(format!(
-            "config.layers = {}, but the file holds {pruned} pruned linear weights: enough for \
-             {} layers of six",
+            "config.layers = {}, but the file's {} linear weights are of {top} layers",
             c.layers,
-            pruned / 6
+            pruned.len()
+        ));
+    }
+    if let Some((_, p)) = pruned.iter().find(|(_, p)| p.layer >= c.layers) {
+        return Err(format!(
+            "tensor `{}` is in layer {}, but config.layers = {}",
+            p.name, p.layer, c.layers
+        ));
+    }
+    // Checked before the per-layer table is allocated: it is sized by the tensors present.
+    if c.layers > pruned.len() as u64 {
+        return Err(format!(
+            "config.layers = {}, but the file holds only {} linear weights: layers are missing",
+            c.layers,
+            pruned.len()
         ));
     }
     let mut table = vec![[usize::MAX; 6]; c.layers as usize];
-    for (i, t) in tensors.iter().enumerate() {
-        let Checked::Pruned(p) = t else { continue };
-        let cell = table
-            .get_mut(p.layer as usize)
-            .filter(|_| p.layer < c.layers)
-            .ok_or_else(|| {
-                format!(
-                    "tensor `{}` is in layer {}, but config.layers = {}",
-                    p.name, p.layer, c.layers
-                )
-            })?;
+    for &(i, p) in &pruned {
+        let cell = &mut table[p.layer as usize];
         let slot = Role::ALL.iter().position(|r| *r == p.role).unwrap_or(0);
         if cell[slot] != usize::MAX {
             return Err(format!(

@@ -8,6 +8,7 @@ mod kernel;
 mod pipeline;
 mod prune;
 mod sta;
+mod stanm;
 mod support;
 mod sweep;
 mod sweep_charts;
