@@ -142,28 +142,25 @@ pub fn byte_len(d: Dtype, shape: &[u64]) -> Option<u64> {
     (bits % 8 == 0).then_some(bits / 8)
 }
 
-/// Raw little-endian values of dtype `d` as f32 (F32, F16, BF16); an error names the dtype.
-pub fn decode_f32(d: Dtype, data: &[u8]) -> Result<Vec<f32>, String> {
-    let out = match d {
-        Dtype::F32 => data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Dtype::F16 => data
-            .chunks_exact(2)
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => data
-            .chunks_exact(2)
-            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
+/// Raw little-endian values of dtype `d` as f32, one at a time (F32, F16, BF16); an error
+/// names the dtype.
+pub fn values_of(d: Dtype, data: &[u8]) -> Result<impl Iterator<Item = f32> + '_, String> {
+    let (size, decode): (usize, fn(&[u8]) -> f32) = match d {
+        Dtype::F32 => (4, |c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        Dtype::F16 => (2, |c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
+        Dtype::BF16 => (2, |c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()),
         other => {
             return Err(format!(
                 "dtype {other} is not a floating-point type (F32, F16, BF16)"
             ));
         }
     };
-    Ok(out)
+    Ok(data.chunks_exact(size).map(decode))
+}
+
+/// Raw little-endian values of dtype `d` as f32 (F32, F16, BF16); an error names the dtype.
+pub fn decode_f32(d: Dtype, data: &[u8]) -> Result<Vec<f32>, String> {
+    Ok(values_of(d, data)?.collect())
 }
 
 /// The tensor's values as f32 (F32, F16, BF16); an error names the unexpected dtype.
@@ -187,11 +184,16 @@ fn bad_value(v: f32, f16_store: bool) -> Option<&'static str> {
 
 /// Checks that every value of tensor `name` (shape `shape`) is finite and, with `f16_store`,
 /// representable in f16; an error names the tensor, the index and the value.
-pub fn check_values(name: &str, shape: &[u64], v: &[f32], f16_store: bool) -> Result<(), String> {
-    let Some((i, x, what)) = v
-        .iter()
+pub fn check_values(
+    name: &str,
+    shape: &[u64],
+    values: impl IntoIterator<Item = f32>,
+    f16_store: bool,
+) -> Result<(), String> {
+    let Some((i, x, what)) = values
+        .into_iter()
         .enumerate()
-        .find_map(|(i, &x)| bad_value(x, f16_store).map(|w| (i, x, w)))
+        .find_map(|(i, x)| bad_value(x, f16_store).map(|w| (i, x, w)))
     else {
         return Ok(());
     };
@@ -304,16 +306,16 @@ mod tests {
 
     #[test]
     fn values_that_cannot_be_stored_are_named() {
-        let e = check_values("w", &[2, 3], &[0.0, 1.0, 2.0, 3.0, 7e4, 0.0], true).unwrap_err();
+        let e = check_values("w", &[2, 3], [0.0, 1.0, 2.0, 3.0, 7e4, 0.0], true).unwrap_err();
         assert!(
             e.contains("`w`") && e.contains("[1, 1]") && e.contains("overflows f16"),
             "{e}"
         );
-        let e = check_values("b", &[3], &[0.0, f32::NAN, 1.0], false).unwrap_err();
+        let e = check_values("b", &[3], [0.0, f32::NAN, 1.0], false).unwrap_err();
         assert!(e.contains("[1]") && e.contains("NaN"), "{e}");
         // 65519 still rounds to 65504; only values beyond f16's range are refused.
-        check_values("w", &[1, 2], &[65519.0, -65504.0], true).unwrap();
-        check_values("x", &[1], &[7e4], false).unwrap();
+        check_values("w", &[1, 2], [65519.0, -65504.0], true).unwrap();
+        check_values("x", &[1], [7e4], false).unwrap();
     }
 
     /// Eight contiguous tensors of 2^61 - 1 bytes end at 2^64 - 8: the `safetensors` crate

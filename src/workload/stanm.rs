@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{
     Class, Role, byte_len, check_values, decode_f32, dtype_name, is_decodable, open, parse_dtype,
-    read_input, role, to_f32,
+    read_input, role, to_f32, values_of,
 };
 use super::nm::Pattern;
 use super::prune::{Mask, Packed, apply, index_bits, pack, prune_family, unpack, unpack_slots};
@@ -781,7 +781,8 @@ pub fn read_tensors(
             Checked::Dense(d) => {
                 let stored = if is_decodable(d.dtype) {
                     let v = decode_f32(d.dtype, d.data.of(&data)).map_err(|m| err(path, m))?;
-                    check_values(&d.name, &d.shape, &v, false).map_err(|m| err(path, m))?;
+                    check_values(&d.name, &d.shape, v.iter().copied(), false)
+                        .map_err(|m| err(path, m))?;
                     StoredTensor::Dense(v)
                 } else {
                     StoredTensor::Other
@@ -1329,8 +1330,9 @@ pub fn prune_checkpoint(
             .map_err(|x| err(src, format!("tensor `{}`: {x}", e.name)))?;
         let Some(layer) = e.layer else {
             if is_decodable(view.dtype()) {
-                let v = to_f32(&view).map_err(|m| err(src, m))?;
-                check_values(&e.name, &e.shape, &v, false).map_err(|m| err(src, m))?;
+                // One value at a time: the embeddings need not be held twice.
+                let v = values_of(view.dtype(), view.data()).map_err(|m| err(src, m))?;
+                check_values(&e.name, &e.shape, v, false).map_err(|m| err(src, m))?;
             }
             w.write_all(view.data()).map_err(io)?;
             dense_tensors += 1;
@@ -1339,7 +1341,7 @@ pub fn prune_checkpoint(
         // Pass 1 checked the shape: 2-D, its elements in the source.
         let (rows, k) = (e.shape[0] as usize, e.shape[1] as usize);
         let wv = to_f32(&view).map_err(|m| err(src, format!("tensor `{}`: {m}", e.name)))?;
-        check_values(&e.name, &e.shape, &wv, true).map_err(|m| err(src, m))?;
+        check_values(&e.name, &e.shape, wv.iter().copied(), true).map_err(|m| err(src, m))?;
         let fam: Vec<Pattern> = e
             .patterns
             .iter()

@@ -4,6 +4,7 @@ mod cli;
 mod dram;
 mod energy;
 mod functional;
+mod fuzz_checkpoints;
 mod kernel;
 mod pipeline;
 mod prune;

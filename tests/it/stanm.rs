@@ -92,19 +92,39 @@ pub fn join(p: &Parts) -> Vec<u8> {
     out
 }
 
+/// Writes `bytes` to a new file at `path`. Rewriting a file in place (`O_TRUNC`) makes ext4
+/// flush it on close (its `auto_da_alloc`), a disk write per input: remove it first.
+pub fn write_new(path: &Path, bytes: &[u8]) {
+    let _ = std::fs::remove_file(path);
+    std::fs::write(path, bytes).unwrap();
+}
+
 /// The blob keys of a header entry.
 pub const BLOBS: [&str; 4] = ["values", "indices", "tags", "data"];
 
 /// Removes tensor `i` of the header and its blobs from the data, moving later offsets down
-/// and `data_bytes` with them: a well-formed file without that tensor.
-pub fn remove_tensor(p: &mut Parts, i: usize) {
-    let t = p.header["tensors"].as_array_mut().unwrap().remove(i);
+/// and `data_bytes` with them: a well-formed file without that tensor. Does nothing (and
+/// says so) when the entry's blobs are not where a well-formed file has them.
+pub fn remove_tensor(p: &mut Parts, i: usize) -> bool {
+    let t = &p.header["tensors"][i];
     let spans: Vec<(u64, u64)> = BLOBS
         .iter()
         .filter_map(|k| Some((t[k][0].as_u64()?, t[k][1].as_u64()?)))
         .collect();
-    let start = spans.iter().map(|s| s.0).min().unwrap();
-    let len: u64 = spans.iter().map(|s| s.1).sum();
+    let start = spans.iter().map(|s| s.0).min().unwrap_or(u64::MAX);
+    let len = spans.iter().try_fold(0u64, |a, s| a.checked_add(s.1));
+    let d = p.header["data_bytes"].as_u64();
+    let (Some(len), Some(d)) = (len, d) else {
+        return false;
+    };
+    if start
+        .checked_add(len)
+        .is_none_or(|e| e > p.data.len() as u64)
+        || len > d
+    {
+        return false;
+    }
+    p.header["tensors"].as_array_mut().unwrap().remove(i);
     p.data.drain(start as usize..(start + len) as usize);
     for e in p.header["tensors"].as_array_mut().unwrap() {
         for k in BLOBS {
@@ -113,8 +133,8 @@ pub fn remove_tensor(p: &mut Parts, i: usize) {
             }
         }
     }
-    let d = p.header["data_bytes"].as_u64().unwrap();
     p.header["data_bytes"] = json!(d - len);
+    true
 }
 
 /// A small complete checkpoint (d = 8, 2 heads, f = 12, 2 layers) in `dir`.
@@ -216,7 +236,7 @@ fn truncated_and_damaged_files_are_refused_by_every_reader() {
         (bytes.len() - 1, "truncated"),
         (10, "too short"),
     ] {
-        std::fs::write(&bad, &bytes[..cut]).unwrap();
+        write_new(&bad, &bytes[..cut]);
         refused_by_every_reader(&bad, want);
     }
     // One flipped byte after the magic: in the header length, the header (every 11th byte),
@@ -225,7 +245,7 @@ fn truncated_and_damaged_files_are_refused_by_every_reader() {
     for i in positions {
         let mut b = bytes.clone();
         b[i] ^= 0x10;
-        std::fs::write(&bad, &b).unwrap();
+        write_new(&bad, &b);
         let e = load_model(&bad, None).unwrap_err();
         if i >= 16 + h && i < bytes.len() - 4 {
             assert!(e.contains("checksum mismatch"), "byte {i}: {e}");
@@ -234,7 +254,7 @@ fn truncated_and_damaged_files_are_refused_by_every_reader() {
     let mut b = bytes.clone();
     let mid = 16 + h + (bytes.len() - 20 - h) / 2;
     b[mid] ^= 1;
-    std::fs::write(&bad, &b).unwrap();
+    write_new(&bad, &b);
     refused_by_every_reader(&bad, "checksum mismatch");
     // Through the binary: bad input, exit 2, naming the file; no panic.
     std::fs::write(&bad, &bytes[..16 + h]).unwrap();
@@ -264,17 +284,17 @@ fn old_and_unknown_versions_and_other_files_are_clear_errors() {
     ] {
         let mut p = good.clone();
         p.magic = magic.to_vec();
-        std::fs::write(&bad, join(&p)).unwrap();
+        write_new(&bad, &join(&p));
         refused_by_every_reader(&bad, want);
     }
     let mut p = good.clone();
     p.magic = b"STANM001".to_vec();
-    std::fs::write(&bad, join(&p)).unwrap();
+    write_new(&bad, &join(&p));
     assert!(load_model(&bad, None).unwrap_err().contains("re-prune"));
     // The header's own format name must agree.
     let mut p = good.clone();
     p.header["format"] = json!("stanm-1");
-    std::fs::write(&bad, join(&p)).unwrap();
+    write_new(&bad, &join(&p));
     refused_by_every_reader(&bad, "format `stanm-1`");
     // A safetensors file, a folder and a FIFO are not .stanm files.
     refused_by_every_reader(&src, "not a .stanm file");
@@ -286,7 +306,7 @@ fn old_and_unknown_versions_and_other_files_are_clear_errors() {
 fn with_header(good: &Parts, path: &Path, edit: impl FnOnce(&mut Value)) {
     let mut p = good.clone();
     edit(&mut p.header);
-    std::fs::write(path, join(&p)).unwrap();
+    write_new(path, &join(&p));
 }
 
 /// Index of tensor `name` in the header.
@@ -471,14 +491,14 @@ fn headers_are_checked_against_the_data_and_the_config_against_the_tensors() {
     // A layer without one of its weights (a well-formed file otherwise).
     let mut p = good.clone();
     let f1 = index_of(&p.header, "encoder.layer.1.output.dense.weight");
-    remove_tensor(&mut p, f1);
-    std::fs::write(&bad, join(&p)).unwrap();
+    assert!(remove_tensor(&mut p, f1));
+    write_new(&bad, &join(&p));
     let e = load_model(&bad, None).unwrap_err();
     assert!(e.contains("layer 1 has no `output.dense.weight`"), "{e}");
     // A dense tensor removed the same way still reads: the helper keeps files well-formed.
     let mut p = good.clone();
-    remove_tensor(&mut p, ln);
-    std::fs::write(&bad, join(&p)).unwrap();
+    assert!(remove_tensor(&mut p, ln));
+    write_new(&bad, &join(&p));
     load_model(&bad, None).unwrap();
     assert!(read_tensors(&bad, None).is_ok());
     // The unedited file is fine (the checks are not merely refusing everything).
@@ -497,7 +517,7 @@ fn stored_values_that_are_not_finite_are_refused_on_read() {
     let at = p.header["tensors"][q0]["values"][0].as_u64().unwrap() as usize;
     p.data[at..at + 2].copy_from_slice(&half::f16::NAN.to_le_bytes());
     let bad = dir.join("nan.stanm");
-    std::fs::write(&bad, join(&p)).unwrap();
+    write_new(&bad, &join(&p));
     load_model(&bad, None).unwrap(); // the timing run needs no values
     let e = read_tensors(&bad, None).unwrap_err();
     assert!(e.contains("query.weight") && e.contains("NaN"), "{e}");
