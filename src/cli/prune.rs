@@ -1,10 +1,12 @@
 //! `stasim prune CHECKPOINT --pattern 2:4 [--family 4:8,2:8,1:8] --out FILE`, and
 //! `stasim prune --verify FILE [CHECKPOINT]`.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use stasim::Error;
-use stasim::workload::stanm::{PruneReport, Scheme, prune_checkpoint, verify};
+use stasim::io::OutputError;
+use stasim::workload::stanm::{PruneError, PruneReport, Scheme, prune_checkpoint, verify};
 use stasim::workload::{Pattern, Patterns};
 
 /// Arguments of `prune`.
@@ -62,11 +64,13 @@ fn scheme(a: &Args) -> Result<Scheme, Error> {
     Ok(Scheme::Patterns(p))
 }
 
-fn print(r: &PruneReport) {
-    println!(
+/// Writes the prune report's table to `w`.
+fn print(w: &mut impl Write, r: &PruneReport) -> std::io::Result<()> {
+    writeln!(
+        w,
         "{:<52} {:>10} {:>24} {:>10} {:>8} {:>9}",
         "tensor", "dense MB", "member MB (densest first)", "family MB", "kept |w|", "rel.error"
-    );
+    )?;
     let mb = |b: u64| b as f64 / 1e6;
     for t in &r.tensors {
         let members: Vec<String> = t
@@ -74,8 +78,11 @@ fn print(r: &PruneReport) {
             .iter()
             .map(|m| format!("{:.3}", mb(m.bytes)))
             .collect();
-        let first = &t.members[t.members.len() - 1];
-        println!(
+        let Some(first) = t.members.last() else {
+            continue;
+        };
+        writeln!(
+            w,
             "{:<52} {:>10.3} {:>24} {:>10.3} {:>7.1}% {:>9.4}",
             t.name,
             mb(t.dense_bytes),
@@ -83,39 +90,32 @@ fn print(r: &PruneReport) {
             mb(t.family_bytes),
             100.0 * first.kept_magnitude,
             first.rel_error
-        );
+        )?;
     }
     let dense: u64 = r.tensors.iter().map(|t| t.dense_bytes).sum();
     let family: u64 = r.tensors.iter().map(|t| t.family_bytes).sum();
-    let n = r.tensors.first().map_or(0, |t| t.members.len());
-    println!(
+    let n = r.tensors.iter().map(|t| t.members.len()).min().unwrap_or(0);
+    writeln!(
+        w,
         "\ntotal over {} pruned weights ({} tensors kept dense):",
         r.tensors.len(),
         r.dense_tensors
-    );
-    println!("  dense (16-bit)          {:>10.3} MB", mb(dense));
+    )?;
+    writeln!(w, "  dense (16-bit)          {:>10.3} MB", mb(dense))?;
+    let mean = |f: &dyn Fn(&stasim::workload::stanm::TensorReport) -> f64| {
+        r.tensors.iter().map(f).sum::<f64>() / r.tensors.len().max(1) as f64
+    };
     for j in 0..n {
         let bytes: u64 = r.tensors.iter().map(|t| t.members[j].bytes).sum();
-        let err: f64 = r
-            .tensors
-            .iter()
-            .map(|t| t.members[j].rel_error)
-            .sum::<f64>()
-            / r.tensors.len().max(1) as f64;
-        let kept: f64 = r
-            .tensors
-            .iter()
-            .map(|t| t.members[j].kept_magnitude)
-            .sum::<f64>()
-            / r.tensors.len().max(1) as f64;
-        println!(
+        writeln!(
+            w,
             "  member {:<8}         {:>10.3} MB  ({:.2}x smaller), kept |w| {:.1} %, mean rel. error {:.4}",
             r.tensors[0].members[j].pattern,
             mb(bytes),
             dense as f64 / bytes.max(1) as f64,
-            100.0 * kept,
-            err
-        );
+            100.0 * mean(&|t| t.members[j].kept_magnitude),
+            mean(&|t| t.members[j].rel_error)
+        )?;
     }
     if n > 1 {
         let separate: u64 = r
@@ -124,13 +124,29 @@ fn print(r: &PruneReport) {
             .flat_map(|t| &t.members)
             .map(|m| m.bytes)
             .sum();
-        println!(
+        writeln!(
+            w,
             "  family stored as one    {:>10.3} MB  (members stored separately: {:.3} MB)",
             mb(family),
             mb(separate)
-        );
+        )?;
     }
-    println!("  output file             {:>10.3} MB", mb(r.file_bytes));
+    writeln!(w, "  output file             {:>10.3} MB", mb(r.file_bytes))
+}
+
+/// Writes to stdout through `f`; a failed write (`> /dev/full`, a closed terminal) is an
+/// output error naming stdout, not a panic.
+fn to_stdout(
+    f: impl FnOnce(&mut std::io::StdoutLock<'_>) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    f(&mut out).and_then(|()| out.flush()).map_err(|e| {
+        OutputError {
+            path: PathBuf::from("stdout"),
+            message: e.to_string(),
+        }
+        .into()
+    })
 }
 
 /// Runs `prune`.
@@ -143,32 +159,48 @@ pub fn run(a: &Args) -> Result<(), Error> {
         )
     };
     if let Some(file) = &a.verify {
-        let r = verify(file, a.checkpoint.as_deref())
-            .map_err(|m| input(m, &file.display().to_string()))?;
-        if a.json {
-            println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-        } else {
-            println!(
+        let r = verify(file, a.checkpoint.as_deref()).map_err(|m| {
+            super::arg_error(
+                m,
+                &file.display().to_string(),
+                "give a .stanm file written by `stasim prune` (and its source checkpoint)",
+            )
+        })?;
+        to_stdout(|out| {
+            if a.json {
+                return writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&r).unwrap_or_default()
+                );
+            }
+            writeln!(
+                out,
                 "{}: {} pruned weights, {} members decoded",
                 file.display(),
                 r.pruned,
                 r.members
-            );
-            match r.bit_exact_against_source {
-                Some(true) => {
-                    println!("  every member matches a fresh pruning of the source bit for bit")
-                }
-                Some(false) => println!("  MISMATCH against a fresh pruning of the source"),
-                None => println!("  (give the source checkpoint to compare bit for bit)"),
+            )?;
+            match (&r.bit_exact_against_source, &r.mismatch) {
+                (Some(true), _) => writeln!(
+                    out,
+                    "  every member matches a fresh pruning of the source bit for bit"
+                ),
+                (Some(false), m) => writeln!(
+                    out,
+                    "  MISMATCH against a fresh pruning of the source: {}",
+                    m.as_deref().unwrap_or("")
+                ),
+                (None, _) => writeln!(out, "  (give the source checkpoint to compare bit for bit)"),
             }
-        }
-        return if r.bit_exact_against_source == Some(false) {
-            Err(Error::Output(format!(
-                "{} does not match its source",
-                file.display()
-            )))
-        } else {
-            Ok(())
+        })?;
+        return match (&r.mismatch, &a.checkpoint) {
+            (Some(m), Some(src)) => Err(Error::Check(format!(
+                "`{}` does not match its source `{}`: {m}",
+                file.display(),
+                src.display()
+            ))),
+            _ => Ok(()),
         };
     }
     let Some(src) = &a.checkpoint else {
@@ -193,18 +225,31 @@ pub fn run(a: &Args) -> Result<(), Error> {
         };
         PathBuf::from(format!("{stem}.{tag}.stanm"))
     });
+    // A folder, or a folder that does not exist, is refused before the checkpoint is read.
+    stasim::io::check_output_path(&out).map_err(|e| {
+        super::arg_error(
+            e.to_string(),
+            "--out",
+            "give the path of a file in an existing folder",
+        )
+    })?;
+    stasim::io::remove_temporaries_on_signals();
     let t0 = std::time::Instant::now();
-    let r = prune_checkpoint(src, &scheme, &out, a.seed)
-        .map_err(|m| input(m, &src.display().to_string()))?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-    } else {
-        print(&r);
-        println!(
-            "  wrote {} in {:.2} s",
-            out.display(),
-            t0.elapsed().as_secs_f64()
-        );
-    }
-    Ok(())
+    let r = prune_checkpoint(src, &scheme, &out, a.seed).map_err(|e| match e {
+        PruneError::Input(m) => input(m, &src.display().to_string()),
+        PruneError::Output(o) => o.into(),
+    })?;
+    let wall_s = t0.elapsed().as_secs_f64();
+    to_stdout(|w| {
+        if a.json {
+            writeln!(
+                w,
+                "{}",
+                serde_json::to_string_pretty(&r).unwrap_or_default()
+            )
+        } else {
+            print(w, &r)?;
+            writeln!(w, "  wrote {} in {wall_s:.2} s", out.display())
+        }
+    })
 }

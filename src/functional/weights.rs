@@ -15,6 +15,11 @@ use crate::workload::prune::{pack, prune, unpack_slots};
 use crate::workload::stanm::{StoredTensor, inputs, read_tensors};
 use crate::workload::{Pattern, Workload};
 
+/// Largest linear weight a functional run takes, in elements: the reference expands each
+/// linear layer to dense f64 (`out x k`), so this is 2 GiB of f64. BERT-large's largest,
+/// Q, K and V together, is 3.1 M.
+pub const MAX_DENSE_WEIGHT_ELEMENTS: u64 = 1 << 28;
+
 /// One linear layer `y = x W^T + b`, `W` of `out x k`, in stored (slot) form.
 #[derive(Clone, Debug)]
 pub struct Linear {
@@ -25,7 +30,7 @@ pub struct Linear {
     /// The stored pattern (`dense` is stored as groups of one with one slot).
     pub pattern: Pattern,
     /// `out * groups * n` slots `(value, offset within the group)`.
-    pub slots: Vec<(f32, u8)>,
+    pub slots: Vec<(f32, u32)>,
     /// Bias, `out` values.
     pub bias: Vec<f32>,
 }
@@ -40,6 +45,49 @@ impl Linear {
         }
     }
 
+    /// Checks the slots against the shape: `out * ceil(k / M) * N` of them, every offset
+    /// inside its group, one bias per output, and the dense expansion of the reference within
+    /// [`MAX_DENSE_WEIGHT_ELEMENTS`]. `what` names the layer in errors.
+    pub fn check(&self, what: &str) -> Result<(), String> {
+        let (n, m) = self.nm();
+        let dense = (self.out as u64).checked_mul(self.k as u64);
+        if self.out == 0 || self.k == 0 || dense.is_none_or(|d| d > MAX_DENSE_WEIGHT_ELEMENTS) {
+            return Err(format!(
+                "{what}: a {} x {} weight; a functional run takes 1 to {MAX_DENSE_WEIGHT_ELEMENTS} \
+                 elements (its reference expands every weight to dense f64)",
+                self.out, self.k
+            ));
+        }
+        let groups = self.k.div_ceil(m);
+        let want = self.out.checked_mul(groups).and_then(|x| x.checked_mul(n));
+        if want != Some(self.slots.len()) {
+            return Err(format!(
+                "{what}: {} slots, but a {} x {} weight with {} stores {}",
+                self.slots.len(),
+                self.out,
+                self.k,
+                self.pattern,
+                want.map_or_else(|| "more than can be counted".into(), |w| w.to_string())
+            ));
+        }
+        if let Some(i) = (0..self.slots.len())
+            .find(|&i| (i / n % groups) * m + self.slots[i].1 as usize >= self.k)
+        {
+            return Err(format!(
+                "{what}: slot {i} selects an input past K = {}",
+                self.k
+            ));
+        }
+        if self.bias.len() != self.out {
+            return Err(format!(
+                "{what}: {} bias values for {} outputs",
+                self.bias.len(),
+                self.out
+            ));
+        }
+        Ok(())
+    }
+
     /// One output of the PE array for column `col` and activation row `a`: for every group,
     /// each stored weight is multiplied by the activation its index multiplexer selects
     /// (`a[g*M + offset]`); products and sums in f32 (the adder tree).
@@ -50,7 +98,7 @@ impl Linear {
         let mut acc = 0.0f32;
         for (g, group) in slots.chunks_exact(n).enumerate() {
             for &(v, o) in group {
-                acc += v * a[g * m + usize::from(o)];
+                acc += v * a[g * m + o as usize];
             }
         }
         acc
@@ -63,7 +111,7 @@ impl Linear {
         let mut w = vec![0.0f64; self.out * self.k];
         for (i, &(v, o)) in self.slots.iter().enumerate() {
             let (col, g) = (i / (groups * n), i / n % groups);
-            let idx = g * m + usize::from(o);
+            let idx = g * m + o as usize;
             if idx < self.k {
                 w[col * self.k + idx] += f64::from(v);
             }
@@ -158,12 +206,14 @@ impl ModelWeights {
     }
 
     /// The weights of a `.stanm` file (family member `member`, default the densest), for
-    /// its first `layers` layers.
+    /// its first `layers` layers. Every linear layer passes [`Linear::check`]; Q, K and V
+    /// share K and a pattern; LayerNorm parameters are as long as the hidden size.
     pub fn from_stanm(
         path: &Path,
         member: Option<Pattern>,
         layers: u64,
     ) -> Result<ModelWeights, String> {
+        let named = |m: String| format!("`{}`: {m}", path.display());
         let mut by_name: HashMap<String, (Vec<usize>, StoredTensor)> = read_tensors(path, member)?
             .into_iter()
             .map(|(name, shape, t)| (name, (shape, t)))
@@ -175,22 +225,20 @@ impl ModelWeights {
                     n.strip_suffix("attention.self.query.weight")
                         .filter(|p| p.ends_with(&format!("layer.{layer}.")))
                 })
-                .next()
+                .min()
                 .map(str::to_string)
                 .ok_or_else(|| {
-                    format!(
-                        "`{}`: no `attention.self.query.weight` for layer {layer}",
-                        path.display()
-                    )
+                    named(format!(
+                        "no `attention.self.query.weight` for layer {layer}"
+                    ))
                 })
         };
         let prefixes = (0..layers).map(prefix).collect::<Result<Vec<_>, _>>()?;
         let mut take = |name: String| {
             by_name.remove(&name).ok_or_else(|| {
-                format!(
-                    "`{}`: tensor `{name}` not found (a functional run needs every linear weight, its bias and the LayerNorm parameters)",
-                    path.display()
-                )
+                named(format!(
+                    "tensor `{name}` not found (a functional run needs every linear weight, its bias and the LayerNorm parameters)"
+                ))
             })
         };
         let mut out = Vec::new();
@@ -198,40 +246,48 @@ impl ModelWeights {
             let mut linear = |parts: &[&str]| -> Result<Linear, String> {
                 let mut slots = Vec::new();
                 let mut bias = Vec::new();
-                let (mut rows, mut k, mut pattern) = (0, 0, Pattern::DENSE);
+                let mut rows = 0;
+                let mut shared: Option<(usize, Pattern)> = None;
                 for part in parts {
                     let name = format!("{p}{part}.weight");
                     let (shape, t) = take(name.clone())?;
-                    let StoredTensor::Pruned {
-                        pattern: pt,
-                        slots: s,
-                        ..
-                    } = t
+                    let (
+                        StoredTensor::Pruned {
+                            pattern: pt,
+                            slots: s,
+                            ..
+                        },
+                        &[r, k],
+                    ) = (t, shape.as_slice())
                     else {
-                        return Err(format!("`{}`: `{name}` is not pruned", path.display()));
+                        return Err(named(format!("`{name}` is not a pruned 2-D weight")));
                     };
-                    rows += shape[0];
-                    k = shape[1];
-                    pattern = pt;
+                    if shared.is_some_and(|x| x != (k, pt)) {
+                        return Err(named(format!(
+                            "`{name}` differs in inputs or pattern from the other parts of its operation"
+                        )));
+                    }
+                    shared = Some((k, pt));
+                    rows += r;
                     slots.extend(s);
                     match take(format!("{p}{part}.bias"))? {
-                        (_, StoredTensor::Dense(b)) if b.len() == shape[0] => bias.extend(b),
+                        (_, StoredTensor::Dense(b)) if b.len() == r => bias.extend(b),
                         _ => {
-                            return Err(format!(
-                                "`{}`: `{p}{part}.bias` is not a vector of {}",
-                                path.display(),
-                                shape[0]
-                            ));
+                            return Err(named(format!("`{p}{part}.bias` is not a vector of {r}")));
                         }
                     }
                 }
-                Ok(Linear {
+                let (k, pattern) =
+                    shared.ok_or_else(|| named("an operation without weights".into()))?;
+                let lin = Linear {
                     out: rows,
                     k,
                     pattern,
                     slots,
                     bias,
-                })
+                };
+                lin.check(&format!("`{}` ({p}{})", path.display(), parts.join(", ")))?;
+                Ok(lin)
             };
             let qkv = linear(&[
                 "attention.self.query",
@@ -241,13 +297,16 @@ impl ModelWeights {
             let proj = linear(&["attention.output.dense"])?;
             let ffn1 = linear(&["intermediate.dense"])?;
             let ffn2 = linear(&["output.dense"])?;
+            let d = proj.out;
             let mut norm = |what: &str| -> Result<Norm, String> {
-                let mut get = |suffix: &str| match take(format!("{p}{what}.LayerNorm.{suffix}"))? {
-                    (_, StoredTensor::Dense(v)) => Ok(v),
-                    _ => Err(format!(
-                        "`{}`: `{p}{what}.LayerNorm.{suffix}` is pruned",
-                        path.display()
-                    )),
+                let mut get = |suffix: &str| {
+                    let name = format!("{p}{what}.LayerNorm.{suffix}");
+                    match take(name.clone())? {
+                        (_, StoredTensor::Dense(v)) if v.len() == d => Ok(v),
+                        _ => Err(named(format!(
+                            "`{name}` is not a floating-point vector of the hidden size {d}"
+                        ))),
+                    }
                 };
                 Ok(Norm {
                     gamma: get("weight")?,

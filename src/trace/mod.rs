@@ -320,11 +320,3 @@ impl Drop for TraceObserver {
         }
     }
 }
-
-/// Path of the in-progress file for `path` (only the `.stanm` writer still uses it; it moves
-/// to [`crate::io::AtomicFile`] too).
-pub fn partial_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".partial");
-    PathBuf::from(s)
-}

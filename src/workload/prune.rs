@@ -25,8 +25,9 @@ pub struct Mask {
     pub k: usize,
     /// Pattern.
     pub pattern: Pattern,
-    /// `kept[row * groups + g]`: kept offsets within group `g`, ascending.
-    pub kept: Vec<Vec<u8>>,
+    /// `kept[row * groups + g]`: kept offsets within group `g`, ascending (`u32`: a group
+    /// of `M` >= 256 has offsets beyond a byte).
+    pub kept: Vec<Vec<u32>>,
 }
 
 impl Mask {
@@ -38,14 +39,14 @@ impl Mask {
     /// Whether `(row, col)` is kept.
     pub fn keeps(&self, row: usize, col: usize) -> bool {
         let m = self.pattern.m as usize;
-        self.kept[row * self.groups() + col / m].contains(&((col % m) as u8))
+        self.kept[row * self.groups() + col / m].contains(&((col % m) as u32))
     }
 }
 
 /// Chooses the kept offsets of one group: the `n` largest `|w|` among `candidates`
 /// (offsets within the group), ties to the lower offset; returned ascending.
-fn choose(values: &[f32], candidates: &[u8], n: usize) -> Vec<u8> {
-    let mut c: Vec<u8> = candidates.to_vec();
+fn choose(values: &[f32], candidates: &[u32], n: usize) -> Vec<u32> {
+    let mut c: Vec<u32> = candidates.to_vec();
     // Sort by |w| descending, then offset ascending: a total, deterministic order.
     c.sort_by(|&a, &b| {
         values[b as usize]
@@ -69,7 +70,8 @@ pub fn prune(w: &[f32], rows: usize, k: usize, pattern: Pattern, from: Option<&M
             let start = g * m;
             let len = m.min(k - start);
             let vals = &w[r * k + start..r * k + start + len];
-            let all: Vec<u8> = (0..len as u8).collect();
+            // `len <= M`, a u32.
+            let all: Vec<u32> = (0..len as u32).collect();
             let candidates = from.map_or(all, |f| f.kept[r * groups + g].clone());
             kept.push(choose(vals, &candidates, (pattern.n as usize).min(len)));
         }
@@ -117,7 +119,7 @@ pub fn index_bits(m: u32) -> u32 {
 /// Appends `value`'s low `bits` bits, LSB first.
 struct BitWriter {
     bytes: Vec<u8>,
-    used: u32,
+    used: u64,
 }
 
 impl BitWriter {
@@ -196,7 +198,7 @@ pub fn pack(w: &[f32], masks: &[Mask]) -> Packed {
                     None => (0.0, 0),
                 };
                 values.extend_from_slice(&half::f16::from_f32(v).to_le_bytes());
-                idx.put(u32::from(o), ib);
+                idx.put(o, ib);
                 if tb > 0 {
                     // Sparsest member keeping it: masks are densest first, so scan from the end.
                     let col = g * m + o as usize;
@@ -217,7 +219,8 @@ pub fn pack(w: &[f32], masks: &[Mask]) -> Packed {
 }
 
 /// Decodes member `member` (0 = sparsest of the family; a single member is 0) of a packed
-/// `rows x k` matrix whose densest pattern is `dense` and family size `fam`.
+/// `rows x k` matrix whose densest pattern is `dense` and family size `fam`, as a dense
+/// `rows x k` matrix (the caller bounds `rows * k`: the packed form may be much smaller).
 pub fn unpack(
     p: &Packed,
     rows: usize,
@@ -228,18 +231,27 @@ pub fn unpack(
 ) -> Result<Vec<f32>, String> {
     let (m, n) = (dense.m as usize, dense.n as usize);
     let groups = k.div_ceil(m);
-    let mut out = vec![0.0f32; rows * k];
+    let slots = unpack_slots(p, rows, k, dense, fam, member, n)?;
+    let cells = rows
+        .checked_mul(k)
+        .ok_or_else(|| format!("a {rows} x {k} matrix overflows the address space"))?;
+    let mut out = vec![0.0f32; cells];
     // Padding slots are (+0.0, 0) and `out` is +0.0 already: only other bit patterns are written.
-    for (i, &(v, o)) in unpack_slots(p, rows, k, dense, fam, member, n)?
-        .iter()
-        .enumerate()
-    {
+    for (i, &(v, o)) in slots.iter().enumerate() {
         if v.to_bits() != 0 {
             let (r, g) = (i / (groups * n), i / n % groups);
             out[r * k + g * m + o as usize] = v;
         }
     }
     Ok(out)
+}
+
+/// Slots stored for a `rows x k` matrix of densest pattern `dense`: `rows * ceil(k/M) * N`,
+/// or an error when that overflows.
+pub fn slot_count(rows: usize, k: usize, dense: Pattern) -> Result<usize, String> {
+    rows.checked_mul(k.div_ceil(dense.m as usize))
+        .and_then(|x| x.checked_mul(dense.n as usize))
+        .ok_or_else(|| format!("{rows} x {k} with {dense} has more slots than can be addressed"))
 }
 
 /// The stored slots of member `member` as the PE array's index multiplexers see them: per
@@ -253,9 +265,17 @@ pub fn unpack_slots(
     fam: usize,
     member: usize,
     n: usize,
-) -> Result<Vec<(f32, u8)>, String> {
+) -> Result<Vec<(f32, u32)>, String> {
+    if n > dense.n as usize {
+        return Err(format!(
+            "a member keeps N = {n}, more than the densest N = {}",
+            dense.n
+        ));
+    }
+    // Sizes first: the allocations below are then at most the slots the data holds.
+    check_sizes(p, rows, k, dense, fam)?;
     let groups = k.div_ceil(dense.m as usize);
-    let mut out = vec![(0.0f32, 0u8); rows * groups * n];
+    let mut out = vec![(0.0f32, 0u32); rows * groups * n];
     let mut filled = vec![0usize; rows * groups];
     let mut overflow = None;
     for_each_slot(p, rows, k, dense, fam, |r, g, slot| {
@@ -279,34 +299,60 @@ pub fn unpack_slots(
     }
 }
 
+/// Checks that the values, indices and tags of `p` have the sizes a `rows x k` matrix of
+/// densest pattern `dense` in a family of `fam` needs; returns the index and tag widths.
+fn check_sizes(
+    p: &Packed,
+    rows: usize,
+    k: usize,
+    dense: Pattern,
+    fam: usize,
+) -> Result<(u32, u32), String> {
+    let ib = index_bits(dense.m);
+    let tb = if fam > 1 {
+        index_bits(u32::try_from(fam).map_err(|_| format!("a family of {fam} members"))?)
+    } else {
+        0
+    };
+    let slots = slot_count(rows, k, dense)? as u64;
+    let need = |bits: u32| slots.checked_mul(u64::from(bits)).map(|b| b.div_ceil(8));
+    for (what, have, want) in [
+        ("values", p.values.len(), slots.checked_mul(2)),
+        ("indices", p.indices.len(), need(ib)),
+        ("tags", p.tags.len(), need(tb)),
+    ] {
+        if Some(have as u64) != want {
+            return Err(match want {
+                Some(w) => format!("{what} hold {have} bytes, expected {w}"),
+                None => format!("{what}: the size for {slots} slots overflows"),
+            });
+        }
+    }
+    Ok((ib, tb))
+}
+
 /// Walks every stored slot in file order, calling `f(row, group, slot)` with `Some((value,
-/// offset, tag))` for a real slot and `None` for padding of a short last group.
+/// offset, tag))` for a real slot and `None` for padding of a short last group. Checks the
+/// sizes of the three parts, that offsets lie in their group and ascend, and that tags name
+/// a member.
 fn for_each_slot(
     p: &Packed,
     rows: usize,
     k: usize,
     dense: Pattern,
     fam: usize,
-    mut f: impl FnMut(usize, usize, Option<(f32, u8, usize)>),
+    mut f: impl FnMut(usize, usize, Option<(f32, u32, usize)>),
 ) -> Result<(), String> {
     let m = dense.m as usize;
     let n = dense.n as usize;
     let groups = k.div_ceil(m);
-    let ib = index_bits(dense.m);
-    let tb = if fam > 1 { index_bits(fam as u32) } else { 0 };
-    let slots = rows * groups * n;
-    if p.values.len() != slots * 2 {
-        return Err(format!(
-            "values hold {} bytes, expected {}",
-            p.values.len(),
-            slots * 2
-        ));
-    }
+    let (ib, tb) = check_sizes(p, rows, k, dense, fam)?;
     let mut idx = BitReader::new(&p.indices);
     let mut tags = BitReader::new(&p.tags);
     for r in 0..rows {
         for g in 0..groups {
             let len = m.min(k - g * m);
+            let mut last: Option<usize> = None;
             for slot in 0..n {
                 let s = (r * groups + g) * n + slot;
                 let v = half::f16::from_le_bytes([p.values[2 * s], p.values[2 * s + 1]]).to_f32();
@@ -320,10 +366,19 @@ fn for_each_slot(
                     f(r, g, None); // padding of a short last group
                     continue;
                 }
-                if o >= len {
-                    return Err(format!("index {o} out of range in row {r}, group {g}"));
+                if o >= len || last.is_some_and(|l| o <= l) {
+                    return Err(format!(
+                        "index {o} in row {r}, group {g} is out of range or out of order \
+                         (a group of {len} keeps ascending offsets)"
+                    ));
                 }
-                f(r, g, Some((v, o as u8, t)));
+                if t >= fam {
+                    return Err(format!(
+                        "tag {t} in row {r}, group {g} names no member of a family of {fam}"
+                    ));
+                }
+                last = Some(o);
+                f(r, g, Some((v, o as u32, t)));
             }
         }
     }

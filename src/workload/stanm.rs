@@ -1,35 +1,65 @@
 //! `.stanm`: a pruned checkpoint in STA's compressed N:M format, and `stasim prune`.
 //!
-//! # File layout
+//! # File layout (format version 2)
 //! ```text
-//! "STANM001"                 8 bytes, magic and version
+//! "STANM002"                 8 bytes, magic and format version
 //! header length H            u64, little endian
 //! header                     H bytes of JSON (below)
-//! data                       the blobs the header points at, in header order
+//! data                       D bytes: the blobs the header points at, in header order
+//! CRC-32                     u32, little endian: CRC-32 (IEEE, as zlib) of every byte before it
 //! ```
-//! Header: `{"format": "stanm-1", "values": "f16", "source": ..., "tensors": [...]}`. A
-//! pruned linear weight is `{"name", "layer", "class", "shape": [out, in], "patterns":
-//! [densest, ..., sparsest], "values": [offset, len], "indices": [offset, len], "tags":
-//! [offset, len]}` with offsets relative to the data section, in the layout of
-//! [`super::prune`]. Any other tensor is `{"name", "dtype", "shape", "data": [offset, len]}`,
-//! copied unchanged.
+//! Header: `{"format": "stanm-2", "values": "f16", "source": ..., "config": {"hidden",
+//! "heads", "ffn", "layers"}, "data_bytes": D, "tensors": [...]}`. A pruned linear weight is
+//! `{"name", "layer", "class", "shape": [out, in], "patterns": [densest, ..., sparsest],
+//! "values": [offset, len], "indices": [offset, len], "tags": [offset, len]}` with offsets
+//! relative to the data section, in the layout of [`super::prune`]. Any other tensor is
+//! `{"name", "dtype", "shape", "data": [offset, len]}`, copied unchanged.
 //!
+//! # Reading
+//! Every reader ([`load_model`] for a timing run, [`read_tensors`] for a functional one,
+//! [`verify`]) goes through one check: the version, the file's length against the header
+//! length and `data_bytes`, the checksum, then every tensor's offsets, lengths, shape, dtype
+//! and patterns against the data size (blobs are contiguous, in header order, with exactly the
+//! length their shape and patterns give), and the config against the tensors (hidden, heads
+//! dividing it, FFN, and every layer's six linear weights with their shapes). Only then is
+//! anything sized by the header allocated, so every allocation is bounded by the file.
+//!
+//! # Writing
 //! Offsets follow from shapes and patterns alone, so the header is written first and the
-//! tensors are then pruned and written one at a time: one tensor's f32 copy at a time is
-//! all that is held beside the input file. The output is written as `FILE.partial` and
-//! renamed when complete.
+//! tensors are then pruned and written one at a time: one tensor's f32 copy at a time is all
+//! that is held beside the input file. The header goes through the reader's check before
+//! anything is written. The output goes through [`crate::io::AtomicFile`] (a unique
+//! temporary beside it, renamed into place when complete).
 
-use std::io::Write;
-use std::path::Path;
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
-use safetensors::SafeTensors;
+use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{Class, classify, to_f32};
+use super::checkpoint::{
+    Class, Role, byte_len, check_values, decode_f32, dtype_name, is_decodable, open, parse_dtype,
+    read_input, role, to_f32, values_of,
+};
 use super::nm::Pattern;
 use super::prune::{Mask, Packed, apply, index_bits, pack, prune_family, unpack, unpack_slots};
+use crate::io::{AtomicFile, OutputError};
 
-const MAGIC: &[u8; 8] = b"STANM001";
+/// The format version this stasim writes and reads.
+pub const FORMAT_VERSION: u32 = 2;
+/// Magic and version, the first 8 bytes.
+const MAGIC: &[u8; 8] = b"STANM002";
+/// The header's `format`.
+const FORMAT: &str = "stanm-2";
+/// Magic and header length.
+const PREAMBLE_BYTES: u64 = 16;
+/// The CRC-32 at the end.
+const TRAILER_BYTES: u64 = 4;
+/// Largest header read (a header lists tensors: MiniLM's is 14 kB).
+const MAX_HEADER_BYTES: u64 = 1 << 30;
+/// Largest `config.json` read beside a checkpoint (they are a few kB).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// How to prune: one pattern per class, or one family for every linear weight.
 #[derive(Clone, Debug)]
@@ -52,6 +82,40 @@ impl Scheme {
             }],
         }
     }
+
+    /// Every family the scheme prunes with is a valid one (see [`check_family`]).
+    fn check(&self) -> Result<(), String> {
+        match self {
+            Scheme::Family(f) => check_family(f),
+            Scheme::Patterns(p) => p.all().iter().try_for_each(|&x| check_family(&[x])),
+        }
+    }
+}
+
+/// A family is one or more sparse patterns of one M, N strictly falling (densest first).
+fn check_family(fam: &[Pattern]) -> Result<(), String> {
+    let list = || {
+        fam.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(first) = fam.first() else {
+        return Err("no pattern given".into());
+    };
+    if fam.iter().any(|p| p.is_dense() || p.n == 0 || p.n > p.m) {
+        return Err(format!(
+            "patterns {}: every member must be a sparse N:M (1 <= N < M); dense is not pruning",
+            list()
+        ));
+    }
+    if fam.iter().any(|p| p.m != first.m) || fam.windows(2).any(|w| w[1].n >= w[0].n) {
+        return Err(format!(
+            "patterns {}: a family's members share one M and go from densest to sparsest",
+            list()
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -61,7 +125,7 @@ struct Entry {
     layer: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     class: Option<String>,
-    shape: Vec<usize>,
+    shape: Vec<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dtype: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -77,7 +141,7 @@ struct Entry {
 }
 
 /// The model's shape, recorded at pruning time (heads from a `config.json` beside the
-/// checkpoint, else `hidden / 64`).
+/// checkpoint, else the largest divisor of `hidden` up to `hidden / 64`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 struct Config {
     hidden: u64,
@@ -93,34 +157,542 @@ struct Header {
     source: String,
     #[serde(default)]
     config: Option<Config>,
+    /// Bytes of the data section.
+    data_bytes: u64,
     tensors: Vec<Entry>,
 }
 
-/// `num_attention_heads` from a Hugging Face `config.json` beside `src`, if any.
-fn heads_beside(src: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(src.with_file_name("config.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("num_attention_heads")?.as_u64()
+fn err(path: &Path, msg: impl Into<String>) -> String {
+    format!("`{}`: {}", path.display(), msg.into())
 }
 
-/// Reads only the header of a `.stanm` file.
-fn read_header(path: &Path) -> Result<Header, String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
-    let mut head = [0u8; 16];
-    f.read_exact(&mut head)
-        .map_err(|_| err(path, "not a .stanm file (too short)"))?;
-    if &head[..8] != MAGIC {
-        return Err(err(path, "not a .stanm file (bad magic)"));
+// ---------------------------------------------------------------------------------------
+// The check every reader and the writer share.
+// ---------------------------------------------------------------------------------------
+
+/// A byte range of the data section, inside it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    len: usize,
+}
+
+impl Span {
+    fn of(self, data: &[u8]) -> &[u8] {
+        &data[self.start..self.start + self.len]
     }
-    let len = u64::from_le_bytes(head[8..16].try_into().map_err(|_| err(path, "truncated"))?);
-    if len > 1 << 30 {
-        return Err(err(path, "header length is implausible (corrupt file?)"));
+}
+
+/// A pruned linear weight whose header entry passed the check.
+#[derive(Clone, Debug)]
+struct PrunedEntry {
+    name: String,
+    layer: u64,
+    role: Role,
+    rows: usize,
+    k: usize,
+    /// Densest first.
+    family: Vec<Pattern>,
+    values: Span,
+    indices: Span,
+    tags: Span,
+}
+
+impl PrunedEntry {
+    fn packed(&self, data: &[u8]) -> Packed {
+        Packed {
+            values: self.values.of(data).to_vec(),
+            indices: self.indices.of(data).to_vec(),
+            tags: self.tags.of(data).to_vec(),
+        }
     }
-    let mut json = vec![0u8; len as usize];
-    f.read_exact(&mut json)
-        .map_err(|_| err(path, "truncated header"))?;
-    serde_json::from_slice(&json).map_err(|e| err(path, format!("bad header: {e}")))
+
+    /// The position of `member` in the family (densest first), default the densest.
+    fn member_index(&self, member: Option<Pattern>) -> Result<usize, String> {
+        match member {
+            None => Ok(0),
+            Some(m) => self.family.iter().position(|p| *p == m).ok_or_else(|| {
+                format!(
+                    "tensor `{}` has no member {m} (it has {})",
+                    self.name,
+                    self.family
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }),
+        }
+    }
+
+    /// The slots of family member `j` (densest first), checked.
+    fn slots(&self, data: &[u8], j: usize) -> Result<Vec<(f32, u32)>, String> {
+        let fam = self.family.len();
+        let slots = unpack_slots(
+            &self.packed(data),
+            self.rows,
+            self.k,
+            self.family[0],
+            fam,
+            fam - 1 - j,
+            self.family[j].n as usize,
+        )
+        .map_err(|m| format!("tensor `{}`: {m}", self.name))?;
+        match slots.iter().position(|s| !s.0.is_finite()) {
+            Some(i) => Err(format!(
+                "tensor `{}`: stored value {i} is {} (the file holds a value no pruning writes)",
+                self.name, slots[i].0
+            )),
+            None => Ok(slots),
+        }
+    }
+}
+
+/// Any other tensor whose header entry passed the check.
+#[derive(Clone, Debug)]
+struct DenseEntry {
+    name: String,
+    dtype: Dtype,
+    shape: Vec<u64>,
+    data: Span,
+}
+
+#[derive(Clone, Debug)]
+enum Checked {
+    Pruned(PrunedEntry),
+    Dense(DenseEntry),
+}
+
+/// A header that passed the check: every tensor, the config, and for each layer the index in
+/// `tensors` of each of its six linear weights ([`Role::ALL`] order).
+#[derive(Clone, Debug)]
+struct Layout {
+    config: Config,
+    tensors: Vec<Checked>,
+    layers: Vec<[usize; 6]>,
+}
+
+/// Bytes of values, indices and tags of a `rows x k` weight stored with densest pattern
+/// `dense` in a family of `fam` members; `None` when they overflow.
+fn stored_sizes(rows: u64, k: u64, dense: Pattern, fam: usize) -> Option<(u64, u64, u64)> {
+    let slots = rows
+        .checked_mul(k.div_ceil(u64::from(dense.m)))?
+        .checked_mul(u64::from(dense.n))?;
+    let tb = if fam > 1 {
+        u64::from(index_bits(u32::try_from(fam).ok()?))
+    } else {
+        0
+    };
+    let bits = |b: u64| slots.checked_mul(b).map(|x| x.div_ceil(8));
+    Some((
+        slots.checked_mul(2)?,
+        bits(u64::from(index_bits(dense.m)))?,
+        bits(tb)?,
+    ))
+}
+
+/// A group cannot keep more weights than a row has: `N <= K` (otherwise every row would be
+/// padded to N slots, unbounded by the weights).
+fn check_fits(name: &str, k: u64, densest: Pattern) -> Result<(), String> {
+    if u64::from(densest.n) > k {
+        return Err(format!(
+            "tensor `{name}` has {k} inputs, fewer than the N = {} weights {densest} keeps per \
+             group",
+            densest.n
+        ));
+    }
+    Ok(())
+}
+
+fn shape_text(s: &[u64]) -> String {
+    format!(
+        "[{}]",
+        s.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The check of a header against itself and its `data_bytes` (which the readers have
+/// compared with the file's length). Messages name the tensor or key, not the file.
+fn check_header(h: &Header) -> Result<Layout, String> {
+    if h.format != FORMAT {
+        return Err(format!(
+            "the header says format `{}`, this stasim reads `{FORMAT}`",
+            h.format
+        ));
+    }
+    if h.values != "f16" {
+        return Err(format!(
+            "values are `{}`; this stasim stores and reads `f16`",
+            h.values
+        ));
+    }
+    let data_bytes = h.data_bytes;
+    let mut at = 0u64;
+    // The next blob: it must start where the last ended, have length `want`, and end inside
+    // the data section.
+    let mut span = |name: &str, what: &str, s: Option<(u64, u64)>, want: u64| {
+        let (o, l) = s.ok_or_else(|| format!("tensor `{name}` has no `{what}`"))?;
+        if l != want {
+            return Err(format!(
+                "tensor `{name}`: `{what}` is {l} bytes long, its shape and patterns need {want}"
+            ));
+        }
+        if o != at {
+            return Err(format!(
+                "tensor `{name}`: `{what}` starts at offset {o}, expected {at} (blobs follow \
+                 each other in header order)"
+            ));
+        }
+        let end = at
+            .checked_add(l)
+            .filter(|&e| e <= data_bytes)
+            .ok_or_else(|| {
+                format!(
+                    "tensor `{name}`: `{what}` ({l} bytes at offset {o}) runs past the end of the \
+                 data section ({data_bytes} bytes)"
+                )
+            })?;
+        at = end;
+        // Inside `data_bytes`, which the reader has matched with the file: fits in memory.
+        Ok::<Span, String>(Span {
+            start: o as usize,
+            len: l as usize,
+        })
+    };
+    let mut names = HashSet::new();
+    let mut tensors = Vec::with_capacity(h.tensors.len());
+    for e in &h.tensors {
+        let name = e.name.as_str();
+        if !names.insert(name) {
+            return Err(format!("tensor `{name}` appears twice"));
+        }
+        let t = match e.layer {
+            Some(layer) => {
+                let r = match role(name) {
+                    Some((l, r)) if l == layer => r,
+                    _ => {
+                        return Err(format!(
+                            "tensor `{name}` is stored pruned as layer {layer}, but its name is \
+                             not a linear weight of that layer (`encoder.layer.{layer}.…weight`)"
+                        ));
+                    }
+                };
+                if e.class.as_deref() != Some(r.class().name()) {
+                    return Err(format!(
+                        "tensor `{name}` has class {:?}, expected `{}`",
+                        e.class,
+                        r.class().name()
+                    ));
+                }
+                if e.dtype.is_some() || e.data.is_some() {
+                    return Err(format!(
+                        "tensor `{name}` is pruned and also has a `dtype` or `data`"
+                    ));
+                }
+                let (rows, k) = match e.shape.as_slice() {
+                    &[rows, k] if rows >= 1 && k >= 1 => (rows, k),
+                    s => {
+                        return Err(format!(
+                            "tensor `{name}` has shape {}; a pruned linear weight is [out, in], \
+                             both at least 1",
+                            shape_text(s)
+                        ));
+                    }
+                };
+                let family = e
+                    .patterns
+                    .iter()
+                    .map(|p| Pattern::parse(p).map_err(|m| format!("tensor `{name}`: {m}")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                check_family(&family).map_err(|m| format!("tensor `{name}`: {m}"))?;
+                check_fits(name, k, family[0])?;
+                let (v, i, tg) =
+                    stored_sizes(rows, k, family[0], family.len()).ok_or_else(|| {
+                        format!(
+                            "tensor `{name}`: {} with {} has more slots than can be counted",
+                            shape_text(&e.shape),
+                            family[0]
+                        )
+                    })?;
+                Checked::Pruned(PrunedEntry {
+                    name: name.to_owned(),
+                    layer,
+                    role: r,
+                    values: span(name, "values", e.values, v)?,
+                    indices: span(name, "indices", e.indices, i)?,
+                    tags: span(name, "tags", e.tags, tg)?,
+                    // At most the data's length (each row has at least one slot), and k at
+                    // most the groups times M: both fit a usize.
+                    rows: usize::try_from(rows)
+                        .map_err(|_| format!("tensor `{name}`: {rows} rows"))?,
+                    k: usize::try_from(k).map_err(|_| format!("tensor `{name}`: {k} inputs"))?,
+                    family,
+                })
+            }
+            None => {
+                if e.class.is_some()
+                    || !e.patterns.is_empty()
+                    || e.values.is_some()
+                    || e.indices.is_some()
+                    || e.tags.is_some()
+                {
+                    return Err(format!(
+                        "tensor `{name}` has no `layer` but has pruned fields (class, patterns, \
+                         values, indices or tags)"
+                    ));
+                }
+                let dt = e
+                    .dtype
+                    .as_deref()
+                    .ok_or_else(|| format!("tensor `{name}` has no `dtype`"))?;
+                let dtype = parse_dtype(dt).ok_or_else(|| {
+                    format!("tensor `{name}` has dtype `{dt}`, not a safetensors dtype")
+                })?;
+                let len = byte_len(dtype, &e.shape).ok_or_else(|| {
+                    format!(
+                        "tensor `{name}`: shape {} of {dt} has no size in whole bytes (it \
+                         overflows or is fractional)",
+                        shape_text(&e.shape)
+                    )
+                })?;
+                Checked::Dense(DenseEntry {
+                    name: name.to_owned(),
+                    dtype,
+                    shape: e.shape.clone(),
+                    data: span(name, "data", e.data, len)?,
+                })
+            }
+        };
+        tensors.push(t);
+    }
+    if at != data_bytes {
+        return Err(format!(
+            "the tensors use {at} bytes of the {data_bytes}-byte data section"
+        ));
+    }
+    let config = h
+        .config
+        .clone()
+        .ok_or("the header records no model configuration (re-prune with this stasim)")?;
+    let layers = check_config(&config, &tensors)?;
+    Ok(Layout {
+        config,
+        tensors,
+        layers,
+    })
+}
+
+/// The config against the tensors: sizes at least 1, heads dividing hidden, `layers` layers
+/// each with its six linear weights of the shapes hidden and FFN give.
+fn check_config(c: &Config, tensors: &[Checked]) -> Result<Vec<[usize; 6]>, String> {
+    for (key, v) in [
+        ("hidden", c.hidden),
+        ("heads", c.heads),
+        ("ffn", c.ffn),
+        ("layers", c.layers),
+    ] {
+        if v == 0 {
+            return Err(format!("config.{key} = 0: it must be at least 1"));
+        }
+    }
+    if c.hidden % c.heads != 0 {
+        return Err(format!(
+            "config.heads = {} does not divide config.hidden = {}",
+            c.heads, c.hidden
+        ));
+    }
+    let pruned: Vec<(usize, &PrunedEntry)> = tensors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| match t {
+            Checked::Pruned(p) => Some((i, p)),
+            Checked::Dense(_) => None,
+        })
+        .collect();
+    let top = pruned
+        .iter()
+        .map(|(_, p)| p.layer.saturating_add(1))
+        .max()
+        .unwrap_or(0);
+    if c.layers > top {
+        return Err(format!(
+            "config.layers = {}, but the file's {} linear weights are of {top} layers",
+            c.layers,
+            pruned.len()
+        ));
+    }
+    if let Some((_, p)) = pruned.iter().find(|(_, p)| p.layer >= c.layers) {
+        return Err(format!(
+            "tensor `{}` is in layer {}, but config.layers = {}",
+            p.name, p.layer, c.layers
+        ));
+    }
+    // Checked before the per-layer table is allocated: it is sized by the tensors present.
+    if c.layers > pruned.len() as u64 {
+        return Err(format!(
+            "config.layers = {}, but the file holds only {} linear weights: layers are missing",
+            c.layers,
+            pruned.len()
+        ));
+    }
+    let mut table = vec![[usize::MAX; 6]; c.layers as usize];
+    for &(i, p) in &pruned {
+        let cell = &mut table[p.layer as usize];
+        let slot = Role::ALL.iter().position(|r| *r == p.role).unwrap_or(0);
+        if cell[slot] != usize::MAX {
+            return Err(format!(
+                "layer {} has two `{}` tensors",
+                p.layer,
+                p.role.suffix()
+            ));
+        }
+        let want = p.role.shape(c.hidden, c.ffn);
+        if [p.rows as u64, p.k as u64] != want {
+            return Err(format!(
+                "tensor `{}` has shape [{}, {}]; config (hidden {}, ffn {}) needs {}",
+                p.name,
+                p.rows,
+                p.k,
+                c.hidden,
+                c.ffn,
+                shape_text(&want)
+            ));
+        }
+        cell[slot] = i;
+    }
+    for (l, cell) in table.iter().enumerate() {
+        if let Some(j) = cell.iter().position(|&i| i == usize::MAX) {
+            return Err(format!(
+                "layer {l} has no `{}` (config.layers = {})",
+                Role::ALL[j].suffix(),
+                c.layers
+            ));
+        }
+    }
+    Ok(table)
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading.
+// ---------------------------------------------------------------------------------------
+
+/// A `.stanm` file that passed every check; `data` is empty unless it was kept.
+struct StanmFile {
+    layout: Layout,
+    data: Vec<u8>,
+}
+
+/// Reads `path`: version, lengths, checksum, then [`check_header`]. With `keep_data` the
+/// data section is kept (a functional run or `--verify`), else only checksummed as it
+/// streams by (a timing run needs only the header).
+fn read_file(path: &Path, keep_data: bool) -> Result<StanmFile, String> {
+    let e = |m: String| err(path, m);
+    let mut f = std::fs::File::open(path).map_err(|x| e(format!("cannot read: {x}")))?;
+    let meta = f.metadata().map_err(|x| e(format!("cannot read: {x}")))?;
+    if !meta.is_file() {
+        return Err(e("not a regular file".into()));
+    }
+    let len = meta.len();
+    let truncated = |x: std::io::Error| e(format!("cannot read (truncated while reading?): {x}"));
+    let mut head = [0u8; PREAMBLE_BYTES as usize];
+    if len < PREAMBLE_BYTES + TRAILER_BYTES {
+        return Err(e(format!(
+            "{len} bytes: too short for a .stanm file (at least {})",
+            PREAMBLE_BYTES + TRAILER_BYTES
+        )));
+    }
+    f.read_exact(&mut head).map_err(truncated)?;
+    check_magic(&head[..8]).map_err(e)?;
+    let hlen = u64::from_le_bytes([
+        head[8], head[9], head[10], head[11], head[12], head[13], head[14], head[15],
+    ]);
+    let room = len - PREAMBLE_BYTES - TRAILER_BYTES;
+    if hlen > room || hlen > MAX_HEADER_BYTES {
+        return Err(e(format!(
+            "the header length {hlen} runs past the end of the file ({len} bytes): the file is \
+             truncated or damaged"
+        )));
+    }
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&head);
+    let mut json = vec![0u8; hlen as usize];
+    f.read_exact(&mut json).map_err(truncated)?;
+    crc.update(&json);
+    let data_len = room - hlen;
+    let mut data = Vec::new();
+    if keep_data {
+        usize::try_from(data_len)
+            .ok()
+            .and_then(|n| data.try_reserve_exact(n).ok())
+            .ok_or_else(|| {
+                e(format!(
+                    "cannot hold the {data_len}-byte data section in memory"
+                ))
+            })?;
+        (&mut f)
+            .take(data_len)
+            .read_to_end(&mut data)
+            .map_err(truncated)?;
+        if data.len() as u64 != data_len {
+            return Err(e("the file shrank while it was read".into()));
+        }
+        crc.update(&data);
+    } else {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut left = data_len;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            f.read_exact(&mut buf[..n]).map_err(truncated)?;
+            crc.update(&buf[..n]);
+            left -= n as u64;
+        }
+    }
+    let mut trailer = [0u8; TRAILER_BYTES as usize];
+    f.read_exact(&mut trailer).map_err(truncated)?;
+    let (stored, computed) = (u32::from_le_bytes(trailer), crc.finalize());
+    let header: Result<Header, _> = serde_json::from_slice(&json);
+    if let Ok(h) = &header
+        && h.data_bytes != data_len
+    {
+        return Err(e(format!(
+            "the header describes {} bytes of data, the file holds {data_len}: the file is \
+             truncated or damaged",
+            h.data_bytes
+        )));
+    }
+    if stored != computed {
+        return Err(e(format!(
+            "checksum mismatch (CRC-32 0x{stored:08x} stored, 0x{computed:08x} computed): the \
+             file is damaged"
+        )));
+    }
+    let header = header.map_err(|x| e(format!("bad header: {x}")))?;
+    let layout = check_header(&header).map_err(e)?;
+    Ok(StanmFile { layout, data })
+}
+
+/// The magic and version: `STANM` and three digits, `002` for this format.
+fn check_magic(m: &[u8]) -> Result<(), String> {
+    let Some(version) = m.strip_prefix(b"STANM") else {
+        return Err("not a .stanm file (it does not start with `STANM`)".into());
+    };
+    if m == MAGIC {
+        return Ok(());
+    }
+    let v = String::from_utf8_lossy(version);
+    Err(match v.parse::<u32>() {
+        Ok(1) => "format version 1: written by an older stasim, without a checksum; re-prune \
+                  the source checkpoint with this stasim"
+            .into(),
+        Ok(n) => format!(
+            "format version {n}: this stasim reads version {FORMAT_VERSION} (a newer stasim \
+             wrote it?)"
+        ),
+        Err(_) => format!("not a .stanm file (version `{v}` after the magic)"),
+    })
 }
 
 /// The model a pruned file describes: its shape and each layer's patterns (`member` picks a
@@ -129,80 +701,40 @@ pub fn load_model(
     path: &Path,
     member: Option<Pattern>,
 ) -> Result<(super::ModelShape, Vec<super::Patterns>), String> {
-    let h = read_header(path)?;
-    let c = h.config.clone().ok_or_else(|| {
-        err(
-            path,
-            "the header records no model configuration (re-prune with this stasim)",
-        )
-    })?;
-    let mut per_layer: Vec<[Option<Pattern>; 4]> = vec![[None; 4]; c.layers as usize];
-    for e in h.tensors.iter().filter(|e| e.layer.is_some()) {
-        let layer = e.layer.unwrap_or(0) as usize;
-        let fam: Vec<Pattern> = e
-            .patterns
-            .iter()
-            .filter_map(|p| Pattern::parse(p).ok())
-            .collect();
-        let p = match member {
-            None => *fam
-                .first()
-                .ok_or_else(|| err(path, format!("tensor `{}` has no pattern", e.name)))?,
-            Some(m) if fam.contains(&m) => m,
-            Some(m) => {
-                return Err(err(
-                    path,
-                    format!(
-                        "tensor `{}` has no member {m} (it has {})",
-                        e.name,
-                        e.patterns.join(", ")
-                    ),
-                ));
-            }
-        };
-        let slot = match e.class.as_deref() {
-            Some("qkv") => 0,
-            Some("proj") => 1,
-            Some("ffn1") => 2,
-            _ => 3,
-        };
-        let cell = per_layer.get_mut(layer).ok_or_else(|| {
-            err(
-                path,
-                format!("tensor `{}` names layer {layer} of {}", e.name, c.layers),
-            )
-        })?;
-        match cell[slot] {
-            Some(q) if q != p => {
-                return Err(err(
-                    path,
-                    format!(
-                        "layer {layer}: Q, K and V have different patterns ({q} and {p}); STA runs them as one operation"
-                    ),
-                ));
-            }
-            _ => cell[slot] = Some(p),
+    let StanmFile { layout, .. } = read_file(path, false)?;
+    let pruned = |i: usize| match &layout.tensors[i] {
+        Checked::Pruned(p) => Some(p),
+        Checked::Dense(_) => None,
+    };
+    let mut patterns = Vec::with_capacity(layout.layers.len());
+    for (l, cell) in layout.layers.iter().enumerate() {
+        let mut chosen = [Pattern::DENSE; 6];
+        for (slot, &i) in cell.iter().enumerate() {
+            let p =
+                pruned(i).ok_or_else(|| err(path, format!("layer {l}: a weight is not pruned")))?;
+            chosen[slot] = p.family[p.member_index(member).map_err(|m| err(path, m))?];
         }
-    }
-    let patterns = per_layer
-        .iter()
-        .enumerate()
-        .map(|(i, s)| match s {
-            [Some(qkv), Some(proj), Some(ffn1), Some(ffn2)] => Ok(super::Patterns {
-                qkv: *qkv,
-                proj: *proj,
-                ffn1: *ffn1,
-                ffn2: *ffn2,
-            }),
-            _ => Err(err(
+        let [q, k, v, proj, ffn1, ffn2] = chosen;
+        if q != k || q != v {
+            return Err(err(
                 path,
-                format!("layer {i} lacks some of its linear weights"),
-            )),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+                format!(
+                    "layer {l}: Q, K and V have different patterns ({q}, {k}, {v}); STA runs them \
+                     as one operation"
+                ),
+            ));
+        }
+        patterns.push(super::Patterns {
+            qkv: q,
+            proj,
+            ffn1,
+            ffn2,
+        });
+    }
     let name = path
         .file_stem()
         .map_or_else(|| "checkpoint".into(), |s| s.to_string_lossy().into_owned());
+    let c = &layout.config;
     Ok((
         super::ModelShape {
             name,
@@ -215,6 +747,63 @@ pub fn load_model(
         },
         patterns,
     ))
+}
+
+/// One tensor of a `.stanm` file, decoded.
+#[derive(Clone, Debug)]
+pub enum StoredTensor {
+    /// A pruned linear weight `[out, in]`: the chosen member's N and its slots (see
+    /// [`super::prune::unpack_slots`]).
+    Pruned {
+        /// Layer.
+        layer: u64,
+        /// The member's pattern.
+        pattern: Pattern,
+        /// Slots, `out * ceil(in / M) * N` of them.
+        slots: Vec<(f32, u32)>,
+    },
+    /// Any other floating-point tensor, as f32 (every value finite).
+    Dense(Vec<f32>),
+    /// A tensor of another dtype (e.g. integer position ids), not decoded.
+    Other,
+}
+
+/// Every tensor of a `.stanm` file, by name, with its shape; `member` picks a family member
+/// (default the densest). Every stored value is finite.
+pub fn read_tensors(
+    path: &Path,
+    member: Option<Pattern>,
+) -> Result<Vec<(String, Vec<usize>, StoredTensor)>, String> {
+    let StanmFile { layout, data } = read_file(path, true)?;
+    let mut out = Vec::with_capacity(layout.tensors.len());
+    for t in &layout.tensors {
+        out.push(match t {
+            Checked::Dense(d) => {
+                let stored = if is_decodable(d.dtype) {
+                    let v = decode_f32(d.dtype, d.data.of(&data)).map_err(|m| err(path, m))?;
+                    check_values(&d.name, &d.shape, v.iter().copied(), false)
+                        .map_err(|m| err(path, m))?;
+                    StoredTensor::Dense(v)
+                } else {
+                    StoredTensor::Other
+                };
+                // u64 to usize: stasim is built for 64-bit targets.
+                let shape = d.shape.iter().map(|&x| x as usize).collect();
+                (d.name.clone(), shape, stored)
+            }
+            Checked::Pruned(p) => {
+                let j = p.member_index(member).map_err(|m| err(path, m))?;
+                let slots = p.slots(&data, j).map_err(|m| err(path, m))?;
+                let stored = StoredTensor::Pruned {
+                    layer: p.layer,
+                    pattern: p.family[j],
+                    slots,
+                };
+                (p.name.clone(), vec![p.rows, p.k], stored)
+            }
+        });
+    }
+    Ok(out)
 }
 
 /// Numbers for one member of one pruned weight.
@@ -261,25 +850,6 @@ pub struct PruneReport {
     pub file_bytes: u64,
 }
 
-fn err(path: &Path, msg: impl Into<String>) -> String {
-    format!("`{}`: {}", path.display(), msg.into())
-}
-
-fn slot_bytes(rows: usize, k: usize, dense: Pattern, fam: usize) -> (u64, u64, u64) {
-    let slots = (rows * k.div_ceil(dense.m as usize) * dense.n as usize) as u64;
-    let ib = u64::from(index_bits(dense.m));
-    let tb = if fam > 1 {
-        u64::from(index_bits(fam as u32))
-    } else {
-        0
-    };
-    (
-        slots * 2,
-        (slots * ib).div_ceil(8),
-        (slots * tb).div_ceil(8),
-    )
-}
-
 /// Seeded inputs `X` (`rows x k`), uniform in [-1, 1) from xorshift64.
 pub fn inputs(rows: usize, k: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -317,18 +887,315 @@ fn kept_share(w: &[f32], wp: &[f32]) -> f64 {
     if all == 0.0 { 1.0 } else { kept / all }
 }
 
-fn linear_shape(
-    view: &safetensors::tensor::TensorView<'_>,
-    path: &Path,
-    name: &str,
-) -> Result<(usize, usize), String> {
-    match view.shape() {
-        [out, k] => Ok((*out, *k)),
-        s => Err(err(
-            path,
-            format!("tensor `{name}` has shape {s:?}; a linear weight must be 2-D [out, in]"),
-        )),
+/// What `--verify` found.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct VerifyReport {
+    /// Pruned weights decoded.
+    pub pruned: usize,
+    /// Members decoded (all of every family).
+    pub members: usize,
+    /// Whether every member matched a fresh pruning of the source checkpoint bit for bit
+    /// (and every other tensor its source bytes).
+    pub bit_exact_against_source: Option<bool>,
+    /// The first difference from the source, if any.
+    pub mismatch: Option<String>,
+}
+
+/// Reads `path` back, decodes every member, and (with `source`) compares each bit for bit
+/// with a fresh pruning of the source checkpoint, and every other tensor with its bytes there.
+/// A source that differs (other names, shapes, dtypes or values) is a mismatch, not an error.
+pub fn verify(path: &Path, source: Option<&Path>) -> Result<VerifyReport, String> {
+    let StanmFile { layout, data } = read_file(path, true)?;
+    let src_bytes = source.map(|s| read_input(s, u64::MAX)).transpose()?;
+    let src = match (&src_bytes, source) {
+        (Some(b), Some(s)) => Some(open(b).map_err(|m| err(s, m))?),
+        _ => None,
+    };
+    let mut mismatch: Option<String> = None;
+    let mut differ = |m: String| {
+        mismatch.get_or_insert(m);
+    };
+    let (mut pruned, mut members) = (0, 0);
+    let mut names = HashSet::new();
+    for t in &layout.tensors {
+        let name = match t {
+            Checked::Pruned(p) => &p.name,
+            Checked::Dense(d) => &d.name,
+        };
+        names.insert(name.as_str());
+        let view = src.as_ref().map(|st| st.tensor(name).ok());
+        let Checked::Pruned(p) = t else {
+            if let (Checked::Dense(d), Some(v)) = (t, view) {
+                match v {
+                    None => differ(format!("the source has no tensor `{name}`")),
+                    Some(v) if v.dtype() != d.dtype || !same_shape(v.shape(), &d.shape) => {
+                        differ(format!(
+                            "tensor `{name}` is {} {} here, {} {:?} in the source",
+                            dtype_name(d.dtype),
+                            shape_text(&d.shape),
+                            dtype_name(v.dtype()),
+                            v.shape()
+                        ))
+                    }
+                    Some(v) if v.data() != d.data.of(&data) => {
+                        differ(format!("tensor `{name}`: bytes differ from the source"))
+                    }
+                    Some(_) => {}
+                }
+            }
+            continue;
+        };
+        // Every member decodes (sizes, offsets, tags, values), bounded by the file.
+        for j in 0..p.family.len() {
+            p.slots(&data, j).map_err(|m| err(path, m))?;
+            members += 1;
+        }
+        pruned += 1;
+        let v = match view {
+            None => continue,
+            Some(None) => {
+                differ(format!("the source has no tensor `{name}`"));
+                continue;
+            }
+            Some(Some(v)) => v,
+        };
+        if !same_shape(v.shape(), &[p.rows as u64, p.k as u64]) || !is_decodable(v.dtype()) {
+            differ(format!(
+                "tensor `{name}` is [{}, {}] here, {} {:?} in the source",
+                p.rows,
+                p.k,
+                dtype_name(v.dtype()),
+                v.shape()
+            ));
+            continue;
+        }
+        // Same shape as the source tensor: the dense decode is bounded by the source's size.
+        let wv = to_f32(&v).map_err(|m| err(source.unwrap_or(path), m))?;
+        let masks = prune_family(&wv, p.rows, p.k, &p.family);
+        let packed = p.packed(&data);
+        let fam = p.family.len();
+        for (j, mask) in masks.iter().enumerate() {
+            let got = unpack(&packed, p.rows, p.k, p.family[0], fam, fam - 1 - j)
+                .map_err(|m| err(path, format!("tensor `{name}`: {m}")))?;
+            let want = apply(&wv, mask);
+            if let Some(i) = (0..got.len()).find(|&i| got[i].to_bits() != want[i].to_bits()) {
+                differ(format!(
+                    "tensor `{name}`, member {}: element [{}, {}] is {} here, {} from the source",
+                    p.family[j],
+                    i / p.k,
+                    i % p.k,
+                    got[i],
+                    want[i]
+                ));
+                break;
+            }
+        }
     }
+    if let Some(st) = &src {
+        let mut extra: Vec<&str> = st
+            .names()
+            .into_iter()
+            .filter(|n| !names.contains(n))
+            .collect();
+        extra.sort_unstable();
+        if let Some(n) = extra.first() {
+            differ(format!("the source's tensor `{n}` is not in this file"));
+        }
+    }
+    Ok(VerifyReport {
+        pruned,
+        members,
+        bit_exact_against_source: src.as_ref().map(|_| mismatch.is_none()),
+        mismatch,
+    })
+}
+
+fn same_shape(a: &[usize], b: &[u64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| x as u64 == y)
+}
+
+// ---------------------------------------------------------------------------------------
+// Pruning.
+// ---------------------------------------------------------------------------------------
+
+/// Why `prune` stopped: bad input (exit 2) or an output that could not be written (exit 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PruneError {
+    /// The checkpoint, its `config.json`, the scheme or `--out` is wrong.
+    Input(String),
+    /// The output file could not be written.
+    Output(OutputError),
+}
+
+impl std::fmt::Display for PruneError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PruneError::Input(m) => f.write_str(m),
+            PruneError::Output(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<OutputError> for PruneError {
+    fn from(e: OutputError) -> Self {
+        PruneError::Output(e)
+    }
+}
+
+impl From<String> for PruneError {
+    fn from(m: String) -> Self {
+        PruneError::Input(m)
+    }
+}
+
+/// A writer that keeps the CRC-32 and the count of what went through it.
+struct Checksummed<W: Write> {
+    inner: W,
+    crc: crc32fast::Hasher,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Checksummed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// What a `config.json` beside a checkpoint says (each key optional).
+#[derive(Clone, Debug, Default)]
+struct HfConfig {
+    path: PathBuf,
+    heads: Option<u64>,
+    hidden: Option<u64>,
+    ffn: Option<u64>,
+    layers: Option<u64>,
+}
+
+/// The `config.json` beside `src`, if there is one. Its keys `num_attention_heads`,
+/// `hidden_size`, `intermediate_size` and `num_hidden_layers` must be whole numbers >= 1 when
+/// present.
+fn config_beside(src: &Path) -> Result<Option<HfConfig>, String> {
+    let path = src.with_file_name("config.json");
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        _ => {}
+    }
+    let bytes = read_input(&path, MAX_CONFIG_BYTES)?;
+    let named = |m: String| err(&path, m);
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| named(format!("not valid JSON: {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| named("not a JSON object".into()))?;
+    let key = |k: &str| -> Result<Option<u64>, String> {
+        match obj.get(k) {
+            None => Ok(None),
+            Some(x) => match x.as_u64() {
+                Some(n) if n >= 1 => Ok(Some(n)),
+                _ => Err(named(format!(
+                    "`{k}` = {x}: it must be a whole number of at least 1"
+                ))),
+            },
+        }
+    };
+    Ok(Some(HfConfig {
+        heads: key("num_attention_heads")?,
+        hidden: key("hidden_size")?,
+        ffn: key("intermediate_size")?,
+        layers: key("num_hidden_layers")?,
+        path,
+    }))
+}
+
+/// Heads when no `config.json` gives them: the largest divisor of `hidden` that is at most
+/// `hidden / 64` (head size at least 64), and at least 1.
+fn default_heads(hidden: u64) -> u64 {
+    (1..=(hidden / 64).max(1))
+        .rev()
+        .find(|h| hidden % h == 0)
+        .unwrap_or(1)
+}
+
+/// The model config of a checkpoint's linear weights, with `config.json` (if any) agreeing.
+fn model_config(src: &Path, entries: &[Entry]) -> Result<Config, String> {
+    let dim = |class: Class, i: usize| {
+        entries
+            .iter()
+            .find(|e| e.class.as_deref() == Some(class.name()))
+            .and_then(|e| e.shape.get(i).copied())
+    };
+    let (Some(hidden), Some(ffn)) = (dim(Class::Proj, 0), dim(Class::Ffn1, 0)) else {
+        return Err(err(
+            src,
+            "no attention output and FFN weights found (a BERT-style encoder has \
+             `encoder.layer.N.attention.output.dense.weight` and \
+             `encoder.layer.N.intermediate.dense.weight`)",
+        ));
+    };
+    let layers = entries
+        .iter()
+        .filter_map(|e| e.layer)
+        .max()
+        .map_or(0, |l| l.saturating_add(1));
+    let mut config = Config {
+        hidden,
+        heads: default_heads(hidden),
+        ffn,
+        layers,
+    };
+    if let Some(hf) = config_beside(src)? {
+        for (key, said, have) in [
+            ("hidden_size", hf.hidden, hidden),
+            ("intermediate_size", hf.ffn, ffn),
+            ("num_hidden_layers", hf.layers, layers),
+        ] {
+            if let Some(s) = said
+                && s != have
+            {
+                return Err(err(
+                    &hf.path,
+                    format!("`{key}` = {s}, but the checkpoint's tensors have {have}"),
+                ));
+            }
+        }
+        if let Some(h) = hf.heads {
+            if hidden % h != 0 {
+                return Err(err(
+                    &hf.path,
+                    format!(
+                        "`num_attention_heads` = {h} does not divide the hidden size {hidden} of \
+                         the checkpoint's tensors"
+                    ),
+                ));
+            }
+            config.heads = h;
+        }
+    }
+    Ok(config)
+}
+
+/// Whether `a` and `b` are one file: the same canonical path, or (through a hard link) the
+/// same device and inode.
+fn same_file(a: &Path, b: &Path) -> bool {
+    if let (Ok(x), Ok(y)) = (a.canonicalize(), b.canonicalize())
+        && x == y
+    {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    false
 }
 
 /// Prunes checkpoint `src` with `scheme` into `out`. `seed` seeds the error inputs.
@@ -337,45 +1204,67 @@ pub fn prune_checkpoint(
     scheme: &Scheme,
     out: &Path,
     seed: u64,
-) -> Result<PruneReport, String> {
-    let bytes = std::fs::read(src).map_err(|e| err(src, format!("cannot read: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| err(src, format!("not a valid safetensors file: {e}")))?;
+) -> Result<PruneReport, PruneError> {
+    scheme.check()?;
+    if same_file(src, out) {
+        return Err(PruneError::Input(format!(
+            "the output `{}` is the source checkpoint `{}` itself: pruning would replace it; \
+             choose another --out",
+            out.display(),
+            src.display()
+        )));
+    }
+    let bytes = read_input(src, u64::MAX)?;
+    let st = open(&bytes).map_err(|m| err(src, m))?;
     let mut names: Vec<String> = st.names().into_iter().map(str::to_owned).collect();
     names.sort();
     // Pass 1: the header, from shapes and patterns alone.
     let mut entries = Vec::with_capacity(names.len());
     let mut offset = 0u64;
+    let mut span = |len: u64| {
+        let s = (offset, len);
+        offset = offset.saturating_add(len);
+        s
+    };
     for name in &names {
         let view = st
             .tensor(name)
             .map_err(|e| err(src, format!("tensor `{name}`: {e}")))?;
-        if let Some((layer, class)) = classify(name) {
-            let (rows, k) = linear_shape(&view, src, name)?;
-            if !matches!(
-                view.dtype(),
-                safetensors::Dtype::F32 | safetensors::Dtype::F16 | safetensors::Dtype::BF16
-            ) {
-                return Err(err(
+        let shape: Vec<u64> = view.shape().iter().map(|&x| x as u64).collect();
+        if let Some((layer, r)) = role(name) {
+            let class = r.class();
+            let (rows, k) = match shape.as_slice() {
+                &[rows, k] if rows >= 1 && k >= 1 => (rows, k),
+                s => {
+                    return Err(PruneError::Input(err(
+                        src,
+                        format!(
+                            "tensor `{name}` has shape {}; a linear weight is 2-D [out, in], \
+                             both at least 1",
+                            shape_text(s)
+                        ),
+                    )));
+                }
+            };
+            if !is_decodable(view.dtype()) {
+                return Err(PruneError::Input(err(
                     src,
                     format!(
-                        "tensor `{name}` has dtype {:?}; expected F32, F16 or BF16",
+                        "tensor `{name}` has dtype {}; expected F32, F16 or BF16",
                         view.dtype()
                     ),
-                ));
+                )));
             }
             let fam = scheme.for_class(class);
-            let (v, i, t) = slot_bytes(rows, k, fam[0], fam.len());
-            let mut span = |len: u64| {
-                let s = (offset, len);
-                offset += len;
-                s
-            };
+            check_fits(name, k, fam[0]).map_err(|m| err(src, m))?;
+            // Slots are at most 2 rows * k (N <= K): the weights' size bounds them.
+            let (v, i, t) = stored_sizes(rows, k, fam[0], fam.len())
+                .ok_or_else(|| err(src, format!("tensor `{name}`: sizes overflow")))?;
             entries.push(Entry {
                 name: name.clone(),
                 layer: Some(layer),
                 class: Some(class.name().into()),
-                shape: vec![rows, k],
+                shape,
                 dtype: None,
                 patterns: fam.iter().map(ToString::to_string).collect(),
                 values: Some(span(v)),
@@ -384,346 +1273,128 @@ pub fn prune_checkpoint(
                 data: None,
             });
         } else {
-            let len = view.data().len() as u64;
             entries.push(Entry {
                 name: name.clone(),
                 layer: None,
                 class: None,
-                shape: view.shape().to_vec(),
-                dtype: Some(format!("{:?}", view.dtype())),
+                shape,
+                dtype: Some(dtype_name(view.dtype())),
                 patterns: Vec::new(),
                 values: None,
                 indices: None,
                 tags: None,
-                data: Some((offset, len)),
+                data: Some(span(view.data().len() as u64)),
             });
-            offset += len;
         }
     }
-    let dim = |class: &str, i: usize| {
-        entries
-            .iter()
-            .find(|e| e.class.as_deref() == Some(class))
-            .and_then(|e| e.shape.get(i).copied())
-            .unwrap_or(0) as u64
-    };
-    let hidden = dim("proj", 0);
-    let config = Config {
-        hidden,
-        heads: heads_beside(src).unwrap_or((hidden / 64).max(1)),
-        ffn: dim("ffn1", 0),
-        layers: entries
-            .iter()
-            .filter_map(|e| e.layer)
-            .max()
-            .map_or(0, |l| l + 1),
-    };
     let header = Header {
-        format: "stanm-1".into(),
+        format: FORMAT.into(),
         values: "f16".into(),
         source: src
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        config: Some(config),
+        config: Some(model_config(src, &entries)?),
+        data_bytes: offset,
         tensors: entries,
     };
-    let header_json = serde_json::to_vec(&header).map_err(|e| err(out, e.to_string()))?;
-    let partial = crate::trace::partial_path(out);
-    let write = |partial: &Path| -> Result<PruneReport, String> {
-        let file =
-            std::fs::File::create(partial).map_err(|e| err(out, format!("cannot write: {e}")))?;
-        let mut w = std::io::BufWriter::new(file);
-        let io = |e: std::io::Error| err(out, format!("write failed: {e}"));
-        w.write_all(MAGIC).map_err(io)?;
-        w.write_all(&(header_json.len() as u64).to_le_bytes())
-            .map_err(io)?;
-        w.write_all(&header_json).map_err(io)?;
-        // Pass 2: prune and write, one tensor at a time.
-        let mut tensors = Vec::new();
-        let mut dense_tensors = 0;
-        for (ti, e) in header.tensors.iter().enumerate() {
-            let view = st
-                .tensor(&e.name)
-                .map_err(|x| err(src, format!("tensor `{}`: {x}", e.name)))?;
-            let Some(layer) = e.layer else {
-                w.write_all(view.data()).map_err(io)?;
-                dense_tensors += 1;
-                continue;
-            };
-            let (rows, k) = (e.shape[0], e.shape[1]);
-            let wv = to_f32(&view).map_err(|m| err(src, format!("tensor `{}`: {m}", e.name)))?;
-            let fam: Vec<Pattern> = e
-                .patterns
-                .iter()
-                .filter_map(|p| Pattern::parse(p).ok())
-                .collect();
-            let masks: Vec<Mask> = prune_family(&wv, rows, k, &fam);
-            let packed: Packed = pack(&wv, &masks);
-            w.write_all(&packed.values).map_err(io)?;
-            w.write_all(&packed.indices).map_err(io)?;
-            w.write_all(&packed.tags).map_err(io)?;
-            let x = inputs(32, k, seed ^ ti as u64);
-            let members = masks
-                .iter()
-                .map(|m| {
-                    let wp = apply(&wv, m);
-                    MemberReport {
-                        pattern: m.pattern.to_string(),
-                        bytes: m.pattern.stored_bytes(k as u64, rows as u64, 16),
-                        kept_magnitude: kept_share(&wv, &wp),
-                        rel_error: rel_error(&x, 32, &wv, &wp, rows, k),
-                    }
-                })
-                .collect();
-            tensors.push(TensorReport {
-                name: e.name.clone(),
-                layer,
-                class: e.class.clone().unwrap_or_default(),
-                shape: [rows, k],
-                dense_bytes: (rows * k * 2) as u64,
-                members,
-                family_bytes: (packed.values.len() + packed.indices.len() + packed.tags.len())
-                    as u64,
-            });
-        }
-        w.flush().map_err(io)?;
-        let file_bytes = w.get_ref().metadata().map_err(io)?.len();
-        Ok(PruneReport {
-            tensors,
-            dense_tensors,
-            file_bytes,
+    // What is written must read back: the readers' check, on the source's terms.
+    check_header(&header).map_err(|m| {
+        err(
+            src,
+            format!("{m} (the .stanm written from this checkpoint would not be runnable)"),
+        )
+    })?;
+    let header_json = serde_json::to_vec(&header).map_err(|e| err(src, e.to_string()))?;
+    let io = |e: std::io::Error| {
+        PruneError::Output(OutputError {
+            path: out.to_owned(),
+            message: e.to_string(),
         })
     };
-    match write(&partial) {
-        Ok(r) => {
-            std::fs::rename(&partial, out).map_err(|e| err(out, format!("cannot rename: {e}")))?;
-            Ok(r)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            Err(e)
-        }
-    }
-}
-
-/// What `--verify` found.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct VerifyReport {
-    /// Pruned weights decoded.
-    pub pruned: usize,
-    /// Members decoded (all of every family).
-    pub members: usize,
-    /// Whether every member matched a fresh pruning of the source checkpoint bit for bit.
-    pub bit_exact_against_source: Option<bool>,
-}
-
-/// A whole `.stanm` file in memory: its header and data section.
-struct Whole {
-    header: Header,
-    bytes: Vec<u8>,
-    data_start: usize,
-}
-
-impl Whole {
-    fn read(path: &Path) -> Result<Whole, String> {
-        let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
-        if bytes.len() < 16 || &bytes[..8] != MAGIC {
-            return Err(err(path, "not a .stanm file (bad magic)"));
-        }
-        let hlen = u64::from_le_bytes(
-            bytes[8..16]
-                .try_into()
-                .map_err(|_| err(path, "truncated"))?,
-        ) as usize;
-        let data_start = 16usize
-            .checked_add(hlen)
-            .filter(|&e| e <= bytes.len())
-            .ok_or_else(|| err(path, "truncated header"))?;
-        let header: Header = serde_json::from_slice(&bytes[16..data_start])
-            .map_err(|e| err(path, format!("bad header: {e}")))?;
-        Ok(Whole {
-            header,
-            bytes,
-            data_start,
-        })
-    }
-
-    /// The blob `(offset, len)` of tensor `name` (`what` names it in errors).
-    fn blob(
-        &self,
-        path: &Path,
-        s: Option<(u64, u64)>,
-        what: &str,
-        name: &str,
-    ) -> Result<&[u8], String> {
-        let data = &self.bytes[self.data_start..];
-        let (o, l) = s.ok_or_else(|| err(path, format!("tensor `{name}` has no {what}")))?;
-        data.get(o as usize..(o + l) as usize).ok_or_else(|| {
-            err(
-                path,
-                format!("tensor `{name}`: {what} lies outside the file (truncated?)"),
-            )
-        })
-    }
-}
-
-/// One tensor of a `.stanm` file, decoded.
-#[derive(Clone, Debug)]
-pub enum StoredTensor {
-    /// A pruned linear weight `[out, in]`: the chosen member's N and its slots (see
-    /// [`super::prune::unpack_slots`]).
-    Pruned {
-        /// Layer.
-        layer: u64,
-        /// The member's pattern.
-        pattern: Pattern,
-        /// Slots, `out * ceil(in / M) * N` of them.
-        slots: Vec<(f32, u8)>,
-    },
-    /// Any other floating-point tensor, as f32.
-    Dense(Vec<f32>),
-    /// A tensor of another dtype (e.g. integer position ids), not decoded.
-    Other,
-}
-
-/// Every tensor of a `.stanm` file, by name, with its shape; `member` picks a family member
-/// (default the densest).
-pub fn read_tensors(
-    path: &Path,
-    member: Option<Pattern>,
-) -> Result<Vec<(String, Vec<usize>, StoredTensor)>, String> {
-    let whole = Whole::read(path)?;
-    let mut out = Vec::with_capacity(whole.header.tensors.len());
-    for e in &whole.header.tensors {
-        let t = match e.layer {
-            None => {
-                let raw = whole.blob(path, e.data, "data", &e.name)?;
-                let dtype = match e.dtype.as_deref() {
-                    Some("F32") => safetensors::Dtype::F32,
-                    Some("F16") => safetensors::Dtype::F16,
-                    Some("BF16") => safetensors::Dtype::BF16,
-                    _ => {
-                        out.push((e.name.clone(), e.shape.clone(), StoredTensor::Other));
-                        continue;
-                    }
-                };
-                let view = safetensors::tensor::TensorView::new(dtype, e.shape.clone(), raw)
-                    .map_err(|x| err(path, format!("tensor `{}`: {x}", e.name)))?;
-                StoredTensor::Dense(
-                    to_f32(&view).map_err(|m| err(path, format!("tensor `{}`: {m}", e.name)))?,
-                )
+    let mut w = Checksummed {
+        inner: AtomicFile::create(out)?,
+        crc: crc32fast::Hasher::new(),
+        bytes: 0,
+    };
+    w.write_all(MAGIC).map_err(io)?;
+    w.write_all(&(header_json.len() as u64).to_le_bytes())
+        .map_err(io)?;
+    w.write_all(&header_json).map_err(io)?;
+    let data_start = w.bytes;
+    // Pass 2: prune and write, one tensor at a time.
+    let mut tensors = Vec::new();
+    let mut dense_tensors = 0;
+    for (ti, e) in header.tensors.iter().enumerate() {
+        let view = st
+            .tensor(&e.name)
+            .map_err(|x| err(src, format!("tensor `{}`: {x}", e.name)))?;
+        let Some(layer) = e.layer else {
+            if is_decodable(view.dtype()) {
+                // One value at a time: the embeddings need not be held twice.
+                let v = values_of(view.dtype(), view.data()).map_err(|m| err(src, m))?;
+                check_values(&e.name, &e.shape, v, false).map_err(|m| err(src, m))?;
             }
-            Some(layer) => {
-                let fam = family_of(path, e)?;
-                let j = match member {
-                    None => 0,
-                    Some(m) => fam.iter().position(|p| *p == m).ok_or_else(|| {
-                        err(path, format!("tensor `{}` has no member {m}", e.name))
-                    })?,
-                };
-                let (rows, k) = matrix_shape(path, e)?;
-                let packed = Packed {
-                    values: whole.blob(path, e.values, "values", &e.name)?.to_vec(),
-                    indices: whole.blob(path, e.indices, "indices", &e.name)?.to_vec(),
-                    tags: whole.blob(path, e.tags, "tags", &e.name)?.to_vec(),
-                };
-                let n = fam[j].n as usize;
-                let slots = unpack_slots(&packed, rows, k, fam[0], fam.len(), fam.len() - 1 - j, n)
-                    .map_err(|m| err(path, format!("tensor `{}`: {m}", e.name)))?;
-                StoredTensor::Pruned {
-                    layer,
-                    pattern: fam[j],
-                    slots,
-                }
-            }
-        };
-        out.push((e.name.clone(), e.shape.clone(), t));
-    }
-    Ok(out)
-}
-
-/// The family of a pruned entry, densest first.
-fn family_of(path: &Path, e: &Entry) -> Result<Vec<Pattern>, String> {
-    let fam: Vec<Pattern> = e
-        .patterns
-        .iter()
-        .map(|p| Pattern::parse(p).map_err(|m| err(path, format!("tensor `{}`: {m}", e.name))))
-        .collect::<Result<_, _>>()?;
-    if fam.is_empty() {
-        return Err(err(path, format!("tensor `{}` has no pattern", e.name)));
-    }
-    Ok(fam)
-}
-
-/// `(out, in)` of a pruned entry.
-fn matrix_shape(path: &Path, e: &Entry) -> Result<(usize, usize), String> {
-    match e.shape.as_slice() {
-        [r, k] => Ok((*r, *k)),
-        _ => Err(err(path, format!("tensor `{}` is not 2-D", e.name))),
-    }
-}
-
-/// Reads `path` back, decodes every member, and (with `source`) compares each bit for bit
-/// with a fresh pruning of the source checkpoint.
-pub fn verify(path: &Path, source: Option<&Path>) -> Result<VerifyReport, String> {
-    let whole = Whole::read(path)?;
-    let header = &whole.header;
-    let blob = |s: Option<(u64, u64)>, what: &str, name: &str| whole.blob(path, s, what, name);
-    let src_bytes = match source {
-        Some(s) => Some(std::fs::read(s).map_err(|e| err(s, format!("cannot read: {e}")))?),
-        None => None,
-    };
-    let src = match (&src_bytes, source) {
-        (Some(b), Some(s)) => Some(
-            SafeTensors::deserialize(b)
-                .map_err(|e| err(s, format!("not a valid safetensors file: {e}")))?,
-        ),
-        _ => None,
-    };
-    let mut report = VerifyReport {
-        pruned: 0,
-        members: 0,
-        bit_exact_against_source: src.as_ref().map(|_| true),
-    };
-    for e in &header.tensors {
-        if e.layer.is_none() {
-            blob(e.data, "data", &e.name)?;
+            w.write_all(view.data()).map_err(io)?;
+            dense_tensors += 1;
             continue;
-        }
-        let fam = family_of(path, e)?;
-        let (rows, k) = matrix_shape(path, e)?;
-        let packed = Packed {
-            values: blob(e.values, "values", &e.name)?.to_vec(),
-            indices: blob(e.indices, "indices", &e.name)?.to_vec(),
-            tags: blob(e.tags, "tags", &e.name)?.to_vec(),
         };
-        let fresh = match (&src, source) {
-            (Some(st), Some(s)) => {
-                let view = st
-                    .tensor(&e.name)
-                    .map_err(|x| err(s, format!("tensor `{}`: {x}", e.name)))?;
-                let wv = to_f32(&view).map_err(|m| err(s, format!("tensor `{}`: {m}", e.name)))?;
-                let masks = prune_family(&wv, rows, k, &fam);
-                Some(masks.iter().map(|m| apply(&wv, m)).collect::<Vec<_>>())
-            }
-            _ => None,
-        };
-        for j in 0..fam.len() {
-            let member = fam.len() - 1 - j;
-            let got = unpack(&packed, rows, k, fam[0], fam.len(), member)
-                .map_err(|m| err(path, format!("tensor `{}`: {m}", e.name)))?;
-            if let Some(f) = &fresh {
-                let same = got
-                    .iter()
-                    .zip(&f[j])
-                    .all(|(a, b)| a.to_bits() == b.to_bits());
-                if !same {
-                    report.bit_exact_against_source = Some(false);
+        // Pass 1 checked the shape: 2-D, its elements in the source.
+        let (rows, k) = (e.shape[0] as usize, e.shape[1] as usize);
+        let wv = to_f32(&view).map_err(|m| err(src, format!("tensor `{}`: {m}", e.name)))?;
+        check_values(&e.name, &e.shape, wv.iter().copied(), true).map_err(|m| err(src, m))?;
+        let fam: Vec<Pattern> = e
+            .patterns
+            .iter()
+            .filter_map(|p| Pattern::parse(p).ok())
+            .collect();
+        let masks: Vec<Mask> = prune_family(&wv, rows, k, &fam);
+        let packed: Packed = pack(&wv, &masks);
+        w.write_all(&packed.values).map_err(io)?;
+        w.write_all(&packed.indices).map_err(io)?;
+        w.write_all(&packed.tags).map_err(io)?;
+        let x = inputs(32, k, seed ^ ti as u64);
+        let members = masks
+            .iter()
+            .map(|m| {
+                let wp = apply(&wv, m);
+                MemberReport {
+                    pattern: m.pattern.to_string(),
+                    bytes: m.pattern.stored_bytes(k as u64, rows as u64, 16),
+                    kept_magnitude: kept_share(&wv, &wp),
+                    rel_error: rel_error(&x, 32, &wv, &wp, rows, k),
                 }
-            }
-            report.members += 1;
-        }
-        report.pruned += 1;
+            })
+            .collect();
+        tensors.push(TensorReport {
+            name: e.name.clone(),
+            layer,
+            class: e.class.clone().unwrap_or_default(),
+            shape: [rows, k],
+            dense_bytes: (rows * k * 2) as u64,
+            members,
+            family_bytes: (packed.values.len() + packed.indices.len() + packed.tags.len()) as u64,
+        });
     }
-    Ok(report)
+    if w.bytes - data_start != header.data_bytes {
+        return Err(PruneError::Input(err(
+            src,
+            format!(
+                "wrote {} bytes of data, the header says {} (a bug: please report it)",
+                w.bytes - data_start,
+                header.data_bytes
+            ),
+        )));
+    }
+    let Checksummed {
+        inner: mut file,
+        crc,
+        bytes,
+    } = w;
+    file.write_all(&crc.finalize().to_le_bytes()).map_err(io)?;
+    file.commit()?;
+    Ok(PruneReport {
+        tensors,
+        dense_tensors,
+        file_bytes: bytes + TRAILER_BYTES,
+    })
 }

@@ -142,9 +142,15 @@ fn the_index_multiplexers_compute_the_pruned_dense_product() {
     // Independent of the simulation: the stored slots, applied through the index muxes,
     // equal the product with the pruned dense matrix of `prune::apply` (K = 21: a short
     // last group).
-    let (out, k) = (5usize, 21usize);
-    let w: Vec<f32> = crate::support::values(out * k, 42);
-    for p in ["2:4", "1:8", "3:8"] {
+    // K = 1100 with M of 300 and 512: offsets beyond a byte (they wrapped at 256 before).
+    for (p, out, k) in [
+        ("2:4", 5usize, 21usize),
+        ("1:8", 5, 21),
+        ("3:8", 5, 21),
+        ("5:300", 3, 1100),
+        ("3:512", 3, 1100),
+    ] {
+        let w: Vec<f32> = crate::support::values(out * k, 42);
         let pat = Pattern::parse(p).unwrap();
         let mask = prune(&w, out, k, pat, None);
         let dense = apply(&w, &mask);
@@ -164,6 +170,7 @@ fn the_index_multiplexers_compute_the_pruned_dense_product() {
             .unwrap(),
             bias: vec![0.0; out],
         };
+        lin.check(p).unwrap();
         let a: Vec<f32> = (0..k).map(|i| (i as f32 * 0.37).sin()).collect();
         for c in 0..out {
             let expect: f64 = (0..k)
@@ -325,5 +332,98 @@ fn the_real_minilm_checkpoint_matches_the_reference() {
     let (with, without) = run_both(&topo("sta"), &args, 3);
     assert_close(with.functional.as_ref().unwrap(), "MiniLM 2:4");
     assert_same_timing(with, without, "MiniLM");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn inconsistent_weights_are_errors_before_a_functional_run() {
+    // Files with a valid checksum whose weights a functional run cannot use: a LayerNorm
+    // shift of the wrong length (only the LayerNorm scale was checked before), and a
+    // zero-size weight (a panic in the reference before).
+    use crate::stanm::{join, small_checkpoint, split};
+    use serde_json::json;
+    let dir = tmp_dir("func", "inconsistent");
+    let src = small_checkpoint(&dir, Dtype::F32);
+    let out = crate::stanm::pruned(&src, &dir, "m.stanm");
+    let good = split(&std::fs::read(&out).unwrap());
+    let t = topo("sta-small");
+    let args = WorkloadArgs {
+        checkpoint: Some(out.clone()),
+        seq: Some(4),
+        ..WorkloadArgs::default()
+    };
+    let f = FunctionalArgs {
+        seed: 1,
+        tolerance: DEFAULT_TOLERANCE,
+    };
+    let w = resolve_workload(&t, &args).unwrap();
+    assert!(data_plane(&w, &args, &f).is_ok(), "the unedited file runs");
+    let index = |h: &serde_json::Value, name: &str| {
+        h["tensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|t| t["name"] == name)
+            .unwrap()
+    };
+    let bad = dir.join("bad.stanm");
+    // The header says a LayerNorm shift has 4 values (its blob shrinks with it).
+    let mut p = good.clone();
+    let beta = index(&p.header, "encoder.layer.0.output.LayerNorm.bias");
+    let (o, l) = (
+        p.header["tensors"][beta]["data"][0].as_u64().unwrap() as usize,
+        p.header["tensors"][beta]["data"][1].as_u64().unwrap() as usize,
+    );
+    p.data.drain(o + 16..o + l);
+    p.header["tensors"][beta]["shape"] = json!([4]);
+    p.header["tensors"][beta]["data"][1] = json!(16);
+    for e in p.header["tensors"].as_array_mut().unwrap() {
+        for k in crate::stanm::BLOBS {
+            if let Some(x) = e[k][0].as_u64().filter(|&x| x as usize > o) {
+                e[k][0] = json!(x - (l as u64 - 16));
+            }
+        }
+    }
+    let d = p.header["data_bytes"].as_u64().unwrap();
+    p.header["data_bytes"] = json!(d - (l as u64 - 16));
+    std::fs::write(&bad, join(&p)).unwrap();
+    let args = WorkloadArgs {
+        checkpoint: Some(bad.clone()),
+        seq: Some(4),
+        ..WorkloadArgs::default()
+    };
+    let w = resolve_workload(&t, &args).unwrap(); // the timing run needs no LayerNorm
+    let Err(e) = data_plane(&w, &args, &f) else {
+        panic!("a LayerNorm of 4 values was accepted")
+    };
+    assert!(
+        e.message
+            .contains("LayerNorm.bias` is not a floating-point vector of the hidden size 8"),
+        "{}",
+        e.message
+    );
+    // A zero-size weight: refused when the file is read, by the functional run too.
+    let mut p = good.clone();
+    let q = index(&p.header, "encoder.layer.0.attention.self.query.weight");
+    p.header["tensors"][q]["shape"] = json!([8, 0]);
+    std::fs::write(&bad, join(&p)).unwrap();
+    let e = ModelWeights::from_stanm(&bad, None, 1).unwrap_err();
+    assert!(e.contains("both at least 1"), "{e}");
+    let bin = env!("CARGO_BIN_EXE_stasim");
+    let o = std::process::Command::new(bin)
+        .args([
+            "run",
+            "sta-small",
+            "--seq",
+            "4",
+            "--functional",
+            "--checkpoint",
+        ])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
