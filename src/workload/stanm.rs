@@ -498,7 +498,7 @@ fn check_config(c: &Config, tensors: &[Checked]) -> Result<Vec<[usize; 6]>, Stri
             return Err(format!("config.{key} = 0: it must be at least 1"));
         }
     }
-    if c.hidden % c.heads != 0 {
+    if !c.hidden.is_multiple_of(c.heads) {
         return Err(format!(
             "config.heads = {} does not divide config.hidden = {}",
             c.heads, c.hidden
@@ -1118,7 +1118,7 @@ fn config_beside(src: &Path) -> Result<Option<HfConfig>, String> {
 fn default_heads(hidden: u64) -> u64 {
     (1..=(hidden / 64).max(1))
         .rev()
-        .find(|h| hidden % h == 0)
+        .find(|h| hidden.is_multiple_of(*h))
         .unwrap_or(1)
 }
 
