@@ -1,10 +1,12 @@
 //! Mutation test of the sweep file loader: thousands of seeded mutations of the sweeps in
 //! `sweeps/` and of the sweep tests (byte edits, deleted, repeated and swapped lines, keys
 //! set to extreme values, long strings, truncations), each loaded in-process
-//! (`stasim::sweep::from_text`; no point runs). Each must load as a sweep its runner can
-//! run without panicking, or be refused with a clean error; never panic, never exhaust
-//! memory (each test runs in a child process with a 4 GiB address-space limit). A sample
-//! goes through the binary (`--dry-run`: exit 0 for what loads, 2 for what is refused).
+//! (`stasim::sweep::from_text`; no point runs), and every setting a sweep can make (each
+//! module parameter, workload key and file key) at every extreme value. Each must load as a
+//! sweep its runner can run without panicking, or be refused with a clean error; never
+//! panic, never exhaust memory (each test runs in a child process with a 4 GiB address-space
+//! limit). A sample goes through the binary (`--dry-run`: exit 0 for what loads, 2 for what
+//! is refused).
 
 use std::path::{Path, PathBuf};
 
@@ -317,6 +319,70 @@ fn with_memory_limit(name: &str, body: impl FnOnce()) {
          limit)\n{out}",
         MEMORY_LIMIT_BYTES >> 30,
         o.status
+    );
+}
+
+#[test]
+fn every_setting_at_every_extreme_loads_or_is_refused_and_never_panics() {
+    with_memory_limit(
+        "every_setting_at_every_extreme_loads_or_is_refused_and_never_panics",
+        || {
+            // Every key a sweep may set: workload keys and every parameter of the topology's
+            // modules (in a point), and the file's own keys.
+            let src = stasim::topology::Source::read("sta-small").unwrap();
+            let topo = stasim::topology::load(&src, &[]).unwrap();
+            let mut point_keys: Vec<String> =
+                stasim::sweep::WORKLOAD_KEYS.map(String::from).to_vec();
+            for m in &topo.modules {
+                point_keys.extend(m.params.iter().map(|(p, _)| format!("{}.{p}", m.name)));
+            }
+            let base = "topology: sta-small\nworkload: {model: minilm-l6, layers: 1, seq: 16}\n";
+            let mut texts: Vec<String> = Vec::new();
+            for key in &point_keys {
+                for x in EXTREMES {
+                    texts.push(format!("{base}points:\n  - {{{key}: {x}}}\n"));
+                }
+            }
+            for key in [
+                "name",
+                "topology",
+                "jobs",
+                "timeout_s",
+                "set",
+                "axes",
+                "points",
+                "workload",
+            ] {
+                for x in EXTREMES {
+                    texts.push(format!(
+                        "{base}points:\n  - {{pattern: dense}}\n{key}: {x}\n"
+                    ));
+                }
+            }
+            // A debug build checks every seventh (7 is prime to the number of extremes, so every
+            // extreme is checked for some key).
+            let step = if cfg!(debug_assertions) { 7 } else { 1 };
+            let t0 = std::time::Instant::now();
+            let mut panics = Vec::new();
+            let mut checked = 0;
+            for text in texts.iter().step_by(step) {
+                checked += 1;
+                if let Err(p) = load_mutant(text) {
+                    panics.push(format!("{p}\n{text}"));
+                }
+            }
+            eprintln!(
+                "{checked} settings at extremes: {} panicked, in {:.2} s",
+                panics.len(),
+                t0.elapsed().as_secs_f64()
+            );
+            assert!(
+                panics.is_empty(),
+                "{} panics:\n{}",
+                panics.len(),
+                panics.join("\n")
+            );
+        },
     );
 }
 
