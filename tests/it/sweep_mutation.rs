@@ -241,6 +241,10 @@ fn runnable(s: &stasim::sweep::Sweep) -> Result<(), String> {
 /// What loading `text` gives: a sweep that can run, a refusal with its rendered message
 /// (`Ok(Err)`), or a panic or a loaded sweep that cannot run (`Err`).
 fn load_mutant(text: &str) -> Result<Result<usize, String>, String> {
+    // In a memory-limited child, leave the input where the parent can show it if it aborts.
+    if let Some(last) = std::env::var_os(CHILD) {
+        std::fs::write(last, text).unwrap();
+    }
     std::panic::catch_unwind(|| {
         stasim::sweep::from_text(Path::new("mutant.yaml"), text)
             .map(|s| runnable(&s).map(|()| s.points.len()))
@@ -267,6 +271,9 @@ fn splitmix64_gives_the_reference_sequence() {
     assert_eq!(r.next_u64(), 0x06c4_5d18_8009_454f);
 }
 
+/// Set in the memory-limited child: where it writes each input before loading it.
+const CHILD: &str = "STASIM_MUTATION_TEST_LAST_INPUT";
+
 /// Most address space a mutation test may use: an input that would take more fails the
 /// test instead of exhausting the machine's memory.
 const MEMORY_LIMIT_BYTES: u64 = 4 << 30;
@@ -276,7 +283,6 @@ const MEMORY_LIMIT_BYTES: u64 = 4 << 30;
 /// it aborts the child); fails if the child fails. In that child, runs `body`.
 fn with_memory_limit(name: &str, body: impl FnOnce()) {
     use std::os::unix::process::CommandExt;
-    const CHILD: &str = "STASIM_MUTATION_TEST_CHILD";
     if std::env::var_os(CHILD).is_some() {
         body();
         return;
@@ -285,6 +291,8 @@ fn with_memory_limit(name: &str, body: impl FnOnce()) {
         "{}::{name}",
         module_path!().split_once("::").map_or("", |m| m.1)
     );
+    let dir = tmp_dir("sweep", name);
+    let last = dir.join("last-input.yaml");
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
     cmd.args([
         test.as_str(),
@@ -293,7 +301,7 @@ fn with_memory_limit(name: &str, body: impl FnOnce()) {
         "--test-threads",
         "1",
     ])
-    .env(CHILD, "1");
+    .env(CHILD, &last);
     // SAFETY: setrlimit is async-signal-safe; the closure allocates nothing.
     unsafe {
         cmd.pre_exec(|| {
@@ -316,10 +324,12 @@ fn with_memory_limit(name: &str, body: impl FnOnce()) {
     assert!(
         o.status.success() && out.contains("1 passed"),
         "{test} in a child limited to {} GiB: {} (SIGABRT: an allocation beyond the \
-         limit)\n{out}",
+         limit)\n{out}\nthe last input it loaded (the one at fault if it aborted):\n{}",
         MEMORY_LIMIT_BYTES >> 30,
-        o.status
+        o.status,
+        std::fs::read_to_string(&last).unwrap_or_default()
     );
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
