@@ -408,7 +408,7 @@ fn mutated_sweep_files_load_or_are_refused_and_never_panic() {
                     "seed {i} does not load:\n{s}"
                 );
             }
-            let per_seed = if cfg!(debug_assertions) { 100 } else { 600 };
+            let per_seed = if cfg!(debug_assertions) { 100 } else { 400 };
             let mut rng = SplitMix64(0x5eed_0011);
             let (mut loaded, mut refused) = (0, 0);
             let mut panics = Vec::new(); // or loaded sweeps that cannot run
