@@ -9,6 +9,18 @@ use serde::Deserialize;
 use crate::kernel::{Actor, Clock, LinkId};
 use crate::txn::{Transaction, TxnType};
 
+/// Largest cycle count (a latency, a service time, an interval) any parameter may give:
+/// 2^32 cycles. Times a clock period of at most 1 ms (`Clock::MIN_MHZ`) that stays below the
+/// end of simulated time, so adding one to a time never wraps (see `kernel::time`).
+pub const MAX_CYCLES: i64 = 1 << 32;
+
+/// Range of every instance's `clock_mhz`, MHz: 1 kHz to 100 GHz.
+pub const CLOCK_MHZ_RANGE: (f64, f64) =
+    (crate::kernel::Clock::MIN_MHZ, crate::kernel::Clock::MAX_MHZ);
+
+/// Range of every instance's `static_mw` (and the energy table's), mW: up to 1 kW.
+pub const STATIC_MW_MAX: f64 = 1e6;
+
 /// Direction of a port.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Dir {
@@ -161,7 +173,14 @@ pub struct ModuleSpec {
     pub params: &'static [ParamSpec],
     /// Constructor.
     pub build: BuildFn,
+    /// For a kind whose clock follows from its parameters (a DRAM's command clock from its
+    /// speed bin): that clock, or why the parameters give none. An instance's `clock_mhz`
+    /// may then only repeat it.
+    pub fixed_clock: Option<FixedClockFn>,
 }
+
+/// See [`ModuleSpec::fixed_clock`].
+pub type FixedClockFn = fn(&Params) -> Result<Clock, String>;
 
 impl fmt::Debug for ModuleSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

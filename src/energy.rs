@@ -56,6 +56,10 @@ impl Default for EnergyTable {
     }
 }
 
+/// Largest energy of one action, pJ (1 uJ). With this bound (and static power of at most
+/// 1 kW), every energy a run can count stays finite.
+pub const MAX_ACTION_PJ: f64 = 1e6;
+
 /// The keys of the `energy:` block, with their units.
 pub const KEYS: &[(&str, &str)] = &[
     ("mac_pj", "pJ per MAC at 16-bit values"),
@@ -87,8 +91,16 @@ impl EnergyTable {
                 ));
             }
         };
-        if !value.is_finite() || value < 0.0 {
-            return Err(format!("`{key}` must be a finite number >= 0"));
+        let max = if key == "static_mw" {
+            crate::component::STATIC_MW_MAX
+        } else {
+            MAX_ACTION_PJ
+        };
+        if !(0.0..=max).contains(&value) {
+            return Err(format!(
+                "`{key}` = {value} is out of range; expected a number in 0..={max} ({})",
+                KEYS.iter().find(|k| k.0 == key).map_or("", |k| k.1)
+            ));
         }
         *slot = value;
         Ok(())

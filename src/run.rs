@@ -46,6 +46,18 @@ pub fn data_plane(
     f: &FunctionalArgs,
 ) -> Result<crate::functional::Shared, InputError> {
     use crate::functional::{DataPlane, weights::ModelWeights};
+    let values = functional_values(w);
+    if values > FUNCTIONAL_MAX_VALUES {
+        return Err(InputError::new(
+            format!(
+                "a functional run of this workload holds about {values} values (weights of {} layers and their activations), more than the limit of {FUNCTIONAL_MAX_VALUES}",
+                w.layers
+            ),
+            Origin::CommandLine("--functional".into()),
+            "",
+        )
+        .with_hint("functional runs are for small models and a few layers: lower --layers, --seq or --batch"));
+    }
     let (weights, source, origin) = match &args.checkpoint {
         Some(path) => {
             let member = args
@@ -82,6 +94,24 @@ pub fn data_plane(
     Ok(std::sync::Arc::new(std::sync::Mutex::new(plane)))
 }
 
+/// Most values a functional run may hold (weights, activations and the reference's
+/// attention probabilities): 2^27, about 1 GiB at 8 bytes each.
+pub const FUNCTIONAL_MAX_VALUES: u128 = 1 << 27;
+
+/// Values a functional run of `w` holds: every simulated layer's weights, and per batch
+/// element and layer its activations (`s x (3d + d + f + d)`) and attention (`h x s x s`).
+fn functional_values(w: &Workload) -> u128 {
+    let (s, b, l) = (u128::from(w.seq), u128::from(w.batch), u128::from(w.layers));
+    let (d, f, h) = (
+        u128::from(w.model.hidden),
+        u128::from(w.model.ffn),
+        u128::from(w.model.heads),
+    );
+    let weights = 4 * d * d + 2 * d * f;
+    let acts = s * (6 * d + f) + h * s * s;
+    l.saturating_mul(weights.saturating_add(b.saturating_mul(acts)))
+}
+
 /// A finished run.
 pub struct Outcome {
     /// The report (deterministic).
@@ -104,16 +134,25 @@ fn pick<T: Clone>(
     }
 }
 
-fn positive(v: Option<(i64, Origin)>, key: &str) -> Result<Option<u64>, InputError> {
+/// A workload count in `1..=max`, with the place it came from.
+fn count_in(
+    v: Option<(i64, Origin)>,
+    key: &str,
+    max: u64,
+) -> Result<Option<(u64, Origin)>, InputError> {
     match v {
         None => Ok(None),
-        Some((x, _)) if x >= 1 => Ok(Some(x as u64)),
+        Some((x, origin)) if x >= 1 && x as u64 <= max => Ok(Some((x as u64, origin))),
         Some((x, origin)) => Err(InputError::new(
-            format!("`{key}` = {x} must be at least 1"),
+            if x < 1 {
+                format!("`{key}` = {x} must be at least 1")
+            } else {
+                format!("`{key}` = {x} is above the limit of {max}")
+            },
             origin,
             format!("workload.{key}"),
         )
-        .with_hint(format!("give a positive {key}"))),
+        .with_hint(format!("give a {key} in 1..={max}"))),
     }
 }
 
@@ -121,6 +160,16 @@ fn positive(v: Option<(i64, Origin)>, key: &str) -> Result<Option<u64>, InputErr
 pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload, InputError> {
     if let Some(path) = &args.checkpoint {
         return checkpoint_workload(topo, args, path);
+    }
+    if let Some(m) = &args.member {
+        return Err(InputError::new(
+            format!("--member {m} needs --checkpoint"),
+            Origin::CommandLine(format!("--member {m}")),
+            "",
+        )
+        .with_hint(
+            "--member picks a member of a pruned family in a `.stanm` file; give --checkpoint FILE, or use --pattern",
+        ));
     }
     let wd = &topo.workload;
     let (model_name, model_origin) =
@@ -137,21 +186,42 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
             "models",
         ))
     })?;
-    let seq = positive(pick(&args.seq, &wd.seq, "--seq"), "seq")?.unwrap_or(model.default_seq);
-    let batch = positive(pick(&args.batch, &wd.batch, "--batch"), "batch")?.unwrap_or(1);
-    let layers_pick = pick(&args.layers, &wd.layers, "--layers");
-    let layers_origin = layers_pick.as_ref().map(|(_, o)| o.clone());
-    let layers = positive(layers_pick, "layers")?.unwrap_or(model.layers);
-    if layers > model.layers {
+    // The topology's `seq` and `layers` were chosen for its `model` (bert-base when it names
+    // none): another model given on the command line runs at its own preset length and
+    // depth (DeiT-small at s = 197) unless `--seq` / `--layers` say otherwise.
+    let file_model = wd.model.as_ref().map_or("bert-base", |l| l.value.as_str());
+    let same_model = model.name == file_model;
+    let file_shape =
+        |v: &Option<crate::topology::raw::Located<i64>>| v.clone().filter(|_| same_model);
+    let seq_pick = count_in(
+        pick(&args.seq, &file_shape(&wd.seq), "--seq"),
+        "seq",
+        workload::MAX_SEQ,
+    )?;
+    let batch_pick = count_in(
+        pick(&args.batch, &wd.batch, "--batch"),
+        "batch",
+        workload::MAX_BATCH,
+    )?;
+    let layers_pick = pick(&args.layers, &file_shape(&wd.layers), "--layers");
+    if let Some((l, origin)) = &layers_pick
+        && *l > model.layers as i64
+    {
         return Err(InputError::new(
-            format!(
-                "`layers` = {layers} but {} has {}",
-                model.name, model.layers
-            ),
-            layers_origin.unwrap_or(Origin::Builtin),
+            format!("`layers` = {l} but {} has {}", model.name, model.layers),
+            origin.clone(),
             "workload.layers",
-        ));
+        )
+        .with_hint(format!("give layers in 1..={}", model.layers)));
     }
+    let layers = count_in(layers_pick, "layers", model.layers)?.map_or(model.layers, |x| x.0);
+    // Where the size came from, for an error about the run's total work.
+    let size_origin = seq_pick
+        .as_ref()
+        .or(batch_pick.as_ref())
+        .map_or(Origin::Builtin, |x| x.1.clone());
+    let seq = seq_pick.map_or(model.default_seq, |x| x.0);
+    let batch = batch_pick.map_or(1, |x| x.0);
     let (pattern_text, pattern_origin) =
         pick(&args.pattern, &wd.pattern, "--pattern").unwrap_or(("2:4".into(), Origin::Builtin));
     let patterns = Patterns::parse(&pattern_text).map_err(|msg| {
@@ -170,7 +240,7 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
             .with_hint("16 (fixed point, the default) or 8"));
         }
     };
-    Ok(Workload {
+    let w = Workload {
         model,
         seq,
         batch,
@@ -178,7 +248,12 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
         patterns,
         per_layer: Vec::new(),
         value_bits,
-    })
+    };
+    w.validate().map_err(|m| {
+        InputError::new(m, size_origin, "workload")
+            .with_hint("lower --seq, --batch or --layers (or the `workload:` block)")
+    })?;
+    Ok(w)
 }
 
 /// The workload of a pruned checkpoint: its shapes and per-layer patterns.
@@ -228,7 +303,8 @@ fn checkpoint_workload(
             ));
         }
     };
-    let seq = args.seq.map_or(model.default_seq, |s| s.max(1) as u64);
+    // `base` checked a given --seq already (1..=MAX_SEQ).
+    let seq = args.seq.map_or(model.default_seq, |s| s as u64);
     let w = Workload {
         patterns: per_layer.first().copied().unwrap_or(base.patterns),
         per_layer,
@@ -239,6 +315,55 @@ fn checkpoint_workload(
     };
     w.validate().map_err(|m| InputError::new(m, origin, ""))?;
     Ok(w)
+}
+
+/// Checks that every DRAM of a built simulation holds the tensors its controller placed
+/// (else their addresses would wrap into other tensors' rows).
+pub fn check_memory(
+    topo: &Topology,
+    sim: &crate::kernel::Simulation<crate::txn::Transaction>,
+) -> Result<(), InputError> {
+    let actor = |i: usize| sim.actor_any(crate::kernel::ActorId(i as u32));
+    let Some(footprint) = topo
+        .modules
+        .iter()
+        .enumerate()
+        .filter_map(|(i, _)| actor(i)?.downcast_ref::<crate::sta::controller::Controller>())
+        .map(|c| c.planned_footprint_bytes())
+        .max()
+    else {
+        return Ok(());
+    };
+    for (i, m) in topo.modules.iter().enumerate() {
+        let Some(d) = actor(i).and_then(|a| a.downcast_ref::<crate::sta::dram::Dram>()) else {
+            continue;
+        };
+        let capacity = d.capacity_bytes();
+        if footprint > capacity {
+            let g = d.geometry();
+            return Err(InputError::new(
+                format!(
+                    "the workload needs {footprint} bytes of DRAM ({:.1} MiB of weights and activations), but `{}` holds {capacity} ({:.1} MiB)",
+                    footprint as f64 / (1u64 << 20) as f64,
+                    m.name,
+                    capacity as f64 / (1u64 << 20) as f64
+                ),
+                m.origin.clone(),
+                format!("modules.{}", m.name),
+            )
+            .with_hint(format!(
+                "capacity = channels {} x ranks {} x bank_groups {} x banks_per_group {} x rows {} x row_bytes {}: raise `{n}.rows`, `{n}.ranks` or `{n}.channels`, or lower the workload",
+                g.channels,
+                g.ranks,
+                g.bank_groups,
+                g.banks_per_group,
+                g.rows,
+                g.row_bytes,
+                n = m.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Names for traces: modules, links, and `L{layer}.{op}` for every op of the plan.
@@ -267,22 +392,26 @@ fn trace_info(
     }
 }
 
-/// Builds and runs `topo` on `w`, tracing as `trace` says; with `functional` (a data plane
-/// and the tolerance), values flow through the run and the report gets their errors.
-pub fn simulate(
+/// Whether `topo` simulates a workload: it has a `controller` to walk one. A topology
+/// without one runs only what its modules do by themselves ([`simulate_plain`]).
+pub fn runs_workload(topo: &Topology) -> bool {
+    topo.modules.iter().any(|m| m.spec.kind == "controller")
+}
+
+/// Runs a built simulation with the time limit and traces; returns how it ended and the
+/// wall seconds of the run phase.
+fn execute(
     topo: &Topology,
-    w: &Workload,
+    sim: &mut crate::kernel::Simulation<crate::txn::Transaction>,
     max_time: Option<SimTime>,
     trace: Option<&TraceOptions>,
-    functional: Option<(&crate::functional::Shared, f64)>,
-) -> Result<Outcome, Error> {
-    let mut sim = topo.build_with(Some(w), functional.map(|f| f.0))?;
+) -> Result<(crate::kernel::RunSummary, f64), Error> {
     if let Some(limit) = max_time {
         sim.set_time_limit(limit);
     }
     if let Some(opts) = trace.filter(|o| o.vcd.is_some() || o.perfetto.is_some()) {
         let links: Vec<crate::kernel::LinkSpec> = sim.link_specs().cloned().collect();
-        let obs = TraceObserver::start(opts, trace_info(topo, &sim), &links).map_err(|msg| {
+        let obs = TraceObserver::start(opts, trace_info(topo, sim), &links).map_err(|msg| {
             InputError::new(msg, Origin::CommandLine("trace options".into()), "")
                 .with_hint("check --vcd / --perfetto paths, --trace-window and --trace-modules")
         })?;
@@ -294,6 +423,43 @@ pub fn simulate(
     if let Some(mut obs) = sim.take_observer() {
         obs.on_end(summary.end_time).map_err(Error::Output)?;
     }
+    Ok((summary, wall_s))
+}
+
+/// A finished run of a topology without a workload.
+pub struct PlainOutcome {
+    /// What ran (deterministic).
+    pub report: report::plain::PlainReport,
+    /// Wall seconds of the simulation phase (not part of the report).
+    pub wall_s: f64,
+}
+
+/// Builds and runs `topo`, which simulates no workload (see [`runs_workload`]).
+pub fn simulate_plain(
+    topo: &Topology,
+    max_time: Option<SimTime>,
+    trace: Option<&TraceOptions>,
+) -> Result<PlainOutcome, Error> {
+    let mut sim = topo.build()?;
+    let (summary, wall_s) = execute(topo, &mut sim, max_time, trace)?;
+    Ok(PlainOutcome {
+        report: report::plain::build(topo, &sim, summary.end_time, summary.events),
+        wall_s,
+    })
+}
+
+/// Builds and runs `topo` on `w`, tracing as `trace` says; with `functional` (a data plane
+/// and the tolerance), values flow through the run and the report gets their errors.
+pub fn simulate(
+    topo: &Topology,
+    w: &Workload,
+    max_time: Option<SimTime>,
+    trace: Option<&TraceOptions>,
+    functional: Option<(&crate::functional::Shared, f64)>,
+) -> Result<Outcome, Error> {
+    let mut sim = topo.build_with(Some(w), functional.map(|f| f.0))?;
+    check_memory(topo, &sim)?;
+    let (summary, wall_s) = execute(topo, &mut sim, max_time, trace)?;
     let mut report = report::build(topo, &sim, w, summary.end_time);
     if let Some((plane, tolerance)) = functional {
         let dp = crate::functional::lock(plane);

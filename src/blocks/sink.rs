@@ -25,6 +25,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
     }],
     params: &[],
     build,
+    fixed_clock: None,
 };
 
 fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {

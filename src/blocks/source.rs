@@ -42,7 +42,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             name: "interval_cycles",
             ty: ParamType::Int {
                 min: 0,
-                max: 1 << 40,
+                max: crate::component::MAX_CYCLES,
             },
             default: ParamDefault::Int(1),
             unit: "cycles",
@@ -50,6 +50,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
         },
     ],
     build,
+    fixed_clock: None,
 };
 
 fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {

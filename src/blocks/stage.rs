@@ -36,13 +36,14 @@ pub const SPEC: ModuleSpec = ModuleSpec {
         name: "service_cycles",
         ty: ParamType::Int {
             min: 0,
-            max: 1 << 40,
+            max: crate::component::MAX_CYCLES,
         },
         default: ParamDefault::Int(1),
         unit: "cycles",
         doc: "time each token is held before it is put on `out`",
     }],
     build,
+    fixed_clock: None,
 };
 
 fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {

@@ -88,6 +88,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
         ParamSpec::int("seed", 0, i64::MAX, 1, "", "seed of the `random` pattern"),
     ],
     build,
+    fixed_clock: None,
 };
 
 fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
@@ -200,7 +201,7 @@ impl Actor<Transaction> for Traffic {
         while let Some(Transaction::MemResp(r)) = ctx.try_recv(self.resp) {
             if let Some(t0) = self.in_flight.remove(&r.id) {
                 let lat = now - t0;
-                self.latency_sum_ps += lat;
+                self.latency_sum_ps = self.latency_sum_ps.saturating_add(lat);
                 self.latency_max_ps = self.latency_max_ps.max(lat);
             }
             self.completed += 1;

@@ -23,7 +23,8 @@ pub fn run(a: &Args) -> Result<(), Error> {
     let has_controller = t.modules.iter().any(|m| m.spec.kind == "controller");
     if has_controller {
         let w = stasim::run::resolve_workload(&t, &stasim::run::WorkloadArgs::default())?;
-        t.build_with(Some(&w), None)?;
+        let sim = t.build_with(Some(&w), None)?;
+        stasim::run::check_memory(&t, &sim)?;
     } else {
         t.build()?;
     }

@@ -20,6 +20,7 @@ macro_rules! outln {
 
 mod bench;
 mod check;
+mod completions;
 mod graph;
 mod models;
 mod prune;
@@ -59,6 +60,8 @@ enum Command {
     Bench(bench::Which),
     /// Run a design-space sweep (`SWEEP.yaml`), or `sweep merge DIR... --out DIR`.
     Sweep(sweep::Args),
+    /// Print a shell completion script: `stasim completions bash|zsh|fish`.
+    Completions(completions::Args),
 }
 
 /// Writes to standard output; a failure is an output error naming it.
@@ -118,6 +121,7 @@ pub fn main() -> Result<(), Error> {
         Some(Command::Models(a)) => models::run(&a),
         Some(Command::Bench(w)) => bench::run(&w),
         Some(Command::Sweep(a)) => sweep::run(&a),
+        Some(Command::Completions(a)) => completions::run(&a),
         // The main job: the reference design on BERT-base, with every output in `out/`.
         None => run::run(&run::Args {
             topology: "sta".into(),

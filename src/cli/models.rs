@@ -25,15 +25,25 @@ fn print_kind(k: &ModuleSpec) -> Result<(), Error> {
         );
     }
     outln!("  parameters:");
+    let (lo, hi) = stasim::component::CLOCK_MHZ_RANGE;
+    if k.fixed_clock.is_some() {
+        outln!(
+            "    {:<18} {:<10} clock of this instance: follows from its parameters (the preset's command clock); may only repeat it",
+            "clock_mhz",
+            "MHz"
+        );
+    } else {
+        outln!(
+            "    {:<18} {:<10} clock of this instance; a number in {lo}..={hi}; default: the topology's clock_mhz",
+            "clock_mhz",
+            "MHz"
+        );
+    }
     outln!(
-        "    {:<18} {:<10} clock of this instance; default: the topology's clock_mhz",
-        "clock_mhz",
-        "MHz"
-    );
-    outln!(
-        "    {:<18} {:<10} static power of this instance, >= 0 (energy report); default 0",
+        "    {:<18} {:<10} static power of this instance (energy report); a number in 0..={}; default 0",
         "static_mw",
-        "mW"
+        "mW",
+        stasim::component::STATIC_MW_MAX
     );
     for p in k.params {
         let default = p

@@ -6,7 +6,7 @@ use stasim::Error;
 use stasim::kernel::SimTime;
 use stasim::report::table;
 use stasim::run::{FunctionalArgs, WorkloadArgs, data_plane, resolve_workload, simulate};
-use stasim::topology::{self, Source};
+use stasim::topology::{self, Source, Topology};
 use stasim::trace::TraceOptions;
 
 /// Arguments of `run`.
@@ -135,7 +135,14 @@ fn parse_window(text: &str, clock: stasim::kernel::Clock) -> Result<(SimTime, Si
     let one = |s: &str| -> Result<SimTime, Error> {
         let s = s.trim();
         match s.parse::<u64>() {
-            Ok(c) => Ok(clock.cycles(stasim::kernel::Cycles(c))),
+            Ok(c) => clock
+                .cycles_checked(stasim::kernel::Cycles(c))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{c} cycles of {} ps reach past the end of simulated time (2^62 ps)",
+                        clock.period().as_ps()
+                    ))
+                }),
             Err(_) => SimTime::parse(s).map_err(bad),
         }
     };
@@ -146,10 +153,111 @@ fn parse_window(text: &str, clock: stasim::kernel::Clock) -> Result<(SimTime, Si
     Ok((start, end))
 }
 
+/// The trace options of `a` (`label`, the model, names default trace files).
+fn trace_options(a: &Args, topo: &Topology, label: Option<&str>) -> Result<TraceOptions, Error> {
+    let trace_path =
+        |arg: &Option<String>, flag: &str, ext: &str| -> Result<Option<PathBuf>, Error> {
+            let Some(v) = arg else { return Ok(None) };
+            let p = if v.is_empty() {
+                let name = match label {
+                    Some(l) => format!("{}-{l}.{ext}", topo.name),
+                    None => format!("{}.{ext}", topo.name),
+                };
+                Path::new(DEFAULT_OUT).join("traces").join(name)
+            } else {
+                PathBuf::from(v)
+            };
+            output_file(&p, flag)?;
+            Ok(Some(p))
+        };
+    let window = match &a.trace_window {
+        None => None,
+        Some(text) => Some(parse_window(text, topo.clock)?),
+    };
+    Ok(TraceOptions {
+        vcd: trace_path(&a.vcd, "--vcd", "vcd")?,
+        perfetto: trace_path(&a.perfetto, "--perfetto", "json")?,
+        window,
+        modules: a.trace_modules.clone(),
+        vcd_strings: a.vcd_strings,
+    })
+}
+
+/// The trace files a run wrote.
+fn trace_files(t: &TraceOptions) -> Vec<PathBuf> {
+    [&t.vcd, &t.perfetto]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
+}
+
+/// Lists the files written, on stderr (so `--json` keeps stdout pure JSON).
+fn list_written(files: &[PathBuf]) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    for p in files {
+        let _ = writeln!(err, "wrote {}", p.display());
+    }
+}
+
+/// Flags that describe a workload, with whether each was given.
+fn workload_flags(a: &Args) -> Vec<(&'static str, bool)> {
+    vec![
+        ("--model", a.model.is_some()),
+        ("--seq", a.seq.is_some()),
+        ("--batch", a.batch.is_some()),
+        ("--layers", a.layers.is_some()),
+        ("--pattern", a.pattern.is_some()),
+        ("--checkpoint", a.checkpoint.is_some()),
+        ("--member", a.member.is_some()),
+        ("--functional", a.functional),
+        ("--plots", a.plots.is_some()),
+        ("--out", a.out.is_some()),
+        ("--gantt-layer", a.gantt_layer != 0),
+    ]
+}
+
+/// Runs a topology without a controller: no workload, so the flags of one are refused, and
+/// the output says what ran (modules, links, simulated end).
+fn run_plain(a: &Args, topo: &Topology) -> Result<(), Error> {
+    if let Some((flag, _)) = workload_flags(a).into_iter().find(|(_, given)| *given) {
+        return Err(super::arg_error(
+            format!(
+                "topology `{}` has no controller, so it runs no workload: {flag} does not apply",
+                topo.name
+            ),
+            flag,
+            "drop the workload flags (--model, --seq, --batch, --layers, --pattern, --checkpoint, --member, --functional) and the workload outputs (--out, --plots, --gantt-layer); use --json for the run's record, or a topology with a `controller` (e.g. `sta`)",
+        ));
+    }
+    let max_time = a.max_time.as_deref().map(super::parse_time).transpose()?;
+    let trace = trace_options(a, topo, None)?;
+    let outcome = stasim::run::simulate_plain(topo, max_time, Some(&trace))?;
+    list_written(&trace_files(&trace));
+    if a.json {
+        let json = serde_json::to_string_pretty(&outcome.report)
+            .map_err(|e| Error::Output(format!("cannot encode the report as JSON: {e}")))?;
+        outln!("{json}");
+    } else {
+        out!("{}", stasim::report::plain::summary(&outcome.report));
+        outln!(
+            "\n  simulated in {:.3} s wall ({} events, {:.1} M events/s)",
+            outcome.wall_s,
+            outcome.report.events,
+            outcome.report.events as f64 / outcome.wall_s.max(1e-9) / 1e6
+        );
+    }
+    Ok(())
+}
+
 /// Runs `run`.
 pub fn run(a: &Args) -> Result<(), Error> {
     let src = Source::read(&a.topology)?;
     let topo = topology::load(&src, &super::parse_sets(&a.sets)?)?;
+    if !stasim::run::runs_workload(&topo) {
+        return run_plain(a, &topo);
+    }
     let wargs = WorkloadArgs {
         model: a.model.clone(),
         seq: a.seq,
@@ -199,30 +307,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
         ));
     }
     let max_time = a.max_time.as_deref().map(super::parse_time).transpose()?;
-    let trace_path =
-        |arg: &Option<String>, flag: &str, ext: &str| -> Result<Option<PathBuf>, Error> {
-            let Some(v) = arg else { return Ok(None) };
-            let p = if v.is_empty() {
-                Path::new(DEFAULT_OUT)
-                    .join("traces")
-                    .join(format!("{}-{}.{ext}", topo.name, w.model.name))
-            } else {
-                PathBuf::from(v)
-            };
-            output_file(&p, flag)?;
-            Ok(Some(p))
-        };
-    let window = match &a.trace_window {
-        None => None,
-        Some(text) => Some(parse_window(text, topo.clock)?),
-    };
-    let trace = TraceOptions {
-        vcd: trace_path(&a.vcd, "--vcd", "vcd")?,
-        perfetto: trace_path(&a.perfetto, "--perfetto", "json")?,
-        window,
-        modules: a.trace_modules.clone(),
-        vcd_strings: a.vcd_strings,
-    };
+    let trace = trace_options(a, &topo, Some(&w.model.name))?;
     let outcome = simulate(
         &topo,
         &w,
@@ -232,11 +317,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
     )?;
     let json = serde_json::to_string_pretty(&outcome.report)
         .map_err(|e| Error::Output(format!("cannot encode the report as JSON: {e}")))?;
-    let mut written: Vec<PathBuf> = [&trace.vcd, &trace.perfetto]
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
+    let mut written = trace_files(&trace);
     if let Some((report, ops)) = &report_files {
         stasim::io::write_atomic(report, format!("{json}\n").as_bytes())?;
         stasim::io::write_atomic(ops, table::csv(&outcome.report).as_bytes())?;
@@ -247,14 +328,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
             stasim::plot::write_all(&outcome.report, dir, a.gantt_layer).map_err(Error::Output)?;
         written.extend(charts);
     }
-    // The list of files goes to stderr, so `--json` keeps stdout pure JSON.
-    {
-        use std::io::Write;
-        let mut err = std::io::stderr().lock();
-        for p in &written {
-            let _ = writeln!(err, "wrote {}", p.display());
-        }
-    }
+    list_written(&written);
     if a.json {
         outln!("{json}");
     } else {

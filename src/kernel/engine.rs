@@ -3,8 +3,9 @@
 //! The run loop pops events in `(time, seq)` order and hands each to its actor with a
 //! [`Ctx`]. A run ends when no event is left: it succeeded if no actor reports pending work
 //! and no link holds a transaction, and is a [`SimError::Deadlock`] otherwise. An event
-//! later than the time limit ends the run with [`SimError::TimeLimit`]. Both errors name the
-//! blocked modules and the full links.
+//! later than the time limit ends the run with [`SimError::TimeLimit`]; one at or past the
+//! end of simulated time ([`SimTime::HORIZON`]) with [`SimError::TimeOverflow`]. These
+//! errors name the blocked modules and the full links.
 
 use super::actor::{Actor, Stat};
 use super::error::{BlockedModule, SimError, StuckState};
@@ -64,7 +65,7 @@ impl<M: Message> Ctx<'_, M> {
     /// Schedules `on_wake(tag)` after `delay`.
     #[inline]
     pub fn wake_in(&mut self, delay: SimTime, tag: u64) {
-        let t = self.core.queue.now() + delay.as_ps();
+        let t = self.core.queue.now().saturating_add(delay.as_ps());
         self.core.queue.push(t, self.me, EventKind::Wake(tag));
     }
 
@@ -376,13 +377,17 @@ impl<M: Message> Simulation<M> {
                 slot.actor.init(&mut ctx);
             }
         }
-        let limit = self.time_limit.as_ps();
+        // One comparison per event covers both the limit and the horizon.
+        let limit = self.time_limit.as_ps().min(SimTime::HORIZON.as_ps() - 1);
         let mut last_time = self.core.queue.now();
         while let Some(ev) = self.core.queue.pop() {
             if ev.time > limit {
-                return Err(SimError::TimeLimit(Box::new(
-                    self.stuck_state(SimTime::from_ps(last_time)),
-                )));
+                let state = Box::new(self.stuck_state(SimTime::from_ps(last_time)));
+                return Err(if ev.time > self.time_limit.as_ps() {
+                    SimError::TimeLimit(state)
+                } else {
+                    SimError::TimeOverflow(state)
+                });
             }
             last_time = ev.time;
             self.events += 1;

@@ -69,6 +69,11 @@ pub enum SimError {
     /// The simulated-time limit was reached first.
     #[error("time limit reached before the run finished, {0}")]
     TimeLimit(Box<StuckState>),
+    /// An event fell at or past the end of simulated time ([`SimTime::HORIZON`]).
+    #[error(
+        "simulated time overflowed: an event was scheduled at or past 2^62 ps (about 53 days), the end of simulated time; slow clocks or long latencies multiply into it, {0}"
+    )]
+    TimeOverflow(Box<StuckState>),
     /// A link refers to an actor that was never added (a bug in the caller).
     #[error("bad wiring: {0}")]
     BadWiring(String),

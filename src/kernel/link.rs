@@ -84,7 +84,7 @@ impl<M: Message> Link<M> {
             src: spec.src,
             dst: spec.dst,
             busy_until_ps: 0,
-            latency_ps: spec.latency_cycles * spec.period.as_ps(),
+            latency_ps: spec.latency_cycles.saturating_mul(spec.period.as_ps()),
             width_bytes: spec.width_bytes,
             period_ps: spec.period.as_ps(),
             tx_waiting: false,
@@ -108,12 +108,13 @@ impl<M: Message> Link<M> {
     /// the serialisation state.
     #[inline]
     pub fn arrival_time(&mut self, now: u64, bytes: u64) -> u64 {
+        // Saturating: a time past the horizon ends the run (see `time`), never wraps.
         if self.width_bytes == 0 {
-            return now + self.latency_ps;
+            return now.saturating_add(self.latency_ps);
         }
         let start = now.max(self.busy_until_ps);
         let beats = bytes.div_ceil(self.width_bytes);
-        self.busy_until_ps = start + beats * self.period_ps;
-        self.busy_until_ps + self.latency_ps
+        self.busy_until_ps = start.saturating_add(beats.saturating_mul(self.period_ps));
+        self.busy_until_ps.saturating_add(self.latency_ps)
     }
 }

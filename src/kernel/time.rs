@@ -6,6 +6,15 @@
 //!
 //! A clock's period is `round(1e6 / f_MHz)` ps: 200 MHz is exactly 5,000 ps; 1,200 MHz is
 //! 833 ps (0.04 % fast against 833.33 ps). A period may also be given exactly in ps.
+//! Clocks run from [`Clock::MIN_MHZ`] (1 kHz) to [`Clock::MAX_MHZ`] (100 GHz).
+//!
+//! # Overflow
+//! Simulated time ends at the [`SimTime::HORIZON`], 2^62 ps (about 53 simulated days). Sums
+//! and products of times saturate instead of wrapping, and the engine ends a run whose next
+//! event lies at or past the horizon with [`super::SimError::TimeOverflow`]. Every single
+//! duration a topology can ask for (cycle counts and latencies of at most 2^32 cycles, times
+//! a period of at most 1 ms) is below 2^62 ps, so a time before the horizon plus any one
+//! duration never wraps a `u64`.
 
 use std::fmt;
 use std::ops::{Add, AddAssign, Sub};
@@ -17,8 +26,11 @@ pub struct SimTime(u64);
 impl SimTime {
     /// Time zero, when every simulation starts.
     pub const ZERO: SimTime = SimTime(0);
-    /// The largest representable time (about 213 simulated days).
+    /// The largest representable time (about 213 simulated days); saturated sums end here.
     pub const MAX: SimTime = SimTime(u64::MAX);
+    /// The end of simulated time: 2^62 ps, about 53 days. A run that reaches it fails
+    /// ([`super::SimError::TimeOverflow`]); durations parsed from text must be below it.
+    pub const HORIZON: SimTime = SimTime(1 << 62);
 
     /// A time of `ps` picoseconds.
     pub const fn from_ps(ps: u64) -> Self {
@@ -64,9 +76,9 @@ impl SimTime {
             u => return Err(format!("unknown time unit `{u}`; use ps, ns, us, ms or s")),
         };
         let ps = x * scale;
-        if !ps.is_finite() || ps < 0.0 || ps >= u64::MAX as f64 {
+        if !ps.is_finite() || ps < 0.0 || ps >= SimTime::HORIZON.0 as f64 {
             return Err(format!(
-                "`{text}` is not a duration between 0 and about 213 days"
+                "`{text}` is not a duration between 0 and 2^62 ps (about 53 days, the end of simulated time)"
             ));
         }
         Ok(SimTime(ps.round() as u64))
@@ -76,18 +88,27 @@ impl SimTime {
     pub const fn saturating_add(self, other: SimTime) -> SimTime {
         SimTime(self.0.saturating_add(other.0))
     }
-}
 
-impl Add for SimTime {
-    type Output = SimTime;
-    fn add(self, rhs: SimTime) -> SimTime {
-        SimTime(self.0 + rhs.0)
+    /// Whether this time lies at or past the [`SimTime::HORIZON`].
+    pub const fn past_horizon(self) -> bool {
+        self.0 >= SimTime::HORIZON.0
     }
 }
 
+/// Saturating (see the module's "Overflow").
+impl Add for SimTime {
+    type Output = SimTime;
+    #[inline]
+    fn add(self, rhs: SimTime) -> SimTime {
+        SimTime(self.0.saturating_add(rhs.0))
+    }
+}
+
+/// Saturating (see the module's "Overflow").
 impl AddAssign for SimTime {
+    #[inline]
     fn add_assign(&mut self, rhs: SimTime) {
-        self.0 += rhs.0;
+        self.0 = self.0.saturating_add(rhs.0);
     }
 }
 
@@ -120,10 +141,11 @@ impl fmt::Display for SimTime {
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cycles(pub u64);
 
+/// Saturating.
 impl Add for Cycles {
     type Output = Cycles;
     fn add(self, rhs: Cycles) -> Cycles {
-        Cycles(self.0 + rhs.0)
+        Cycles(self.0.saturating_add(rhs.0))
     }
 }
 
@@ -140,10 +162,16 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// The slowest clock, MHz (1 kHz: a period of 1 ms).
+    pub const MIN_MHZ: f64 = 1e-3;
+    /// The fastest clock, MHz (100 GHz: a period of 10 ps).
+    pub const MAX_MHZ: f64 = 1e5;
+
     /// A clock of `mhz` megahertz; the period is rounded to whole picoseconds.
-    /// Returns `None` for a frequency that is not finite, not positive, or above 1 THz.
+    /// Returns `None` for a frequency that is not finite or outside
+    /// [`Clock::MIN_MHZ`]..=[`Clock::MAX_MHZ`].
     pub fn from_mhz(mhz: f64) -> Option<Clock> {
-        if !mhz.is_finite() || mhz <= 0.0 || mhz > 1e6 {
+        if !(Clock::MIN_MHZ..=Clock::MAX_MHZ).contains(&mhz) {
             return None;
         }
         let period_ps = (1e6 / mhz).round() as u64;
@@ -169,9 +197,18 @@ impl Clock {
         1e6 / self.period_ps as f64
     }
 
-    /// The duration of `c` cycles.
+    /// The duration of `c` cycles (saturating at [`SimTime::MAX`], past the horizon).
+    #[inline]
     pub const fn cycles(self, c: Cycles) -> SimTime {
-        SimTime(c.0 * self.period_ps)
+        SimTime(c.0.saturating_mul(self.period_ps))
+    }
+
+    /// The duration of `c` cycles, `None` if it reaches the [`SimTime::HORIZON`].
+    pub const fn cycles_checked(self, c: Cycles) -> Option<SimTime> {
+        match c.0.checked_mul(self.period_ps) {
+            Some(ps) if ps < SimTime::HORIZON.0 => Some(SimTime(ps)),
+            _ => None,
+        }
     }
 
     /// Whole cycles elapsed at time `t` (rounded down).
@@ -184,9 +221,9 @@ impl Clock {
         Cycles(t.0.div_ceil(self.period_ps))
     }
 
-    /// The first clock edge at or after `t`.
+    /// The first clock edge at or after `t` (saturating).
     pub const fn next_edge(self, t: SimTime) -> SimTime {
-        SimTime(t.0.div_ceil(self.period_ps) * self.period_ps)
+        SimTime(t.0.div_ceil(self.period_ps).saturating_mul(self.period_ps))
     }
 }
 
@@ -206,6 +243,38 @@ mod tests {
         );
         assert!(Clock::from_mhz(0.0).is_none());
         assert!(Clock::from_mhz(f64::NAN).is_none());
+    }
+
+    #[test]
+    fn clocks_run_from_1_khz_to_100_ghz() {
+        assert_eq!(
+            Clock::from_mhz(1e-3).unwrap().period(),
+            SimTime::from_ps(1_000_000_000)
+        );
+        assert_eq!(Clock::from_mhz(1e5).unwrap().period(), SimTime::from_ps(10));
+        for bad in [1e-9, 9.99e-4, 1.0001e5, 1e6, f64::INFINITY, -1.0] {
+            assert!(Clock::from_mhz(bad).is_none(), "{bad} MHz");
+        }
+    }
+
+    #[test]
+    fn time_arithmetic_saturates_instead_of_wrapping() {
+        let near = SimTime::from_ps(u64::MAX - 5);
+        assert_eq!(near + SimTime::from_ps(10), SimTime::MAX);
+        let c = Clock::from_mhz(1e-3).unwrap();
+        assert_eq!(c.cycles(Cycles(u64::MAX / 2)), SimTime::MAX);
+        assert!(c.cycles(Cycles(1 << 40)).past_horizon());
+        assert_eq!(c.cycles_checked(Cycles(1 << 40)), None);
+        // 2^32 cycles of the slowest clock stay below the horizon.
+        assert_eq!(
+            c.cycles_checked(Cycles(1 << 32)),
+            Some(SimTime::from_ps((1 << 32) * 1_000_000_000))
+        );
+        assert!(SimTime::parse("4611686s").is_ok());
+        assert!(
+            SimTime::parse("4611687s").is_err(),
+            "2^62 ps is 4611686.018 s"
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!
 //! Charts of a whole sweep (many reports) are in [`sweep`].
 
+mod legend;
 pub mod sweep;
+mod text;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -18,6 +20,7 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use self::legend::{Ink, headroom};
 use crate::report::Report;
 use crate::workload::OpKind;
 
@@ -27,11 +30,7 @@ static FONT_ONCE: Once = Once::new();
 fn register_font() {
     FONT_ONCE.call_once(|| {
         // The bytes are a valid TTF shipped with the crate; a failure would only mean no text.
-        let _ = plotters::style::register_font(
-            FONT,
-            FontStyle::Normal,
-            include_bytes!("../../assets/fonts/DejaVuSans.ttf"),
-        );
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, text::TTF);
     });
 }
 
@@ -77,24 +76,41 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     format!("cannot draw the chart: {e}")
 }
 
-/// The legend box every chart uses.
-fn legend<'a, DB, CT>(
-    chart: &mut ChartContext<'a, DB, CT>,
-    pos: SeriesLabelPosition,
-    font: u32,
-) -> Res
-where
-    DB: DrawingBackend + 'a,
-    CT: plotters::coord::CoordTranslate,
-{
-    chart
-        .configure_series_labels()
-        .position(pos)
-        .label_font((FONT, font))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)
+/// Height in pixels of the plotting area of a chart (the image less margins, caption and
+/// x labels), to size legends against.
+pub(super) const PLOT_PX: u32 = 430;
+
+/// Corners in the order most charts prefer for their legend.
+const CORNERS: [SeriesLabelPosition; 4] = [
+    SeriesLabelPosition::UpperRight,
+    SeriesLabelPosition::UpperLeft,
+    SeriesLabelPosition::LowerRight,
+    SeriesLabelPosition::LowerLeft,
+];
+
+/// Ticks at 1, 2, 5 times the powers of ten within `lo..hi` (for log axes).
+pub(super) fn one_two_five(lo: f64, hi: f64) -> Vec<f64> {
+    let mut ticks = Vec::new();
+    let mut decade = 10f64.powi(lo.log10().floor() as i32);
+    while decade <= hi {
+        for m in [1.0, 2.0, 5.0] {
+            let t = m * decade;
+            if (lo..=hi).contains(&t) {
+                ticks.push(t);
+            }
+        }
+        decade *= 10.0;
+    }
+    ticks
+}
+
+/// A tick label of a log axis: whole numbers from 1 up, else as many decimals as needed.
+fn log_tick(v: &f64) -> String {
+    if *v >= 1.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v}")
+    }
 }
 
 fn latency_by_layer<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Res {
@@ -121,7 +137,7 @@ fn latency_by_layer<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Repor
         .iter()
         .map(|t| t.iter().sum::<f64>())
         .fold(0.0, f64::max)
-        * 1.25
+        * headroom(KIND_COLORS.len(), 15, PLOT_PX)
         + 1e-9;
     let mut chart = ChartBuilder::on(root)
         .caption(
@@ -147,27 +163,23 @@ fn latency_by_layer<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Repor
         .axis_desc_style((FONT, 18))
         .draw()
         .map_err(err)?;
+    let mut ink = Ink::default();
     for (ki, (_, label, color)) in KIND_COLORS.iter().enumerate() {
         let color = *color;
-        let bars: Vec<Rectangle<(f64, f64)>> = totals
-            .iter()
-            .enumerate()
-            .map(|(li, t)| {
-                let y0: f64 = t[..ki].iter().sum();
-                let y1 = y0 + t[ki];
-                Rectangle::new(
-                    [(li as f64 - 0.35, y0), (li as f64 + 0.35, y1)],
-                    color.filled(),
-                )
-            })
-            .collect();
+        let mut bars: Vec<Rectangle<(f64, f64)>> = Vec::new();
+        for (li, t) in totals.iter().enumerate() {
+            let y0: f64 = t[..ki].iter().sum();
+            let corners = [(li as f64 - 0.35, y0), (li as f64 + 0.35, y0 + t[ki])];
+            ink.rect(&chart, corners[0], corners[1]);
+            bars.push(Rectangle::new(corners, color.filled()));
+        }
         chart
             .draw_series(bars)
             .map_err(err)?
-            .label(*label)
+            .label(ink.label(*label))
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
-    legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
+    ink.legend(&mut chart, 15, &CORNERS)?;
     root.present().map_err(err)
 }
 
@@ -183,7 +195,9 @@ fn over_time<DB: DrawingBackend>(
     let ms = r.timeline.bucket_us / 1000.0;
     let tmax = (values.len() as f64 * ms).max(1e-9);
     let vmax = values.iter().copied().fold(0.0, f64::max);
-    let ymax = roof.as_ref().map_or(vmax, |(y, _)| y.max(vmax)) * 1.15 + 1e-9;
+    let rows = 1 + usize::from(roof.is_some());
+    let ymax =
+        roof.as_ref().map_or(vmax, |(y, _)| y.max(vmax)) * headroom(rows, 15, PLOT_PX) + 1e-9;
     let mut chart = ChartBuilder::on(root)
         .caption(
             format!("{title} — {} on {}", r.workload.model.name, r.topology),
@@ -203,19 +217,22 @@ fn over_time<DB: DrawingBackend>(
         .draw()
         .map_err(err)?;
     let blue = RGBColor(31, 119, 180);
+    let mut ink = Ink::default();
+    let points: Vec<(f64, f64)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ((i as f64 + 0.5) * ms, *v))
+        .collect();
+    ink.path(&chart, points.iter().copied(), 1);
     chart
-        .draw_series(LineSeries::new(
-            values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| ((i as f64 + 0.5) * ms, *v)),
-            blue.stroke_width(2),
-        ))
+        .draw_series(LineSeries::new(points, blue.stroke_width(2)))
         .map_err(err)?
-        .label(format!("measured, {:.1} µs buckets", r.timeline.bucket_us))
+        .label(ink.label(format!("measured, {:.1} µs buckets", r.timeline.bucket_us)))
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], blue.stroke_width(2)));
     if let Some((y, label)) = roof {
         let red = RGBColor(214, 39, 40);
+        ink.path(&chart, [(0.0, y), (tmax, y)], 1);
+        // Dashed and drawn last, so that data running along the roof shows between dashes.
         chart
             .draw_series(DashedLineSeries::new(
                 vec![(0.0, y), (tmax, y)],
@@ -224,12 +241,12 @@ fn over_time<DB: DrawingBackend>(
                 red.stroke_width(2),
             ))
             .map_err(err)?
-            .label(label)
+            .label(ink.label(label))
             .legend(move |(x, yy)| {
                 PathElement::new(vec![(x, yy), (x + 18, yy)], red.stroke_width(2))
             });
     }
-    legend(&mut chart, SeriesLabelPosition::LowerRight, 15)?;
+    ink.legend(&mut chart, 15, &CORNERS)?;
     root.present().map_err(err)
 }
 
@@ -281,32 +298,30 @@ fn gantt<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report, layer: u
         .axis_desc_style((FONT, 18))
         .draw()
         .map_err(err)?;
+    let mut ink = Ink::default();
     for (oi, o) in l.ops.iter().enumerate() {
         let color = PALETTE[oi % PALETTE.len()];
-        let bars: Vec<Rectangle<(f64, f64)>> = o
-            .units
-            .iter()
-            .filter_map(|u| {
-                // Three lanes per module so that overlapping operations stay visible.
-                let row = modules.iter().position(|m| *m == u.module)? as f64;
-                let lane = (oi % 3) as f64;
-                let top = row + 0.39 - lane * 0.26;
-                Some(Rectangle::new(
-                    [
-                        (us(u.start_cycle), top - 0.24),
-                        (us(u.end_cycle.max(u.start_cycle + 1)), top),
-                    ],
-                    color.filled(),
-                ))
-            })
-            .collect();
+        let mut bars: Vec<Rectangle<(f64, f64)>> = Vec::new();
+        for u in &o.units {
+            // Three lanes per module so that overlapping operations stay visible.
+            let Some(row) = modules.iter().position(|m| *m == u.module) else {
+                continue;
+            };
+            let top = row as f64 + 0.39 - (oi % 3) as f64 * 0.26;
+            let corners = [
+                (us(u.start_cycle), top - 0.24),
+                (us(u.end_cycle.max(u.start_cycle + 1)), top),
+            ];
+            ink.rect(&chart, corners[0], corners[1]);
+            bars.push(Rectangle::new(corners, color.filled()));
+        }
         chart
             .draw_series(bars)
             .map_err(err)?
-            .label(o.name.clone())
+            .label(ink.label(o.name.clone()))
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
-    legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
+    ink.legend(&mut chart, 14, &CORNERS)?;
     root.present().map_err(err)
 }
 
@@ -361,7 +376,8 @@ fn roofline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Re
         .min(bw * xmin)
         .max(1e-3)
         / 2.0;
-    let ymax = peak * 2.0;
+    // Room above the compute roof for the legend (no point can be above the roofs).
+    let ymax = legend::log_top(ymin, peak * 1.5, points.len() + 1, 15, PLOT_PX);
     let mut chart = ChartBuilder::on(root)
         .caption(
             format!("Roofline — {} on {}", r.workload.model.name, r.topology),
@@ -370,27 +386,36 @@ fn roofline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Re
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(80)
-        .build_cartesian_2d((xmin..xmax).log_scale(), (ymin..ymax).log_scale())
+        .build_cartesian_2d(
+            (xmin..xmax)
+                .log_scale()
+                .with_key_points(one_two_five(xmin, xmax)),
+            (ymin..ymax)
+                .log_scale()
+                .with_key_points(one_two_five(ymin, ymax)),
+        )
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("arithmetic intensity (useful MACs per DRAM byte)")
-        .y_desc("achieved throughput (GMAC/s)")
+        .x_desc("arithmetic intensity (useful MACs per DRAM byte, log)")
+        .y_desc("achieved throughput (GMAC/s, log)")
+        .x_label_formatter(&log_tick)
+        .y_label_formatter(&log_tick)
         .label_style((FONT, 16))
         .axis_desc_style((FONT, 18))
         .draw()
         .map_err(err)?;
     let red = RGBColor(214, 39, 40);
     let knee = peak / bw;
+    let roofs = vec![(xmin, bw * xmin), (knee, peak), (xmax, peak)];
+    let mut ink = Ink::default();
+    ink.path(&chart, roofs.iter().copied(), 1);
     chart
-        .draw_series(LineSeries::new(
-            vec![(xmin, bw * xmin), (knee, peak), (xmax, peak)],
-            red.stroke_width(2),
-        ))
+        .draw_series(LineSeries::new(roofs, red.stroke_width(2)))
         .map_err(err)?
-        .label(format!(
+        .label(ink.label(format!(
             "roofs: {peak:.1} GMAC/s compute, {bw:.1} GB/s DRAM"
-        ))
+        )))
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
     for (i, (name, kind, x, y)) in points.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
@@ -402,13 +427,14 @@ fn roofline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Re
                 "dense"
             }
         );
+        ink.marker(&chart, (*x, *y), 7);
         chart
             .draw_series(std::iter::once(Circle::new((*x, *y), 7, color.filled())))
             .map_err(err)?
-            .label(label)
+            .label(ink.label(label))
             .legend(move |(lx, ly)| Circle::new((lx + 7, ly), 6, color.filled()));
     }
-    legend(&mut chart, SeriesLabelPosition::LowerRight, 15)?;
+    ink.legend(&mut chart, 15, &CORNERS)?;
     root.present().map_err(err)
 }
 
@@ -485,7 +511,7 @@ fn render(chart: &impl Draw, dir: &Path) -> Result<[PathBuf; 2], String> {
     let name = chart.file_name();
     let (w, h) = SIZE;
     let mut rgb = vec![0u8; w as usize * h as usize * 3];
-    chart.draw(&BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area())?;
+    chart.draw(&text::Png(BitMapBackend::with_buffer(&mut rgb, SIZE)).into_drawing_area())?;
     let mut png = Vec::new();
     image::ImageEncoder::write_image(
         image::codecs::png::PngEncoder::new(&mut png),

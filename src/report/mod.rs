@@ -22,6 +22,7 @@ use crate::topology::Topology;
 use crate::txn::Transaction;
 use crate::workload::{OpKind, Workload};
 
+pub mod plain;
 pub mod table;
 
 /// When one module worked on one op.

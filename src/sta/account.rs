@@ -146,7 +146,9 @@ pub trait Accounted {
     fn op_logs(&self) -> &OpLogs;
 }
 
-/// Amounts bucketed by time (fixed buckets of `bucket_ps`), for charts over time.
+/// Amounts bucketed by time, for charts over time: buckets of `bucket_ps`, at most
+/// [`TIMELINE_MAX_BUCKETS`] of them. A time past the last bucket doubles the width (merging
+/// neighbours) until it fits, so memory stays bounded however long the simulated run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Timeline {
     bucket_ps: u64,
@@ -159,8 +161,11 @@ impl Default for Timeline {
     }
 }
 
-/// Bucket width of module timelines: 1 us.
+/// Bucket width of module timelines: 1 us (wider for runs longer than about 1 s).
 pub const TIMELINE_BUCKET_PS: u64 = 1_000_000;
+
+/// Most buckets a timeline holds (8 MiB); a run of up to 1.05 simulated seconds keeps 1 us.
+pub const TIMELINE_MAX_BUCKETS: u64 = 1 << 20;
 
 impl Timeline {
     /// Empty, with buckets of `bucket_ps`.
@@ -171,13 +176,27 @@ impl Timeline {
         }
     }
 
+    /// Doubles the bucket width until time `t_ps` falls into one of the buckets.
+    fn cover(&mut self, t_ps: u64) {
+        while t_ps / self.bucket_ps >= TIMELINE_MAX_BUCKETS {
+            let merged: Vec<u64> = self
+                .values
+                .chunks(2)
+                .map(|pair| pair.iter().fold(0u64, |a, &b| a.saturating_add(b)))
+                .collect();
+            self.values = merged;
+            self.bucket_ps = self.bucket_ps.saturating_mul(2);
+        }
+    }
+
     /// Adds `amount` at time `t_ps`.
     pub fn add(&mut self, t_ps: u64, amount: u64) {
+        self.cover(t_ps);
         let i = (t_ps / self.bucket_ps) as usize;
         if self.values.len() <= i {
             self.values.resize(i + 1, 0);
         }
-        self.values[i] += amount;
+        self.values[i] = self.values[i].saturating_add(amount);
     }
 
     /// Adds `amount` spread evenly over `[start_ps, end_ps)` (integer shares; the remainder
@@ -187,11 +206,12 @@ impl Timeline {
             self.add(start_ps, amount);
             return;
         }
+        self.cover(end_ps - 1);
         let span = end_ps - start_ps;
         let mut t = start_ps;
         let mut given = 0;
         while t < end_ps {
-            let edge = ((t / self.bucket_ps) + 1) * self.bucket_ps;
+            let edge = ((t / self.bucket_ps) + 1).saturating_mul(self.bucket_ps);
             let next = edge.min(end_ps);
             let share = if next == end_ps {
                 amount - given
@@ -212,5 +232,32 @@ impl Timeline {
     /// Amount per bucket.
     pub fn values(&self) -> &[u64] {
         &self.values
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeline_keeps_its_bucket_count_bounded_and_its_total_exact() {
+        let mut t = Timeline::default();
+        t.add(500_000, 3); // bucket 0 at 1 us
+        // 2^62 ps later: the width doubles until that fits into 2^20 buckets.
+        t.add_spread(1 << 40, 1 << 62, 1_000_000);
+        t.add(u64::MAX, 1);
+        assert!(t.values().len() as u64 <= TIMELINE_MAX_BUCKETS);
+        assert!(t.bucket_ps() >= u64::MAX / TIMELINE_MAX_BUCKETS);
+        assert_eq!(t.values().iter().sum::<u64>(), 3 + 1_000_000 + 1);
+        // The early amount shares the first (now very wide) bucket with the start of the spread.
+        assert!(t.values()[0] >= 3);
+    }
+
+    #[test]
+    fn a_timeline_of_a_short_run_keeps_1_us_buckets() {
+        let mut t = Timeline::default();
+        t.add_spread(0, 3_000_000, 30);
+        assert_eq!(t.bucket_ps(), 1_000_000);
+        assert_eq!(t.values(), &[10, 10, 10]);
     }
 }

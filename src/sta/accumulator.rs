@@ -62,6 +62,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
         doc: "elements finished per cycle",
     }],
     build,
+    fixed_clock: None,
 };
 
 fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {

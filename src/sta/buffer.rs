@@ -90,6 +90,7 @@ pub const WEIGHT_SPEC: ModuleSpec = ModuleSpec {
     ports: &COMMON_PORTS,
     params: PARAMS,
     build,
+    fixed_clock: None,
 };
 
 /// The `act_buffer` module kind.
@@ -126,6 +127,7 @@ pub const ACT_SPEC: ModuleSpec = ModuleSpec {
     ],
     params: PARAMS,
     build,
+    fixed_clock: None,
 };
 
 fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {

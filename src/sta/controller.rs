@@ -48,6 +48,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
     ],
     params: &[],
     build,
+    fixed_clock: None,
 };
 
 fn peer_params<'a>(
@@ -81,16 +82,18 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
     w.validate()?;
     let hw = hardware(args)?;
     let plan = plan::plan(w, &hw)?;
+    // The command streams move into the queues (no second copy of a large plan).
     Ok(Box::new(Controller {
         wb_cmd: args.port("wb_cmd")?,
         ab_cmd: args.port("ab_cmd")?,
         pe_cmd: args.port("pe_cmd")?,
-        wb: plan.wb.iter().copied().collect(),
-        ab: plan.ab.iter().copied().collect(),
-        pe: plan.pe.iter().copied().collect(),
-        ops: plan.ops.clone(),
-        weight_bytes: plan.weight_bytes,
         passes: plan.pe.len() as u64,
+        wb: plan.wb.into(),
+        ab: plan.ab.into(),
+        pe: plan.pe.into(),
+        ops: plan.ops,
+        weight_bytes: plan.weight_bytes,
+        footprint_bytes: plan.footprint_bytes,
     }))
 }
 
@@ -120,6 +123,7 @@ pub struct Controller {
     pe: VecDeque<Pass>,
     ops: Vec<Op>,
     weight_bytes: u64,
+    footprint_bytes: u64,
     passes: u64,
 }
 
@@ -144,6 +148,11 @@ impl Controller {
     /// Compressed weight bytes the plan reads from DRAM.
     pub fn planned_weight_bytes(&self) -> u64 {
         self.weight_bytes
+    }
+
+    /// DRAM bytes the plan places tensors in (addresses from 0).
+    pub fn planned_footprint_bytes(&self) -> u64 {
+        self.footprint_bytes
     }
 }
 

@@ -215,7 +215,17 @@ pub const SPEC: ModuleSpec = ModuleSpec {
         },
     ],
     build,
+    fixed_clock: Some(command_clock),
 };
+
+/// The DRAM's clock: the command clock of its preset (tCK, e.g. 833 ps = 1200 MHz for
+/// DDR4-2400). Its links' latencies count these cycles.
+fn command_clock(params: &crate::component::Params) -> Result<crate::kernel::Clock, String> {
+    let preset = params.str("preset")?;
+    let timing = ddr4::preset(preset).ok_or_else(|| format!("unknown DRAM preset `{preset}`"))?;
+    crate::kernel::Clock::from_period_ps(timing.tck_ps)
+        .ok_or_else(|| format!("preset `{preset}` has no clock period"))
+}
 
 fn pow2(args: &BuildArgs<'_>, name: &str) -> Result<u64, String> {
     let v = args.params.u64(name)?;
@@ -825,6 +835,18 @@ impl Dram {
 
     fn total(&self, f: impl Fn(&ChannelStats) -> u64) -> u64 {
         self.channels.iter().map(|c| f(&c.stats)).sum()
+    }
+}
+
+impl Dram {
+    /// Bytes the memory holds: channels x ranks x bank groups x banks x rows x row bytes.
+    pub fn capacity_bytes(&self) -> u64 {
+        self.geo.row_stride_bytes() * self.geo.rows
+    }
+
+    /// The geometry, for messages.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geo
     }
 }
 

@@ -71,6 +71,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
         doc: "most writes in flight",
     }],
     build,
+    fixed_clock: None,
 };
 
 fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {

@@ -119,6 +119,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
         ),
     ],
     build,
+    fixed_clock: None,
 };
 
 /// The engine's geometry and rates, shared with the planner.
@@ -296,8 +297,11 @@ impl PeArray {
             let Some(p) = self.current.take() else { return };
             let cycles = self.pass_cycles(&p);
             // Passes start on a clock edge of the array (operands arrive at DRAM-clock times).
-            let start = ctx.clock().next_edge(ctx.now()).as_ps();
-            let end = start + ctx.clock().cycles(Cycles(cycles)).as_ps();
+            let start_t = ctx.clock().next_edge(ctx.now());
+            let (start, end) = (
+                start_t.as_ps(),
+                (start_t + ctx.clock().cycles(Cycles(cycles))).as_ps(),
+            );
             self.logs.work(p.op, start, end, p.macs);
             // Operands are read from the buffers' SRAM during the pass.
             self.logs.sram(p.op, p.weight_bytes + p.act_bytes, 0);

@@ -54,6 +54,8 @@ pub struct Plan {
     pub ops: Vec<Op>,
     /// DRAM bytes the plan reads as layer weights (compressed; K and V not included).
     pub weight_bytes: u64,
+    /// DRAM bytes the plan places tensors in: addresses `0..footprint_bytes`.
+    pub footprint_bytes: u64,
 }
 
 /// Where an operand comes from.
@@ -323,9 +325,41 @@ impl Planner<'_> {
     }
 }
 
-/// Plans a whole workload.
+/// Most PE passes a plan may hold (2^23, about 0.8 GB of commands with their fetches): the
+/// planner builds every command before the run starts.
+pub const MAX_PASSES: u128 = 1 << 23;
+
+/// An upper bound of the PE passes [`plan`] emits: `ceil(rows / R) * ceil(cols / C)` per
+/// matmul instance (causal attention skips some), computed without overflow.
+pub fn passes_bound(w: &Workload, hw: &Hardware) -> u128 {
+    let (r, c) = (hw.engine.rows.max(1), hw.engine.cols.max(1));
+    let tiles = |rows: u64, cols: u64| {
+        u128::from(rows.div_ceil(r)).saturating_mul(u128::from(cols.div_ceil(c)))
+    };
+    let (s, b, h) = (w.seq, u128::from(w.batch), u128::from(w.model.heads));
+    let (d, f, dh) = (w.model.hidden, w.model.ffn, w.head_dim());
+    let per_instance = tiles(s, d.saturating_mul(3))
+        .saturating_add(tiles(s, d))
+        .saturating_add(tiles(s, f))
+        .saturating_add(tiles(s, d));
+    let per_head = tiles(s, s).saturating_add(tiles(s, dh));
+    per_instance
+        .saturating_mul(b)
+        .saturating_add(per_head.saturating_mul(b).saturating_mul(h))
+        .saturating_mul(u128::from(w.layers))
+}
+
+/// Plans a whole workload (at most [`MAX_PASSES`] passes; `w` must be valid, see
+/// [`Workload::validate`]).
 pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
     let e = &hw.engine;
+    let passes = passes_bound(w, hw);
+    if passes > MAX_PASSES {
+        return Err(format!(
+            "the run needs up to {passes} PE passes, more than the limit of {MAX_PASSES} (the planner holds every command in memory); lower the workload (seq {}, batch {}, layers {}: --seq, --batch, --layers or the `workload:` block) or use a larger PE array (`pe_array.rows` = {}, `pe_array.cols` = {})",
+            w.seq, w.batch, w.layers, e.rows, e.cols
+        ));
+    }
     if e.sparse {
         for layer in 0..w.layers {
             let ps = w.patterns_of(layer);
@@ -521,5 +555,6 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Plan, String> {
         x = input;
     }
     pl.plan.ops = ops;
+    pl.plan.footprint_bytes = pl.next_addr;
     Ok(pl.plan)
 }

@@ -95,6 +95,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
         },
     ],
     build,
+    fixed_clock: None,
 };
 
 fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {

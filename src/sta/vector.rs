@@ -53,6 +53,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
         doc: "elements per cycle per pass",
     }],
     build,
+    fixed_clock: None,
 };
 
 fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {

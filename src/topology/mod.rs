@@ -18,6 +18,7 @@
 
 pub mod dot;
 pub mod error;
+pub mod keypath;
 pub mod overrides;
 pub mod raw;
 pub mod registry;
@@ -164,20 +165,101 @@ pub fn parse(src: &Source) -> Result<raw::Document, InputError> {
             let (line, column) = e
                 .location()
                 .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
-            let msg = strip_location(&e.without_snippet().to_string());
-            InputError::new(
-                msg,
-                Origin::File {
-                    path: src.path.clone(),
-                    line,
-                    column,
-                },
-                "",
-            )
-            .with_hint("see `stasim models` for module kinds and the README for the file format")
-            .with_source(&src.text)
+            let origin = Origin::File {
+                path: src.path.clone(),
+                line,
+                column,
+            };
+            if let serde_saphyr::Error::Budget { breach, .. } = e.without_snippet() {
+                return InputError::new(budget_message(breach), origin, "")
+                    .with_hint("a topology needs a few hundred values; is this the right file?")
+                    .with_source(&src.text);
+            }
+            let key = if line > 0 {
+                keypath::at(&src.text, line, column).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let msg = plain_message(&strip_location(&e.without_snippet().to_string()));
+            let msg = match found_at(&src.text, line, column) {
+                Some(tok) if !key.is_empty() && msg.starts_with("expected ") => {
+                    if tok.starts_with("a ") {
+                        format!("bad value for `{key}`: {msg}, found {tok}")
+                    } else {
+                        format!("bad value for `{key}`: {msg}, found `{tok}`")
+                    }
+                }
+                _ => msg,
+            };
+            InputError::new(msg, origin, key)
+                .with_hint(
+                    "see `stasim models` for module kinds and the README for the file format",
+                )
+                .with_source(&src.text)
         })?;
     Ok(raw.into_document(&src.path))
+}
+
+/// The YAML reader's terse type errors in words.
+fn plain_message(msg: &str) -> String {
+    match msg {
+        "invalid i64" | "invalid u64" | "invalid i32" | "invalid u32" => {
+            "expected a whole number from -2^63 to 2^63-1".into()
+        }
+        "invalid floating point" => "expected a number".into(),
+        "expected string scalar" => "expected a text value".into(),
+        other => other.to_owned(),
+    }
+}
+
+/// The scalar written at 1-based `line`, `column` (up to a flow delimiter), clipped.
+fn found_at(text: &str, line: u32, column: u32) -> Option<String> {
+    let l = text.lines().nth((line as usize).checked_sub(1)?)?;
+    let rest: String = l
+        .chars()
+        .skip((column as usize).saturating_sub(1))
+        .collect();
+    match rest.chars().next() {
+        Some('[') => return Some("a list".into()),
+        Some('{') => return Some("a mapping".into()),
+        _ => {}
+    }
+    let tok: String = rest
+        .chars()
+        .take_while(|c| !matches!(c, ',' | '}' | ']' | '#'))
+        .collect();
+    let tok = tok.trim();
+    if tok.is_empty() {
+        return None;
+    }
+    let mut shown: String = tok.chars().take(40).collect();
+    if tok.chars().count() > 40 {
+        shown.push('…');
+    }
+    Some(shown)
+}
+
+/// A breached limit of the YAML reader, named with its value.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let b = serde_saphyr::budget::Budget::default();
+    let (what, limit, name) = match breach {
+        B::Events { .. } => ("parser events", b.max_events, "max_events"),
+        B::Aliases { .. } => ("aliases (`*name`)", b.max_aliases, "max_aliases"),
+        B::Anchors { .. } => ("anchors (`&name`)", b.max_anchors, "max_anchors"),
+        B::Depth { .. } => ("levels of nesting", b.max_depth, "max_depth"),
+        B::Documents { .. } => ("YAML documents", b.max_documents, "max_documents"),
+        B::Nodes { .. } => ("values (YAML nodes)", b.max_nodes, "max_nodes"),
+        B::ScalarBytes { .. } => (
+            "bytes of text in values",
+            b.max_total_scalar_bytes,
+            "max_total_scalar_bytes",
+        ),
+        other => {
+            return format!("the file exceeds a limit of the YAML reader ({other:?})");
+        }
+    };
+    format!("the file has more than {limit} {what}, the YAML reader's limit (`{name}`)")
 }
 
 /// serde-saphyr puts the location into its messages (`line L column C: ...` or

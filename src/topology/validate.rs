@@ -14,7 +14,9 @@ use super::error::{InputError, Origin, suggestion};
 use super::raw::{Document, Located, RawLinkDoc};
 use super::registry;
 use super::{LinkInst, ModuleInst, PortRef, Topology};
-use crate::component::{Dir, ModuleSpec, ParamDefault, Params, quote_list};
+use crate::component::{
+    Dir, MAX_CYCLES, ModuleSpec, ParamDefault, Params, STATIC_MW_MAX, quote_list,
+};
 use crate::kernel::Clock;
 
 /// Default link depth, in transactions.
@@ -27,7 +29,11 @@ fn clock_of(v: &Located<f64>, key: &str) -> Result<Clock, InputError> {
             v.origin.clone(),
             key,
         )
-        .with_hint("give a frequency in MHz above 0 and at most 1,000,000, e.g. `200`")
+        .with_hint(format!(
+            "give a frequency in MHz from {} (1 kHz) to {} (100 GHz), e.g. `200`",
+            Clock::MIN_MHZ,
+            Clock::MAX_MHZ
+        ))
     })
 }
 
@@ -86,7 +92,15 @@ pub fn validate(doc: &Document) -> Result<Topology, InputError> {
 
 fn energy(doc: &Document) -> Result<crate::energy::EnergyTable, InputError> {
     let mut t = crate::energy::EnergyTable::default();
-    for (k, v) in &doc.energy {
+    for (i, (k, v)) in doc.energy.iter().enumerate() {
+        if let Some((first, _)) = doc.energy[..i].iter().find(|(f, _)| f.value == k.value) {
+            return Err(InputError::new(
+                format!("energy entry `{}` is given twice", k.value),
+                k.origin.clone(),
+                format!("energy.{}", k.value),
+            )
+            .with_hint(format!("the first is at {}; keep one", first.origin)));
+        }
         t.set(&k.value, v.value).map_err(|msg| {
             InputError::new(
                 format!("bad energy entry `{}`", k.value),
@@ -118,6 +132,17 @@ fn module(m: &super::raw::ModuleDoc, default_clock: Clock) -> Result<ModuleInst,
             quote_list(&registry::kind_names())
         )));
     };
+    if let Some((again, _)) = m.entries.iter().filter(|(k, _)| k.value == "kind").nth(1) {
+        return Err(InputError::new(
+            format!("`kind` of `{name}` is given twice"),
+            again.origin.clone(),
+            format!("modules.{name}.kind"),
+        )
+        .with_hint(format!(
+            "the first is at {}; a module has one kind",
+            kind_key.origin
+        )));
+    }
     let kind_name = kind_val.value.to_string();
     let Some(spec) = registry::kind(&kind_name) else {
         return Err(InputError::new(
@@ -132,6 +157,7 @@ fn module(m: &super::raw::ModuleDoc, default_clock: Clock) -> Result<ModuleInst,
         )));
     };
     let mut clock = default_clock;
+    let mut clock_given: Option<&Located<crate::component::Value>> = None;
     let mut static_mw: Option<f64> = None;
     let mut given: Vec<(&'static str, crate::component::Value)> = Vec::new();
     for (k, v) in &m.entries {
@@ -140,7 +166,7 @@ fn module(m: &super::raw::ModuleDoc, default_clock: Clock) -> Result<ModuleInst,
             continue;
         }
         if given.iter().any(|(g, _)| *g == k.value)
-            || (k.value == "clock_mhz" && clock != default_clock)
+            || (k.value == "clock_mhz" && clock_given.is_some())
             || (k.value == "static_mw" && static_mw.is_some())
         {
             return Err(InputError::new(
@@ -162,6 +188,7 @@ fn module(m: &super::raw::ModuleDoc, default_clock: Clock) -> Result<ModuleInst,
                 },
                 &key_path,
             )?;
+            clock_given = Some(v);
             continue;
         }
         if k.value == "static_mw" {
@@ -170,13 +197,15 @@ fn module(m: &super::raw::ModuleDoc, default_clock: Clock) -> Result<ModuleInst,
                 crate::component::Value::Float(x) => x,
                 _ => f64::NAN,
             };
-            if !mw.is_finite() || mw < 0.0 {
+            if !(0.0..=STATIC_MW_MAX).contains(&mw) {
                 return Err(InputError::new(
                     format!("bad value for `{name}.static_mw`: {}", v.value),
                     v.origin.clone(),
                     key_path,
                 )
-                .with_hint("static power of this module in mW, a number >= 0, e.g. `25`"));
+                .with_hint(format!(
+                    "static power of this module in mW, a number in 0..={STATIC_MW_MAX} (1 kW), e.g. `25`"
+                )));
             }
             static_mw = Some(mw);
             continue;
@@ -221,14 +250,54 @@ fn module(m: &super::raw::ModuleDoc, default_clock: Clock) -> Result<ModuleInst,
             .with_hint(param_hint(p)));
         }
     }
+    let params = Params::new(values);
+    if let Some(fixed) = spec.fixed_clock {
+        let own = fixed(&params).map_err(|msg| {
+            InputError::new(
+                format!("module `{name}` (kind `{}`): {msg}", spec.kind),
+                m.name.origin.clone(),
+                format!("modules.{name}"),
+            )
+        })?;
+        if let Some(v) = clock_given
+            && clock.period() != own.period()
+        {
+            return Err(InputError::new(
+                format!(
+                    "`{name}.clock_mhz` = {} disagrees with its parameters: a `{}` runs at {:.3} MHz (period {} ps)",
+                    v.value,
+                    spec.kind,
+                    own.mhz(),
+                    own.period().as_ps()
+                ),
+                v.origin.clone(),
+                format!("modules.{name}.clock_mhz"),
+            )
+            .with_hint(format!(
+                "drop `clock_mhz` (the clock follows from the other parameters, e.g. a DRAM's `preset`) or give {}",
+                own_mhz_text(own)
+            )));
+        }
+        clock = own;
+    }
     Ok(ModuleInst {
         name: name.clone(),
         spec,
-        params: Params::new(values),
+        params,
         clock,
         static_mw: static_mw.unwrap_or(0.0),
         origin: m.name.origin.clone(),
     })
+}
+
+/// A clock as a `clock_mhz` value that gives exactly its period (`1200` for 833 ps).
+fn own_mhz_text(c: Clock) -> String {
+    let rounded = c.mhz().round();
+    if Clock::from_mhz(rounded) == Some(c) {
+        format!("`{rounded}`")
+    } else {
+        format!("`{}`", c.mhz())
+    }
 }
 
 fn param_hint(p: &crate::component::ParamSpec) -> String {
@@ -366,7 +435,7 @@ fn link(
         &r.latency_cycles,
         format!("links[{i}].latency_cycles"),
         0,
-        1 << 32,
+        MAX_CYCLES,
         0,
     )?;
     let width = int_field(

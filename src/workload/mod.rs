@@ -118,6 +118,12 @@ impl Patterns {
                     k.trim()
                 )
             })?;
+            if slots[i].is_some() {
+                return Err(format!(
+                    "layer class `{}` is named twice; name each of qkv, proj, ffn1, ffn2 once",
+                    NAMES[i]
+                ));
+            }
             slots[i] = Some(Pattern::parse(v)?);
         }
         match slots {
@@ -208,14 +214,43 @@ pub struct Op {
     pub dense_macs: u64,
 }
 
+/// Longest sequence a run may simulate, tokens (2^20).
+pub const MAX_SEQ: u64 = 1 << 20;
+/// Largest batch a run may simulate (2^16).
+pub const MAX_BATCH: u64 = 1 << 16;
+/// Most dense-equivalent MACs one run may count (2^60): every count of the run then fits
+/// a `u64` (and simulating it would take centuries anyway).
+pub const MAX_DENSE_MACS: u128 = 1 << 60;
+
+/// `a * b * ...` without overflow (`u128::MAX` if it would).
+fn product(factors: &[u64]) -> u128 {
+    factors
+        .iter()
+        .fold(1u128, |acc, &x| acc.saturating_mul(u128::from(x)))
+}
+
 impl Workload {
-    /// Checks sizes.
+    /// Checks sizes: every dimension at least 1, `seq` and `batch` within [`MAX_SEQ`] and
+    /// [`MAX_BATCH`], heads dividing the hidden size, and at most [`MAX_DENSE_MACS`] in all
+    /// (so that [`Workload::ops`] and the planner never overflow).
     pub fn validate(&self) -> Result<(), String> {
         if self.seq == 0 {
             return Err("sequence length must be at least 1".into());
         }
+        if self.seq > MAX_SEQ {
+            return Err(format!(
+                "sequence length {} is above the limit of {MAX_SEQ} tokens",
+                self.seq
+            ));
+        }
         if self.batch == 0 {
             return Err("batch must be at least 1".into());
+        }
+        if self.batch > MAX_BATCH {
+            return Err(format!(
+                "batch {} is above the limit of {MAX_BATCH}",
+                self.batch
+            ));
         }
         if self.layers == 0 || self.layers > self.model.layers {
             return Err(format!(
@@ -223,10 +258,36 @@ impl Workload {
                 self.model.layers, self.model.name
             ));
         }
-        if !self.model.hidden.is_multiple_of(self.model.heads) {
+        let m = &self.model;
+        if m.hidden == 0 || m.heads == 0 || m.ffn == 0 {
+            return Err(format!(
+                "model `{}` has a zero size (hidden {}, heads {}, ffn {})",
+                m.name, m.hidden, m.heads, m.ffn
+            ));
+        }
+        if !m.hidden.is_multiple_of(m.heads) {
             return Err("hidden size must be a multiple of the heads".into());
         }
+        let macs = self.dense_macs_bound();
+        if macs > MAX_DENSE_MACS {
+            return Err(format!(
+                "the run would count about {macs:.3e} MACs, above the limit of 2^60 (model `{}`, seq {}, batch {}, layers {})",
+                m.name, self.seq, self.batch, self.layers
+            ));
+        }
         Ok(())
+    }
+
+    /// Dense-equivalent MACs of the whole run, computed without overflow (see
+    /// [`Workload::ops`] for the terms; attention counted without the causal saving).
+    pub fn dense_macs_bound(&self) -> u128 {
+        let (s, b, l) = (self.seq, self.batch, self.layers);
+        let (d, f) = (self.model.hidden, self.model.ffn);
+        let per_layer = product(&[s, d, 3, d, b])
+            .saturating_add(product(&[2, s, s, d, b]))
+            .saturating_add(product(&[s, d, d, b]))
+            .saturating_add(product(&[2, s, d, f, b]));
+        per_layer.saturating_mul(u128::from(l))
     }
 
     /// The patterns of layer `layer`.
@@ -384,5 +445,52 @@ mod tests {
                 .contains("proj, ffn1, ffn2")
         );
         assert!(Patterns::parse("attn=2:8").is_err());
+    }
+
+    #[test]
+    fn a_class_named_twice_is_an_error() {
+        let e = Patterns::parse("qkv=2:8,qkv=1:8,proj=2:4,ffn1=2:4,ffn2=2:4").unwrap_err();
+        assert!(e.contains("`qkv` is named twice"), "{e}");
+        // The same list with each class once is fine.
+        assert!(Patterns::parse("qkv=1:8,proj=2:4,ffn1=2:4,ffn2=2:4").is_ok());
+    }
+
+    #[test]
+    fn sizes_beyond_the_limits_are_refused_without_overflow() {
+        let base = Workload {
+            model: preset("bert-base").unwrap(),
+            seq: 128,
+            batch: 1,
+            layers: 12,
+            patterns: Patterns::uniform(Pattern::DENSE),
+            per_layer: Vec::new(),
+            value_bits: 16,
+        };
+        assert_eq!(base.validate(), Ok(()));
+        // The bound equals the exact dense count of a non-causal model.
+        let exact: u64 = base.ops().iter().map(|o| o.dense_macs).sum();
+        assert_eq!(base.dense_macs_bound(), u128::from(exact));
+        for (seq, batch) in [(MAX_SEQ + 1, 1), (128, MAX_BATCH + 1), (u64::MAX, u64::MAX)] {
+            let w = Workload {
+                seq,
+                batch,
+                ..base.clone()
+            };
+            assert!(w.validate().is_err(), "seq {seq} batch {batch}");
+        }
+        // Both within their own limits, but together too much work.
+        let w = Workload {
+            seq: MAX_SEQ,
+            batch: MAX_BATCH,
+            ..base.clone()
+        };
+        assert!(
+            w.validate()
+                .unwrap_err()
+                .contains("above the limit of 2^60")
+        );
+        let mut zero_heads = base.clone();
+        zero_heads.model.heads = 0;
+        assert!(zero_heads.validate().unwrap_err().contains("zero size"));
     }
 }

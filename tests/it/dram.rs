@@ -11,7 +11,7 @@ fn topo(traffic: &str, dram: &str) -> String {
         "clock_mhz: 200
 modules:
   gen: {{kind: mem_traffic, {traffic}}}
-  dram: {{kind: dram, clock_mhz: 1200, {dram}}}
+  dram: {{kind: dram, {dram}}}
 links:
   - {{from: gen.req, to: dram.in0, depth: 64}}
   - {{from: dram.out0, to: gen.resp, depth: 64, latency_cycles: 1}}

@@ -177,5 +177,8 @@ fn bad_energy_entries_are_input_errors() {
         &[SetOverride::parse("energy.mac_pj=-1").unwrap()],
     )
     .unwrap_err();
-    assert!(e.hint.as_deref().unwrap_or("").contains(">= 0"), "{e}");
+    assert!(
+        e.hint.as_deref().unwrap_or("").contains("in 0..=1000000"),
+        "{e}"
+    );
 }

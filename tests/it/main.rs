@@ -1,13 +1,19 @@
 //! Integration tests, one binary: `cargo test --release`.
 
+mod benches;
 mod cli;
+mod completions;
 mod dram;
 mod energy;
 mod functional;
+mod inputs;
 mod kernel;
+mod mutation;
 mod outputs;
 mod pipeline;
 mod prune;
+mod readme;
+mod skips;
 mod sta;
 mod support;
 mod sweep;
@@ -15,3 +21,4 @@ mod sweep_charts;
 mod sweep_mutation;
 mod topology;
 mod trace;
+mod workload_defaults;

@@ -263,6 +263,16 @@ pub fn bert_checkpoint(
     path
 }
 
+/// Says that the running test is skipped, and why, where `cargo test` shows it: libtest
+/// captures (and hides) what a passing test prints with `eprintln!`, but not a direct write
+/// to stderr.
+pub fn skipped(reason: &str) {
+    use std::io::Write;
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr(), "skipped: {name}: {reason}");
+}
+
 /// Where scripts/fetch-minilm.sh puts MiniLM-L6 (or `$STASIM_MINILM`), if it is there; else
 /// says the test is skipped.
 pub fn minilm_path() -> Option<PathBuf> {
@@ -275,10 +285,10 @@ pub fn minilm_path() -> Option<PathBuf> {
     if path.exists() {
         Some(path)
     } else {
-        eprintln!(
-            "skipped: {} not found (run scripts/fetch-minilm.sh)",
+        skipped(&format!(
+            "{} not found (run scripts/fetch-minilm.sh)",
             path.display()
-        );
+        ));
         None
     }
 }

@@ -145,7 +145,7 @@ fn shards_are_disjoint_and_merge_into_the_whole_sweep() {
 #[test]
 fn gnu_parallel_runs_the_shards() {
     if Command::new("parallel").arg("--version").output().is_err() {
-        eprintln!("skipped: GNU parallel is not installed (CI installs it)");
+        crate::support::skipped("GNU parallel is not installed (CI installs it)");
         return;
     }
     let dir = tmp_dir("sweep", "parallel");

@@ -117,7 +117,7 @@ fn out_of_range_and_mistyped_parameters_are_errors() {
     expect_err(
         &y,
         &[],
-        "bad value for `s0.service_cycles`: expected an integer in 0..=1099511627776, found `fast`",
+        "bad value for `s0.service_cycles`: expected an integer in 0..=4294967296, found `fast`",
         Some((4, 37)),
         "modules.s0.service_cycles",
         "(cycles)",
@@ -267,12 +267,13 @@ fn unknown_keys_are_errors_not_warnings() {
         &[],
         "unknown field `extra`, expected one of name, description, clock_mhz, modules, links, workload, energy",
         Some((9, 1)),
-        "",
+        "extra",
         "stasim models",
     );
     let y = GOOD.replace("depth: 4}", "depth: 4, colour: red}");
     let err = load_text(&y, &[]).unwrap_err();
     assert!(err.message.starts_with("unknown field `colour`"), "{err}");
+    assert_eq!(err.key, "links[0].colour");
 }
 
 #[test]
@@ -318,7 +319,7 @@ fn set_overrides_go_through_the_same_validation() {
     expect_err(
         GOOD,
         &["s0.service_cycles=-1"],
-        "bad value for `s0.service_cycles`: -1 is out of range; expected an integer in 0..=1099511627776",
+        "bad value for `s0.service_cycles`: -1 is out of range; expected an integer in 0..=4294967296",
         None,
         "modules.s0.service_cycles",
         "cycles",

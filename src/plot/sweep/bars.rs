@@ -5,7 +5,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{CAPTION, Data, Run, nm};
-use crate::plot::{FONT, PALETTE, Res, err, legend};
+use crate::plot::legend::{Ink, headroom};
+use crate::plot::{FONT, PALETTE, PLOT_PX, Res, err};
 
 /// Speedup of each class and of the whole model over the dense point, per sparse pattern.
 pub(super) struct Speedup {
@@ -80,7 +81,7 @@ impl Speedup {
             .flat_map(|(_, v)| v.iter().copied())
             .chain(self.ideal.iter().flatten().copied())
             .fold(1.0, f64::max)
-            * 1.3;
+            * headroom(self.series.len() + 1, 14, PLOT_PX).max(1.3);
         let mut chart = categories(
             root,
             format!("Speedup over dense by N:M pattern — {}", self.context),
@@ -89,6 +90,7 @@ impl Speedup {
             "speedup over dense (×)",
         )?;
         let width = 0.84 / self.series.len() as f64;
+        let mut ink = Ink::default();
         for (si, (label, values)) in self.series.iter().enumerate() {
             let whole = si + 1 == self.series.len();
             let color = if whole {
@@ -97,43 +99,59 @@ impl Speedup {
                 PALETTE[si % PALETTE.len()]
             };
             let x0 = |pi: usize| pi as f64 - 0.42 + si as f64 * width;
+            let bar = |pi: usize, v: f64| [(x0(pi), 0.0), (x0(pi) + width * 0.9, v)];
+            for (pi, v) in values.iter().enumerate() {
+                let [a, b] = bar(pi, *v);
+                ink.rect(&chart, a, b);
+            }
             chart
-                .draw_series(values.iter().enumerate().map(|(pi, v)| {
-                    Rectangle::new([(x0(pi), 0.0), (x0(pi) + width * 0.9, *v)], color.filled())
-                }))
+                .draw_series(
+                    values
+                        .iter()
+                        .enumerate()
+                        .map(|(pi, v)| Rectangle::new(bar(pi, *v), color.filled())),
+                )
                 .map_err(err)?
-                .label(label.clone())
+                .label(ink.label(label.clone()))
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
                 });
             if whole {
-                chart
-                    .draw_series(values.iter().enumerate().map(|(pi, v)| {
-                        // The text hangs below `y`, about `lift` tall: above the bar, or
-                        // above the ideal line when that would cross it.
-                        let lift = ymax * 0.035;
-                        let y = match self.ideal[pi] {
-                            Some(m) if m > *v && m < v + 1.5 * lift => m + 1.2 * lift,
-                            _ => v + lift,
-                        };
-                        Text::new(format!("{v:.2}×"), (x0(pi) - width * 0.3, y), (FONT, 14))
-                    }))
-                    .map_err(err)?;
+                let mut labels = Vec::new();
+                for (pi, v) in values.iter().enumerate() {
+                    // The text hangs below `y`, about `lift` tall: above the bar, or
+                    // above the ideal line when that would cross it.
+                    let lift = ymax * 0.035;
+                    let y = match self.ideal[pi] {
+                        Some(m) if m > *v && m < v + 1.5 * lift => m + 1.2 * lift,
+                        _ => v + lift,
+                    };
+                    let (text, at) = (format!("{v:.2}×"), (x0(pi) - width * 0.3, y));
+                    ink.text(&chart, at, &text, 14);
+                    labels.push(Text::new(text, at, (FONT, 14)));
+                }
+                chart.draw_series(labels).map_err(err)?;
             }
         }
+        let ideal: Vec<Vec<(f64, f64)>> = self
+            .ideal
+            .iter()
+            .enumerate()
+            .filter_map(|(pi, m)| m.map(|m| vec![(pi as f64 - 0.45, m), (pi as f64 + 0.45, m)]))
+            .collect();
+        for line in &ideal {
+            ink.path(&chart, line.iter().copied(), 1);
+        }
         chart
-            .draw_series(self.ideal.iter().enumerate().filter_map(|(pi, m)| {
-                m.map(|m| {
-                    PathElement::new(
-                        vec![(pi as f64 - 0.45, m), (pi as f64 + 0.45, m)],
-                        BLACK.stroke_width(2),
-                    )
-                })
-            }))
+            .draw_series(
+                ideal
+                    .into_iter()
+                    .map(|line| PathElement::new(line, BLACK.stroke_width(2))),
+            )
             .map_err(err)?
-            .label("ideal M/N for the linear layers")
+            .label(ink.label("ideal M/N for the linear layers"))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
-        legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
+        ink.legend(&mut chart, 14, &UPPER_FIRST)?;
         root.present().map_err(err)
     }
 }
@@ -143,6 +161,15 @@ type BarChart<'a, DB> = ChartContext<
     DB,
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
+
+/// Legend places of the bar charts: above the bars first.
+const UPPER_FIRST: [SeriesLabelPosition; 5] = [
+    SeriesLabelPosition::UpperLeft,
+    SeriesLabelPosition::UpperRight,
+    SeriesLabelPosition::UpperMiddle,
+    SeriesLabelPosition::MiddleRight,
+    SeriesLabelPosition::MiddleLeft,
+];
 
 /// The x description of charts against the pattern.
 const PATTERN_AXIS: &str = "N:M pattern of the linear layers";
@@ -233,7 +260,9 @@ impl EnergyBars {
 
     pub(super) fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Res {
         root.fill(&WHITE).map_err(err)?;
-        let ymax = self.bars.iter().map(|b| b.1).fold(0.0, f64::max) * 1.3 + 1e-9;
+        let ymax = self.bars.iter().map(|b| b.1).fold(0.0, f64::max)
+            * headroom(Self::PARTS.len(), 14, PLOT_PX).max(1.3)
+            + 1e-9;
         let mut chart = categories(
             root,
             format!("Energy per inference by N:M pattern — {}", self.context),
@@ -241,43 +270,43 @@ impl EnergyBars {
             ymax,
             "energy per inference (mJ)",
         )?;
-        root.draw(&Text::new(
-            "* dense-equivalent: the dense model's operations per joule",
-            (110, 72),
-            (FONT, 13),
-        ))
-        .map_err(err)?;
+        let mut ink = Ink::default();
+        let note = "* dense-equivalent: the dense model's operations per joule";
+        ink.text_px((110, 72), note, 13);
+        root.draw(&Text::new(note, (110, 72), (FONT, 13)))
+            .map_err(err)?;
         for (ai, part) in Self::PARTS.iter().enumerate() {
             let color = PALETTE[ai % PALETTE.len()];
+            let bar = |bi: usize, e: &[f64; 4]| {
+                let y0: f64 = e[..ai].iter().sum();
+                [(bi as f64 - 0.3, y0), (bi as f64 + 0.3, y0 + e[ai])]
+            };
+            for (bi, (e, _, _)) in self.bars.iter().enumerate() {
+                let [a, b] = bar(bi, e);
+                ink.rect(&chart, a, b);
+            }
             chart
-                .draw_series(self.bars.iter().enumerate().map(|(bi, (e, _, _))| {
-                    let y0: f64 = e[..ai].iter().sum();
-                    Rectangle::new(
-                        [(bi as f64 - 0.3, y0), (bi as f64 + 0.3, y0 + e[ai])],
-                        color.filled(),
-                    )
-                }))
+                .draw_series(
+                    self.bars
+                        .iter()
+                        .enumerate()
+                        .map(|(bi, (e, _, _))| Rectangle::new(bar(bi, e), color.filled())),
+                )
                 .map_err(err)?
-                .label(*part)
+                .label(ink.label(*part))
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
                 });
         }
-        chart
-            .draw_series(
-                self.bars
-                    .iter()
-                    .enumerate()
-                    .map(|(bi, (_, total, gops_w))| {
-                        Text::new(
-                            format!("{total:.1} mJ, {gops_w:.0} GOPS/W*"),
-                            (bi as f64 - 0.36, total + ymax * 0.03),
-                            (FONT, 13),
-                        )
-                    }),
-            )
-            .map_err(err)?;
-        legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
+        let mut totals = Vec::new();
+        for (bi, (_, total, gops_w)) in self.bars.iter().enumerate() {
+            let text = format!("{total:.1} mJ, {gops_w:.0} GOPS/W*");
+            let at = (bi as f64 - 0.36, total + ymax * 0.03);
+            ink.text(&chart, at, &text, 13);
+            totals.push(Text::new(text, at, (FONT, 13)));
+        }
+        chart.draw_series(totals).map_err(err)?;
+        ink.legend(&mut chart, 14, &UPPER_FIRST[1..])?;
         root.present().map_err(err)
     }
 }
@@ -348,7 +377,7 @@ impl ByModel {
             .iter()
             .flat_map(|(_, v)| v.iter().flatten().copied())
             .fold(1.0, f64::max)
-            * 1.35;
+            * headroom(self.series.len(), 14, PLOT_PX).max(1.35);
         let mut chart = categories(
             root,
             format!("Whole-model speedup over dense by model — {}", self.context),
@@ -357,6 +386,7 @@ impl ByModel {
             "speedup over the model's dense run (×)",
         )?;
         let width = 0.84 / self.series.len() as f64;
+        let mut ink = Ink::default();
         for (si, (pattern, values)) in self.series.iter().enumerate() {
             let color = PALETTE[si % PALETTE.len()];
             let x0 = |mi: usize| mi as f64 - 0.42 + si as f64 * width;
@@ -364,15 +394,23 @@ impl ByModel {
                 .iter()
                 .enumerate()
                 .filter_map(|(mi, v)| Some((mi, (*v)?)));
+            let bar = |mi: usize, v: f64| [(x0(mi), 0.0), (x0(mi) + width * 0.9, v)];
+            for (mi, v) in bars.clone() {
+                let [a, b] = bar(mi, v);
+                ink.rect(&chart, a, b);
+                let at = (x0(mi) - width * 0.1, v + ymax * 0.035);
+                ink.text(&chart, at, &format!("{v:.2}×"), 12);
+            }
             chart
-                .draw_series(bars.clone().map(|(mi, v)| {
-                    Rectangle::new([(x0(mi), 0.0), (x0(mi) + width * 0.9, v)], color.filled())
-                }))
+                .draw_series(
+                    bars.clone()
+                        .map(|(mi, v)| Rectangle::new(bar(mi, v), color.filled())),
+                )
                 .map_err(err)?
-                .label(match nm(pattern) {
+                .label(ink.label(match nm(pattern) {
                     Some((n, m)) => format!("{pattern} (ideal {:.0}×)", m / n),
                     None => pattern.clone(),
-                })
+                }))
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
                 });
@@ -386,7 +424,7 @@ impl ByModel {
                 }))
                 .map_err(err)?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
+        ink.legend(&mut chart, 14, &UPPER_FIRST)?;
         root.present().map_err(err)
     }
 }
