@@ -1,10 +1,12 @@
 //! Mutation test of the sweep file loader: thousands of seeded mutations of the sweeps in
 //! `sweeps/` and of the sweep tests (byte edits, deleted, repeated and swapped lines, keys
 //! set to extreme values, long strings, truncations), each loaded in-process
-//! (`stasim::sweep::from_text`; no point runs). Each must load as a sweep its runner can
-//! run without panicking, or be refused with a clean error; never panic, never exhaust
-//! memory (each test runs in a child process with a 4 GiB address-space limit). A sample
-//! goes through the binary (`--dry-run`: exit 0 for what loads, 2 for what is refused).
+//! (`stasim::sweep::from_text`; no point runs), and every setting a sweep can make (each
+//! module parameter, workload key and file key) at every extreme value. Each must load as a
+//! sweep its runner can run without panicking, or be refused with a clean error; never
+//! panic, never exhaust memory (each test runs in a child process with a 4 GiB address-space
+//! limit). A sample goes through the binary (`--dry-run`: exit 0 for what loads, 2 for what
+//! is refused).
 
 use std::path::{Path, PathBuf};
 
@@ -239,6 +241,10 @@ fn runnable(s: &stasim::sweep::Sweep) -> Result<(), String> {
 /// What loading `text` gives: a sweep that can run, a refusal with its rendered message
 /// (`Ok(Err)`), or a panic or a loaded sweep that cannot run (`Err`).
 fn load_mutant(text: &str) -> Result<Result<usize, String>, String> {
+    // In a memory-limited child, leave the input where the parent can show it if it aborts.
+    if let Some(last) = std::env::var_os(CHILD) {
+        std::fs::write(last, text).unwrap();
+    }
     std::panic::catch_unwind(|| {
         stasim::sweep::from_text(Path::new("mutant.yaml"), text)
             .map(|s| runnable(&s).map(|()| s.points.len()))
@@ -265,6 +271,9 @@ fn splitmix64_gives_the_reference_sequence() {
     assert_eq!(r.next_u64(), 0x06c4_5d18_8009_454f);
 }
 
+/// Set in the memory-limited child: where it writes each input before loading it.
+const CHILD: &str = "STASIM_MUTATION_TEST_LAST_INPUT";
+
 /// Most address space a mutation test may use: an input that would take more fails the
 /// test instead of exhausting the machine's memory.
 const MEMORY_LIMIT_BYTES: u64 = 4 << 30;
@@ -274,7 +283,6 @@ const MEMORY_LIMIT_BYTES: u64 = 4 << 30;
 /// it aborts the child); fails if the child fails. In that child, runs `body`.
 fn with_memory_limit(name: &str, body: impl FnOnce()) {
     use std::os::unix::process::CommandExt;
-    const CHILD: &str = "STASIM_MUTATION_TEST_CHILD";
     if std::env::var_os(CHILD).is_some() {
         body();
         return;
@@ -283,6 +291,8 @@ fn with_memory_limit(name: &str, body: impl FnOnce()) {
         "{}::{name}",
         module_path!().split_once("::").map_or("", |m| m.1)
     );
+    let dir = tmp_dir("sweep", name);
+    let last = dir.join("last-input.yaml");
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
     cmd.args([
         test.as_str(),
@@ -291,7 +301,7 @@ fn with_memory_limit(name: &str, body: impl FnOnce()) {
         "--test-threads",
         "1",
     ])
-    .env(CHILD, "1");
+    .env(CHILD, &last);
     // SAFETY: setrlimit is async-signal-safe; the closure allocates nothing.
     unsafe {
         cmd.pre_exec(|| {
@@ -314,9 +324,75 @@ fn with_memory_limit(name: &str, body: impl FnOnce()) {
     assert!(
         o.status.success() && out.contains("1 passed"),
         "{test} in a child limited to {} GiB: {} (SIGABRT: an allocation beyond the \
-         limit)\n{out}",
+         limit)\n{out}\nthe last input it loaded (the one at fault if it aborted):\n{}",
         MEMORY_LIMIT_BYTES >> 30,
-        o.status
+        o.status,
+        std::fs::read_to_string(&last).unwrap_or_default()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn every_setting_at_every_extreme_loads_or_is_refused_and_never_panics() {
+    with_memory_limit(
+        "every_setting_at_every_extreme_loads_or_is_refused_and_never_panics",
+        || {
+            // Every key a sweep may set: workload keys and every parameter of the topology's
+            // modules (in a point), and the file's own keys.
+            let src = stasim::topology::Source::read("sta-small").unwrap();
+            let topo = stasim::topology::load(&src, &[]).unwrap();
+            let mut point_keys: Vec<String> =
+                stasim::sweep::WORKLOAD_KEYS.map(String::from).to_vec();
+            for m in &topo.modules {
+                point_keys.extend(m.params.iter().map(|(p, _)| format!("{}.{p}", m.name)));
+            }
+            let base = "topology: sta-small\nworkload: {model: minilm-l6, layers: 1, seq: 16}\n";
+            let mut texts: Vec<String> = Vec::new();
+            for key in &point_keys {
+                for x in EXTREMES {
+                    texts.push(format!("{base}points:\n  - {{{key}: {x}}}\n"));
+                }
+            }
+            for key in [
+                "name",
+                "topology",
+                "jobs",
+                "timeout_s",
+                "set",
+                "axes",
+                "points",
+                "workload",
+            ] {
+                for x in EXTREMES {
+                    texts.push(format!(
+                        "{base}points:\n  - {{pattern: dense}}\n{key}: {x}\n"
+                    ));
+                }
+            }
+            // A debug build checks every seventh (7 is prime to the number of extremes, so every
+            // extreme is checked for some key).
+            let step = if cfg!(debug_assertions) { 7 } else { 1 };
+            let t0 = std::time::Instant::now();
+            let mut panics = Vec::new();
+            let mut checked = 0;
+            for text in texts.iter().step_by(step) {
+                checked += 1;
+                if let Err(p) = load_mutant(text) {
+                    panics.push(format!("{p}\n{text}"));
+                }
+            }
+            eprintln!(
+                "{checked} settings at extremes: {} panicked, in {:.2} s",
+                panics.len(),
+                t0.elapsed().as_secs_f64()
+            );
+            assert!(
+                panics.is_empty(),
+                "{} panics:\n{}",
+                panics.len(),
+                panics.join("\n")
+            );
+        },
     );
 }
 
@@ -332,7 +408,7 @@ fn mutated_sweep_files_load_or_are_refused_and_never_panic() {
                     "seed {i} does not load:\n{s}"
                 );
             }
-            let per_seed = if cfg!(debug_assertions) { 100 } else { 600 };
+            let per_seed = if cfg!(debug_assertions) { 100 } else { 400 };
             let mut rng = SplitMix64(0x5eed_0011);
             let (mut loaded, mut refused) = (0, 0);
             let mut panics = Vec::new(); // or loaded sweeps that cannot run
