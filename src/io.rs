@@ -311,6 +311,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     f.commit()
 }
 
+/// The largest text input stasim reads (a topology or sweep file), bytes.
+pub const MAX_TEXT_INPUT_BYTES: usize = 16 << 20;
+
+/// Reads a UTF-8 text input of at most [`MAX_TEXT_INPUT_BYTES`] (and one byte more, to tell
+/// a file at the limit from a longer one), so `/dev/zero` or a huge file is refused instead
+/// of read until memory runs out. The error says why, without the path.
+pub fn read_text_input(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|f| {
+            f.take(MAX_TEXT_INPUT_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(|e| e.to_string())?;
+    if bytes.len() > MAX_TEXT_INPUT_BYTES {
+        return Err(format!(
+            "it is longer than {} MiB, the limit for a text input",
+            MAX_TEXT_INPUT_BYTES >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("it is not UTF-8 text ({e})"))
+}
+
 /// From now on SIGINT and SIGTERM remove this process's live temporary files, then end the
 /// process as the signal would have (so a shell sees "killed by SIGINT"). For commands that
 /// do not handle these signals themselves (`run`, `prune`); idempotent.

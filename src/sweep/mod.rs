@@ -52,7 +52,7 @@ pub const MAX_JOBS: usize = 4096;
 pub const MAX_TIMEOUT_S: f64 = 1e7;
 
 /// Largest sweep file, bytes (a sweep of [`MAX_POINTS`] listed points fits).
-pub const MAX_FILE_BYTES: usize = 16 << 20;
+pub const MAX_FILE_BYTES: usize = crate::io::MAX_TEXT_INPUT_BYTES;
 
 /// Longest sweep name, bytes (a folder name on common filesystems).
 pub const MAX_NAME_BYTES: usize = 255;
@@ -319,7 +319,6 @@ fn reference_values(
 
 /// Reads and validates a sweep file: every point is checked before anything runs.
 pub fn load(path: &Path) -> Result<Sweep, InputError> {
-    use std::io::Read;
     let p = path.display().to_string();
     let bad = |why: String| {
         InputError::new(
@@ -329,18 +328,7 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
         )
         .with_hint("give the path of a sweep YAML file (see the README, \"Sweeps\")")
     };
-    // At most the limit (and one byte more, to tell a file at the limit from a longer one).
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
-        .map_err(|e| bad(e.to_string()))?;
-    if bytes.len() > MAX_FILE_BYTES {
-        return Err(bad(format!(
-            "it is longer than {} MiB, the limit for a sweep file",
-            MAX_FILE_BYTES >> 20
-        )));
-    }
-    let text = String::from_utf8(bytes).map_err(|e| bad(format!("it is not UTF-8 text ({e})")))?;
+    let text = crate::io::read_text_input(path).map_err(bad)?;
     from_text(path, &text)
 }
 

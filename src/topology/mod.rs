@@ -123,7 +123,7 @@ impl Source {
     pub fn read(arg: &str) -> Result<Source, InputError> {
         let p = std::path::Path::new(arg);
         if p.exists() {
-            return std::fs::read_to_string(p)
+            return crate::io::read_text_input(p)
                 .map(|text| Source {
                     path: arg.to_owned(),
                     text,

@@ -385,3 +385,14 @@ fn a_functional_run_too_large_to_hold_is_refused_before_allocating() {
     assert!(err.contains("more than the limit of 134217728"), "{err}");
     assert!(err.contains("lower --layers"), "{err}");
 }
+
+#[test]
+fn an_endless_topology_file_is_refused_not_read_until_memory_ends() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_stasim"))
+        .args(["check", "/dev/zero"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("longer than 16 MiB"), "{err}");
+}
