@@ -425,6 +425,9 @@ pub struct BuildArgs<'a> {
     pub ports: &'a [(&'static str, LinkId)],
     /// For each connected port, the module at the other end: `(port, its kind, its params)`.
     pub peers: &'a [(&'static str, &'static ModuleSpec, &'a Params)],
+    /// Two hops away: `(my port, the peer's port, the module at the far end of it, its
+    /// params)` for every port of every peer.
+    pub peers2: &'a [(&'static str, &'static str, &'static ModuleSpec, &'a Params)],
     /// The workload of the run, if any (the controller needs it).
     pub workload: Option<&'a crate::workload::Workload>,
     /// The data plane of a functional run (`None` in timing-only runs).
@@ -444,6 +447,15 @@ impl BuildArgs<'_> {
             .iter()
             .find(|(p, _, _)| *p == port)
             .map(|(_, k, params)| (*k, *params))
+    }
+
+    /// Kind and parameters of the module connected to port `their` of the module connected
+    /// to my `port` (e.g. the accumulator behind the PE array a controller drives).
+    pub fn peer_of_peer(&self, port: &str, their: &str) -> Option<(&'static ModuleSpec, &Params)> {
+        self.peers2
+            .iter()
+            .find(|(p, q, _, _)| *p == port && *q == their)
+            .map(|(_, _, k, params)| (*k, *params))
     }
 
     /// The link connected to an optional port, if any.

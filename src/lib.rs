@@ -9,8 +9,10 @@
 //! - [`kernel`] knows nothing about accelerators: time, events, actors, links, observers.
 //! - [`txn`] and [`component`] describe transactions and module kinds; they use `kernel`.
 //! - [`workload`] is plain data: model presets, N:M patterns, the operation list.
+//! - [`plan`], the controller's planner, turns a `workload` into jobs, tiles and command
+//!   streams (`txn`) for the engine's geometry.
 //! - [`blocks`] and the accelerator modules in [`sta`] depend on `kernel`, `txn`,
-//!   `component` (and the controller's planner on `workload`).
+//!   `component` (and the controller on `plan`).
 //! - [`topology`] assembles modules from YAML; it depends on all of the above.
 //! - [`report`] only reads a finished simulation; [`run`] orchestrates one run.
 //! - the `stasim` binary (`cli`) sits on top.
@@ -37,6 +39,7 @@ pub mod error;
 pub mod functional;
 pub mod io;
 pub mod kernel;
+pub mod plan;
 pub mod plot;
 pub mod report;
 pub mod run;

@@ -26,6 +26,9 @@ pub struct MemReq {
     pub bytes: u64,
     /// Write (true) or read (false).
     pub write: bool,
+    /// A prefetch: data wanted later than anything another requester waits for now. The
+    /// DRAM serves other requests first, so prefetching further ahead never delays them.
+    pub prefetch: bool,
 }
 
 /// The answer to a [`MemReq`]: read data delivered, or write committed.
@@ -70,15 +73,25 @@ pub enum Dest {
     },
 }
 
-/// An order to a buffer: make an operand available to the PE array, either by reading
-/// `bytes` from DRAM at `addr` (`from_dram`) or from data already on chip, once at least
-/// `after_fills` tiles have arrived on chip and `after_writes` DRAM writes have completed.
+/// An order to a buffer: fill one bank (a *load*) with an operand block for the PE array,
+/// either by reading `bytes` from DRAM at `addr` (`from_dram`) or from data already on chip,
+/// once at least `after_fills` tiles have arrived on chip and `after_writes` DRAM writes have
+/// completed. The block is made of `parts` consecutive parts (one weight column tile or one
+/// activation row tile each): each part is its own DRAM request and is offered to the PE
+/// array as soon as it (and every part before it) has arrived, so a pass waits only for the
+/// part it reads, never for the whole bank.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Fetch {
     /// Op index (for accounting).
     pub op: u32,
     /// Bytes to read from DRAM (0 when on chip).
     pub bytes: u64,
+    /// Parts of the block (>= 1).
+    pub parts: u32,
+    /// Bytes of every part but the last (the last gets the rest of `bytes`).
+    pub part_bytes: u64,
+    /// DRAM address distance from one part to the next.
+    pub part_stride: u64,
     /// DRAM byte address.
     pub addr: u64,
     /// Whether the operand comes from DRAM.
@@ -91,16 +104,23 @@ pub struct Fetch {
     pub after_writes: u64,
 }
 
-/// An operand ready in a buffer bank, offered to the PE array.
+/// One part of a buffer bank's block, arrived and offered to the PE array. Parts travel in
+/// order: `load` counts the buffer's loads from 0, `part` the parts of that load.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Operand {
     /// Op index.
     pub op: u32,
+    /// The load (bank fill) this part belongs to, counted from 0 per buffer.
+    pub load: u32,
+    /// Index of the part within its load.
+    pub part: u32,
     /// Bank read bandwidth, bytes per cycle.
-    pub read_bytes_per_cycle: u64,
+    pub read_bytes_per_cycle: u32,
 }
 
-/// One pass of the PE array: an `rows x cols` output tile over the full reduction `k`.
+/// One pass of the PE array: an `rows x cols` output tile over the reduction chunk
+/// `k0 .. k0 + k` (the whole reduction when the tile fits its banks; else one K chunk whose
+/// partial sums the accumulator adds up).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Pass {
     /// Op index.
@@ -115,11 +135,21 @@ pub struct Pass {
     pub new_weight: bool,
     /// Take the next activation operand first.
     pub new_act: bool,
+    /// The part of the current weight load this pass reads.
+    pub w_part: u32,
+    /// The part of the current activation load this pass reads.
+    pub a_part: u32,
+    /// First index of the reduction chunk.
+    pub k0: u64,
+    /// First chunk of this output tile (the accumulator starts a partial sum).
+    pub first_chunk: bool,
+    /// Last chunk of this output tile (the accumulator finishes and routes it).
+    pub last_chunk: bool,
     /// Output rows used (<= R).
     pub rows: u32,
     /// Output columns used (<= C).
     pub cols: u32,
-    /// Reduction length.
+    /// Reduction length of this pass (the chunk's).
     pub k: u64,
     /// Pattern N (N == M: dense).
     pub n: u32,
@@ -166,6 +196,13 @@ pub struct TileValues {
 pub struct Tile {
     /// Op index of the matmul that produced it.
     pub op: u32,
+    /// Instance, first row and first column of the tile within the op's output (the
+    /// accumulator keys partial sums by them).
+    pub at: (u32, u32, u32),
+    /// First K chunk of the tile (starts a partial sum).
+    pub first_chunk: bool,
+    /// Last K chunk of the tile (the tile is finished after it).
+    pub last_chunk: bool,
     /// Rows.
     pub rows: u32,
     /// Elements.

@@ -176,6 +176,7 @@ impl Traffic {
                 addr,
                 bytes: self.bytes,
                 write: self.write,
+                prefetch: false,
             };
             if ctx
                 .try_send(self.req, Transaction::MemReq(Box::new(req)))

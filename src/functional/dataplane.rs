@@ -265,6 +265,8 @@ impl DataPlane {
         let (rows, cols) = (p.rows as usize, p.cols as usize);
         let (r0, c0) = (p.row0 as usize, p.col0 as usize);
         let mut v = Vec::with_capacity(rows * cols);
+        // This pass's chunk of the reduction.
+        let ks = p.k0 as usize..(p.k0 + p.k) as usize;
         match op.name {
             "scores" | "pv" => {
                 let (b, hd) = (p.inst as usize / h, p.inst as usize % h);
@@ -274,7 +276,7 @@ impl DataPlane {
                 if op.name == "scores" {
                     for r in r0..r0 + rows {
                         for key in c0..c0 + cols {
-                            v.push((0..dh).map(|i| col(r, 0, i) * col(key, 1, i)).sum());
+                            v.push(ks.clone().map(|i| col(r, 0, i) * col(key, 1, i)).sum());
                         }
                     }
                 } else {
@@ -282,11 +284,7 @@ impl DataPlane {
                     for r in r0..r0 + rows {
                         let prow = &pm[(hd * s + r) * s..(hd * s + r + 1) * s];
                         for c in c0..c0 + cols {
-                            v.push(
-                                (0..p.k as usize)
-                                    .map(|key| prow[key] * col(key, 2, c))
-                                    .sum(),
-                            );
+                            v.push(ks.clone().map(|key| prow[key] * col(key, 2, c)).sum());
                         }
                     }
                 }
@@ -304,7 +302,7 @@ impl DataPlane {
                 for r in r0..r0 + rows {
                     let a = &act[r * k..(r + 1) * k];
                     for c in c0..c0 + cols {
-                        v.push(lin.mac(c, a));
+                        v.push(lin.mac(c, a, ks.clone()));
                     }
                 }
             }

@@ -88,15 +88,17 @@ impl Linear {
         Ok(())
     }
 
-    /// One output of the PE array for column `col` and activation row `a`: for every group,
-    /// each stored weight is multiplied by the activation its index multiplexer selects
-    /// (`a[g*M + offset]`); products and sums in f32 (the adder tree).
-    pub fn mac(&self, col: usize, a: &[f32]) -> f32 {
+    /// One output of the PE array for column `col` and activation row `a`, over the
+    /// reduction chunk `ks` (whole groups: its ends are multiples of `M`, or `k`): for every
+    /// group, each stored weight is multiplied by the activation its index multiplexer
+    /// selects (`a[g*M + offset]`); products and sums in f32 (the adder tree).
+    pub fn mac(&self, col: usize, a: &[f32], ks: std::ops::Range<usize>) -> f32 {
         let (n, m) = self.nm();
         let groups = self.k.div_ceil(m);
         let slots = &self.slots[col * groups * n..(col + 1) * groups * n];
+        let (g0, g1) = (ks.start / m, ks.end.div_ceil(m).min(groups));
         let mut acc = 0.0f32;
-        for (g, group) in slots.chunks_exact(n).enumerate() {
+        for (g, group) in slots.chunks_exact(n).enumerate().take(g1).skip(g0) {
             for &(v, o) in group {
                 acc += v * a[g * m + o as usize];
             }

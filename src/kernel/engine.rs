@@ -94,6 +94,17 @@ impl<M: Message> Ctx<'_, M> {
         }
     }
 
+    /// Asks for `on_writable(link)` the next time the receiver takes a transaction from
+    /// `link` (an output of this actor), whether or not the link is full: a sender that must
+    /// know when its transactions are consumed (a buffer releasing a bank) uses it.
+    pub fn notify_on_take(&mut self, link: LinkId) {
+        let l = &mut self.core.links[link.0 as usize];
+        debug_assert_eq!(l.src, self.me, "watch on a link this actor does not drive");
+        if !l.queue.is_empty() {
+            l.tx_waiting = true;
+        }
+    }
+
     /// Sends `msg` on `link` (an output of this actor). If the link is full the message is
     /// handed back and this actor gets `on_writable(link)` when a slot frees.
     #[inline(always)]

@@ -1,10 +1,12 @@
 //! `controller`: walks the workload and drives the engine.
 //!
-//! At build time it plans the whole run with [`super::plan`] from the workload and the
+//! At build time it plans the run with [`crate::plan`] from the workload and the
 //! parameters of the modules it is wired to (the PE array behind `pe_cmd`, the buffers
-//! behind `wb_cmd` and `ab_cmd`): tiles, loop orders, placements, dependencies. A pattern
-//! whose M the PE array does not support, or a buffer too small for one tile, is an input
-//! error then (exit code 2), before anything runs.
+//! behind `wb_cmd` and `ab_cmd`, the accumulator behind the PE array's `psum`): placements,
+//! jobs, tilings, dependencies. A pattern whose M the PE array does not support, or a design
+//! too small for one tile, is an input error then (exit code 2), before anything runs. The
+//! commands themselves are made one job at a time while the run goes (a streaming plan), so
+//! the controller holds at most a job or two of commands.
 //!
 //! # Ports
 //! `wb_cmd`, `ab_cmd` (fetch, out) and `pe_cmd` (pass, out).
@@ -21,9 +23,9 @@
 use std::collections::VecDeque;
 
 use super::pe_array::Engine;
-use super::plan::{self, Hardware};
 use crate::component::{BuildArgs, Dir, ModuleSpec, PortSpec};
 use crate::kernel::{Actor, Ctx, LinkId, Stat, StatValue};
+use crate::plan::{self, Hardware, Stream};
 use crate::txn::{Fetch, Pass, Transaction, TxnType};
 use crate::workload::Op;
 
@@ -66,12 +68,18 @@ fn peer_params<'a>(
     }
 }
 
-/// The hardware a controller plans for, read from its peers.
+/// The hardware a controller plans for, read from its peers (and the accumulator behind
+/// the PE array; its default storage when the PE array feeds none).
 pub fn hardware(args: &BuildArgs<'_>) -> Result<Hardware, String> {
+    let psum_bytes = match args.peer_of_peer("pe_cmd", "psum") {
+        Some((spec, params)) if spec.kind == "accumulator" => params.u64("psum_bytes")?,
+        _ => super::accumulator::DEFAULT_PSUM_BYTES,
+    };
     Ok(Hardware {
         engine: Engine::from_params(peer_params(args, "pe_cmd", "pe_array")?)?,
         wb_bank_bytes: peer_params(args, "wb_cmd", "weight_buffer")?.u64("bank_bytes")?,
         ab_bank_bytes: peer_params(args, "ab_cmd", "act_buffer")?.u64("bank_bytes")?,
+        psum_bytes,
     })
 }
 
@@ -81,20 +89,34 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         .ok_or("a controller needs a workload (`stasim run`, or a `workload:` block)")?;
     w.validate()?;
     let hw = hardware(args)?;
-    let plan = plan::plan(w, &hw)?;
-    // The command streams move into the queues (no second copy of a large plan).
+    let stream = plan::plan(w, &hw)?;
     Ok(Box::new(Controller {
         wb_cmd: args.port("wb_cmd")?,
         ab_cmd: args.port("ab_cmd")?,
         pe_cmd: args.port("pe_cmd")?,
-        passes: plan.pe.len() as u64,
-        wb: plan.wb.into(),
-        ab: plan.ab.into(),
-        pe: plan.pe.into(),
-        ops: plan.ops,
-        weight_bytes: plan.weight_bytes,
-        footprint_bytes: plan.footprint_bytes,
+        queues: Queues::default(),
+        stream,
     }))
+}
+
+/// Commands made but not yet sent.
+#[derive(Default)]
+struct Queues {
+    wb: VecDeque<Fetch>,
+    ab: VecDeque<Fetch>,
+    pe: VecDeque<Pass>,
+}
+
+impl plan::expand::Sink for Queues {
+    fn wb(&mut self, f: Fetch) {
+        self.wb.push_back(f);
+    }
+    fn ab(&mut self, f: Fetch) {
+        self.ab.push_back(f);
+    }
+    fn pe(&mut self, p: Pass) {
+        self.pe.push_back(p);
+    }
 }
 
 /// Sends queued commands on `link` until it is full (the controller resumes on
@@ -118,41 +140,45 @@ pub struct Controller {
     wb_cmd: LinkId,
     ab_cmd: LinkId,
     pe_cmd: LinkId,
-    wb: VecDeque<Fetch>,
-    ab: VecDeque<Fetch>,
-    pe: VecDeque<Pass>,
-    ops: Vec<Op>,
-    weight_bytes: u64,
-    footprint_bytes: u64,
-    passes: u64,
+    queues: Queues,
+    stream: Stream,
 }
 
 impl Controller {
+    /// Sends commands while the links take them, making the next job's commands whenever a
+    /// queue runs dry.
     fn pump(&mut self, ctx: &mut Ctx<'_, Transaction>) {
-        send_all(ctx, self.wb_cmd, &mut self.wb, |f| {
-            Transaction::Fetch(Box::new(f))
-        });
-        send_all(ctx, self.ab_cmd, &mut self.ab, |f| {
-            Transaction::Fetch(Box::new(f))
-        });
-        send_all(ctx, self.pe_cmd, &mut self.pe, |p| {
-            Transaction::Pass(Box::new(p))
-        });
+        loop {
+            let q = &mut self.queues;
+            send_all(ctx, self.wb_cmd, &mut q.wb, |f| {
+                Transaction::Fetch(Box::new(f))
+            });
+            send_all(ctx, self.ab_cmd, &mut q.ab, |f| {
+                Transaction::Fetch(Box::new(f))
+            });
+            send_all(ctx, self.pe_cmd, &mut q.pe, |p| {
+                Transaction::Pass(Box::new(p))
+            });
+            let dry = q.wb.is_empty() || q.ab.is_empty() || q.pe.is_empty();
+            if !dry || !self.stream.expand_next(&mut self.queues) {
+                return;
+            }
+        }
     }
 
     /// The operations of the run (index = op id).
     pub fn ops(&self) -> &[Op] {
-        &self.ops
+        &self.stream.ops
     }
 
-    /// Compressed weight bytes the plan reads from DRAM.
+    /// Compressed weight bytes the plan read from DRAM (so far: all of them after the run).
     pub fn planned_weight_bytes(&self) -> u64 {
-        self.weight_bytes
+        self.stream.counters.weight_bytes
     }
 
     /// DRAM bytes the plan places tensors in (addresses from 0).
     pub fn planned_footprint_bytes(&self) -> u64 {
-        self.footprint_bytes
+        self.stream.footprint_bytes
     }
 }
 
@@ -164,13 +190,19 @@ impl Actor<Transaction> for Controller {
         self.pump(ctx);
     }
     fn pending_work(&self) -> Option<String> {
-        let left = self.wb.len() + self.ab.len() + self.pe.len();
-        (left > 0).then(|| format!("{left} commands not yet issued"))
+        let q = &self.queues;
+        let left = q.wb.len() + q.ab.len() + q.pe.len();
+        let jobs = self.stream.jobs_left();
+        (left > 0 || jobs > 0)
+            .then(|| format!("{left} commands not yet issued, {jobs} jobs not yet planned"))
     }
     fn stats(&self) -> Vec<Stat> {
         vec![
-            ("passes", StatValue::U64(self.passes)),
-            ("planned_weight_bytes", StatValue::U64(self.weight_bytes)),
+            ("passes", StatValue::U64(self.stream.counters.passes)),
+            (
+                "planned_weight_bytes",
+                StatValue::U64(self.stream.counters.weight_bytes),
+            ),
         ]
     }
     fn as_any(&self) -> Option<&dyn std::any::Any> {

@@ -14,11 +14,13 @@
 //!
 //! # Scheduling (per channel)
 //! A request is split into bursts of `BL * bus_bytes` bytes (64 B on x64), which enter the
-//! channel's queue of `queue_depth` entries as room allows. Whenever fewer than `lookahead`
+//! channel's queue of `queue_depth` entries as room allows, the ports taken round robin;
+//! a request marked `prefetch` enters only when no demand burst can and only into the first
+//! half of the queue, so prefetching never takes room or turns from a demand request. Whenever fewer than `lookahead`
 //! bursts are in flight, the scheduler picks one: reads first, with writes held back and
-//! drained in batches (from 16 waiting writes down to 4, or whenever no read waits), and
-//! within that direction by **FR-FCFS**: the oldest burst whose row is open (a row hit)
-//! first, else the oldest burst. Its commands are then placed at the earliest
+//! drained in batches (from 16 waiting writes down to 4, or whenever no demand read
+//! waits), and within that direction demand bursts before prefetch ones, each by
+//! **FR-FCFS**: the oldest burst whose row is open (a row hit) first, else the oldest burst. Its commands are then placed at the earliest
 //! times that satisfy every constraint, never before the decision:
 //! - row conflict: `PRE >= max(ACT + tRAS, RD + tRTP, WR data end + tWR)`, `ACT >= PRE + tRP`;
 //! - every ACT: `>= ACT(same bank) + tRC`, `>= ACT(same rank) + tRRD_S/L` (other/same bank
@@ -377,6 +379,8 @@ struct Burst {
     req: u32,
     place: Place,
     write: bool,
+    /// Of a prefetch request (served after demand bursts).
+    prefetch: bool,
     /// Its row was opened ahead of time by `prepare`.
     prepared: bool,
 }
@@ -520,21 +524,48 @@ impl Dram {
             + p.bank as u64) as usize
     }
 
-    /// Pulls requests from the ports (round robin) and splits them into channel queues.
+    /// Pulls requests from the ports (round robin) and splits them into channel queues:
+    /// demand requests first; prefetches only into the first half of a channel's queue, so
+    /// a later demand burst always finds room.
     fn admit(&mut self, ctx: &mut Ctx<'_, Transaction>) {
         let n = self.ports.len();
-        let mut idle_ports = 0;
-        let mut k = self.next_port;
-        while n > 0 && idle_ports < n {
-            let progressed = self.admit_port(ctx, k);
-            idle_ports = if progressed { 0 } else { idle_ports + 1 };
-            k = (k + 1) % n;
+        for prefetch in [false, true] {
+            let mut idle_ports = 0;
+            let mut k = self.next_port;
+            while n > 0 && idle_ports < n {
+                let progressed = self.admit_port(ctx, k, prefetch);
+                idle_ports = if progressed { 0 } else { idle_ports + 1 };
+                k = (k + 1) % n;
+            }
+            self.next_port = k;
         }
-        self.next_port = k;
     }
 
-    /// Admits one burst from port `k` if it can; returns whether it did.
-    fn admit_port(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize) -> bool {
+    /// Whether port `k`'s next request is a prefetch (`None`: no request).
+    fn head_is_prefetch(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize) -> Option<bool> {
+        match self.ports[k].split {
+            Some((slot, _, _)) => Some(
+                self.requests[slot as usize]
+                    .as_ref()
+                    .is_some_and(|r| r.req.prefetch),
+            ),
+            None => match ctx.peek(self.ports[k].input) {
+                Some(Transaction::MemReq(r)) => Some(r.prefetch),
+                _ => None,
+            },
+        }
+    }
+
+    /// Admits one burst from port `k` if it can (a prefetch only when `prefetch`); returns
+    /// whether it did.
+    fn admit_port(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize, prefetch: bool) -> bool {
+        let is_prefetch = match self.head_is_prefetch(ctx, k) {
+            None => return false,
+            Some(p) => p,
+        };
+        if is_prefetch && !prefetch {
+            return false;
+        }
         if self.ports[k].split.is_none() {
             let Some(Transaction::MemReq(req)) = ctx.try_recv(self.ports[k].input) else {
                 return false;
@@ -565,7 +596,12 @@ impl Dram {
         };
         let place = self.geo.decode(addr);
         let ch = &mut self.channels[place.channel as usize];
-        if ch.waiting.len() + ch.in_flight >= self.queue_depth {
+        let room = if is_prefetch {
+            self.queue_depth.div_ceil(2)
+        } else {
+            self.queue_depth
+        };
+        if ch.waiting.len() + ch.in_flight >= room {
             return false;
         }
         let write = self.requests[slot as usize]
@@ -575,6 +611,7 @@ impl Dram {
             req: slot,
             place,
             write,
+            prefetch: is_prefetch,
             prepared: false,
         });
         let next = addr + self.geo.burst_bytes;
@@ -621,24 +658,35 @@ impl Dram {
     /// (FCFS policy: the oldest of the direction).
     fn pick(&mut self, c: usize) -> usize {
         let writes = self.channels[c].waiting.iter().filter(|b| b.write).count();
-        let reads = self.channels[c].waiting.len() - writes;
+        // Prefetch reads never hold writes back (a write may be what a requester waits for).
+        let demand_reads = self.channels[c]
+            .waiting
+            .iter()
+            .filter(|b| !b.write && !b.prefetch)
+            .count();
         let ch = &mut self.channels[c];
         if ch.write_mode {
-            ch.write_mode = writes > WRITE_LOW || reads == 0;
+            ch.write_mode = writes > WRITE_LOW || demand_reads == 0;
         } else {
-            ch.write_mode = writes >= WRITE_HIGH || reads == 0;
+            ch.write_mode = writes >= WRITE_HIGH || demand_reads == 0;
         }
         let want_write = ch.write_mode && writes > 0;
         let ch = &self.channels[c];
-        let in_dir = |b: &Burst| b.write == want_write;
-        if self.fr_fcfs
-            && let Some(i) = ch.waiting.iter().position(|b| {
-                in_dir(b) && ch.banks[self.bank_index(&b.place)].open_row == Some(b.place.row)
-            })
-        {
-            return i;
+        // Demand bursts before prefetches; within each, FR-FCFS.
+        for prefetch in [false, true] {
+            let in_class = |b: &Burst| b.write == want_write && b.prefetch == prefetch;
+            if self.fr_fcfs
+                && let Some(i) = ch.waiting.iter().position(|b| {
+                    in_class(b) && ch.banks[self.bank_index(&b.place)].open_row == Some(b.place.row)
+                })
+            {
+                return i;
+            }
+            if let Some(i) = ch.waiting.iter().position(in_class) {
+                return i;
+            }
         }
-        ch.waiting.iter().position(in_dir).unwrap_or(0)
+        0
     }
 
     /// Applies every refresh of `rank` due by `t`.

@@ -9,7 +9,6 @@ pub mod ddr4;
 pub mod dram;
 pub mod out_buffer;
 pub mod pe_array;
-pub mod plan;
 pub mod softmax;
 pub mod unit;
 pub mod vector;

@@ -161,6 +161,7 @@ impl OutBuffer {
                         addr,
                         bytes,
                         write: true,
+                        prefetch: false,
                     };
                     if ctx
                         .try_send(self.mem_req, Transaction::MemReq(Box::new(req)))

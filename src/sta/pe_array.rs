@@ -5,7 +5,8 @@
 //! `cmd` (pass, in) from the controller; `weights`, `acts` (operand, in) from the buffers;
 //! `psum` (tile, out) to the accumulator.
 //!
-//! # Timing equations (one pass = one `rows x cols` output tile over the full reduction K)
+//! # Timing equations (one pass = one `rows x cols` output tile over a reduction chunk of
+//! length K: the whole reduction, or one K chunk when the planner splits it)
 //! - Sparse x dense with pattern N:M: PE `(i, j)` takes `L` non-zeros of column `j` a cycle
 //!   and picks the matching activations of row `i` from a window of `L*M/N` through index
 //!   multiplexers. Each PE row reads at most `A` activations a cycle, so the rate is
@@ -20,7 +21,8 @@
 //!   leave `D` cycles after the pass ends. Passes stream back to back, so an op of passes
 //!   `p_1..p_n` with no stall takes `sum(p_i) + D`: the depth is paid when the pipeline
 //!   fills, not once per pass.
-//! - A pass waits for its operands (a stall charged to DRAM for weights, to the buffer for
+//! - A pass waits for its operands — the parts of the buffers' banks it reads (one weight
+//!   column tile, one activation row tile), not the whole banks — (a stall charged to DRAM for weights, to the buffer for
 //!   activations, or to the softmax when the activations are its P rows) and, when a finished tile cannot leave (the accumulator is backed up),
 //!   for room downstream.
 //!
@@ -183,11 +185,9 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         acts: args.port("acts")?,
         psum: args.port("psum")?,
         current: None,
-        have_weight: false,
-        have_act: false,
+        w: Side::default(),
+        a: Side::default(),
         computing: None,
-        w_bpc: 1,
-        a_bpc: 1,
         pipe: VecDeque::new(),
         wait: WaitSlot::default(),
         logs: OpLogs::default(),
@@ -199,11 +199,47 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
     }))
 }
 
-/// Takes the next operand from `link`, returning its read bandwidth (bytes per cycle).
-fn take_operand(ctx: &mut Ctx<'_, Transaction>, link: LinkId) -> Option<u64> {
-    match ctx.try_recv(link) {
-        Some(Transaction::Operand(o)) => Some(o.read_bytes_per_cycle.max(1)),
-        _ => None,
+/// What the array has of one operand side (weights or activations): the load (bank fill)
+/// it reads, how many of that load's parts have arrived, and the bank's read bandwidth.
+#[derive(Copy, Clone, Debug)]
+struct Side {
+    load: u32,
+    parts: u32,
+    bpc: u64,
+}
+
+impl Default for Side {
+    fn default() -> Self {
+        // The first pass's `new_*` flag moves to load 0.
+        Side {
+            load: u32::MAX,
+            parts: 0,
+            bpc: 1,
+        }
+    }
+}
+
+impl Side {
+    /// Moves on to the buffer's next load (the previous bank is done with).
+    fn next_load(&mut self) {
+        self.load = self.load.wrapping_add(1);
+        self.parts = 0;
+    }
+
+    /// Takes parts from `link` until part `part` of the current load has arrived; false if
+    /// it has not yet. Parts of earlier loads that no pass read are dropped.
+    fn need(&mut self, ctx: &mut Ctx<'_, Transaction>, link: LinkId, part: u32) -> bool {
+        while self.parts <= part {
+            match ctx.try_recv(link) {
+                Some(Transaction::Operand(o)) if o.load == self.load => {
+                    self.parts = o.part + 1;
+                    self.bpc = u64::from(o.read_bytes_per_cycle.max(1));
+                }
+                Some(_) => {}
+                None => return false,
+            }
+        }
+        true
     }
 }
 
@@ -218,12 +254,12 @@ pub struct PeArray {
     acts: LinkId,
     psum: LinkId,
     current: Option<Box<Pass>>,
-    have_weight: bool,
-    have_act: bool,
+    /// The weight side's load and parts.
+    w: Side,
+    /// The activation side's load and parts.
+    a: Side,
     /// The tile of the pass being computed.
     computing: Option<Tile>,
-    w_bpc: u64,
-    a_bpc: u64,
     /// Finished tiles in the pipeline: (time they leave, tile).
     pipe: VecDeque<(u64, Tile)>,
     wait: WaitSlot,
@@ -244,8 +280,8 @@ impl PeArray {
             .engine
             .compute_cycles(p.k, u64::from(p.n), u64::from(p.m));
         compute
-            .max(p.weight_bytes.div_ceil(self.w_bpc))
-            .max(p.act_bytes.div_ceil(self.a_bpc))
+            .max(p.weight_bytes.div_ceil(self.w.bpc))
+            .max(p.act_bytes.div_ceil(self.a.bpc))
     }
 
     fn step(&mut self, ctx: &mut Ctx<'_, Transaction>) {
@@ -257,8 +293,12 @@ impl PeArray {
             let Some(p) = self.current.as_deref() else {
                 match ctx.try_recv(self.cmd) {
                     Some(Transaction::Pass(p)) => {
-                        self.have_weight = !p.new_weight;
-                        self.have_act = !p.new_act;
+                        if p.new_weight {
+                            self.w.next_load();
+                        }
+                        if p.new_act {
+                            self.a.next_load();
+                        }
                         self.current = Some(p);
                         continue;
                     }
@@ -268,7 +308,7 @@ impl PeArray {
                     }
                 }
             };
-            let op = p.op;
+            let (op, w_part, a_part) = (p.op, p.w_part, p.a_part);
             // A finished tile that could not leave yet: the accumulator is backed up.
             if self.pipe.front().is_some_and(|&(at, _)| at <= now) {
                 self.wait.begin(op, Stall::Downstream, now);
@@ -279,19 +319,13 @@ impl PeArray {
             } else {
                 Stall::Buffer
             };
-            if !self.have_weight {
-                let Some(bpc) = take_operand(ctx, self.weights) else {
-                    self.wait.begin(op, Stall::Dram, now);
-                    return;
-                };
-                (self.w_bpc, self.have_weight) = (bpc, true);
+            if !self.w.need(ctx, self.weights, w_part) {
+                self.wait.begin(op, Stall::Dram, now);
+                return;
             }
-            if !self.have_act {
-                let Some(bpc) = take_operand(ctx, self.acts) else {
-                    self.wait.begin(op, act_stall, now);
-                    return;
-                };
-                (self.a_bpc, self.have_act) = (bpc, true);
+            if !self.a.need(ctx, self.acts, a_part) {
+                self.wait.begin(op, act_stall, now);
+                return;
             }
             self.wait.end(&mut self.logs, now);
             let Some(p) = self.current.take() else { return };
@@ -317,6 +351,9 @@ impl PeArray {
             self.computing = Some(Tile {
                 data,
                 op: p.op,
+                at: (p.inst, p.row0, p.col0),
+                first_chunk: p.first_chunk,
+                last_chunk: p.last_chunk,
                 rows: p.rows,
                 elems: p.rows * p.cols,
                 elem_bytes: 4,
@@ -381,10 +418,22 @@ impl Actor<Transaction> for PeArray {
     fn pending_work(&self) -> Option<String> {
         if let Some(p) = &self.current {
             Some(format!(
-                "pass of op {} waiting (weight operand {}, activation operand {})",
+                "pass of op {} waiting (weight part {} of load {}: {}; activation part {} of load {}: {})",
                 p.op,
-                if self.have_weight { "ready" } else { "missing" },
-                if self.have_act { "ready" } else { "missing" }
+                p.w_part,
+                self.w.load,
+                if self.w.parts > p.w_part {
+                    "ready"
+                } else {
+                    "missing"
+                },
+                p.a_part,
+                self.a.load,
+                if self.a.parts > p.a_part {
+                    "ready"
+                } else {
+                    "missing"
+                }
             ))
         } else if !self.pipe.is_empty() || self.computing.is_some() {
             Some(format!(

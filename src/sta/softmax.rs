@@ -178,6 +178,7 @@ impl Softmax {
             addr: self.scratch,
             bytes,
             write,
+            prefetch: false,
         };
         if ctx.try_send(req, Transaction::MemReq(Box::new(r))).is_err() {
             return false;

@@ -12,8 +12,9 @@ pub struct Service {
     pub cycles: u64,
     /// Op the work is charged to.
     pub op: u32,
-    /// The tile as it leaves.
-    pub out: Tile,
+    /// The tile as it leaves; `None` when the unit keeps what it served (the accumulator
+    /// holding a partial sum until the tile's last K chunk).
+    pub out: Option<Tile>,
     /// Output port; `None` when the route's port is not connected (the unit then holds the
     /// tile, and the run ends in a deadlock that names the missing port).
     pub port: Option<LinkId>,
@@ -44,17 +45,31 @@ impl TileServer {
 
     /// Makes progress: delivers a finished tile, then starts the next one. `plan` decides
     /// the service of a tile.
-    pub fn step(&mut self, ctx: &mut Ctx<'_, Transaction>, plan: &impl Fn(Tile) -> Service) {
+    pub fn step(&mut self, ctx: &mut Ctx<'_, Transaction>, plan: &mut impl FnMut(Tile) -> Service) {
         let now = ctx.now().as_ps();
-        if let Some((s, w)) = self.blocked.take() {
-            let Some(port) = s.port else {
-                self.blocked = Some((s, w));
-                return;
-            };
-            if let Err(t) = ctx.try_send(port, Transaction::Tile(Box::new(s.out))) {
-                let Transaction::Tile(out) = t else { return };
-                self.blocked = Some((Service { out: *out, ..s }, w));
-                return;
+        if let Some((mut s, w)) = self.blocked.take() {
+            if let Some(out) = s.out.take() {
+                let Some(port) = s.port else {
+                    self.blocked = Some((
+                        Service {
+                            out: Some(out),
+                            ..s
+                        },
+                        w,
+                    ));
+                    return;
+                };
+                if let Err(t) = ctx.try_send(port, Transaction::Tile(Box::new(out))) {
+                    let Transaction::Tile(out) = t else { return };
+                    self.blocked = Some((
+                        Service {
+                            out: Some(*out),
+                            ..s
+                        },
+                        w,
+                    ));
+                    return;
+                }
             }
             w.close(&mut self.logs, now);
         }
@@ -78,7 +93,11 @@ impl TileServer {
     }
 
     /// The service ended (call from `on_wake`).
-    pub fn finish(&mut self, ctx: &mut Ctx<'_, Transaction>, plan: &impl Fn(Tile) -> Service) {
+    pub fn finish(
+        &mut self,
+        ctx: &mut Ctx<'_, Transaction>,
+        plan: &mut impl FnMut(Tile) -> Service,
+    ) {
         if let Some(s) = self.busy.take() {
             let w = Waiting {
                 op: s.op,
@@ -95,8 +114,11 @@ impl TileServer {
         match (&self.busy, &self.blocked) {
             (Some(s), _) => Some(format!("serving a tile of op {}", s.op)),
             (_, Some((s, _))) if s.port.is_none() => Some(format!(
-                "holding a tile of op {}: the output port for its route ({:?} to {:?}) is not connected",
-                s.op, s.out.via, s.out.dest
+                "holding a tile of op {}: the output port for its route ({}) is not connected",
+                s.op,
+                s.out
+                    .as_ref()
+                    .map_or_else(String::new, |o| format!("{:?} to {:?}", o.via, o.dest))
             )),
             (_, Some((s, _))) => Some(format!("holding a finished tile of op {}", s.op)),
             _ => None,
@@ -108,7 +130,17 @@ impl TileServer {
 /// the tile goes next.
 pub trait Routing: Send + 'static {
     /// The service of tile `t`.
-    fn service(&self, t: Tile) -> Service;
+    fn service(&mut self, t: Tile) -> Service;
+
+    /// Statistics of the unit's own state, beside the tiles served.
+    fn stats(&self) -> Vec<crate::kernel::Stat> {
+        Vec::new()
+    }
+
+    /// Work the unit still holds at the end of a run (for deadlock reports).
+    fn pending(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A module that serves tiles one at a time with a [`TileServer`], as its [`Routing`] says
@@ -130,12 +162,12 @@ impl<R: Routing> TileUnit<R> {
     }
 
     fn run(&mut self, ctx: &mut Ctx<'_, Transaction>, finish: bool) {
-        let routing = &self.routing;
-        let plan = |t: Tile| routing.service(t);
+        let routing = &mut self.routing;
+        let mut plan = |t: Tile| routing.service(t);
         if finish {
-            self.server.finish(ctx, &plan);
+            self.server.finish(ctx, &mut plan);
         } else {
-            self.server.step(ctx, &plan);
+            self.server.step(ctx, &mut plan);
         }
     }
 }
@@ -154,10 +186,12 @@ impl<R: Routing> crate::kernel::Actor<Transaction> for TileUnit<R> {
         self.run(ctx, false);
     }
     fn pending_work(&self) -> Option<String> {
-        self.server.pending()
+        self.server.pending().or_else(|| self.routing.pending())
     }
     fn stats(&self) -> Vec<crate::kernel::Stat> {
-        vec![("tiles", crate::kernel::StatValue::U64(self.server.tiles))]
+        let mut s = vec![("tiles", crate::kernel::StatValue::U64(self.server.tiles))];
+        s.extend(self.routing.stats());
+        s
     }
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)

@@ -82,7 +82,7 @@ pub struct VecRouting {
 }
 
 impl Routing for VecRouting {
-    fn service(&self, mut t: Tile) -> Service {
+    fn service(&mut self, mut t: Tile) -> Service {
         if let Some(f) = &self.functional {
             crate::functional::lock(f).vector(&mut t);
         }
@@ -97,11 +97,11 @@ impl Routing for VecRouting {
         Service {
             cycles: passes * u64::from(t.elems).div_ceil(self.lanes),
             op,
-            out: Tile {
+            out: Some(Tile {
                 via: Via::Direct,
                 op,
                 ..t
-            },
+            }),
             port,
         }
     }

@@ -367,12 +367,40 @@ impl Topology {
                     }
                 })
                 .collect();
+            // The far ends of every peer's ports (each link seen from the peer's side).
+            let peers2: Vec<(&'static str, &'static str, &'static ModuleSpec, &Params)> = self
+                .links
+                .iter()
+                .filter_map(|l| {
+                    if l.from.module == mi {
+                        Some((l.from.port, l.to.module))
+                    } else if l.to.module == mi {
+                        Some((l.to.port, l.from.module))
+                    } else {
+                        None
+                    }
+                })
+                .flat_map(|(mine, peer)| {
+                    self.links.iter().filter_map(move |l| {
+                        let (theirs, far) = if l.from.module == peer {
+                            (l.from.port, l.to.module)
+                        } else if l.to.module == peer {
+                            (l.to.port, l.from.module)
+                        } else {
+                            return None;
+                        };
+                        let o = &self.modules[far];
+                        Some((mine, theirs, o.spec, &o.params))
+                    })
+                })
+                .collect();
             let args = BuildArgs {
                 name: &m.name,
                 params: &m.params,
                 clock: m.clock,
                 ports: &ports,
                 peers: &peers,
+                peers2: &peers2,
                 workload,
                 functional,
             };

@@ -190,8 +190,16 @@ fn run_rejects_bad_workloads_and_hardware_with_exit_code_2() {
             "unknown model `bert-tiny`",
         ),
         (
-            &["run", "sta-small", "--set", "weight_buffer.bank_bytes=1024"],
-            "weight buffer too small for one tile",
+            &[
+                "run",
+                "sta-small",
+                "--set",
+                "pe_array.cols=64",
+                "--set",
+                "weight_buffer.bank_bytes=64",
+            ],
+            // One 4 x 64 tile of 2:4 weights: 2 x 64 x (16 + 2) / 8 = 288 bytes.
+            "set `weight_buffer.bank_bytes` to at least 288",
         ),
     ];
     for (args, want) in cases {

@@ -176,7 +176,7 @@ fn the_index_multiplexers_compute_the_pruned_dense_product() {
             let expect: f64 = (0..k)
                 .map(|i| f64::from(dense[c * k + i]) * f64::from(a[i]))
                 .sum();
-            let got = f64::from(lin.mac(c, &a));
+            let got = f64::from(lin.mac(c, &a, 0..lin.k));
             assert!(
                 (got - expect).abs() < 1e-5,
                 "{p} column {c}: {got} vs {expect}"

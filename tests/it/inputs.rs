@@ -49,16 +49,23 @@ fn a_batch_of_2_pow_63_is_refused_naming_the_flag_and_the_limit() {
 
 #[test]
 fn a_sequence_too_long_to_plan_is_refused_before_planning() {
-    // s = 100000 on a 16 x 16 array: 6250^2 score tiles per head, 5.7e9 passes in all.
+    // s = 100000 on a 16 x 16 array: 6250^2 score tiles per head, 5.7e9 passes in all (at
+    // least: P.V's reduction over 100000 keys is cut into chunks too).
     let (_, err) = expect(&["run", "--seq", "100000"], 2);
     let tiles = 100_000u64.div_ceil(16);
     let per_layer = tiles * (2304 / 16 + 768 / 16 + 3072 / 16 + 768 / 16)
         + 12 * (tiles * tiles + tiles * (64 / 16));
+    let said: u64 = err
+        .split("up to ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(said >= per_layer * 12, "{said} < {}: {err}", per_layer * 12);
     assert!(
-        err.contains(&format!("up to {} PE passes", per_layer * 12)),
+        err.contains("PE passes, more than the limit of 4294967296"),
         "{err}"
     );
-    assert!(err.contains("more than the limit of 8388608"), "{err}");
     assert!(err.contains("--seq"), "{err}");
 }
 

@@ -302,8 +302,8 @@ fn the_committed_sample_vcd_has_every_signal_the_readme_lists() {
         ("dram", "inflight"),
         ("dram", "gbps"),
         ("dram", "bank"),
-        ("weight_buffer", "banks_used"),
-        ("act_buffer", "banks_used"),
+        ("weight_buffer", "bytes_used"),
+        ("act_buffer", "bytes_used"),
         ("softmax", "rows"),
     ] {
         assert!(
