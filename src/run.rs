@@ -414,9 +414,8 @@ fn place_scratch(
         .filter_map(|m| m.params.u64("rows").ok())
         .max()
         .unwrap_or(0);
-    let bytes = w.map_or(0, |w| {
-        softmax::scratch_bytes(pe_rows, w.seq, w.value_bits.div_ceil(8))
-    });
+    let bound = w.map(|w| softmax::scratch_bytes(pe_rows, w.seq, w.value_bits.div_ceil(8)));
+    let bytes = bound.unwrap_or(0);
     for (i, m) in topo.modules.iter().enumerate() {
         let id = crate::kernel::ActorId(i as u32);
         let Some(given) = sim
@@ -490,7 +489,7 @@ fn place_scratch(
             .actor_any_mut(id)
             .and_then(|a| a.downcast_mut::<Softmax>())
         {
-            s.place_scratch(addr);
+            s.place_scratch(addr, bound);
         }
     }
     Ok(())

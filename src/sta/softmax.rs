@@ -121,6 +121,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         lanes: args.params.u64("lanes")?,
         passes: args.params.u64("passes")?,
         scratch: args.params.auto_u64("scratch_addr")?,
+        scratch_bytes: None,
         filling: Vec::new(),
         ready: VecDeque::new(),
         phase: Phase::Idle,
@@ -150,6 +151,8 @@ pub struct Softmax {
     passes: u64,
     /// DRAM address of the scratch area; `None` until placed (`auto`).
     scratch: Option<u64>,
+    /// Bytes the placed area holds (`None`: not placed, or no bound known).
+    scratch_bytes: Option<u64>,
     /// Tiles of the row block being collected.
     filling: Vec<Tile>,
     /// Complete row blocks waiting or in progress (front).
@@ -198,9 +201,10 @@ impl Softmax {
         self.scratch
     }
 
-    /// Places the scratch area at `addr` (before the run starts).
-    pub fn place_scratch(&mut self, addr: u64) {
+    /// Places the scratch area at `addr`, `bytes` long if known (before the run starts).
+    pub fn place_scratch(&mut self, addr: u64, bytes: Option<u64>) {
         self.scratch = Some(addr);
+        self.scratch_bytes = bytes;
     }
 
     fn block_bytes(block: &[Tile]) -> u64 {
@@ -219,6 +223,12 @@ impl Softmax {
         let Some(addr) = self.scratch else {
             panic!("internal error: the off-chip softmax's scratch area was never placed");
         };
+        debug_assert!(
+            self.scratch_bytes.is_none_or(|area| bytes <= area),
+            "a row block of {bytes} bytes overflows the scratch area of {:?} bytes \
+             (softmax::scratch_bytes no longer bounds the planner's row blocks)",
+            self.scratch_bytes
+        );
         let r = MemReq {
             id: self.rows,
             addr,
