@@ -74,6 +74,9 @@ impl PortSpec {
     }
 }
 
+/// The value of a [`ParamType::AutoInt`] parameter that leaves it to the run.
+pub const AUTO: &str = "auto";
+
 /// The type and valid range of a parameter.
 #[derive(Debug)]
 pub enum ParamType {
@@ -95,6 +98,14 @@ pub enum ParamType {
     Bool,
     /// One of a fixed set of names.
     Choice(&'static [&'static str]),
+    /// An integer in `min..=max`, or `auto`: a value the run works out from the rest of
+    /// the design before it starts (e.g. an address placed after the planned tensors).
+    AutoInt {
+        /// Smallest valid value.
+        min: i64,
+        /// Largest valid value.
+        max: i64,
+    },
     /// A non-empty list of integers, each in `min..=max`.
     IntList {
         /// Smallest valid element.
@@ -243,6 +254,14 @@ impl Value {
     /// parameter becomes a real) or a message saying what was expected.
     pub fn check(&self, ty: &ParamType) -> Result<Value, String> {
         match (ty, self) {
+            (ParamType::AutoInt { .. }, Value::Str(s)) if s == AUTO => Ok(self.clone()),
+            (ParamType::AutoInt { min, max }, Value::Int(_)) => Value::check(
+                self,
+                &ParamType::Int {
+                    min: *min,
+                    max: *max,
+                },
+            ),
             (ParamType::Int { min, max }, Value::Int(i)) => {
                 if i < min || i > max {
                     Err(format!(
@@ -301,6 +320,9 @@ impl ParamType {
     pub fn describe(&self) -> String {
         match self {
             ParamType::Int { min, max } => format!("an integer in {min}..={max}"),
+            ParamType::AutoInt { min, max } => {
+                format!("an integer in {min}..={max}, or `{AUTO}` (worked out by the run)")
+            }
             ParamType::Float { min, max } => format!("a number in {min}..={max}"),
             ParamType::Bool => "true or false".into(),
             ParamType::Choice(names) => format!("one of {}", quote_list(names)),
@@ -371,6 +393,14 @@ impl Params {
     pub fn u64(&self, name: &str) -> Result<u64, String> {
         let i = self.int(name)?;
         u64::try_from(i).map_err(|_| format!("parameter `{name}` = {i} is negative"))
+    }
+
+    /// An integer-or-`auto` parameter ([`ParamType::AutoInt`]): `None` for `auto`.
+    pub fn auto_u64(&self, name: &str) -> Result<Option<u64>, String> {
+        match self.get(name)? {
+            Value::Str(s) if s == AUTO => Ok(None),
+            _ => self.u64(name).map(Some),
+        }
     }
 
     /// A real parameter.

@@ -317,53 +317,194 @@ fn checkpoint_workload(
     Ok(w)
 }
 
+/// Builds `topo` for a run of `w` (`None`: a topology without a controller), with the data
+/// plane of a functional run if there is one, and resolves and checks its DRAM placements
+/// ([`check_memory`]): every run, check and sweep point builds through here.
+pub fn build(
+    topo: &Topology,
+    w: Option<&Workload>,
+    functional: Option<&crate::functional::Shared>,
+) -> Result<crate::kernel::Simulation<crate::txn::Transaction>, InputError> {
+    let mut sim = topo.build_with(w, functional)?;
+    check_memory(topo, w, &mut sim)?;
+    Ok(sim)
+}
+
 /// Checks that every DRAM of a built simulation holds the tensors its controller placed
-/// (else their addresses would wrap into other tensors' rows).
+/// (else their addresses would wrap into other tensors' rows), and places each off-chip
+/// softmax's score scratch area ([`place_scratch`]).
 pub fn check_memory(
     topo: &Topology,
-    sim: &crate::kernel::Simulation<crate::txn::Transaction>,
+    w: Option<&Workload>,
+    sim: &mut crate::kernel::Simulation<crate::txn::Transaction>,
 ) -> Result<(), InputError> {
-    let actor = |i: usize| sim.actor_any(crate::kernel::ActorId(i as u32));
-    let Some(footprint) = topo
+    let footprint = topo
         .modules
         .iter()
         .enumerate()
-        .filter_map(|(i, _)| actor(i)?.downcast_ref::<crate::sta::controller::Controller>())
+        .filter_map(|(i, _)| {
+            sim.actor_any(crate::kernel::ActorId(i as u32))?
+                .downcast_ref::<crate::sta::controller::Controller>()
+        })
         .map(|c| c.planned_footprint_bytes())
+        .max();
+    if let Some(footprint) = footprint {
+        for (i, m) in topo.modules.iter().enumerate() {
+            let Some(d) = dram_of(sim, i) else {
+                continue;
+            };
+            let capacity = d.capacity_bytes();
+            if footprint > capacity {
+                return Err(InputError::new(
+                    format!(
+                        "the workload needs {footprint} bytes of DRAM ({} of weights and activations), but `{}` holds {capacity} ({})",
+                        mib(footprint),
+                        m.name,
+                        mib(capacity)
+                    ),
+                    m.origin.clone(),
+                    format!("modules.{}", m.name),
+                )
+                .with_hint(capacity_hint(&m.name, d.geometry())));
+            }
+        }
+    }
+    place_scratch(topo, w, sim, footprint.unwrap_or(0))
+}
+
+/// The DRAM that is actor `i`, if it is one.
+fn dram_of(
+    sim: &crate::kernel::Simulation<crate::txn::Transaction>,
+    i: usize,
+) -> Option<&crate::sta::dram::Dram> {
+    sim.actor_any(crate::kernel::ActorId(i as u32))?
+        .downcast_ref::<crate::sta::dram::Dram>()
+}
+
+/// `bytes` in MiB, one decimal.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+}
+
+/// What sets the capacity of DRAM `name`, and what to raise.
+fn capacity_hint(name: &str, g: &crate::sta::dram::Geometry) -> String {
+    format!(
+        "capacity = channels {} x ranks {} x bank_groups {} x banks_per_group {} x rows {} x row_bytes {}: raise `{name}.rows`, `{name}.ranks` or `{name}.channels`, or lower the workload",
+        g.channels, g.ranks, g.bank_groups, g.banks_per_group, g.rows, g.row_bytes
+    )
+}
+
+/// Places the score scratch area of every off-chip softmax in the DRAM its `mem_req`
+/// drives: `auto` right after the `footprint` bytes of planned tensors
+/// ([`crate::sta::softmax::auto_scratch_addr`]), an explicit `scratch_addr` where it says.
+/// The area holds one row block ([`crate::sta::softmax::scratch_bytes`], with the PE
+/// array's rows and the workload's sequence length and value width); an area that leaves
+/// the DRAM or overlaps the planned tensors is an input error.
+fn place_scratch(
+    topo: &Topology,
+    w: Option<&Workload>,
+    sim: &mut crate::kernel::Simulation<crate::txn::Transaction>,
+    footprint: u64,
+) -> Result<(), InputError> {
+    use crate::sta::softmax::{self, Softmax};
+    let pe_rows = topo
+        .modules
+        .iter()
+        .filter(|m| m.spec.kind == "pe_array")
+        .filter_map(|m| m.params.u64("rows").ok())
         .max()
-    else {
-        return Ok(());
-    };
+        .unwrap_or(0);
+    let bound = w.map(|w| softmax::scratch_bytes(pe_rows, w.seq, w.value_bits.div_ceil(8)));
+    let bytes = bound.unwrap_or(0);
     for (i, m) in topo.modules.iter().enumerate() {
-        let Some(d) = actor(i).and_then(|a| a.downcast_ref::<crate::sta::dram::Dram>()) else {
+        let id = crate::kernel::ActorId(i as u32);
+        let Some(given) = sim
+            .actor_any(id)
+            .and_then(|a| a.downcast_ref::<Softmax>())
+            .filter(|s| s.offchip())
+            .map(|_| m.params.auto_u64("scratch_addr").ok().flatten())
+        else {
             continue;
         };
-        let capacity = d.capacity_bytes();
-        if footprint > capacity {
-            let g = d.geometry();
+        let addr = given.unwrap_or_else(|| softmax::auto_scratch_addr(footprint));
+        let end = addr.saturating_add(bytes);
+        let dram = topo
+            .links
+            .iter()
+            .find(|l| l.from.module == i && l.from.port == "mem_req")
+            .and_then(|l| Some((&topo.modules[l.to.module], dram_of(sim, l.to.module)?)));
+        let key = format!("modules.{}.scratch_addr", m.name);
+        let area = format!(
+            "{addr}..{end} ({bytes} bytes: one row block of {pe_rows} rows x {} scores of {} bytes)",
+            w.map_or(0, |w| w.seq),
+            w.map_or(0, |w| w.value_bits.div_ceil(8))
+        );
+        let auto_at = softmax::auto_scratch_addr(footprint);
+        if let Some((dm, d)) = dram {
+            let capacity = d.capacity_bytes();
+            if end > capacity {
+                return Err(match given {
+                    Some(_) => InputError::new(
+                        format!(
+                            "`{}.scratch_addr` = {addr}: the score scratch area {area} ends past `{}`, which holds {capacity} bytes ({})",
+                            m.name,
+                            dm.name,
+                            mib(capacity)
+                        ),
+                        m.param_origin("scratch_addr").clone(),
+                        key,
+                    )
+                    .with_hint(scratch_hint(auto_at, footprint, bytes, capacity)),
+                    None => InputError::new(
+                        format!(
+                            "`{}` holds {capacity} bytes ({}): the planned tensors ({footprint} bytes) and, after them, the score scratch area of `{}` {area} do not fit",
+                            dm.name,
+                            mib(capacity),
+                            m.name
+                        ),
+                        dm.origin.clone(),
+                        format!("modules.{}", dm.name),
+                    )
+                    .with_hint(capacity_hint(&dm.name, d.geometry())),
+                });
+            }
+        }
+        if given.is_some() && addr < footprint {
             return Err(InputError::new(
                 format!(
-                    "the workload needs {footprint} bytes of DRAM ({:.1} MiB of weights and activations), but `{}` holds {capacity} ({:.1} MiB)",
-                    footprint as f64 / (1u64 << 20) as f64,
-                    m.name,
-                    capacity as f64 / (1u64 << 20) as f64
+                    "`{}.scratch_addr` = {addr}: the score scratch area {area} overlaps the tensors the controller placed at 0..{footprint}",
+                    m.name
                 ),
-                m.origin.clone(),
-                format!("modules.{}", m.name),
+                m.param_origin("scratch_addr").clone(),
+                key,
             )
-            .with_hint(format!(
-                "capacity = channels {} x ranks {} x bank_groups {} x banks_per_group {} x rows {} x row_bytes {}: raise `{n}.rows`, `{n}.ranks` or `{n}.channels`, or lower the workload",
-                g.channels,
-                g.ranks,
-                g.bank_groups,
-                g.banks_per_group,
-                g.rows,
-                g.row_bytes,
-                n = m.name
+            .with_hint(scratch_hint(
+                auto_at,
+                footprint,
+                bytes,
+                dram.map_or(u64::MAX, |(_, d)| d.capacity_bytes()),
             )));
+        }
+        if let Some(s) = sim
+            .actor_any_mut(id)
+            .and_then(|a| a.downcast_mut::<Softmax>())
+        {
+            s.place_scratch(addr, bound);
         }
     }
     Ok(())
+}
+
+/// What to give as `scratch_addr` instead.
+fn scratch_hint(auto_at: u64, footprint: u64, bytes: u64, capacity: u64) -> String {
+    let last = capacity.saturating_sub(bytes);
+    if footprint <= last {
+        format!(
+            "omit `scratch_addr` (or write `auto`) to place it after the tensors, at {auto_at}; or give an address in {footprint}..={last}"
+        )
+    } else {
+        "the DRAM has no room for it after the tensors: raise the DRAM's capacity".to_owned()
+    }
 }
 
 /// Names for traces: modules, links, and `L{layer}.{op}` for every op of the plan.
@@ -440,7 +581,7 @@ pub fn simulate_plain(
     max_time: Option<SimTime>,
     trace: Option<&TraceOptions>,
 ) -> Result<PlainOutcome, Error> {
-    let mut sim = topo.build()?;
+    let mut sim = build(topo, None, None)?;
     let (summary, wall_s) = execute(topo, &mut sim, max_time, trace)?;
     Ok(PlainOutcome {
         report: report::plain::build(topo, &sim, summary.end_time, summary.events),
@@ -457,8 +598,7 @@ pub fn simulate(
     trace: Option<&TraceOptions>,
     functional: Option<(&crate::functional::Shared, f64)>,
 ) -> Result<Outcome, Error> {
-    let mut sim = topo.build_with(Some(w), functional.map(|f| f.0))?;
-    check_memory(topo, &sim)?;
+    let mut sim = build(topo, Some(w), functional.map(|f| f.0))?;
     let (summary, wall_s) = execute(topo, &mut sim, max_time, trace)?;
     let mut report = report::build(topo, &sim, w, summary.end_time);
     if let Some((plane, tolerance)) = functional {

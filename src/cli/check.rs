@@ -23,10 +23,9 @@ pub fn run(a: &Args) -> Result<(), Error> {
     let has_controller = t.modules.iter().any(|m| m.spec.kind == "controller");
     if has_controller {
         let w = stasim::run::resolve_workload(&t, &stasim::run::WorkloadArgs::default())?;
-        let sim = t.build_with(Some(&w), None)?;
-        stasim::run::check_memory(&t, &sim)?;
+        stasim::run::build(&t, Some(&w), None)?;
     } else {
-        t.build()?;
+        stasim::run::build(&t, None, None)?;
     }
     outln!("{}: topology `{}` is valid", t.path, t.name);
     outln!("  modules: {}", t.modules.len());

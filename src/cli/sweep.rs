@@ -52,7 +52,20 @@ fn plot(r: &sweep::results::Results, dir: &std::path::Path) -> Result<(), Error>
     for (name, why) in &w.skipped {
         outln!("  no {name}: {why}");
     }
+    if w.failed_points > 0 {
+        outln!(
+            "  {} of {} points left out of the charts: they did not finish (failed, infeasible or timed out)",
+            w.failed_points,
+            r.points.len()
+        );
+    }
     Ok(())
+}
+
+/// The first line of an error, without its `error: ` tag.
+fn first_line(error: &str) -> &str {
+    let line = error.lines().next().unwrap_or("");
+    line.strip_prefix("error: ").unwrap_or(line)
 }
 
 /// Runs `sweep`.
@@ -132,6 +145,12 @@ pub fn run(a: &Args) -> Result<(), Error> {
         for p in &s.points {
             if shard.is_none_or(|(i, n)| p.index % n == i) {
                 outln!("{:4}  stasim {}", p.index, p.run_args(&s).join(" "));
+                if let Some(why) = &p.infeasible {
+                    outln!(
+                        "      infeasible, will be recorded as failed: {}",
+                        first_line(why)
+                    );
+                }
             }
         }
         return Ok(());
@@ -159,13 +178,23 @@ pub fn run(a: &Args) -> Result<(), Error> {
         .filter(|p| outcome.ran.contains(&p.index))
         .collect();
     let failed = ran.iter().filter(|p| p.status != "ok").count();
+    // Failed as bad input: the design cannot run (found at load, or by the run itself).
+    let infeasible = ran
+        .iter()
+        .filter(|p| p.status != "ok" && p.exit_code == Some(2))
+        .count();
     let serial: f64 = ran.iter().map(|p| p.wall_s).sum();
     let wall = t0.elapsed().as_secs_f64();
     outln!(
-        "sweep `{}`: {} points run ({} ok, {failed} failed) in {wall:.1} s wall ({serial:.1} s of runs, {:.2}x){}, results in {}",
+        "sweep `{}`: {} points run ({} ok, {failed} failed{}) in {wall:.1} s wall ({serial:.1} s of runs, {:.2}x){}, results in {}",
         r.sweep,
         ran.len(),
         ran.len() - failed,
+        if infeasible > 0 {
+            format!(", {infeasible} of them infeasible designs")
+        } else {
+            String::new()
+        },
         serial / wall.max(1e-9),
         if outcome.kept.is_empty() {
             String::new()
@@ -175,11 +204,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
         out.display()
     );
     for p in r.points.iter().filter(|p| p.status != "ok") {
-        let first = p
-            .error
-            .as_deref()
-            .and_then(|e| e.lines().next())
-            .unwrap_or("");
+        let first = first_line(p.error.as_deref().unwrap_or(""));
         outln!("  point {} {}: {first}", p.index, p.status);
     }
     if r.interrupted {

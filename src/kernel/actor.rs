@@ -53,4 +53,10 @@ pub trait Actor<M>: Send {
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
     }
+    /// The concrete module, mutably, for settings resolved after every module is built and
+    /// before the run starts (a DRAM area placed after the planned tensors; `None` by
+    /// default).
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        None
+    }
 }

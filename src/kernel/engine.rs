@@ -360,6 +360,11 @@ impl<M: Message> Simulation<M> {
         self.actors[id.0 as usize].actor.as_any()
     }
 
+    /// The concrete actor `id`, mutably, if it exposes itself (see [`Actor::as_any_mut`]).
+    pub fn actor_any_mut(&mut self, id: ActorId) -> Option<&mut dyn std::any::Any> {
+        self.actors[id.0 as usize].actor.as_any_mut()
+    }
+
     /// Statistics of actor `id`.
     pub fn actor_stats(&self, id: ActorId) -> Vec<Stat> {
         self.actors[id.0 as usize].actor.stats()

@@ -17,8 +17,17 @@
 //! first makes the DRAM round trip an accelerator without the fused unit needs: the scores
 //! are written to DRAM and read back before the softmax runs.
 //!
+//! # The scratch area
+//! Blocks make the round trip one at a time, each at the same DRAM address `scratch_addr`,
+//! so the area holds one block: at most `R` rows (the PE array's) of `s` scores of the
+//! workload's value width, [`scratch_bytes`]. `auto` (the default) places it at the first
+//! [`SCRATCH_ALIGN_BYTES`] boundary after the tensors the controller placed; the run
+//! resolves it before it starts ([`Softmax::place_scratch`], from `run::check_memory`),
+//! which also refuses an explicit address whose area leaves the DRAM or overlaps those
+//! tensors.
+//!
 //! # Parameters
-//! `lanes`, `passes`, `offchip`.
+//! `lanes`, `passes`, `offchip`, `scratch_addr`.
 
 use std::collections::VecDeque;
 
@@ -85,13 +94,13 @@ pub const SPEC: ModuleSpec = ModuleSpec {
         },
         ParamSpec {
             name: "scratch_addr",
-            ty: ParamType::Int {
+            ty: ParamType::AutoInt {
                 min: 0,
                 max: 1 << 50,
             },
-            default: ParamDefault::Int(1 << 40),
+            default: ParamDefault::Str(crate::component::AUTO),
             unit: "bytes",
-            doc: "DRAM address of the score scratch area (offchip only)",
+            doc: "DRAM address of the score scratch area (offchip only); auto: the first 4 KiB boundary after the planned tensors",
         },
     ],
     build,
@@ -111,7 +120,8 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         mem: if offchip { mem } else { None },
         lanes: args.params.u64("lanes")?,
         passes: args.params.u64("passes")?,
-        scratch: args.params.u64("scratch_addr")?,
+        scratch: args.params.auto_u64("scratch_addr")?,
+        scratch_bytes: None,
         filling: Vec::new(),
         ready: VecDeque::new(),
         phase: Phase::Idle,
@@ -139,7 +149,10 @@ pub struct Softmax {
     mem: Option<(LinkId, LinkId)>,
     lanes: u64,
     passes: u64,
-    scratch: u64,
+    /// DRAM address of the scratch area; `None` until placed (`auto`).
+    scratch: Option<u64>,
+    /// Bytes the placed area holds (`None`: not placed, or no bound known).
+    scratch_bytes: Option<u64>,
     /// Tiles of the row block being collected.
     filling: Vec<Tile>,
     /// Complete row blocks waiting or in progress (front).
@@ -160,7 +173,40 @@ fn op_of(t: &Tile) -> u32 {
     }
 }
 
+/// Alignment of an `auto` scratch area, bytes.
+pub const SCRATCH_ALIGN_BYTES: u64 = 4096;
+
+/// Bytes of the scratch area: one row block, `pe_rows` rows of `seq` scores of
+/// `value_bytes` each (saturating).
+pub fn scratch_bytes(pe_rows: u64, seq: u64, value_bytes: u64) -> u64 {
+    pe_rows.saturating_mul(seq).saturating_mul(value_bytes)
+}
+
+/// Where an `auto` scratch area goes: the first [`SCRATCH_ALIGN_BYTES`] boundary at or
+/// after `footprint_bytes` (saturating).
+pub fn auto_scratch_addr(footprint_bytes: u64) -> u64 {
+    footprint_bytes
+        .checked_next_multiple_of(SCRATCH_ALIGN_BYTES)
+        .unwrap_or(u64::MAX)
+}
+
 impl Softmax {
+    /// Whether scores make the DRAM round trip (`offchip: true`, DRAM connected).
+    pub fn offchip(&self) -> bool {
+        self.mem.is_some()
+    }
+
+    /// The scratch area's address: `None` while `auto` has not been placed.
+    pub fn scratch_addr(&self) -> Option<u64> {
+        self.scratch
+    }
+
+    /// Places the scratch area at `addr`, `bytes` long if known (before the run starts).
+    pub fn place_scratch(&mut self, addr: u64, bytes: Option<u64>) {
+        self.scratch = Some(addr);
+        self.scratch_bytes = bytes;
+    }
+
     fn block_bytes(block: &[Tile]) -> u64 {
         block
             .iter()
@@ -173,9 +219,19 @@ impl Softmax {
             return false;
         };
         let bytes = self.ready.front().map_or(0, |b| Self::block_bytes(b));
+        // Every run places it before it starts (`run::check_memory`).
+        let Some(addr) = self.scratch else {
+            panic!("internal error: the off-chip softmax's scratch area was never placed");
+        };
+        debug_assert!(
+            self.scratch_bytes.is_none_or(|area| bytes <= area),
+            "a row block of {bytes} bytes overflows the scratch area of {:?} bytes \
+             (softmax::scratch_bytes no longer bounds the planner's row blocks)",
+            self.scratch_bytes
+        );
         let r = MemReq {
             id: self.rows,
-            addr: self.scratch,
+            addr,
             bytes,
             write,
             prefetch: false,
@@ -321,6 +377,9 @@ impl Actor<Transaction> for Softmax {
         ]
     }
     fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
         Some(self)
     }
 }

@@ -15,8 +15,18 @@
 //! timeout_s: 600                  # per run
 //! ```
 //!
-//! Every point is checked before any run starts: its `--set` keys and values against the
-//! topology, its workload (model, pattern support, shapes) against the planner's rules.
+//! Every point is checked before any run starts. Settings no run could take are errors of
+//! the sweep file (exit 2, nothing runs): bad YAML, an unknown key or parameter, a value of
+//! the wrong type or outside its parameter's range, an unknown model or a malformed
+//! pattern, a workload key on a topology without a controller. A point whose settings are
+//! each valid but whose design cannot run (building it fails: a buffer too small for one
+//! tile, an unsupported M, a DRAM smaller than the tensors) is *infeasible*: it is recorded
+//! as a failed point with its error and exit code 2, as `stasim run` would fail, and the
+//! others run. A sweep with no feasible point at all is refused like a bad file.
+//!
+//! On a topology without a `controller` (a traffic generator driving a DRAM, the
+//! `pipeline` benchmark) each point runs the modules as `stasim run` does and records the
+//! plain report: when the run ended, every module's statistics, every link's traffic.
 //! A point is numbered by its position (product first, then `points`); `--shard I/N` runs
 //! the points whose number is `I` modulo `N`, so shards are disjoint and cover the sweep.
 //!
@@ -91,6 +101,10 @@ pub struct Point {
     pub index: usize,
     /// The varied settings.
     pub params: Vec<(String, String)>,
+    /// Why the point cannot run (its design cannot run the workload: a buffer too small for
+    /// one tile, an unsupported M, a DRAM too small), as `stasim run` would say it; found
+    /// when the sweep is loaded, recorded as a failed point when it runs.
+    pub infeasible: Option<String>,
 }
 
 /// A validated sweep.
@@ -281,6 +295,39 @@ fn run_settings(
         }
     }
     Ok((wargs, sets))
+}
+
+/// Error `e` of one point with `settings`, its message after `what` (e.g. `point 3`) if
+/// given, placed at the setting it names, else at `fallback`; `text` is the sweep file's.
+fn point_error(
+    e: &InputError,
+    what: Option<&str>,
+    settings: &[Setting],
+    fallback: &Origin,
+    text: &str,
+) -> InputError {
+    let origin = settings
+        .iter()
+        .rev()
+        .find(|s| {
+            let module = s.0.split('.').next().unwrap_or(&s.0);
+            e.key.starts_with(&s.0)
+                || e.message.contains(&s.0)
+                || e.key.ends_with(&format!(".{module}"))
+                || e.message.contains(&format!("`{module}`"))
+        })
+        .map_or_else(|| fallback.clone(), |s| s.2.clone());
+    let message = match what {
+        Some(w) => format!("{w}: {}", e.message),
+        None => e.message.clone(),
+    };
+    InputError::new(message, origin, e.key.clone())
+        .with_hint(
+            e.hint
+                .clone()
+                .unwrap_or_else(|| "see `stasim models` and `stasim run --help`".into()),
+        )
+        .with_source(text)
 }
 
 /// The base design's value of each of `keys` (the values charts hold fixed when another
@@ -520,9 +567,12 @@ pub fn from_text(path: &Path, text: &str) -> Result<Sweep, InputError> {
             "a topology file path (relative to where stasim runs) or a built-in name",
         )
     })?;
-    // Validate every point as `stasim run` would, before running any.
+    // Check every point as `stasim run` would, before running any: settings that no run
+    // could take are the sweep file's errors; a design that cannot run its workload is an
+    // infeasible point, recorded as failed when the sweep runs.
     let mut points = Vec::with_capacity(combos.len());
     let mut hashed: Vec<Vec<(String, String)>> = Vec::with_capacity(combos.len());
+    let mut first_infeasible: Option<(InputError, Vec<Setting>, Origin)> = None;
     for (index, combo) in combos.into_iter().enumerate() {
         let mut settings = base.clone();
         for s in &combo {
@@ -535,42 +585,72 @@ pub fn from_text(path: &Path, text: &str) -> Result<Sweep, InputError> {
                 .map(|(k, v, _)| (k.clone(), v.clone()))
                 .collect(),
         );
+        let what = format!("point {index}");
+        // An error that names none of the settings is placed at the point's own values (the
+        // last one varied), else at `topology:`.
+        let fallback = combo
+            .last()
+            .map_or_else(|| at(&p, &raw.topology.referenced), |s| s.2.clone());
+        let at_point = |e: InputError| point_error(&e, Some(&what), &settings, &fallback, text);
         let (wargs, sets) = run_settings(&settings, text)?;
-        let at_point = |e: InputError, settings: &[Setting]| {
-            let origin = settings
+        let topo = topology::load(&src, &sets).map_err(at_point)?;
+        let built = if crate::run::runs_workload(&topo) {
+            let w = resolve_workload(&topo, &wargs).map_err(at_point)?;
+            // Building plans the run: an unsupported M or a buffer too small shows here,
+            // and so does a DRAM too small for the tensors.
+            crate::run::build(&topo, Some(&w), None)
+        } else {
+            if let Some((k, _, origin)) = settings
                 .iter()
-                .rev()
-                .find(|s| {
-                    let module = s.0.split('.').next().unwrap_or(&s.0);
-                    e.key.starts_with(&s.0)
-                        || e.message.contains(&s.0)
-                        || e.key.ends_with(&format!(".{module}"))
-                        || e.message.contains(&format!("`{module}`"))
-                })
-                .map_or_else(|| at(&p, &raw.topology.referenced), |s| s.2.clone());
-            InputError::new(
-                format!("point {index}: {}", e.message),
-                origin,
-                e.key.clone(),
-            )
-            .with_hint(
-                e.hint
-                    .clone()
-                    .unwrap_or_else(|| "see `stasim models` and `stasim run --help`".into()),
-            )
-            .with_source(text)
+                .find(|s| WORKLOAD_KEYS.contains(&s.0.as_str()))
+            {
+                return Err(InputError::new(
+                    format!(
+                        "topology `{}` has no controller, so it runs no workload: `{k}` does not apply",
+                        topo.name
+                    ),
+                    origin.clone(),
+                    k.clone(),
+                )
+                .with_hint(format!(
+                    "sweep `--set` keys only (e.g. `dram.channels`): each point runs the topology's modules as `stasim run {}` does and records when it ends; or use a topology with a `controller` (e.g. `sta`)",
+                    raw.topology.value
+                ))
+                .with_source(text));
+            }
+            crate::run::build(&topo, None, None)
         };
-        let topo = topology::load(&src, &sets).map_err(|e| at_point(e, &settings))?;
-        let w = resolve_workload(&topo, &wargs).map_err(|e| at_point(e, &settings))?;
-        w.validate()
-            .map_err(|m| at_point(InputError::new(m, Origin::Builtin, ""), &settings))?;
-        // Building plans the run: an unsupported M or a buffer too small shows here.
-        topo.build_with(Some(&w), None)
-            .map_err(|e| at_point(e, &settings))?;
+        let infeasible = match built {
+            Ok(_) => None,
+            Err(e) => {
+                // As `stasim run` says it, placed in the sweep file (the record has the
+                // point's number).
+                let shown = point_error(&e, None, &settings, &fallback, text).to_string();
+                if first_infeasible.is_none() {
+                    first_infeasible = Some((e, settings.clone(), fallback.clone()));
+                }
+                Some(shown)
+            }
+        };
         points.push(Point {
             index,
             params: combo.into_iter().map(|(k, v, _)| (k, v)).collect(),
+            infeasible,
         });
+    }
+    if points.iter().all(|pt| pt.infeasible.is_some())
+        && let Some((e, settings, fallback)) = first_infeasible
+    {
+        let n = points.len();
+        return Err(point_error(
+            &e,
+            Some(&format!(
+                "no point of the sweep can run ({n} of {n} are infeasible); the first, point 0"
+            )),
+            &settings,
+            &fallback,
+            text,
+        ));
     }
     let mut varied: Vec<String> = Vec::new();
     for p in &points {

@@ -4,7 +4,8 @@
 //! A point's report is the `stasim run --json` output of its child process, kept byte for
 //! byte in `points/NNNN.json` (identical to the same run done by hand) and embedded in
 //! `results.json`. The CSV has one row per point: its index, every varied setting, the
-//! status and the headline numbers.
+//! status and the headline numbers (for a topology without a controller: when the run
+//! ended and every module's statistics), and the first line of a failed point's error.
 
 use std::path::Path;
 
@@ -19,11 +20,13 @@ pub struct PointResult {
     pub index: usize,
     /// Varied settings, in order.
     pub params: Vec<(String, String)>,
-    /// `ok`, `failed` (the run exited non-zero) or `timeout`.
+    /// `ok`, `failed` (the run exited non-zero, or the point is infeasible) or `timeout`.
     pub status: String,
-    /// The run's exit code, if it exited.
+    /// The run's exit code, if it exited; 2 (bad input) for an infeasible point, which
+    /// does not run.
     pub exit_code: Option<i32>,
-    /// The run's error message (its stderr), for failed points.
+    /// The run's error message (its stderr), for failed points; for an infeasible point,
+    /// why its design cannot run, as `stasim run` says it.
     pub error: Option<String>,
     /// Wall seconds of the run (not deterministic).
     pub wall_s: f64,
@@ -77,6 +80,51 @@ const COLUMNS: [(&str, &[&str]); 8] = [
     ("gops_per_w_dense", &["energy", "gops_per_w_dense"]),
 ];
 
+/// Whether `report` is the record of a run that simulated no workload (a topology without a
+/// controller, [`crate::report::plain::PlainReport`]): it lists modules and has no workload.
+pub fn is_plain(report: &serde_json::Value) -> bool {
+    report.get("workload").is_none() && report.get("modules").is_some_and(|m| m.is_array())
+}
+
+/// Headline columns of a run without a workload: (name, path in its report).
+const PLAIN_COLUMNS: [(&str, &[&str]); 3] = [
+    ("latency_us", &["total_time_us"]),
+    ("total_cycles", &["total_cycles"]),
+    ("events", &["events"]),
+];
+
+/// `(module, statistic)` of every numeric module statistic in the plain reports of
+/// `points`, in first-appearance order.
+fn plain_stats(points: &[PointResult]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for r in points.iter().filter_map(|p| p.report.as_ref()) {
+        let modules = r.get("modules").and_then(|m| m.as_array());
+        for m in modules.into_iter().flatten() {
+            let name = m.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+            let stats = m.get("stats").and_then(|s| s.as_object());
+            for (k, v) in stats.into_iter().flatten() {
+                let col = (name.to_owned(), k.clone());
+                if v.is_number() && !out.contains(&col) {
+                    out.push(col);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A plain report's value of statistic `stat` of module `module`, as CSV text.
+fn plain_stat(r: &serde_json::Value, module: &str, stat: &str) -> String {
+    r.get("modules")
+        .and_then(|m| m.as_array())
+        .and_then(|ms| {
+            ms.iter()
+                .find(|m| m.get("name").and_then(|n| n.as_str()) == Some(module))
+        })
+        .and_then(|m| m.get("stats")?.get(stat)?.as_f64())
+        .map_or_else(String::new, |x| format!("{x}"))
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -86,8 +134,22 @@ fn csv_field(s: &str) -> String {
 }
 
 impl Results {
-    /// The CSV text.
+    /// The CSV text. A sweep of a topology without a controller (every finished point's
+    /// report is plain) has the plain headline columns and every module statistic
+    /// (`module.stat`) instead of the workload's.
     pub fn csv(&self) -> String {
+        let mut reports = self
+            .points
+            .iter()
+            .filter_map(|p| p.report.as_ref())
+            .peekable();
+        let plain = reports.peek().is_some() && reports.all(is_plain);
+        let headline: &[(&str, &[&str])] = if plain { &PLAIN_COLUMNS } else { &COLUMNS };
+        let stats = if plain {
+            plain_stats(&self.points)
+        } else {
+            Vec::new()
+        };
         let mut keys: Vec<&str> = Vec::new();
         for p in &self.points {
             for (k, _) in &p.params {
@@ -102,9 +164,13 @@ impl Results {
             out.push_str(&csv_field(k));
         }
         out.push_str(",status");
-        for (c, _) in COLUMNS {
+        for (c, _) in headline {
             out.push(',');
             out.push_str(c);
+        }
+        for (m, k) in &stats {
+            out.push(',');
+            out.push_str(&csv_field(&format!("{m}.{k}")));
         }
         out.push_str(",error\n");
         for p in &self.points {
@@ -116,10 +182,16 @@ impl Results {
             }
             out.push(',');
             out.push_str(&p.status);
-            for (_, path) in COLUMNS {
+            for (_, path) in headline {
                 out.push(',');
                 if let Some(r) = &p.report {
                     out.push_str(&num(r, path));
+                }
+            }
+            for (m, k) in &stats {
+                out.push(',');
+                if let Some(r) = &p.report {
+                    out.push_str(&plain_stat(r, m, k));
                 }
             }
             out.push(',');

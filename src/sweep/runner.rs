@@ -6,7 +6,8 @@
 //! points, stops the running ones (their children are killed), and writes the results of
 //! every finished point with `interrupted: true`. A failed or timed-out point is recorded
 //! with its error and the sweep goes on; so is a point whose task panicked (an internal
-//! error), never dropped.
+//! error), never dropped, and an infeasible point (found when the sweep was loaded), which
+//! is recorded as failed with exit code 2 without running.
 //!
 //! Children die with the sweep: on Linux each gets the parent-death signal SIGKILL, so a
 //! sweep killed without warning (SIGKILL, OOM killer) takes its running points with it.
@@ -305,6 +306,15 @@ async fn run_point(
     result
 }
 
+/// The failed result of an infeasible point (see [`Point::infeasible`]): its error, and
+/// the exit code `stasim run` gives it (2, bad input); it does not run.
+fn infeasible(point: &Point, error: &str) -> PointResult {
+    PointResult {
+        exit_code: Some(2),
+        ..failed(point, error.to_owned())
+    }
+}
+
 /// A failed result of `point` with `error`.
 fn failed(point: &Point, error: String) -> PointResult {
     PointResult {
@@ -467,6 +477,10 @@ async fn run_async(
         );
         let point = p.clone();
         let task = set.spawn(async move {
+            if let Some(why) = &p.infeasible {
+                let _ = tx.send(p.index);
+                return infeasible(&p, why);
+            }
             let _permit = permits.acquire_owned().await.ok();
             let _ = tx.send(p.index);
             run_point(exe, sw, p, out, limit).await
@@ -648,6 +662,7 @@ mod tests {
             let point = Point {
                 index: 3,
                 params: vec![("pattern".into(), "2:4".into())],
+                infeasible: None,
             };
             let p = point.clone();
             let fine = set.spawn(async move { failed(&p, "a normal failure".into()) });
@@ -655,6 +670,7 @@ mod tests {
             let point7 = Point {
                 index: 7,
                 params: vec![],
+                infeasible: None,
             };
             let boom = set.spawn(async {
                 if true {
@@ -664,6 +680,7 @@ mod tests {
                     &Point {
                         index: 0,
                         params: vec![],
+                        infeasible: None,
                     },
                     String::new(),
                 )

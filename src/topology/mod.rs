@@ -69,6 +69,19 @@ pub struct ModuleInst {
     pub static_mw: f64,
     /// Where it is defined.
     pub origin: Origin,
+    /// Where each parameter given (in the file or by `--set`) was written.
+    pub param_origins: Vec<(&'static str, Origin)>,
+}
+
+impl ModuleInst {
+    /// Where parameter `name` was written; where the module is defined if it was not
+    /// given (its default applies).
+    pub fn param_origin(&self, name: &str) -> &Origin {
+        self.param_origins
+            .iter()
+            .find(|(p, _)| *p == name)
+            .map_or(&self.origin, |(_, o)| o)
+    }
 }
 
 /// A validated link.

@@ -160,6 +160,7 @@ fn module(m: &super::raw::ModuleDoc, default_clock: Clock) -> Result<ModuleInst,
     let mut clock_given: Option<&Located<crate::component::Value>> = None;
     let mut static_mw: Option<f64> = None;
     let mut given: Vec<(&'static str, crate::component::Value)> = Vec::new();
+    let mut origins: Vec<(&'static str, Origin)> = Vec::new();
     for (k, v) in &m.entries {
         let key_path = format!("modules.{name}.{}", k.value);
         if k.value == "kind" {
@@ -233,6 +234,7 @@ fn module(m: &super::raw::ModuleDoc, default_clock: Clock) -> Result<ModuleInst,
             .with_hint(param_hint(p))
         })?;
         given.push((p.name, value));
+        origins.push((p.name, v.origin.clone()));
     }
     let mut values = Vec::with_capacity(spec.params.len());
     for p in spec.params {
@@ -287,6 +289,7 @@ fn module(m: &super::raw::ModuleDoc, default_clock: Clock) -> Result<ModuleInst,
         clock,
         static_mw: static_mw.unwrap_or(0.0),
         origin: m.name.origin.clone(),
+        param_origins: origins,
     })
 }
 

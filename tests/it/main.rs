@@ -10,6 +10,7 @@ mod fuzz_checkpoints;
 mod inputs;
 mod kernel;
 mod mutation;
+mod offchip;
 mod outputs;
 mod pipeline;
 mod prune;

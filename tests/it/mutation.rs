@@ -213,15 +213,18 @@ impl Tally {
 fn build(t: &Topology, wargs: &WorkloadArgs) -> Result<(), String> {
     let _ = dot::to_dot(t);
     if !runs_workload(t) {
-        return t.build().map(drop).map_err(|e| e.to_string());
+        return stasim::run::build(t, None, None)
+            .map(drop)
+            .map_err(|e| e.to_string());
     }
     let mut w = resolve_workload(t, wargs).map_err(|e| e.to_string())?;
     w.layers = 1;
     w.seq = w.seq.min(48);
     w.batch = w.batch.min(2);
     w.per_layer.truncate(1);
-    let sim = t.build_with(Some(&w), None).map_err(|e| e.to_string())?;
-    stasim::run::check_memory(t, &sim).map_err(|e| e.to_string())
+    stasim::run::build(t, Some(&w), None)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// Loads `text` with `sets` and builds it; `Err` carries the rendered error.

@@ -193,11 +193,39 @@ fn bad_sweeps_are_refused_before_any_run() {
             "axis `pattern` has no values",
             "3:3",
         ),
+        // An unsupported M in every point: no point can run.
         (
             "badm.yaml",
-            "topology: sta-small\nworkload: {model: minilm-l6, layers: 1, seq: 8}\naxes:\n  pattern: [2:4, 1:3]\n",
-            "needs M = 3",
-            "4:18",
+            "topology: sta-small\nworkload: {model: minilm-l6, layers: 1, seq: 8}\naxes:\n  pattern: [2:3, 1:3]\n",
+            "no point of the sweep can run (2 of 2 are infeasible); the first, point 0: module `controller` (kind `controller`): pattern 2:3",
+            "4:13",
+        ),
+        // A value no point could take (wrong type, out of range) beside a good one.
+        (
+            "type.yaml",
+            "topology: sta-small\nworkload: {model: minilm-l6, layers: 1, seq: 8}\naxes:\n  pe_array.rows: [4, x]\n",
+            "point 1: bad value for `pe_array.rows`: expected an integer",
+            "4:22",
+        ),
+        (
+            "range.yaml",
+            "topology: sta-small\nworkload: {model: minilm-l6, layers: 1, seq: 8}\naxes:\n  pe_array.rows: [4, 0]\n",
+            "point 1: bad value for `pe_array.rows`: 0 is out of range",
+            "4:22",
+        ),
+        // A base setting that makes every point infeasible.
+        (
+            "base.yaml",
+            "topology: sta-small\nworkload: {model: minilm-l6, layers: 1, seq: 8}\nset: [act_buffer.bank_bytes=64]\naxes:\n  pattern: [2:4, 1:4]\n",
+            "no point of the sweep can run (2 of 2 are infeasible)",
+            "",
+        ),
+        // A workload key on a topology without a controller.
+        (
+            "plain.yaml",
+            "topology: pipeline\naxes:\n  seq: [8, 16]\n",
+            "topology `pipeline` has no controller, so it runs no workload: `seq` does not apply",
+            "3:9",
         ),
     ];
     for (name, text, msg, loc) in cases {
@@ -210,6 +238,7 @@ fn bad_sweeps_are_refused_before_any_run() {
             err.contains(msg) && err.contains(&format!("{name}:{loc}")),
             "{name}: {err}"
         );
+        assert!(err.contains("hint:"), "{name}: {err}");
         assert!(!out.exists(), "{name}: a run started");
     }
     let f = write(&dir, "ok.yaml", SMALL);
@@ -250,6 +279,218 @@ fn a_timed_out_point_is_recorded_and_the_sweep_goes_on() {
             .contains("timeout_s")
     );
     assert_eq!(r.points[1].status, "ok");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `stasim run ARGS` by hand: (exit code, stdout, stderr).
+fn run_by_hand(args: &[String]) -> (Option<i32>, Vec<u8>, String) {
+    let o = Command::new(BIN).args(args).output().unwrap();
+    (
+        o.status.code(),
+        o.stdout,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_infeasible_point_is_recorded_as_failed_and_the_others_run() {
+    let dir = tmp_dir("sweep", "infeasible");
+    // Rows 48 and 64 need a 48 (64) x 3072 activation tile for ffn2, more than a 256 KiB
+    // bank holds, on today's planner; M = 3 is not among the PE array's supported M; 16
+    // DRAM rows hold 4 MiB, less than one layer's tensors.
+    let text = "name: inf
+topology: sta
+workload: {model: bert-base, layers: 1, seq: 64}
+axes:
+  pe_array.rows: [8, 16, 48, 64]
+points:
+  - {pattern: '1:3'}
+  - {dram.rows: 16}
+jobs: 2
+";
+    let f = write(&dir, "s.yaml", text);
+    let out = dir.join("out");
+    let o = sweep(&[f.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{stdout}{stderr}");
+    let r = Results::read(&out).unwrap();
+    assert_eq!(r.points.len(), 6);
+    let base = [
+        "run",
+        "sta",
+        "--json",
+        "--model",
+        "bert-base",
+        "--layers",
+        "1",
+    ];
+    let settings: [&[&str]; 6] = [
+        &["--set", "pe_array.rows=8"],
+        &["--set", "pe_array.rows=16"],
+        &["--set", "pe_array.rows=48"],
+        &["--set", "pe_array.rows=64"],
+        &["--pattern", "1:3"],
+        &["--set", "dram.rows=16"],
+    ];
+    let mut infeasible = 0;
+    for (p, extra) in r.points.iter().zip(settings) {
+        let args: Vec<String> = base
+            .iter()
+            .chain(["--seq", "64"].iter())
+            .chain(extra)
+            .map(|a| a.to_string())
+            .collect();
+        let (code, by_hand, why) = run_by_hand(&args);
+        match code {
+            // A feasible point: its report is the run's by hand.
+            Some(0) => {
+                assert_eq!(p.status, "ok", "{extra:?}: {:?}", p.error);
+                let file = out.join(format!("points/{:04}.json", p.index));
+                assert_eq!(std::fs::read(file).unwrap(), by_hand, "{extra:?}");
+            }
+            // An infeasible one: failed with exit code 2 and the error the run gives, placed
+            // in the sweep file; it wrote no point file.
+            Some(2) => {
+                infeasible += 1;
+                assert_eq!(p.status, "failed", "{extra:?}");
+                assert_eq!(p.exit_code, Some(2), "{extra:?}");
+                assert!(p.report.is_none());
+                let error = p.error.as_deref().unwrap();
+                assert_eq!(error.lines().next(), why.lines().next(), "{extra:?}");
+                assert!(
+                    error.contains("s.yaml:") && error.contains("hint:"),
+                    "{error}"
+                );
+                assert!(!out.join(format!("points/{:04}.json", p.index)).exists());
+            }
+            other => panic!("{extra:?}: by hand exits {other:?}: {why}"),
+        }
+    }
+    // Whatever the planner can tile, M = 3 and a 4 MiB DRAM cannot run; rows 8 can.
+    assert_eq!(r.points[0].status, "ok");
+    for i in [4, 5] {
+        assert_eq!(r.points[i].exit_code, Some(2), "point {i}");
+    }
+    let e4 = r.points[4].error.as_deref().unwrap();
+    assert!(
+        e4.contains("needs M = 3") && e4.contains("s.yaml:7:15"),
+        "{e4}"
+    );
+    let e5 = r.points[5].error.as_deref().unwrap();
+    assert!(
+        e5.contains("bytes of DRAM") && e5.contains("s.yaml:8:17"),
+        "{e5}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "6 points run ({} ok, {infeasible} failed, {infeasible} of them infeasible designs)",
+            6 - infeasible
+        )) && stdout.contains(&format!("{infeasible} of 6 points left out of the charts")),
+        "{stdout}"
+    );
+    // The CSV row of each failed point carries the first line of its error.
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let row4 = csv.lines().find(|l| l.starts_with("4,")).unwrap();
+    assert!(
+        row4.contains(",failed,") && row4.contains("needs M = 3"),
+        "{row4}"
+    );
+    // A dry run says which points are infeasible.
+    let o = sweep(&[f.to_str().unwrap(), "--dry-run"]);
+    let listed = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        listed
+            .matches("infeasible, will be recorded as failed")
+            .count(),
+        infeasible,
+        "{listed}"
+    );
+    // Charts drawn again from the folder skip the failed points too.
+    let o = sweep(&["plot", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("left out of the charts"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A traffic generator driving a DRAM: no controller, no workload.
+const TRAFFIC: &str = "name: traffic
+clock_mhz: 200
+modules:
+  gen: {kind: mem_traffic, pattern: random, requests: 500, bytes: 64, outstanding: 16}
+  dram: {kind: dram}
+links:
+  - {from: gen.req, to: dram.in0, depth: 64}
+  - {from: dram.out0, to: gen.resp, depth: 64, latency_cycles: 1}
+";
+
+#[test]
+fn a_sweep_of_a_topology_without_a_controller_runs_its_modules_and_records_the_end() {
+    let dir = tmp_dir("sweep", "plain");
+    let topo = write(&dir, "traffic.yaml", TRAFFIC);
+    let text = format!(
+        "topology: {}\naxes:\n  dram.channels: [1, 2]\n  gen.outstanding: [1, 16]\njobs: 2\n",
+        topo.display()
+    );
+    let f = write(&dir, "t.yaml", &text);
+    let out = dir.join("out");
+    let o = sweep(&[f.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("no charts: the points ran no workload"),
+        "{stdout}"
+    );
+    let r = Results::read(&out).unwrap();
+    assert_eq!(r.points.len(), 4);
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for (p, row) in r.points.iter().zip(csv.lines().skip(1)) {
+        assert_eq!(p.status, "ok", "{:?}", p.error);
+        // The record is the plain report of the same run by hand.
+        let mut args: Vec<String> = vec!["run".into(), topo.display().to_string(), "--json".into()];
+        for (k, v) in &p.params {
+            args.extend(["--set".into(), format!("{k}={v}")]);
+        }
+        let (code, by_hand, why) = run_by_hand(&args);
+        assert_eq!(code, Some(0), "{why}");
+        let file = out.join(format!("points/{:04}.json", p.index));
+        assert_eq!(std::fs::read(file).unwrap(), by_hand);
+        let report = p.report.as_ref().unwrap();
+        assert!(report.get("workload").is_none() && report["end_ps"].as_u64().unwrap() > 0);
+        // 500 reads of 64 bytes each, whatever the DRAM.
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!(cells[column("dram.bytes_read")], "32000", "{row}");
+        assert_eq!(cells[column("gen.completed")], "500", "{row}");
+        assert_eq!(
+            cells[column("latency_us")].parse::<f64>().unwrap(),
+            report["total_time_us"].as_f64().unwrap()
+        );
+        assert_eq!(
+            cells[column("events")],
+            report["events"].as_u64().unwrap().to_string()
+        );
+    }
+    // One request in flight at a time is slower than sixteen, on either DRAM.
+    let end = |i: usize| {
+        r.points[i].report.as_ref().unwrap()["end_ps"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(end(0) > end(1) && end(2) > end(3));
     let _ = std::fs::remove_dir_all(dir);
 }
 

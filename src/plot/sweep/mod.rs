@@ -17,6 +17,10 @@
 //! - `latency_vs_dram`: latency against the DRAM's peak bandwidth (`dram.*` axis), one
 //!   line per PE-array setting, same floors and markers.
 //!
+//! Only finished points are charted: failed, infeasible and timed-out points are left out
+//! (and counted, [`Written::failed_points`]). A sweep of a topology without a controller
+//! has no workload to chart.
+//!
 //! A chart is drawn when its axis varies. Every other axis is held at the base design's
 //! value (the sweep's `reference`) when the sweep has it, else at its first value; the
 //! caption says what was held.
@@ -169,6 +173,10 @@ impl Point {
 struct Data {
     sweep: String,
     points: Vec<Point>,
+    /// Points that did not finish (failed, infeasible, timed out): not charted.
+    failed: usize,
+    /// Points that ran no workload (a topology without a controller): nothing to chart.
+    plain: usize,
     /// Varied keys and their values, in first-appearance order.
     axes: Vec<(String, Vec<String>)>,
     reference: Vec<(String, String)>,
@@ -177,8 +185,14 @@ struct Data {
 impl Data {
     fn new(r: &Results) -> Result<Data, String> {
         let mut points = Vec::new();
+        let failed = r.points.iter().filter(|p| p.status != "ok").count();
+        let mut plain = 0;
         for p in r.points.iter().filter(|p| p.status == "ok") {
             let Some(report) = &p.report else { continue };
+            if crate::sweep::results::is_plain(report) {
+                plain += 1;
+                continue;
+            }
             let run = Run::deserialize(report)
                 .map_err(|e| format!("point {}: not a stasim report: {e}", p.index))?;
             points.push(Point {
@@ -204,6 +218,8 @@ impl Data {
         Ok(Data {
             sweep: r.sweep.clone(),
             points,
+            failed,
+            plain,
             axes,
             reference: r.reference.clone(),
         })
@@ -293,12 +309,25 @@ pub struct Written {
     pub files: Vec<PathBuf>,
     /// Charts not drawn, with the reason.
     pub skipped: Vec<(String, String)>,
+    /// Points left out of every chart because they did not finish (failed, infeasible,
+    /// timed out).
+    pub failed_points: usize,
 }
 
 /// Writes every chart the sweep's axes allow into `dir` (PNG and SVG); a chart the data
 /// cannot support (no dense point, an axis that does not vary) is listed as skipped.
 pub fn write_all(r: &Results, dir: &Path) -> Result<Written, String> {
     let d = Data::new(r)?;
+    let mut out = Written {
+        failed_points: d.failed,
+        ..Written::default()
+    };
+    if d.points.is_empty() && d.plain > 0 {
+        let why = "the points ran no workload (a topology without a controller); their end \
+                   times and module statistics are in results.csv";
+        out.skipped = vec![("charts".to_owned(), why.to_owned())];
+        return Ok(out);
+    }
     let pattern = d.axis(|k| k == "pattern");
     let model = d.axis(|k| k == "model");
     let pe = d.axis(|k| k.starts_with("pe_array.")).map(|a| a.0.as_str());
@@ -342,7 +371,6 @@ pub fn write_all(r: &Results, dir: &Path) -> Result<Written, String> {
             ),
         ),
     ];
-    let mut out = Written::default();
     for (name, chart) in candidates {
         match chart {
             Ok(c) => {
