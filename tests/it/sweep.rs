@@ -216,7 +216,7 @@ fn bad_sweeps_are_refused_before_any_run() {
         // A base setting that makes every point infeasible.
         (
             "base.yaml",
-            "topology: sta-small\nworkload: {model: minilm-l6, layers: 1, seq: 8}\nset: [act_buffer.bank_bytes=64]\naxes:\n  pattern: [2:4, 1:4]\n",
+            "topology: sta-small\nworkload: {model: minilm-l6, layers: 1, seq: 8}\nset: [pe_array.cols=64, weight_buffer.bank_bytes=64]\naxes:\n  pattern: [2:4, 1:4]\n",
             "no point of the sweep can run (2 of 2 are infeasible)",
             "",
         ),
