@@ -21,8 +21,15 @@
 //!   `p_1..p_n` with no stall takes `sum(p_i) + D`: the depth is paid when the pipeline
 //!   fills, not once per pass.
 //! - A pass waits for its operands (a stall charged to DRAM for weights, to the buffer for
-//!   activations, or to the softmax when the activations are its P rows) and, when a finished tile cannot leave (the accumulator is backed up),
-//!   for room downstream.
+//!   activations, or to the softmax when the activations are its P rows) and, when a
+//!   finished tile cannot leave (the accumulator is backed up), for room downstream.
+//!
+//! # Accounting
+//! At every moment the array is in one [`EngineState`]: computing a pass, waiting (for DRAM,
+//! a buffer, the softmax or the accumulator) with a pass in hand, or idle with none. A pass
+//! whose operands arrive between two clock edges starts at the next edge; the part cycle
+//! before it stays in the wait. The state is probed as `state` (its code) and `busy`
+//! (computing), each at the moment it changes, so a waveform shows the stalls.
 //!
 //! # Parameters
 //! `rows` (R), `cols` (C), `multipliers` (L), `window` (A), `supported_m`, `sparse`,
@@ -30,7 +37,7 @@
 
 use std::collections::VecDeque;
 
-use super::account::{Accounted, OpLogs, Stall, Timeline, WaitSlot};
+use super::account::{Accounted, EngineClock, EngineState, OpLogs, Stall, Timeline};
 use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, ParamType, PortSpec};
 use crate::kernel::{Actor, Ctx, Cycles, LinkId, ProbeValue, Stat, StatValue};
 use crate::txn::{Pass, Tile, Transaction, TxnType};
@@ -189,7 +196,8 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         w_bpc: 1,
         a_bpc: 1,
         pipe: VecDeque::new(),
-        wait: WaitSlot::default(),
+        clock: EngineClock::default(),
+        starting: None,
         logs: OpLogs::default(),
         macs: 0,
         busy_ps: 0,
@@ -209,6 +217,16 @@ fn take_operand(ctx: &mut Ctx<'_, Transaction>, link: LinkId) -> Option<u64> {
 
 const TAG_DONE: u64 = 0;
 const TAG_EMIT: u64 = 1;
+/// A pass whose operands arrived between edges starts computing at the next edge.
+const TAG_START: u64 = 2;
+
+/// A pass about to start computing: what its start probes report.
+#[derive(Copy, Clone, Debug)]
+struct Starting {
+    op: u32,
+    macs: u64,
+    cycles: u64,
+}
 
 /// State of a `pe_array` instance.
 pub struct PeArray {
@@ -226,7 +244,10 @@ pub struct PeArray {
     a_bpc: u64,
     /// Finished tiles in the pipeline: (time they leave, tile).
     pipe: VecDeque<(u64, Tile)>,
-    wait: WaitSlot,
+    /// Which state the array is in, and since when.
+    clock: EngineClock,
+    /// The pass taken but not yet started (it starts at the next clock edge).
+    starting: Option<Starting>,
     logs: OpLogs,
     macs: u64,
     busy_ps: u64,
@@ -263,7 +284,7 @@ impl PeArray {
                         continue;
                     }
                     _ => {
-                        ctx.probe("busy", ProbeValue::Bool(false));
+                        self.enter(ctx, EngineState::Idle, 0);
                         return;
                     }
                 }
@@ -271,7 +292,7 @@ impl PeArray {
             let op = p.op;
             // A finished tile that could not leave yet: the accumulator is backed up.
             if self.pipe.front().is_some_and(|&(at, _)| at <= now) {
-                self.wait.begin(op, Stall::Downstream, now);
+                self.enter(ctx, EngineState::Waiting(Stall::Downstream), op);
                 return;
             }
             let act_stall = if p.act_from_softmax {
@@ -281,19 +302,18 @@ impl PeArray {
             };
             if !self.have_weight {
                 let Some(bpc) = take_operand(ctx, self.weights) else {
-                    self.wait.begin(op, Stall::Dram, now);
+                    self.enter(ctx, EngineState::Waiting(Stall::Dram), op);
                     return;
                 };
                 (self.w_bpc, self.have_weight) = (bpc, true);
             }
             if !self.have_act {
                 let Some(bpc) = take_operand(ctx, self.acts) else {
-                    self.wait.begin(op, act_stall, now);
+                    self.enter(ctx, EngineState::Waiting(act_stall), op);
                     return;
                 };
                 (self.a_bpc, self.have_act) = (bpc, true);
             }
-            self.wait.end(&mut self.logs, now);
             let Some(p) = self.current.take() else { return };
             let cycles = self.pass_cycles(&p);
             // Passes start on a clock edge of the array (operands arrive at DRAM-clock times).
@@ -308,7 +328,6 @@ impl PeArray {
             self.macs += p.macs;
             self.macs_timeline.add_spread(start, end, p.macs);
             self.busy_ps += end - start;
-            ctx.probe("op", ProbeValue::Int(i64::from(p.op)));
             self.passes += 1;
             let data = self
                 .functional
@@ -325,15 +344,42 @@ impl PeArray {
                 via: p.via,
                 dest: p.dest,
             });
-            ctx.probe("busy", ProbeValue::Bool(true));
-            if ctx.observed() {
-                let e = &self.engine;
-                let peak = (e.rows * e.cols * e.multipliers * cycles.max(1)) as f64;
-                ctx.probe("utilization", ProbeValue::Real(p.macs as f64 / peak));
-                ctx.probe("tile", ProbeValue::Int(i64::from(p.op)));
+            self.starting = Some(Starting {
+                op: p.op,
+                macs: p.macs,
+                cycles,
+            });
+            if start == now {
+                self.begin_computing(ctx);
+            } else {
+                ctx.wake_at(start_t, TAG_START);
             }
             ctx.wake_at(crate::kernel::SimTime::from_ps(end), TAG_DONE);
             return;
+        }
+    }
+
+    /// Enters `state` (on `op`) now, probing `state` and `busy` when the state changes.
+    fn enter(&mut self, ctx: &mut Ctx<'_, Transaction>, state: EngineState, op: u32) {
+        let now = ctx.now().as_ps();
+        if self.clock.enter(&mut self.logs, state, op, now) {
+            ctx.probe("state", ProbeValue::Int(state.code()));
+            ctx.probe("busy", ProbeValue::Bool(state == EngineState::Computing));
+        }
+    }
+
+    /// The pass taken last starts computing now (at its start edge).
+    fn begin_computing(&mut self, ctx: &mut Ctx<'_, Transaction>) {
+        let Some(s) = self.starting.take() else {
+            return;
+        };
+        self.enter(ctx, EngineState::Computing, s.op);
+        ctx.probe("op", ProbeValue::Int(i64::from(s.op)));
+        if ctx.observed() {
+            let e = &self.engine;
+            let peak = (e.rows * e.cols * e.multipliers * s.cycles.max(1)) as f64;
+            ctx.probe("utilization", ProbeValue::Real(s.macs as f64 / peak));
+            ctx.probe("tile", ProbeValue::Int(i64::from(s.op)));
         }
     }
 
@@ -359,6 +405,10 @@ impl Actor<Transaction> for PeArray {
         self.step(ctx);
     }
     fn on_wake(&mut self, ctx: &mut Ctx<'_, Transaction>, tag: u64) {
+        // A zero-cycle pass ends at its start edge: start it first.
+        if tag == TAG_START || tag == TAG_DONE {
+            self.begin_computing(ctx);
+        }
         if tag == TAG_DONE
             && let Some(tile) = self.computing.take()
         {
@@ -422,5 +472,10 @@ impl PeArray {
     /// Useful MACs by time.
     pub fn macs_timeline(&self) -> &Timeline {
         &self.macs_timeline
+    }
+
+    /// The array's state over the run (its waits are in [`Accounted::op_logs`]).
+    pub fn engine_clock(&self) -> &EngineClock {
+        &self.clock
     }
 }
