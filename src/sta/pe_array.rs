@@ -226,6 +226,7 @@ struct Starting {
     op: u32,
     macs: u64,
     cycles: u64,
+    start_ps: u64,
 }
 
 /// State of a `pe_array` instance.
@@ -348,6 +349,7 @@ impl PeArray {
                 op: p.op,
                 macs: p.macs,
                 cycles,
+                start_ps: start,
             });
             if start == now {
                 self.begin_computing(ctx);
@@ -368,9 +370,9 @@ impl PeArray {
         }
     }
 
-    /// The pass taken last starts computing now (at its start edge).
+    /// The pass taken last starts computing, if now is its start edge.
     fn begin_computing(&mut self, ctx: &mut Ctx<'_, Transaction>) {
-        let Some(s) = self.starting.take() else {
+        let Some(s) = self.starting.take_if(|s| s.start_ps <= ctx.now().as_ps()) else {
             return;
         };
         self.enter(ctx, EngineState::Computing, s.op);
@@ -402,6 +404,10 @@ impl PeArray {
 
 impl Actor<Transaction> for PeArray {
     fn init(&mut self, ctx: &mut Ctx<'_, Transaction>) {
+        // The initial state, so that a waveform has a value from time 0.
+        let idle = EngineState::Idle;
+        ctx.probe("state", ProbeValue::Int(idle.code()));
+        ctx.probe("busy", ProbeValue::Bool(false));
         self.step(ctx);
     }
     fn on_wake(&mut self, ctx: &mut Ctx<'_, Transaction>, tag: u64) {

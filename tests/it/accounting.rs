@@ -194,6 +194,7 @@ fn the_vcd_state_signal_shows_the_stalls_and_busy_is_high_exactly_while_computin
     let state = changes(&vcd, "pe_array", "state");
     let names = changes(&vcd, "pe_array", "state_name");
     assert_eq!(state.len(), names.len());
+    assert_eq!(state[0].0, 0, "a state from time 0");
     let by_code = time_at_values(&state, end);
     let ps_of = |code: u64| {
         by_code
