@@ -1,12 +1,19 @@
 //! Charts from a [`Report`] (never from a live simulation), as PNG and SVG, drawn with
 //! plotters and an embedded DejaVu Sans font so they render on machines without fonts.
 //!
-//! - `latency_by_layer`: each layer's share of the latency, stacked by operation kind;
+//! - `latency_by_layer`: the PE array's time charged to each layer's ops (`pe_cycles`),
+//!   stacked by state: computing sparse x dense, computing dense x dense, waiting for DRAM,
+//!   a buffer, the softmax, the accumulator; the idle time (in no layer) is in the x label,
+//!   so the bars and the idle time add up to the run;
 //! - `dram_bandwidth`: DRAM bandwidth over time against the DRAM's peak;
 //! - `pe_utilization`: PE-array utilisation over time;
-//! - `gantt_layerN`: which module worked on which operation, for layer N;
+//! - `gantt_layerN`: which module worked on (or held, waiting) which operation, for layer N;
 //! - `roofline`: each matmul by arithmetic intensity (MACs per DRAM byte) and achieved
-//!   throughput, under the compute roof and the bandwidth roof.
+//!   throughput over its PE-array cycles (`pe_cycles`), under the compute roof and the
+//!   bandwidth roof.
+//!
+//! Every chart that shows a time per op uses `pe_cycles` (see [`crate::report`]), as the
+//! summary's "where the time went" does, and says so.
 //!
 //! Charts of a whole sweep (many reports) are in [`sweep`].
 
@@ -21,7 +28,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use self::legend::{Ink, headroom};
-use crate::report::Report;
+use crate::report::{OpReport, Report};
 use crate::workload::OpKind;
 
 const FONT: &str = "sans-serif";
@@ -36,25 +43,6 @@ fn register_font() {
 
 /// Chart size in pixels.
 const SIZE: (u32, u32) = (1000, 560);
-
-const KIND_COLORS: [(OpKind, &str, RGBColor); 4] = [
-    (
-        OpKind::SparseDense,
-        "sparse x dense (linear)",
-        RGBColor(31, 119, 180),
-    ),
-    (
-        OpKind::DenseDense,
-        "dense x dense (attention, dense linear)",
-        RGBColor(255, 127, 14),
-    ),
-    (OpKind::Softmax, "softmax", RGBColor(44, 160, 44)),
-    (
-        OpKind::Vector,
-        "vector (LayerNorm, GELU)",
-        RGBColor(214, 39, 40),
-    ),
-];
 
 const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
@@ -113,6 +101,48 @@ fn log_tick(v: &f64) -> String {
     }
 }
 
+/// The stacks of `latency_by_layer`: a label, a colour, and an op's cycles in that state.
+type StateStack = (&'static str, RGBColor, fn(&OpReport) -> u64);
+
+const STATE_STACKS: [StateStack; 6] = [
+    (
+        "computing sparse x dense (linear)",
+        RGBColor(31, 119, 180),
+        |o| {
+            if o.kind == OpKind::SparseDense {
+                o.pe_busy_cycles()
+            } else {
+                0
+            }
+        },
+    ),
+    (
+        "computing dense x dense (attention, dense linear)",
+        RGBColor(255, 127, 14),
+        |o| {
+            if o.kind == OpKind::SparseDense {
+                0
+            } else {
+                o.pe_busy_cycles()
+            }
+        },
+    ),
+    ("waiting for DRAM", RGBColor(214, 39, 40), |o| {
+        o.stall_dram_cycles
+    }),
+    ("waiting for a buffer", RGBColor(148, 103, 189), |o| {
+        o.stall_buffer_cycles
+    }),
+    ("waiting for the softmax", RGBColor(44, 160, 44), |o| {
+        o.stall_softmax_cycles
+    }),
+    (
+        "waiting for the accumulator",
+        RGBColor(127, 127, 127),
+        |o| o.stall_downstream_cycles,
+    ),
+];
+
 fn latency_by_layer<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Res {
     root.fill(&WHITE).map_err(err)?;
     let us_per_cycle = 1.0 / r.clock_mhz;
@@ -121,15 +151,9 @@ fn latency_by_layer<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Repor
         .layers
         .iter()
         .map(|l| {
-            KIND_COLORS
+            STATE_STACKS
                 .iter()
-                .map(|(k, _, _)| {
-                    l.ops
-                        .iter()
-                        .filter(|o| o.kind == *k)
-                        .map(|o| o.cycles as f64 * us_per_cycle)
-                        .sum()
-                })
+                .map(|(_, _, cycles)| l.ops.iter().map(|o| cycles(o) as f64 * us_per_cycle).sum())
                 .collect()
         })
         .collect();
@@ -137,12 +161,12 @@ fn latency_by_layer<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Repor
         .iter()
         .map(|t| t.iter().sum::<f64>())
         .fold(0.0, f64::max)
-        * headroom(KIND_COLORS.len(), 15, PLOT_PX)
+        * headroom(STATE_STACKS.len(), 15, PLOT_PX)
         + 1e-9;
     let mut chart = ChartBuilder::on(root)
         .caption(
             format!(
-                "Latency per layer by operation kind — {} on {}",
+                "PE-array time per layer by state — {} on {}",
                 r.workload.model.name, r.topology
             ),
             (FONT, 24),
@@ -155,8 +179,12 @@ fn latency_by_layer<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Repor
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_desc("layer")
-        .y_desc("latency share (µs)")
+        .x_desc(format!(
+            "layer (PE array idle, no pass: {:.1} µs of {:.1} µs, in no layer)",
+            r.pe_time.idle_cycles as f64 * us_per_cycle,
+            r.pe_time.array_cycles as f64 * us_per_cycle
+        ))
+        .y_desc("PE-array time charged to the layer's ops (µs)")
         .x_labels(n.min(24))
         .x_label_formatter(&|x| format!("{}", x.round() as i64))
         .label_style((FONT, 16))
@@ -164,7 +192,7 @@ fn latency_by_layer<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Repor
         .draw()
         .map_err(err)?;
     let mut ink = Ink::default();
-    for (ki, (_, label, color)) in KIND_COLORS.iter().enumerate() {
+    for (ki, (label, color, _)) in STATE_STACKS.iter().enumerate() {
         let color = *color;
         let mut bars: Vec<Rectangle<(f64, f64)>> = Vec::new();
         for (li, t) in totals.iter().enumerate() {
@@ -270,7 +298,7 @@ fn gantt<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report, layer: u
     let mut chart = ChartBuilder::on(root)
         .caption(
             format!(
-                "Layer {layer}: when each module worked on each operation — {}",
+                "Layer {layer}: when each module worked on (or held) each op — {}",
                 r.workload.model.name
             ),
             (FONT, 24),
@@ -327,7 +355,8 @@ fn gantt<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report, layer: u
 
 fn roofline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Res {
     root.fill(&WHITE).map_err(err)?;
-    // One point per matmul class (summed over layers): MACs per DRAM byte, GMAC/s achieved.
+    // One point per matmul class (summed over layers): MACs per DRAM byte, and GMAC/s over
+    // the PE-array time charged to it (computing and waiting with its passes).
     let mut points: Vec<(String, OpKind, f64, f64)> = Vec::new();
     let names: Vec<String> = r.layers.first().map_or(Vec::new(), |l| {
         l.ops.iter().map(|o| o.name.clone()).collect()
@@ -342,7 +371,7 @@ fn roofline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Re
         let Some(first) = ops.first() else { continue };
         let macs: u64 = ops.iter().map(|o| o.macs).sum();
         let bytes: u64 = ops.iter().map(|o| o.dram_bytes).sum();
-        let cycles: u64 = ops.iter().map(|o| o.end_cycle - o.start_cycle).sum();
+        let cycles: u64 = ops.iter().map(|o| o.pe_cycles).sum();
         if macs == 0 || bytes == 0 || cycles == 0 {
             continue;
         }
@@ -380,7 +409,10 @@ fn roofline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Re
     let ymax = legend::log_top(ymin, peak * 1.5, points.len() + 1, 15, PLOT_PX);
     let mut chart = ChartBuilder::on(root)
         .caption(
-            format!("Roofline — {} on {}", r.workload.model.name, r.topology),
+            format!(
+                "Roofline, throughput over PE-array cycles — {} on {}",
+                r.workload.model.name, r.topology
+            ),
             (FONT, 24),
         )
         .margin(20)
@@ -398,7 +430,7 @@ fn roofline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Re
     chart
         .configure_mesh()
         .x_desc("arithmetic intensity (useful MACs per DRAM byte, log)")
-        .y_desc("achieved throughput (GMAC/s, log)")
+        .y_desc("MACs / PE-array cycles charged to the op (GMAC/s, log)")
         .x_label_formatter(&log_tick)
         .y_label_formatter(&log_tick)
         .label_style((FONT, 16))

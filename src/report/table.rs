@@ -1,12 +1,13 @@
-//! The report as a terminal summary and as per-op CSV.
+//! The report as a terminal summary and as per-op CSV. The three per-op times and the PE
+//! array's states are defined in [`super`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::Report;
+use super::{Report, StallReport};
 
 /// Columns of the per-op CSV, in order.
-pub const CSV_HEADER: &str = "layer,op,kind,pattern,macs,dense_macs,start_cycle,end_cycle,cycles,busy_cycles,stall_dram_cycles,stall_buffer_cycles,stall_softmax_cycles,stall_downstream_cycles";
+pub const CSV_HEADER: &str = "layer,op,kind,pattern,macs,dense_macs,start_cycle,end_cycle,span_cycles,pe_cycles,critical_cycles,busy_cycles,stall_dram_cycles,stall_buffer_cycles,stall_softmax_cycles,stall_downstream_cycles";
 
 /// Per-op CSV.
 pub fn csv(r: &Report) -> String {
@@ -20,7 +21,7 @@ pub fn csv(r: &Report) -> String {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 o.layer,
                 o.name,
                 kind,
@@ -29,7 +30,9 @@ pub fn csv(r: &Report) -> String {
                 o.dense_macs,
                 o.start_cycle,
                 o.end_cycle,
-                o.cycles,
+                o.span_cycles,
+                o.pe_cycles,
+                o.critical_cycles,
                 o.busy_cycles,
                 o.stall_dram_cycles,
                 o.stall_buffer_cycles,
@@ -47,6 +50,57 @@ fn pct(part: u64, whole: u64) -> f64 {
     } else {
         100.0 * part as f64 / whole as f64
     }
+}
+
+/// One op name's times summed over the layers.
+#[derive(Default)]
+struct OpTotals {
+    span: u64,
+    pe: u64,
+    pe_busy: u64,
+    critical: u64,
+    macs: u64,
+}
+
+/// Per op (keyed by its place in the layer and its name), summed over the layers.
+fn by_op(r: &Report) -> BTreeMap<(usize, &str), OpTotals> {
+    let mut by_op: BTreeMap<(usize, &str), OpTotals> = BTreeMap::new();
+    for l in &r.layers {
+        for (i, o) in l.ops.iter().enumerate() {
+            let e = by_op.entry((i, o.name.as_str())).or_default();
+            e.span += o.span_cycles;
+            e.pe += o.pe_cycles;
+            e.pe_busy += o.pe_busy_cycles();
+            e.critical += o.critical_cycles;
+            e.macs += o.macs;
+        }
+    }
+    by_op
+}
+
+/// The wait states with their cycles, in report order.
+fn waits(t: &StallReport) -> [(&'static str, u64); 4] {
+    [
+        ("waiting for DRAM", t.dram_cycles),
+        ("waiting for a buffer", t.buffer_cycles),
+        ("waiting for the softmax", t.softmax_cycles),
+        ("waiting for the accumulator", t.downstream_cycles),
+    ]
+}
+
+/// One line of PE-array state shares.
+fn pe_time_line(s: &mut String, title: &str, t: &StallReport) {
+    let waits: Vec<String> = waits(t)
+        .iter()
+        .map(|(label, c)| format!("{label} {:.1} %", pct(*c, t.array_cycles)))
+        .collect();
+    let _ = writeln!(
+        s,
+        "  {title:<18} computing {:.1} %, {}, idle {:.1} %",
+        pct(t.busy_cycles, t.array_cycles),
+        waits.join(", "),
+        pct(t.idle_cycles, t.array_cycles)
+    );
 }
 
 /// A readable summary.
@@ -94,6 +148,20 @@ pub fn summary(r: &Report) -> String {
         r.dram.avg_gbps,
         r.dram.peak_gbps
     );
+    if r.drams.len() > 1 {
+        for d in &r.drams {
+            let t = &d.traffic;
+            let _ = writeln!(
+                s,
+                "    {:<16} {:.2} MB read, {:.2} MB written, {:.2} GB/s average of {:.1} GB/s peak",
+                d.module,
+                t.bytes_read as f64 / 1e6,
+                t.bytes_written as f64 / 1e6,
+                t.avg_gbps,
+                t.peak_gbps
+            );
+        }
+    }
     let e = &r.energy;
     let total = e.total_uj * 1e6;
     let share = |pj: f64| if total > 0.0 { 100.0 * pj / total } else { 0.0 };
@@ -133,54 +201,69 @@ pub fn summary(r: &Report) -> String {
         listed.join(", "),
         (total - attributed) * scale
     );
-    let t = &r.pe_time;
-    let _ = writeln!(
-        s,
-        "  PE array time      busy {:.1} %, waiting for DRAM {:.1} %, buffers {:.1} %, softmax {:.1} %, accumulator {:.1} %",
-        pct(t.busy_cycles, r.total_cycles),
-        pct(t.dram_cycles, r.total_cycles),
-        pct(t.buffer_cycles, r.total_cycles),
-        pct(t.softmax_cycles, r.total_cycles),
-        pct(t.downstream_cycles, r.total_cycles)
-    );
-    let _ = writeln!(
-        s,
-        "\n  where the time went (share of the total, all layers):"
-    );
-    let mut by_op: BTreeMap<(usize, &str), (u64, u64)> = BTreeMap::new();
-    for l in &r.layers {
-        for (i, o) in l.ops.iter().enumerate() {
-            let e = by_op.entry((i, o.name.as_str())).or_default();
-            e.0 += o.cycles;
-            e.1 += o.macs;
+    pe_time_line(&mut s, "PE array time", &r.pe_time);
+    if r.pe_arrays.len() > 1 {
+        for p in &r.pe_arrays {
+            pe_time_line(&mut s, &format!("  {}", p.module), &p.time);
         }
     }
     let _ = writeln!(
         s,
-        "    {:<10} {:>12} {:>7} {:>10}",
-        "op", "cycles", "share", "GMAC"
+        "\n  where the PE array's time went (every cycle in one state; all layers):"
     );
-    for ((_, name), (cycles, macs)) in &by_op {
+    let t = &r.pe_time;
+    let _ = writeln!(s, "    {:<32} {:>12} {:>7}", "state", "cycles", "share");
+    let mut state_row = |label: &str, cycles: u64| {
         let _ = writeln!(
             s,
-            "    {:<10} {:>12} {:>6.1}% {:>10.3}",
-            name,
+            "    {:<32} {:>12} {:>6.1}%",
+            label,
             cycles,
-            pct(*cycles, r.total_cycles),
-            *macs as f64 / 1e9
+            pct(cycles, t.array_cycles)
+        );
+    };
+    for ((_, name), o) in &by_op(r) {
+        if o.pe_busy > 0 {
+            state_row(&format!("computing {name}"), o.pe_busy);
+        }
+    }
+    for (label, cycles) in waits(t) {
+        state_row(label, cycles);
+    }
+    state_row("idle (no pass)", t.idle_cycles);
+    state_row("total", t.sum_cycles());
+    let _ = writeln!(
+        s,
+        "\n  per op (all layers): span = first to last cycle any module worked on it, PE = the PE\n  array computing it or waiting with its pass, critical = how far it moved the finish line"
+    );
+    let _ = writeln!(
+        s,
+        "    {:<10} {:>12} {:>12} {:>12} {:>8} {:>10}",
+        "op", "span", "PE", "critical", "share", "GMAC"
+    );
+    for ((_, name), o) in &by_op(r) {
+        let _ = writeln!(
+            s,
+            "    {:<10} {:>12} {:>12} {:>12} {:>7.1}% {:>10.3}",
+            name,
+            o.span,
+            o.pe,
+            o.critical,
+            pct(o.critical, r.total_cycles),
+            o.macs as f64 / 1e9
         );
     }
     let _ = writeln!(s, "\n  per layer:");
     let _ = writeln!(
         s,
         "    {:>5} {:>12} {:>12} {:>12}",
-        "layer", "start", "end", "cycles"
+        "layer", "start", "end", "critical"
     );
     for l in &r.layers {
         let _ = writeln!(
             s,
             "    {:>5} {:>12} {:>12} {:>12}",
-            l.layer, l.start_cycle, l.end_cycle, l.cycles
+            l.layer, l.start_cycle, l.end_cycle, l.critical_cycles
         );
     }
     if let Some(f) = &r.functional {

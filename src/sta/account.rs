@@ -1,6 +1,10 @@
 //! Per-operation accounting shared by the STA modules: when each module first and last
 //! worked on an op, how long it was busy, and why it waited. Reports read these logs after
 //! the run (through `Actor::as_any`); nothing here affects timing.
+//!
+//! The PE array (the engine) also keeps an [`EngineClock`]: at every moment of the run it is
+//! in exactly one [`EngineState`] (computing, waiting for one thing, or idle), so its states
+//! partition the run and their times add up to the run's length exactly.
 
 /// Why a module was waiting instead of working.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -40,6 +44,24 @@ pub struct OpLog {
     pub stall_softmax_ps: u64,
     /// Blocked by a full downstream link, ps.
     pub stall_downstream_ps: u64,
+    /// Start of the first wait recorded with [`OpLogs::wait`], ps (a module holding the op
+    /// while it waits for its inputs is working on it, so the op's span starts there).
+    pub first_wait_ps: Option<u64>,
+}
+
+impl OpLog {
+    /// First activity or wait, ps.
+    pub fn first_seen_ps(&self) -> Option<u64> {
+        match (self.first_ps, self.first_wait_ps) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Waits of every kind, ps.
+    pub fn stall_ps(&self) -> u64 {
+        self.stall_dram_ps + self.stall_buffer_ps + self.stall_softmax_ps + self.stall_downstream_ps
+    }
 }
 
 /// Logs of every op, for one module.
@@ -92,6 +114,14 @@ impl OpLogs {
         }
     }
 
+    /// Records a wait on `op` for `why` over `[start_ps, end_ps)`: a stall that also marks
+    /// when the module first held the op.
+    pub fn wait(&mut self, op: u32, why: Stall, start_ps: u64, end_ps: u64) {
+        let l = self.at(op);
+        l.first_wait_ps = Some(l.first_wait_ps.map_or(start_ps, |f| f.min(start_ps)));
+        self.stall(op, why, end_ps.saturating_sub(start_ps));
+    }
+
     /// The log of `op`, if any.
     pub fn get(&self, op: u32) -> Option<&OpLog> {
         self.logs.get(op as usize)
@@ -136,6 +166,142 @@ impl WaitSlot {
     pub fn end(&mut self, logs: &mut OpLogs, now_ps: u64) {
         if let Some(w) = self.0.take() {
             w.close(logs, now_ps);
+        }
+    }
+}
+
+/// What the engine is doing. Every moment of a run is in exactly one state.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum EngineState {
+    /// No pass to work on (the controller has not issued one).
+    Idle,
+    /// Computing a pass (its compute and operand reads).
+    Computing,
+    /// Holding a pass that cannot start, for this reason.
+    Waiting(Stall),
+}
+
+impl EngineState {
+    /// Every state, in code order.
+    pub const ALL: [EngineState; 6] = [
+        EngineState::Idle,
+        EngineState::Computing,
+        EngineState::Waiting(Stall::Dram),
+        EngineState::Waiting(Stall::Buffer),
+        EngineState::Waiting(Stall::Softmax),
+        EngineState::Waiting(Stall::Downstream),
+    ];
+
+    /// The value of the VCD `state` signal: 0 idle, 1 computing, 2 waiting for DRAM, 3 for
+    /// a buffer, 4 for the softmax, 5 for the accumulator.
+    pub fn code(self) -> i64 {
+        match self {
+            EngineState::Idle => 0,
+            EngineState::Computing => 1,
+            EngineState::Waiting(Stall::Dram) => 2,
+            EngineState::Waiting(Stall::Buffer) => 3,
+            EngineState::Waiting(Stall::Softmax) => 4,
+            EngineState::Waiting(Stall::Downstream) => 5,
+        }
+    }
+
+    /// The state of a [`EngineState::code`].
+    pub fn from_code(code: i64) -> Option<EngineState> {
+        EngineState::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// A one-word name (VCD string values): `idle`, `computing`, `wait_dram`,
+    /// `wait_buffer`, `wait_softmax`, `wait_accumulator`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineState::Idle => "idle",
+            EngineState::Computing => "computing",
+            EngineState::Waiting(Stall::Dram) => "wait_dram",
+            EngineState::Waiting(Stall::Buffer) => "wait_buffer",
+            EngineState::Waiting(Stall::Softmax) => "wait_softmax",
+            EngineState::Waiting(Stall::Downstream) => "wait_accumulator",
+        }
+    }
+
+    /// How a reader is told (summary, trace spans).
+    pub fn label(self) -> &'static str {
+        match self {
+            EngineState::Idle => "idle (no pass)",
+            EngineState::Computing => "computing",
+            EngineState::Waiting(Stall::Dram) => "waiting for DRAM",
+            EngineState::Waiting(Stall::Buffer) => "waiting for a buffer",
+            EngineState::Waiting(Stall::Softmax) => "waiting for the softmax",
+            EngineState::Waiting(Stall::Downstream) => "waiting for the accumulator",
+        }
+    }
+}
+
+/// The engine's state over time. Each stretch between two changes is charged to the state
+/// it was in: a wait to the op whose pass waited (in the module's [`OpLogs`], with
+/// [`OpLogs::wait`]), idle and computing to totals kept here (the module records each
+/// pass's work itself, with [`OpLogs::work`]). Time never runs backwards, so the stretches
+/// tile the run without gaps or overlaps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineClock {
+    state: EngineState,
+    op: u32,
+    since_ps: u64,
+    idle_ps: u64,
+    computing_ps: u64,
+}
+
+impl Default for EngineClock {
+    fn default() -> Self {
+        EngineClock {
+            state: EngineState::Idle,
+            op: 0,
+            since_ps: 0,
+            idle_ps: 0,
+            computing_ps: 0,
+        }
+    }
+}
+
+impl EngineClock {
+    /// Enters `state` (on `op`; ignored when idle) at `t_ps`, charging the stretch since the
+    /// last change to the state left. Returns whether the state changed (not just its op).
+    pub fn enter(&mut self, logs: &mut OpLogs, state: EngineState, op: u32, t_ps: u64) -> bool {
+        let op = if state == EngineState::Idle { 0 } else { op };
+        if (state, op) == (self.state, self.op) {
+            return false;
+        }
+        debug_assert!(t_ps >= self.since_ps, "engine time ran backwards");
+        let t_ps = t_ps.max(self.since_ps);
+        match self.state {
+            EngineState::Idle => self.idle_ps += t_ps - self.since_ps,
+            EngineState::Computing => self.computing_ps += t_ps - self.since_ps,
+            EngineState::Waiting(why) => logs.wait(self.op, why, self.since_ps, t_ps),
+        }
+        let changed = state != self.state;
+        (self.state, self.op, self.since_ps) = (state, op, t_ps);
+        changed
+    }
+
+    /// The current state.
+    pub fn state(&self) -> EngineState {
+        self.state
+    }
+
+    /// Time idle up to `end_ps` (the open stretch counts if the engine is idle), ps.
+    pub fn idle_ps(&self, end_ps: u64) -> u64 {
+        self.idle_ps + self.open_ps(EngineState::Idle, end_ps)
+    }
+
+    /// Time computing up to `end_ps`, ps.
+    pub fn computing_ps(&self, end_ps: u64) -> u64 {
+        self.computing_ps + self.open_ps(EngineState::Computing, end_ps)
+    }
+
+    fn open_ps(&self, state: EngineState, end_ps: u64) -> u64 {
+        if self.state == state {
+            end_ps.saturating_sub(self.since_ps)
+        } else {
+            0
         }
     }
 }
@@ -251,6 +417,35 @@ mod tests {
         assert_eq!(t.values().iter().sum::<u64>(), 3 + 1_000_000 + 1);
         // The early amount shares the first (now very wide) bucket with the start of the spread.
         assert!(t.values()[0] >= 3);
+    }
+
+    #[test]
+    fn engine_states_tile_the_run_and_charge_waits_to_their_op() {
+        let (mut logs, mut c) = (OpLogs::default(), EngineClock::default());
+        // idle 0..10, wait for DRAM on op 3 10..25, for a buffer 25..30, compute 30..50,
+        // op 4 computing back to back 50..60 (no state change), accumulator 60..61, idle.
+        assert!(c.enter(&mut logs, EngineState::Waiting(Stall::Dram), 3, 10));
+        assert!(c.enter(&mut logs, EngineState::Waiting(Stall::Buffer), 3, 25));
+        assert!(c.enter(&mut logs, EngineState::Computing, 3, 30));
+        assert!(!c.enter(&mut logs, EngineState::Computing, 4, 50));
+        assert!(c.enter(&mut logs, EngineState::Waiting(Stall::Downstream), 4, 60));
+        assert!(c.enter(&mut logs, EngineState::Idle, 7, 61));
+        assert!(!c.enter(&mut logs, EngineState::Idle, 9, 70));
+        let l3 = logs.get(3).unwrap();
+        assert_eq!((l3.stall_dram_ps, l3.stall_buffer_ps), (15, 5));
+        assert_eq!(l3.first_wait_ps, Some(10));
+        assert_eq!(l3.first_seen_ps(), Some(10));
+        assert_eq!(logs.get(4).unwrap().stall_downstream_ps, 1);
+        assert_eq!(c.computing_ps(100), 30);
+        assert_eq!(c.idle_ps(100), 10 + 39);
+        let waits: u64 = [3, 4]
+            .iter()
+            .map(|&o| logs.get(o).unwrap().stall_ps())
+            .sum();
+        assert_eq!(c.idle_ps(100) + c.computing_ps(100) + waits, 100);
+        for s in EngineState::ALL {
+            assert_eq!(EngineState::from_code(s.code()), Some(s));
+        }
     }
 
     #[test]

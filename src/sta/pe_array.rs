@@ -21,10 +21,18 @@
 //!   leave `D` cycles after the pass ends. Passes stream back to back, so an op of passes
 //!   `p_1..p_n` with no stall takes `sum(p_i) + D`: the depth is paid when the pipeline
 //!   fills, not once per pass.
-//! - A pass waits for its operands — the parts of the buffers' banks it reads (one weight
-//!   column tile, one activation row tile), not the whole banks — (a stall charged to DRAM for weights, to the buffer for
-//!   activations, or to the softmax when the activations are its P rows) and, when a finished tile cannot leave (the accumulator is backed up),
-//!   for room downstream.
+//! - A pass waits for its operands, the parts of the buffers' loads it reads (one weight
+//!   column tile, one activation row tile; not the whole banks): a stall charged to DRAM for
+//!   weights, to the buffer for activations, or to the softmax when the activations are its
+//!   P rows; and, when a finished tile cannot leave (the accumulator is backed up), for room
+//!   downstream.
+//!
+//! # Accounting
+//! At every moment the array is in one [`EngineState`]: computing a pass, waiting (for DRAM,
+//! a buffer, the softmax or the accumulator) with a pass in hand, or idle with none. A pass
+//! whose operands arrive between two clock edges starts at the next edge; the part cycle
+//! before it stays in the wait. The state is probed as `state` (its code) and `busy`
+//! (computing), each at the moment it changes, so a waveform shows the stalls.
 //!
 //! # Parameters
 //! `rows` (R), `cols` (C), `multipliers` (L), `window` (A), `supported_m`, `sparse`,
@@ -32,7 +40,7 @@
 
 use std::collections::VecDeque;
 
-use super::account::{Accounted, OpLogs, Stall, Timeline, WaitSlot};
+use super::account::{Accounted, EngineClock, EngineState, OpLogs, Stall, Timeline};
 use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, ParamType, PortSpec};
 use crate::kernel::{Actor, Ctx, Cycles, LinkId, ProbeValue, Stat, StatValue};
 use crate::txn::{Pass, Tile, Transaction, TxnType};
@@ -189,7 +197,8 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         a: Side::default(),
         computing: None,
         pipe: VecDeque::new(),
-        wait: WaitSlot::default(),
+        clock: EngineClock::default(),
+        starting: None,
         logs: OpLogs::default(),
         macs: 0,
         busy_ps: 0,
@@ -245,6 +254,17 @@ impl Side {
 
 const TAG_DONE: u64 = 0;
 const TAG_EMIT: u64 = 1;
+/// A pass whose operands arrived between edges starts computing at the next edge.
+const TAG_START: u64 = 2;
+
+/// A pass about to start computing: what its start probes report.
+#[derive(Copy, Clone, Debug)]
+struct Starting {
+    op: u32,
+    macs: u64,
+    cycles: u64,
+    start_ps: u64,
+}
 
 /// State of a `pe_array` instance.
 pub struct PeArray {
@@ -262,7 +282,10 @@ pub struct PeArray {
     computing: Option<Tile>,
     /// Finished tiles in the pipeline: (time they leave, tile).
     pipe: VecDeque<(u64, Tile)>,
-    wait: WaitSlot,
+    /// Which state the array is in, and since when.
+    clock: EngineClock,
+    /// The pass taken but not yet started (it starts at the next clock edge).
+    starting: Option<Starting>,
     logs: OpLogs,
     macs: u64,
     busy_ps: u64,
@@ -303,7 +326,7 @@ impl PeArray {
                         continue;
                     }
                     _ => {
-                        ctx.probe("busy", ProbeValue::Bool(false));
+                        self.enter(ctx, EngineState::Idle, 0);
                         return;
                     }
                 }
@@ -311,7 +334,7 @@ impl PeArray {
             let (op, w_part, a_part) = (p.op, p.w_part, p.a_part);
             // A finished tile that could not leave yet: the accumulator is backed up.
             if self.pipe.front().is_some_and(|&(at, _)| at <= now) {
-                self.wait.begin(op, Stall::Downstream, now);
+                self.enter(ctx, EngineState::Waiting(Stall::Downstream), op);
                 return;
             }
             let act_stall = if p.act_from_softmax {
@@ -320,14 +343,13 @@ impl PeArray {
                 Stall::Buffer
             };
             if !self.w.need(ctx, self.weights, w_part) {
-                self.wait.begin(op, Stall::Dram, now);
+                self.enter(ctx, EngineState::Waiting(Stall::Dram), op);
                 return;
             }
             if !self.a.need(ctx, self.acts, a_part) {
-                self.wait.begin(op, act_stall, now);
+                self.enter(ctx, EngineState::Waiting(act_stall), op);
                 return;
             }
-            self.wait.end(&mut self.logs, now);
             let Some(p) = self.current.take() else { return };
             let cycles = self.pass_cycles(&p);
             // Passes start on a clock edge of the array (operands arrive at DRAM-clock times).
@@ -342,7 +364,6 @@ impl PeArray {
             self.macs += p.macs;
             self.macs_timeline.add_spread(start, end, p.macs);
             self.busy_ps += end - start;
-            ctx.probe("op", ProbeValue::Int(i64::from(p.op)));
             self.passes += 1;
             let data = self
                 .functional
@@ -362,15 +383,43 @@ impl PeArray {
                 via: p.via,
                 dest: p.dest,
             });
-            ctx.probe("busy", ProbeValue::Bool(true));
-            if ctx.observed() {
-                let e = &self.engine;
-                let peak = (e.rows * e.cols * e.multipliers * cycles.max(1)) as f64;
-                ctx.probe("utilization", ProbeValue::Real(p.macs as f64 / peak));
-                ctx.probe("tile", ProbeValue::Int(i64::from(p.op)));
+            self.starting = Some(Starting {
+                op: p.op,
+                macs: p.macs,
+                cycles,
+                start_ps: start,
+            });
+            if start == now {
+                self.begin_computing(ctx);
+            } else {
+                ctx.wake_at(start_t, TAG_START);
             }
             ctx.wake_at(crate::kernel::SimTime::from_ps(end), TAG_DONE);
             return;
+        }
+    }
+
+    /// Enters `state` (on `op`) now, probing `state` and `busy` when the state changes.
+    fn enter(&mut self, ctx: &mut Ctx<'_, Transaction>, state: EngineState, op: u32) {
+        let now = ctx.now().as_ps();
+        if self.clock.enter(&mut self.logs, state, op, now) {
+            ctx.probe("state", ProbeValue::Int(state.code()));
+            ctx.probe("busy", ProbeValue::Bool(state == EngineState::Computing));
+        }
+    }
+
+    /// The pass taken last starts computing, if now is its start edge.
+    fn begin_computing(&mut self, ctx: &mut Ctx<'_, Transaction>) {
+        let Some(s) = self.starting.take_if(|s| s.start_ps <= ctx.now().as_ps()) else {
+            return;
+        };
+        self.enter(ctx, EngineState::Computing, s.op);
+        ctx.probe("op", ProbeValue::Int(i64::from(s.op)));
+        if ctx.observed() {
+            let e = &self.engine;
+            let peak = (e.rows * e.cols * e.multipliers * s.cycles.max(1)) as f64;
+            ctx.probe("utilization", ProbeValue::Real(s.macs as f64 / peak));
+            ctx.probe("tile", ProbeValue::Int(i64::from(s.op)));
         }
     }
 
@@ -393,9 +442,17 @@ impl PeArray {
 
 impl Actor<Transaction> for PeArray {
     fn init(&mut self, ctx: &mut Ctx<'_, Transaction>) {
+        // The initial state, so that a waveform has a value from time 0.
+        let idle = EngineState::Idle;
+        ctx.probe("state", ProbeValue::Int(idle.code()));
+        ctx.probe("busy", ProbeValue::Bool(false));
         self.step(ctx);
     }
     fn on_wake(&mut self, ctx: &mut Ctx<'_, Transaction>, tag: u64) {
+        // A zero-cycle pass ends at its start edge: start it first.
+        if tag == TAG_START || tag == TAG_DONE {
+            self.begin_computing(ctx);
+        }
         if tag == TAG_DONE
             && let Some(tile) = self.computing.take()
         {
@@ -471,5 +528,10 @@ impl PeArray {
     /// Useful MACs by time.
     pub fn macs_timeline(&self) -> &Timeline {
         &self.macs_timeline
+    }
+
+    /// The array's state over the run (its waits are in [`Accounted::op_logs`]).
+    pub fn engine_clock(&self) -> &EngineClock {
+        &self.clock
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! One track (thread) per module instance; a complete event (`"ph":"X"`) per stretch of
 //! work on one operation (a module's `busy` and `op` signals); for the PE array, a second
-//! track with a span per tile (one pass); DRAM bandwidth as a counter
+//! track with a span per tile (one pass) and a third with a span per wait (its `state`
+//! signal: "waiting for DRAM", ...; see [`EngineState`]); DRAM bandwidth as a counter
 //! track (`"ph":"C"`, GB/s over each microsecond, from the DRAM's `bytes_done`). Times are
 //! microseconds with picosecond precision. Events stream into the output's [`AtomicFile`],
 //! renamed into place when the run ends. Every name is written as a JSON string by
@@ -15,6 +16,7 @@ use std::path::Path;
 use super::{Record, TraceInfo, TraceWriter};
 use crate::io::{AtomicFile, OutputError};
 use crate::kernel::ProbeValue;
+use crate::sta::account::EngineState;
 
 #[derive(Clone, Default)]
 struct Track {
@@ -22,6 +24,10 @@ struct Track {
     tile_since: Option<u64>,
     /// The tile track's name was written.
     tile_track: bool,
+    /// The wait in progress and its start (from the `state` signal).
+    wait_since: Option<(EngineState, u64)>,
+    /// The state track's name was written.
+    state_track: bool,
     busy_since: Option<u64>,
     op: Option<i64>,
     bytes0: i64,
@@ -40,6 +46,8 @@ pub struct PerfettoWriter {
 
 /// Thread ids of tile tracks: this plus the module index.
 const TILE_TRACK_BASE: usize = 1000;
+/// Thread ids of state (wait) tracks: this plus the module index.
+const STATE_TRACK_BASE: usize = 2000;
 
 fn us(ps: u64) -> String {
     format!("{}.{:06}", ps / 1_000_000, ps % 1_000_000)
@@ -105,6 +113,59 @@ impl PerfettoWriter {
     }
 }
 
+impl PerfettoWriter {
+    /// Emits a span named `name` on the extra track `tid` of `actor` (named `actor`'s name
+    /// and `track` when first used, as `*named` records), clipped to the window.
+    #[allow(clippy::too_many_arguments)]
+    fn side_span(
+        out: &mut AtomicFile,
+        window: (u64, u64),
+        tid: usize,
+        track: String,
+        named: &mut bool,
+        name: &str,
+        cat: &str,
+        (start, end): (u64, u64),
+    ) -> std::io::Result<()> {
+        let (s, e) = (start.max(window.0), end.min(window.1));
+        if e <= s {
+            return Ok(());
+        }
+        if !*named {
+            *named = true;
+            write!(
+                out,
+                ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{tid},\"args\":{{\"name\":{}}}}}",
+                json_str(&track)
+            )?;
+        }
+        write!(
+            out,
+            ",\n{{\"name\":{name},\"cat\":\"{cat}\",\"ph\":\"X\",\"pid\":1,\"tid\":{tid},\"ts\":{},\"dur\":{}}}",
+            us(s),
+            us(e - s)
+        )
+    }
+
+    /// Closes the wait of `actor` in progress at `t_ps`, if any.
+    fn close_wait(&mut self, actor: usize, t_ps: u64) -> std::io::Result<()> {
+        let Some((state, since)) = self.tracks[actor].wait_since.take() else {
+            return Ok(());
+        };
+        let track = format!("{} waits", self.names[actor]);
+        Self::side_span(
+            &mut self.out,
+            self.window,
+            STATE_TRACK_BASE + actor,
+            track,
+            &mut self.tracks[actor].state_track,
+            &json_str(state.label()),
+            "wait",
+            (since, t_ps),
+        )
+    }
+}
+
 impl TraceWriter for PerfettoWriter {
     fn record(&mut self, r: &Record) -> std::io::Result<()> {
         let Record::Probe {
@@ -137,26 +198,29 @@ impl TraceWriter for PerfettoWriter {
             ("tile", ProbeValue::Int(_)) => self.tracks[a].tile_since = Some(t_ps),
             ("tile_end", ProbeValue::Int(op)) => {
                 if let Some(start) = self.tracks[a].tile_since.take() {
-                    let (s, e) = (start.max(self.window.0), t_ps.min(self.window.1));
-                    if e > s {
-                        // Tiles go on their own track, below the module's op spans.
-                        let tid = TILE_TRACK_BASE + a;
-                        if !self.tracks[a].tile_track {
-                            self.tracks[a].tile_track = true;
-                            write!(
-                                self.out,
-                                ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{tid},\"args\":{{\"name\":{}}}}}",
-                                json_str(&format!("{} tiles", self.names[a]))
-                            )?;
-                        }
-                        let name = self.ops.get(op as usize).map_or("\"tile\"", String::as_str);
-                        write!(
-                            self.out,
-                            ",\n{{\"name\":{name},\"cat\":\"tile\",\"ph\":\"X\",\"pid\":1,\"tid\":{tid},\"ts\":{},\"dur\":{}}}",
-                            us(s),
-                            us(e - s)
-                        )?;
-                    }
+                    // Tiles go on their own track, below the module's op spans.
+                    let name = self
+                        .ops
+                        .get(op as usize)
+                        .map_or_else(|| "\"tile\"".to_owned(), Clone::clone);
+                    let track = format!("{} tiles", self.names[a]);
+                    Self::side_span(
+                        &mut self.out,
+                        self.window,
+                        TILE_TRACK_BASE + a,
+                        track,
+                        &mut self.tracks[a].tile_track,
+                        &name,
+                        "tile",
+                        (start, t_ps),
+                    )?;
+                }
+            }
+            ("state", ProbeValue::Int(code)) => {
+                // Waits go on a track of their own; computing shows as the op spans.
+                self.close_wait(a, t_ps)?;
+                if let Some(s @ EngineState::Waiting(_)) = EngineState::from_code(code) {
+                    self.tracks[a].wait_since = Some((s, t_ps));
                 }
             }
             ("bytes_done", ProbeValue::Int(bytes)) => {
@@ -189,6 +253,7 @@ impl TraceWriter for PerfettoWriter {
         let mut close = || -> std::io::Result<()> {
             for a in 0..self.tracks.len() {
                 self.close_span(a, end_ps)?;
+                self.close_wait(a, end_ps)?;
             }
             self.out.write_all(b"\n]\n")
         };

@@ -4,7 +4,10 @@
 //! (`busy` as a 1-bit wire, `op` and counters as 64-bit integers, rates as reals), a scope
 //! `links` with the occupancy of every link, and for the DRAM a derived real `gbps`
 //! (bandwidth over the last microsecond). Timescale 1 ps. A value is written only when it
-//! changes. Op indices of `op` signals are listed in the header comment.
+//! changes. Op indices of `op` signals are listed in the header comment, and so are the
+//! codes of the PE array's `state` (idle, computing, waiting for DRAM, a buffer, the
+//! softmax, the accumulator; see [`EngineState`]). With string signals on, each `op` has an
+//! `op_name` beside it and each `state` a `state_name` (`computing`, `wait_dram`, ...).
 //!
 //! Signals are discovered as they first change, so the body streams to a scratch file
 //! beside the output and the header is written in front of it when the run ends, into the
@@ -24,6 +27,7 @@ use std::path::Path;
 use super::{Record, TraceInfo, TraceWriter};
 use crate::io::{AtomicFile, OutputError, TempFile};
 use crate::kernel::{LinkSpec, ProbeValue};
+use crate::sta::account::EngineState;
 
 #[derive(Copy, Clone, Debug, PartialEq)]
 enum Kind {
@@ -127,8 +131,13 @@ impl VcdWriter {
             body_file,
             body: BufWriter::with_capacity(1 << 20, file),
             header_comment: format!(
-                "stasim trace; engine clock period {} ps; op indices: {}",
+                "stasim trace; engine clock period {} ps; pe_array state codes: {}; op indices: {}",
                 info.period_ps,
+                EngineState::ALL
+                    .iter()
+                    .map(|s| format!("{}={}", s.code(), s.name()))
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 info.ops
                     .iter()
                     .enumerate()
@@ -330,16 +339,28 @@ impl TraceWriter for VcdWriter {
                         self.set(i, text, t)?;
                     }
                 }
-                if let (ProbeValue::Int(op), "op", false) =
-                    (value, signal, self.op_names.is_empty())
-                {
-                    let name = self
-                        .op_names
-                        .get(op as usize)
-                        .cloned()
-                        .unwrap_or_else(|| format!("op{op}"));
-                    let i = self.probe_signal(actor, "op_name", index, Kind::Str);
-                    self.set(i, format!("s{name}"), t)?;
+                // String companions (with `op_names` on): `op` -> `op_name`, `state` ->
+                // `state_name`.
+                if let (ProbeValue::Int(code), false) = (value, self.op_names.is_empty()) {
+                    let named = match signal {
+                        "op" => Some((
+                            "op_name",
+                            self.op_names
+                                .get(code as usize)
+                                .cloned()
+                                .unwrap_or_else(|| format!("op{code}")),
+                        )),
+                        "state" => Some((
+                            "state_name",
+                            EngineState::from_code(code)
+                                .map_or_else(|| format!("state{code}"), |s| s.name().to_owned()),
+                        )),
+                        _ => None,
+                    };
+                    if let Some((name_signal, name)) = named {
+                        let i = self.probe_signal(actor, name_signal, index, Kind::Str);
+                        self.set(i, format!("s{name}"), t)?;
+                    }
                 }
                 // Cumulative byte counters become bandwidths: `bytes_done` -> `gbps`,
                 // `ch_bytes_done` N -> `ch_gbpsN`.

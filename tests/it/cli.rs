@@ -150,7 +150,9 @@ fn run_reports_json_and_writes_outputs() {
         "macs",
         "start_cycle",
         "end_cycle",
-        "cycles",
+        "span_cycles",
+        "pe_cycles",
+        "critical_cycles",
         "stall_dram_cycles",
     ] {
         assert!(op.get(key).is_some(), "missing layers[].ops[].{key}");

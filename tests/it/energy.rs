@@ -67,11 +67,7 @@ fn energy_is_the_counted_actions_times_the_table() {
         per_op + activates >= 0.95 * dynamic,
         "{per_op} + {activates} vs {dynamic}"
     );
-    let per_module: f64 = e.per_module.iter().map(|m| m.dynamic_pj).sum();
-    assert!(
-        (per_module - (per_op + activates)).abs() < 1e-6 * dynamic,
-        "{per_module} vs {per_op} + {activates}"
-    );
+    // How the modules share it: tests/it/accounting.rs.
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Integration tests, one binary: `cargo test --release`.
 
+mod accounting;
 mod benches;
 mod cli;
 mod completions;

@@ -297,6 +297,7 @@ fn the_committed_sample_vcd_has_every_signal_the_readme_lists() {
     };
     for (scope, signal) in [
         ("pe_array", "busy"),
+        ("pe_array", "state"),
         ("pe_array", "op"),
         ("pe_array", "utilization"),
         ("dram", "inflight"),

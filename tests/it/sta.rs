@@ -131,8 +131,13 @@ fn the_fused_softmax_beats_the_offchip_round_trip() {
 #[test]
 fn the_per_op_breakdown_adds_up_to_the_total() {
     let r = run("sta", bert(2, "2:4"), &[]);
-    let ops: u64 = r.layers.iter().flat_map(|l| &l.ops).map(|o| o.cycles).sum();
-    let layers: u64 = r.layers.iter().map(|l| l.cycles).sum();
+    let ops: u64 = r
+        .layers
+        .iter()
+        .flat_map(|l| &l.ops)
+        .map(|o| o.critical_cycles)
+        .sum();
+    let layers: u64 = r.layers.iter().map(|l| l.critical_cycles).sum();
     assert_eq!(ops, r.total_cycles);
     assert_eq!(layers, r.total_cycles);
     // MACs are the workload's: 2 layers of BERT-base, 2:4 halves the linear layers' MACs.

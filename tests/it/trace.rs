@@ -11,7 +11,7 @@ use stasim::run::{WorkloadArgs, resolve_workload, simulate};
 use stasim::topology::{self, Source};
 use stasim::trace::TraceOptions;
 
-fn traced_run(dir: &Path, window: Option<(u64, u64)>) -> Report {
+pub(crate) fn traced_run(dir: &Path, window: Option<(u64, u64)>) -> Report {
     let t = topology::load(&Source::read("sta-small").unwrap(), &[]).unwrap();
     let w = resolve_workload(&t, &WorkloadArgs::default()).unwrap();
     let opts = TraceOptions {
@@ -29,8 +29,9 @@ fn traced_run(dir: &Path, window: Option<(u64, u64)>) -> Report {
     simulate(&t, &w, None, Some(&opts), None).unwrap().report
 }
 
-/// `(time ps, value)` changes of `scope.name` in a VCD, read with wellen.
-fn changes(path: &Path, scope: &str, name: &str) -> Vec<(u64, String)> {
+/// `(time ps, value)` changes of `scope.name` in a VCD, read with wellen (also used by
+/// tests/it/accounting.rs).
+pub(crate) fn changes(path: &Path, scope: &str, name: &str) -> Vec<(u64, String)> {
     let mut wave = wellen::simple::read(path).expect("wellen reads the VCD");
     let var = wave
         .hierarchy()
@@ -96,7 +97,7 @@ fn vcd_signals_agree_with_the_report() {
             Some(format!("L0.{}", o.name).as_str())
         );
     }
-    // Operand links are the second bank of a double buffer: never more than 1 waiting.
+    // Operand links hold at most their depth (1) of offered parts.
     let occ = changes(&vcd, "links", "weight_buffer_operand__pe_array_weights");
     assert!(!occ.is_empty());
     assert!(occ.iter().all(|(_, v)| bits(v) <= 1));

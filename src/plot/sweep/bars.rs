@@ -87,7 +87,7 @@ impl Speedup {
             format!("Speedup over dense by N:M pattern — {}", self.context),
             (PATTERN_AXIS, &self.patterns),
             ymax,
-            "speedup over dense (×)",
+            "speedup over dense (×) of pe_cycles; whole model: of latency",
         )?;
         let width = 0.84 / self.series.len() as f64;
         let mut ink = Ink::default();

@@ -3,9 +3,10 @@
 //!
 //! - `speedup_vs_pattern`: speedup over the dense point, per op class and for the whole
 //!   model, against the N:M pattern, with the ideal `M/N` of the linear layers. An op's
-//!   time is the PE-array time attributed to it, `busy + stall` cycles (the stalls are the
-//!   waits for DRAM, buffers, softmax or downstream while the array worked on that op);
-//!   these times partition a run, so the classes add up to the whole.
+//!   time is its `pe_cycles`, the PE-array time charged to it: busy plus the waits for
+//!   DRAM, buffers, softmax or the accumulator with its passes (see [`crate::report`]);
+//!   these times and the array's idle time partition a run, so the classes add up to
+//!   nearly the whole.
 //! - `speedup_by_model` (a sweep varying `model` and `pattern`): each model's whole-model
 //!   speedup over its own dense run, one bar per sparse pattern.
 //! - `energy_vs_pattern`: energy per inference against the pattern, stacked by action
@@ -93,11 +94,7 @@ struct Layer {
 struct Op {
     name: String,
     kind: String,
-    busy_cycles: u64,
-    stall_dram_cycles: u64,
-    stall_buffer_cycles: u64,
-    stall_softmax_cycles: u64,
-    stall_downstream_cycles: u64,
+    pe_cycles: u64,
 }
 
 impl Run {
@@ -128,11 +125,7 @@ impl Run {
                 continue;
             }
             let class = op_class(&op.name);
-            let cycles = op.busy_cycles
-                + op.stall_dram_cycles
-                + op.stall_buffer_cycles
-                + op.stall_softmax_cycles
-                + op.stall_downstream_cycles;
+            let cycles = op.pe_cycles;
             match out.iter_mut().find(|(c, _)| *c == class) {
                 Some(entry) => entry.1 += cycles,
                 None => out.push((class, cycles)),
