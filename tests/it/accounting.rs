@@ -177,11 +177,11 @@ fn the_vcd_state_signal_shows_the_stalls_and_busy_is_high_exactly_while_computin
         pattern: Some("dense".into()),
         ..WorkloadArgs::default()
     };
-    // sta-small on an 8 x 8 array: DRAM-bound stretches between compute.
+    // sta-small on a 16 x 16 array: DRAM-bound stretches between compute.
     let r = run_traced(
         "sta-small",
         args,
-        &["pe_array.rows=8", "pe_array.cols=8"],
+        &["pe_array.rows=16", "pe_array.cols=16"],
         Some(&dir),
     );
     let vcd = dir.join("run.vcd");
