@@ -8,7 +8,8 @@
 //!
 //! - [`kernel`] knows nothing about accelerators: time, events, actors, links, observers.
 //! - [`txn`] and [`component`] describe transactions and module kinds; they use `kernel`.
-//! - [`workload`] is plain data: model presets, N:M patterns, the operation list.
+//! - [`workload`] is plain data: model presets, N:M patterns; [`model`] is the IR every
+//!   architecture is lowered into (typed ops and the tensors they read and write).
 //! - [`plan`], the controller's planner, turns a `workload` into jobs, tiles and command
 //!   streams (`txn`) for the engine's geometry.
 //! - [`blocks`] and the accelerator modules in [`sta`] depend on `kernel`, `txn`,
@@ -39,6 +40,7 @@ pub mod error;
 pub mod functional;
 pub mod io;
 pub mod kernel;
+pub mod model;
 pub mod plan;
 pub mod plot;
 pub mod report;

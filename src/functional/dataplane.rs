@@ -10,6 +10,7 @@
 use super::reference::Reference;
 use super::weights::{LayerWeights, ModelWeights};
 use super::{FunctionalReport, LN_EPS, TensorError, gelu, to_f16};
+use crate::model::{Role, TensorKind, VectorOp};
 use crate::txn::{Pass, Tile, TileValues, Via};
 use crate::workload::{Op, Workload};
 
@@ -53,16 +54,17 @@ impl Kind {
         }
     }
 
-    /// The tensor a tile of op `name` is committed to.
-    fn of_op(name: &str) -> Option<Kind> {
-        Some(match name {
-            "qkv" => Kind::Qkv,
-            "softmax" => Kind::P,
-            "pv" => Kind::Context,
-            "add_ln1" => Kind::AddLn1,
-            "gelu" => Kind::Gelu,
-            "add_ln2" => Kind::AddLn2,
-            _ => return None,
+    /// The stored tensor of the IR's `t` (`None` for the layer input, which is the model
+    /// input or the previous layer's output).
+    fn of(t: TensorKind) -> Option<Kind> {
+        Some(match t {
+            TensorKind::Input => return None,
+            TensorKind::Qkv => Kind::Qkv,
+            TensorKind::P => Kind::P,
+            TensorKind::Context => Kind::Context,
+            TensorKind::Hidden => Kind::AddLn1,
+            TensorKind::Ffn => Kind::Gelu,
+            TensorKind::Output => Kind::AddLn2,
         })
     }
 }
@@ -240,6 +242,14 @@ impl DataPlane {
         &self.tensors[self.dims.index(layer, kind, b)]
     }
 
+    /// The values of tensor `t` of `layer` for batch element `b`.
+    fn tensor_of(&self, layer: usize, t: TensorKind, b: usize) -> &[f32] {
+        match Kind::of(t) {
+            Some(kind) => &self.t(layer, kind, b).v,
+            None => self.layer_input(layer, b),
+        }
+    }
+
     /// The input of `layer` for batch element `b`.
     fn layer_input(&self, layer: usize, b: usize) -> &[f32] {
         if layer == 0 {
@@ -267,13 +277,13 @@ impl DataPlane {
         let mut v = Vec::with_capacity(rows * cols);
         // This pass's chunk of the reduction.
         let ks = p.k0 as usize..(p.k0 + p.k) as usize;
-        match op.name {
-            "scores" | "pv" => {
+        match op.role {
+            Role::Scores | Role::Pv => {
                 let (b, hd) = (p.inst as usize / h, p.inst as usize % h);
                 let qkv = &self.t(l, Kind::Qkv, b).v;
                 let col =
                     |row: usize, part: usize, i: usize| qkv[row * 3 * d + part * d + hd * dh + i];
-                if op.name == "scores" {
+                if op.role == Role::Scores {
                     for r in r0..r0 + rows {
                         for key in c0..c0 + cols {
                             v.push(ks.clone().map(|i| col(r, 0, i) * col(key, 1, i)).sum());
@@ -289,15 +299,10 @@ impl DataPlane {
                     }
                 }
             }
-            name => {
+            Role::Linear { class } => {
                 let b = p.inst as usize;
-                let lw = self.layer(op);
-                let (lin, act) = match name {
-                    "qkv" => (&lw.qkv, self.layer_input(l, b)),
-                    "proj" => (&lw.proj, &self.t(l, Kind::Context, b).v[..]),
-                    "ffn1" => (&lw.ffn1, &self.t(l, Kind::AddLn1, b).v[..]),
-                    _ => (&lw.ffn2, &self.t(l, Kind::Gelu, b).v[..]),
-                };
+                let lin = self.layer(op).linear(class);
+                let act = self.tensor_of(l, op.input.unwrap_or(TensorKind::Input), b);
                 let k = lin.k;
                 for r in r0..r0 + rows {
                     let a = &act[r * k..(r + 1) * k];
@@ -306,6 +311,8 @@ impl DataPlane {
                     }
                 }
             }
+            // The PE array runs matmuls only.
+            Role::Softmax | Role::Vector { .. } => {}
         }
         Box::new(TileValues {
             inst: p.inst,
@@ -323,14 +330,7 @@ impl DataPlane {
         let Some(data) = t.data.as_deref_mut() else {
             return;
         };
-        let lw = self.layer(op);
-        let bias = match op.name {
-            "qkv" => Some(&lw.qkv.bias),
-            "proj" => Some(&lw.proj.bias),
-            "ffn1" => Some(&lw.ffn1.bias),
-            "ffn2" => Some(&lw.ffn2.bias),
-            _ => None,
-        };
+        let bias = op.linear_class().map(|c| &self.layer(op).linear(c).bias);
         let cols = data.cols as usize;
         for (i, x) in data.v.iter_mut().enumerate() {
             let b = bias.map_or(0.0, |b| b[data.col0 as usize + i % cols]);
@@ -390,17 +390,23 @@ impl DataPlane {
         };
         let (cols, r0, c0) = (data.cols as usize, data.row0 as usize, data.col0 as usize);
         let b = data.inst as usize;
-        let residual: Option<&[f32]> = match op.name {
-            "add_ln1" => Some(self.layer_input(l, b)),
-            "add_ln2" => Some(&self.t(l, Kind::AddLn1, b).v),
-            _ => None,
-        };
         let d = self.dims.d;
-        for (i, x) in data.v.iter_mut().enumerate() {
-            *x = match residual {
-                Some(res) => *x + res[(r0 + i / cols) * d + c0 + i % cols],
-                None => to_f16(gelu(f64::from(*x)) as f32),
-            };
+        match op.role {
+            Role::Vector {
+                op: VectorOp::AddLayerNorm,
+            } => {
+                // The residual add; LayerNorm follows when the row is committed whole.
+                let res = self.tensor_of(l, op.residual.unwrap_or(TensorKind::Input), b);
+                for (i, x) in data.v.iter_mut().enumerate() {
+                    *x += res[(r0 + i / cols) * d + c0 + i % cols];
+                }
+            }
+            Role::Vector { op: VectorOp::Gelu } => {
+                for x in data.v.iter_mut() {
+                    *x = to_f16(gelu(f64::from(*x)) as f32);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -410,7 +416,7 @@ impl DataPlane {
             return;
         };
         let op = &self.ops[t.op as usize];
-        let Some(kind) = Kind::of_op(op.name) else {
+        let Some(kind) = op.output.and_then(Kind::of) else {
             return;
         };
         let l = op.layer as usize;

@@ -148,6 +148,19 @@ pub struct LayerWeights {
     pub ln2: Norm,
 }
 
+impl LayerWeights {
+    /// The linear layer of `class`.
+    pub fn linear(&self, class: crate::model::LinearClass) -> &Linear {
+        use crate::model::LinearClass;
+        match class {
+            LinearClass::Qkv => &self.qkv,
+            LinearClass::Proj => &self.proj,
+            LinearClass::Ffn1 => &self.ffn1,
+            LinearClass::Ffn2 => &self.ffn2,
+        }
+    }
+}
+
 /// The weights of the layers a run simulates.
 #[derive(Clone, Debug)]
 pub struct ModelWeights {

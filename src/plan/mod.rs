@@ -26,6 +26,7 @@ pub mod tiling;
 
 use std::collections::VecDeque;
 
+use crate::model::{LinearClass, Role};
 use crate::sta::pe_array::Engine;
 use crate::txn::Via;
 use crate::workload::{Op, Pattern, Workload};
@@ -340,11 +341,16 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
     for layer in 0..w.layers {
         let lp = w.patterns_of(layer);
         let base = (layer * per_layer) as u32;
-        let op = |name: &str| {
-            base + ops[base as usize..base as usize + per_layer as usize]
-                .iter()
-                .position(|o| o.name == name)
-                .unwrap_or(0) as u32
+        let layer_ops = &ops[base as usize..base as usize + per_layer as usize];
+        let op =
+            |role: Role| base + layer_ops.iter().position(|o| o.role == role).unwrap_or(0) as u32;
+        let linear = |class: LinearClass| op(Role::Linear { class });
+        // The vector op fused to a linear layer follows it in the graph.
+        let fused = |lin: u32| -> (u32, u32) {
+            match ops.get(lin as usize + 1).map(|o| o.role) {
+                Some(Role::Vector { op }) => (lin + 1, op.passes()),
+                _ => (lin, 0),
+            }
         };
         let last_layer = layer + 1 == w.layers;
         // QKV projection -> DRAM.
@@ -353,7 +359,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
         let mut qkv_job = 0;
         for (i, xi) in x.iter().enumerate() {
             qkv_job = pl.job(MatMul {
-                op: op("qkv"),
+                op: linear(LinearClass::Qkv),
                 inst: i as u32,
                 rows: s,
                 k: d,
@@ -376,7 +382,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
             .flat_map(|bi| (0..h).map(move |hi| (bi, hi)))
             .collect();
         let mut scores_jobs: Vec<usize> = Vec::new();
-        let (op_scores, op_sm, op_pv) = (op("scores"), op("softmax"), op("pv"));
+        let (op_scores, op_sm, op_pv) = (op(Role::Scores), op(Role::Softmax), op(Role::Pv));
         let head_addr = |bi: u64, part: u64, hi: u64| {
             qkv_addr + bi * s * 3 * d * vb + (part * d + hi * dh) * s * vb
         };
@@ -434,13 +440,15 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
             after: Dep::Job(last_pv),
         };
         // Output projection + residual + LayerNorm; FFN up + GELU; FFN down + residual + LN.
-        let stages: [(&str, &str, u64, u64, Pattern, u32, bool); 3] = [
-            ("proj", "add_ln1", d, d, lp.proj, 3, false),
-            ("ffn1", "gelu", d, f, lp.ffn1, 1, false),
-            ("ffn2", "add_ln2", f, d, lp.ffn2, 3, last_layer),
+        let stages: [(LinearClass, u64, u64, Pattern, bool); 3] = [
+            (LinearClass::Proj, d, d, lp.proj, false),
+            (LinearClass::Ffn1, d, f, lp.ffn1, false),
+            (LinearClass::Ffn2, f, d, lp.ffn2, last_layer),
         ];
         let mut input: Vec<Src> = vec![context; b as usize];
-        for (name, vname, k, cols, pattern, passes, to_dram) in stages {
+        for (class, k, cols, pattern, to_dram) in stages {
+            let lin = linear(class);
+            let (vop, passes) = fused(lin);
             let waddr = pl.alloc(pattern.stored_bytes(k, cols, w.value_bits));
             let out_bytes = b * s * cols * vb;
             let on_chip = !to_dram && fits(out_bytes);
@@ -448,7 +456,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
             let mut last = 0;
             for (i, src) in input.iter().enumerate() {
                 last = pl.job(MatMul {
-                    op: op(name),
+                    op: lin,
                     inst: i as u32,
                     rows: s,
                     k,
@@ -459,10 +467,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
                         after: Dep::None,
                     },
                     act: *src,
-                    via: Via::Vector {
-                        op: op(vname),
-                        passes,
-                    },
+                    via: Via::Vector { op: vop, passes },
                     dest_dram: (!on_chip).then_some(out_addr + i as u64 * s * cols * vb),
                     causal: Causal::No,
                     weights: true,

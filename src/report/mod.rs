@@ -74,6 +74,9 @@ pub struct OpReport {
     pub layer: u64,
     /// Name (`qkv`, `scores`, `softmax`, `pv`, `proj`, `add_ln1`, `ffn1`, `gelu`, `ffn2`, `add_ln2`).
     pub name: String,
+    /// What it computes, from the model IR (`{"role": "linear", "class": "qkv"}`,
+    /// `{"role": "scores"}`, `{"role": "vector", "op": "gelu"}`, ...).
+    pub role: crate::model::Role,
     /// Kind.
     pub kind: OpKind,
     /// Weight pattern as run (`dense` on an engine without sparse support).
@@ -682,6 +685,7 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
         let r = OpReport {
             layer: op.layer,
             name: op.name.to_owned(),
+            role: op.role,
             kind: op.kind,
             pattern: if sparse {
                 op.pattern.to_string()

@@ -1,23 +1,6 @@
-//! Workloads: Transformer model presets with N:M sparse linear layers, turned into the
-//! operation list of STA.md ("One Transformer encoder layer").
-//!
-//! Per layer (hidden `d`, heads `h`, `dh = d/h`, FFN `f`, sequence `s`, batch `B`):
-//!
-//! | op | kind | shape per instance | instances |
-//! |---|---|---|---|
-//! | `qkv` | sparse_dense | `[s x d] x [d x 3d]` | B |
-//! | `scores` | dense_dense | `[s x dh] x [dh x s]` (scaled by `1/sqrt(dh)`) | h*B |
-//! | `softmax` | softmax | `s` rows of `s` | h*B |
-//! | `pv` | dense_dense | `[s x s] x [s x dh]` | h*B |
-//! | `proj` | sparse_dense | `[s x d] x [d x d]` | B |
-//! | `add_ln1` | vector | residual add + LayerNorm, `s x d` | B |
-//! | `ffn1` | sparse_dense | `[s x d] x [d x f]` | B |
-//! | `gelu` | vector | `s x f` | B |
-//! | `ffn2` | sparse_dense | `[s x f] x [f x d]` | B |
-//! | `add_ln2` | vector | `s x d` | B |
-//!
-//! A decoder (GPT-2) uses causal attention: score tiles entirely above the diagonal are
-//! skipped, and so are their MACs.
+//! Workloads: Transformer model presets with N:M sparse linear layers, their sizes and
+//! patterns. Each architecture is lowered into the typed operator graph of
+//! [`crate::model`] ([`Workload::ops`]), which everything downstream consumes.
 
 pub mod checkpoint;
 pub mod nm;
@@ -26,6 +9,7 @@ pub mod stanm;
 
 use serde::Serialize;
 
+pub use crate::model::{Op, OpKind};
 pub use nm::Pattern;
 
 /// Shape of a Transformer model.
@@ -175,45 +159,6 @@ pub struct Workload {
     pub value_bits: u64,
 }
 
-/// What kind of operation.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OpKind {
-    /// N:M weights x dense activations.
-    SparseDense,
-    /// Dense x dense (attention).
-    DenseDense,
-    /// Row-wise softmax.
-    Softmax,
-    /// Element-wise / row-wise vector work.
-    Vector,
-}
-
-/// One operation of the workload.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Op {
-    /// Layer index.
-    pub layer: u64,
-    /// Name within the layer (`qkv`, `scores`, ...).
-    pub name: &'static str,
-    /// Kind.
-    pub kind: OpKind,
-    /// Weight pattern (dense for non-linear ops).
-    pub pattern: Pattern,
-    /// Rows of the output per instance (`s`).
-    pub rows: u64,
-    /// Reduction length (0 for softmax/vector).
-    pub k: u64,
-    /// Output columns per instance (row length for softmax/vector).
-    pub cols: u64,
-    /// Independent instances (heads x batch, or batch).
-    pub instances: u64,
-    /// Useful MACs (only kept weights; causal tiles skipped).
-    pub macs: u64,
-    /// MACs a dense engine would do.
-    pub dense_macs: u64,
-}
-
 /// Longest sequence a run may simulate, tokens (2^20).
 pub const MAX_SEQ: u64 = 1 << 20;
 /// Largest batch a run may simulate (2^16).
@@ -303,108 +248,10 @@ impl Workload {
         self.model.hidden / self.model.heads
     }
 
-    /// Score MACs of one head, honouring causality (a query attends to keys at or before it).
-    fn score_macs(&self, k: u64) -> u64 {
-        let s = self.seq;
-        if self.model.causal {
-            s * (s + 1) / 2 * k
-        } else {
-            s * s * k
-        }
-    }
-
-    /// The operation list, layer by layer.
+    /// The operation list, layer by layer: the model's lowering into the IR
+    /// ([`crate::model`]).
     pub fn ops(&self) -> Vec<Op> {
-        let (s, b) = (self.seq, self.batch);
-        let (d, h, f, dh) = (
-            self.model.hidden,
-            self.model.heads,
-            self.model.ffn,
-            self.head_dim(),
-        );
-        let mut out = Vec::new();
-        for layer in 0..self.layers {
-            let p = self.patterns_of(layer);
-            let linear = |name, pattern: Pattern, k, cols| Op {
-                layer,
-                name,
-                kind: if pattern.is_dense() {
-                    OpKind::DenseDense
-                } else {
-                    OpKind::SparseDense
-                },
-                pattern,
-                rows: s,
-                k,
-                cols,
-                instances: b,
-                macs: pattern.useful_macs(s, k, cols) * b,
-                dense_macs: s * k * cols * b,
-            };
-            let vector = |name, cols| Op {
-                layer,
-                name,
-                kind: OpKind::Vector,
-                pattern: Pattern::DENSE,
-                rows: s,
-                k: 0,
-                cols,
-                instances: b,
-                macs: 0,
-                dense_macs: 0,
-            };
-            let mut qkv = linear("qkv", p.qkv, d, 3 * d);
-            qkv.kind = if p.qkv.is_dense() {
-                OpKind::DenseDense
-            } else {
-                OpKind::SparseDense
-            };
-            out.push(qkv);
-            let attn = self.score_macs(dh) * h * b;
-            out.push(Op {
-                layer,
-                name: "scores",
-                kind: OpKind::DenseDense,
-                pattern: Pattern::DENSE,
-                rows: s,
-                k: dh,
-                cols: s,
-                instances: h * b,
-                macs: attn,
-                dense_macs: attn,
-            });
-            out.push(Op {
-                layer,
-                name: "softmax",
-                kind: OpKind::Softmax,
-                pattern: Pattern::DENSE,
-                rows: s,
-                k: 0,
-                cols: s,
-                instances: h * b,
-                macs: 0,
-                dense_macs: 0,
-            });
-            out.push(Op {
-                layer,
-                name: "pv",
-                kind: OpKind::DenseDense,
-                pattern: Pattern::DENSE,
-                rows: s,
-                k: s,
-                cols: dh,
-                instances: h * b,
-                macs: attn,
-                dense_macs: attn,
-            });
-            out.push(linear("proj", p.proj, d, d));
-            out.push(vector("add_ln1", d));
-            out.push(linear("ffn1", p.ffn1, d, f));
-            out.push(vector("gelu", f));
-            out.push(linear("ffn2", p.ffn2, f, d));
-            out.push(vector("add_ln2", d));
-        }
-        out
+        crate::model::lower(self)
     }
 }
 

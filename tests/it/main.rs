@@ -14,6 +14,7 @@ mod mutation;
 mod offchip;
 mod outputs;
 mod pipeline;
+mod planner;
 mod prune;
 mod readme;
 mod skips;

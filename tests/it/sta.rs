@@ -2,22 +2,9 @@
 //!
 //! Reference design: R = C = 16, L = 8, A = 32, 200 MHz, DDR4-2400.
 
+use crate::support::run_report as run;
 use stasim::report::Report;
-use stasim::run::{WorkloadArgs, resolve_workload, simulate};
-use stasim::topology::{self, SetOverride, Source};
-
-fn run(topo: &str, args: WorkloadArgs, sets: &[&str]) -> Report {
-    let src = Source::read(topo).unwrap();
-    let sets: Vec<SetOverride> = sets
-        .iter()
-        .map(|s| SetOverride::parse(s).unwrap())
-        .collect();
-    let t = topology::load(&src, &sets).unwrap_or_else(|e| panic!("{e}"));
-    let w = resolve_workload(&t, &args).unwrap_or_else(|e| panic!("{e}"));
-    simulate(&t, &w, None, None, None)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .report
-}
+use stasim::run::WorkloadArgs;
 
 fn bert(layers: i64, pattern: &str) -> WorkloadArgs {
     WorkloadArgs {

@@ -324,3 +324,23 @@ impl SplitMix64 {
         &items[self.below(items.len())]
     }
 }
+
+/// The report of a run of built-in or file topology `topo` with `args` and `--set` values
+/// `sets` (panics with the error on failure).
+pub fn run_report(
+    topo: &str,
+    args: stasim::run::WorkloadArgs,
+    sets: &[&str],
+) -> stasim::report::Report {
+    use stasim::topology::{self, SetOverride, Source};
+    let src = Source::read(topo).unwrap();
+    let sets: Vec<SetOverride> = sets
+        .iter()
+        .map(|s| SetOverride::parse(s).unwrap())
+        .collect();
+    let t = topology::load(&src, &sets).unwrap_or_else(|e| panic!("{e}"));
+    let w = stasim::run::resolve_workload(&t, &args).unwrap_or_else(|e| panic!("{e}"));
+    stasim::run::simulate(&t, &w, None, None, None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .report
+}

@@ -38,6 +38,7 @@ use serde::Deserialize;
 use self::bars::{ByModel, EnergyBars, Speedup};
 use self::latency::{Along, Latency};
 use super::{Draw, Res, prepare, render};
+use crate::model::{LinearClass, Role};
 use crate::sweep::results::Results;
 
 /// Caption font size of the sweep charts.
@@ -92,7 +93,9 @@ struct Layer {
 
 #[derive(Deserialize)]
 struct Op {
-    name: String,
+    /// Absent in reports written before the model IR.
+    #[serde(default)]
+    role: Option<Role>,
     kind: String,
     pe_cycles: u64,
 }
@@ -124,7 +127,7 @@ impl Run {
             if op.kind != "sparse_dense" && op.kind != "dense_dense" {
                 continue;
             }
-            let class = op_class(&op.name);
+            let class = op_class(op.role);
             let cycles = op.pe_cycles;
             match out.iter_mut().find(|(c, _)| *c == class) {
                 Some(entry) => entry.1 += cycles,
@@ -136,14 +139,25 @@ impl Run {
 }
 
 /// The class an op is charted under.
-fn op_class(name: &str) -> &'static str {
-    match name {
-        "qkv" => "Q, K, V projections",
-        "proj" => "output projection",
-        "ffn1" => "FFN up (ffn1)",
-        "ffn2" => "FFN down (ffn2)",
-        "scores" | "pv" => "attention (QKᵀ, PV)",
-        _ => "other matmuls",
+fn op_class(role: Option<Role>) -> &'static str {
+    let Some(role) = role else {
+        return "matmuls (a report without op roles)";
+    };
+    match role {
+        Role::Linear {
+            class: LinearClass::Qkv,
+        } => "Q, K, V projections",
+        Role::Linear {
+            class: LinearClass::Proj,
+        } => "output projection",
+        Role::Linear {
+            class: LinearClass::Ffn1,
+        } => "FFN up (ffn1)",
+        Role::Linear {
+            class: LinearClass::Ffn2,
+        } => "FFN down (ffn2)",
+        Role::Scores | Role::Pv => "attention (QKᵀ, PV)",
+        Role::Softmax | Role::Vector { .. } => "other ops",
     }
 }
 

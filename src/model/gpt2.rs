@@ -1,0 +1,20 @@
+//! The GPT-2 decoder lowered into the IR: the same ten ops a layer as the encoder, with
+//! causal attention (a query sees the keys at or before it: score tiles above the diagonal
+//! and their MACs are skipped).
+//!
+//! Known simplification: GPT-2 normalises *before* attention and the FFN (pre-LN) and adds
+//! the residual after; this lowering keeps the encoder's post-LN arrangement, which has the
+//! same matmuls, the same vector work per element, and the same traffic. Normalisations on
+//! a tensor that no matmul produced (pre-LN, RMSNorm) come with the Llama lowering.
+
+use super::Op;
+use crate::workload::Workload;
+
+/// The ops of every simulated layer of decoder `w`.
+pub fn lower(w: &Workload) -> Vec<Op> {
+    let mut out = Vec::new();
+    for layer in 0..w.layers {
+        super::post_ln_layer(w, layer, true, &mut out);
+    }
+    out
+}
