@@ -14,8 +14,10 @@
 //! QKV outputs go to DRAM (read back per head as K, V and Q operands). Attention runs head
 //! by head, software-pipelined by one head (`scores(h+1)` is issued before `pv(h)`), with
 //! scores routed through the softmax to the activation buffer and P·V's output (the context)
-//! kept on chip. Other outputs stay on chip when the tensor fits one activation bank (and is
-//! not the model's output), else go to DRAM. Consumers wait for producers by counting tiles
+//! kept on chip. The context and the other outputs stay on chip when the tensor fits one
+//! activation bank (and is not the model's output); else they are *spilled*: written to DRAM
+//! and read back by their consumer, traffic that is simulated and listed in the report
+//! (`spills`). Consumers wait for producers by counting tiles
 //! that arrived on chip (per source: accumulator, softmax, vector unit) or DRAM writes done.
 //!
 //! Causal attention (decoders) skips score tiles entirely above the diagonal and shortens
@@ -26,7 +28,7 @@ pub mod tiling;
 
 use std::collections::VecDeque;
 
-use crate::model::{LinearClass, Role};
+use crate::model::{LinearClass, Role, TensorKind};
 use crate::sta::pe_array::Engine;
 use crate::txn::Via;
 use crate::workload::{Op, Pattern, Workload};
@@ -169,6 +171,8 @@ pub struct Stream {
     pub footprint_bytes: u64,
     /// Upper bound of the passes (causal masks skip some).
     pub passes_bound: u128,
+    /// Tensors spilled to DRAM because they do not fit on chip.
+    pub spills: Vec<Spill>,
 }
 
 impl Stream {
@@ -210,6 +214,18 @@ struct Planner<'a> {
     jobs: Vec<Job>,
     next_addr: u64,
     ops: &'a [Op],
+    spills: Vec<Spill>,
+}
+
+/// A tensor the plan would keep on chip but cannot: written to DRAM and read back.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Spill {
+    /// Layer.
+    pub layer: u64,
+    /// Which tensor.
+    pub tensor: TensorKind,
+    /// Its bytes (written once, read back at least once).
+    pub bytes: u64,
 }
 
 /// A product to place: everything of a [`Job`] but its tiling.
@@ -229,6 +245,16 @@ struct MatMul {
 }
 
 impl Planner<'_> {
+    /// Places a tensor that would stay on chip but does not fit in DRAM, and records it.
+    fn spill(&mut self, layer: u64, tensor: TensorKind, bytes: u64) -> u64 {
+        self.spills.push(Spill {
+            layer,
+            tensor,
+            bytes,
+        });
+        self.alloc(bytes)
+    }
+
     fn alloc(&mut self, bytes: u64) -> u64 {
         let a = self.next_addr;
         self.next_addr += bytes.div_ceil(4096) * 4096;
@@ -326,6 +352,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
         jobs: Vec::new(),
         next_addr: 0,
         ops: &ops,
+        spills: Vec::new(),
     };
     let (s, b) = (w.seq, w.batch);
     let (d, h, f, dh) = (w.model.hidden, w.model.heads, w.model.ffn, w.head_dim());
@@ -388,6 +415,15 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
         };
         let causal = |c: Causal| if w.model.causal { c } else { Causal::No };
         let mut last_pv = 0;
+        // The context stays on chip when it fits one activation bank; else it is spilled:
+        // written to DRAM head by head and read back by the output projection.
+        let context_bytes = b * s * d * vb;
+        let context_on_chip = fits(context_bytes);
+        let context_addr = if context_on_chip {
+            0
+        } else {
+            pl.spill(layer, TensorKind::Context, context_bytes)
+        };
         for i in 0..=heads.len() {
             if let Some(&(bi, hi)) = heads.get(i) {
                 scores_jobs.push(pl.job(MatMul {
@@ -429,15 +465,25 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
                         after: Dep::Rows(scores_jobs[i - 1]),
                     },
                     via: Via::Direct,
-                    dest_dram: None,
+                    dest_dram: (!context_on_chip)
+                        .then_some(context_addr + (bi * h + hi) * s * dh * vb),
                     causal: causal(Causal::Pv),
                     weights: false,
                 })?;
             }
         }
-        let context = Src::OnChip {
-            src: FILL_ACC,
-            after: Dep::Job(last_pv),
+        let context_of = |bi: u64| {
+            if context_on_chip {
+                Src::OnChip {
+                    src: FILL_ACC,
+                    after: Dep::Job(last_pv),
+                }
+            } else {
+                Src::Dram {
+                    addr: context_addr + bi * s * d * vb,
+                    after: Dep::Job(last_pv),
+                }
+            }
         };
         // Output projection + residual + LayerNorm; FFN up + GELU; FFN down + residual + LN.
         let stages: [(LinearClass, u64, u64, Pattern, bool); 3] = [
@@ -445,14 +491,21 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
             (LinearClass::Ffn1, d, f, lp.ffn1, false),
             (LinearClass::Ffn2, f, d, lp.ffn2, last_layer),
         ];
-        let mut input: Vec<Src> = vec![context; b as usize];
+        let mut input: Vec<Src> = (0..b).map(context_of).collect();
         for (class, k, cols, pattern, to_dram) in stages {
             let lin = linear(class);
             let (vop, passes) = fused(lin);
             let waddr = pl.alloc(pattern.stored_bytes(k, cols, w.value_bits));
             let out_bytes = b * s * cols * vb;
             let on_chip = !to_dram && fits(out_bytes);
-            let out_addr = pl.alloc(out_bytes);
+            let out_addr = if on_chip || to_dram {
+                pl.alloc(out_bytes)
+            } else {
+                let kind = ops[fused(lin).0 as usize]
+                    .output
+                    .unwrap_or(TensorKind::Output);
+                pl.spill(layer, kind, out_bytes)
+            };
             let mut last = 0;
             for (i, src) in input.iter().enumerate() {
                 last = pl.job(MatMul {
@@ -507,6 +560,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
     }
     let footprint_bytes = pl.next_addr;
     let jobs = std::mem::take(&mut pl.jobs);
+    let spills = std::mem::take(&mut pl.spills);
     Ok(Stream {
         jobs: jobs.into(),
         r: e.rows,
@@ -515,6 +569,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
         counters: expand::Counters::default(),
         footprint_bytes,
         passes_bound,
+        spills,
         ops,
     })
 }

@@ -325,6 +325,9 @@ pub struct Report {
     pub drams: Vec<DramModuleReport>,
     /// Compressed layer-weight bytes the plan reads from DRAM (K and V not included).
     pub weight_bytes_planned: u64,
+    /// Tensors the plan would keep on chip but spilled to DRAM (they do not fit one
+    /// activation bank): `layer`, `tensor`, `bytes` (written once and read back).
+    pub spills: Vec<crate::plan::Spill>,
     /// Energy, power, efficiency.
     pub energy: EnergyReport,
     /// Utilisation and bandwidth over time.
@@ -823,6 +826,7 @@ pub fn build(topo: &Topology, sim: &Simulation<Transaction>, w: &Workload, end: 
         energy,
         timeline,
         weight_bytes_planned: controller.map_or(0, |c| c.planned_weight_bytes()),
+        spills: controller.map_or_else(Vec::new, |c| c.spills().to_vec()),
         layers,
         functional: None,
     }

@@ -148,6 +148,25 @@ pub fn summary(r: &Report) -> String {
         r.dram.avg_gbps,
         r.dram.peak_gbps
     );
+    if !r.spills.is_empty() {
+        // Spilled bytes by tensor kind, over all layers.
+        let mut kinds: Vec<(crate::model::TensorKind, u64, u64)> = Vec::new();
+        for sp in &r.spills {
+            match kinds.iter_mut().find(|k| k.0 == sp.tensor) {
+                Some(k) => (k.1, k.2) = (k.1 + 1, k.2 + sp.bytes),
+                None => kinds.push((sp.tensor, 1, sp.bytes)),
+            }
+        }
+        let list: Vec<String> = kinds
+            .iter()
+            .map(|(t, n, b)| format!("{} {:.2} MB in {n} layers", t.name(), *b as f64 / 1e6))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  spilled to DRAM    {} (too large for one activation bank: written and read back)",
+            list.join(", ")
+        );
+    }
     if r.drams.len() > 1 {
         for d in &r.drams {
             let t = &d.traffic;

@@ -176,6 +176,11 @@ impl Controller {
         self.stream.counters.weight_bytes
     }
 
+    /// Tensors the plan spills to DRAM because they do not fit on chip.
+    pub fn spills(&self) -> &[plan::Spill] {
+        &self.stream.spills
+    }
+
     /// DRAM bytes the plan places tensors in (addresses from 0).
     pub fn planned_footprint_bytes(&self) -> u64 {
         self.stream.footprint_bytes

@@ -114,3 +114,41 @@ fn functional_runs_pass_when_keys_span_several_weight_loads() {
         assert_eq!(r.total_cycles, timed.total_cycles, "seq {seq}");
     }
 }
+
+#[test]
+fn bert_large_at_s_512_spills_its_context_to_dram_and_reads_it_back() {
+    let args = WorkloadArgs {
+        model: Some("bert-large".into()),
+        seq: Some(512),
+        layers: Some(1),
+        ..WorkloadArgs::default()
+    };
+    let r = run_report("sta", args, &[]);
+    // The context, 512 x 1024 x 2 B = 1 MiB, does not fit a 256 KiB activation bank.
+    let context = r
+        .spills
+        .iter()
+        .find(|s| s.tensor == stasim::model::TensorKind::Context)
+        .unwrap_or_else(|| panic!("{:?}", r.spills));
+    assert_eq!((context.layer, context.bytes), (0, 512 * 1024 * 2));
+    let op = |name: &str| r.layers[0].ops.iter().find(|o| o.name == name).unwrap();
+    // P·V writes it (tile by tile) and the output projection reads it back.
+    assert!(
+        op("pv").dram_bytes >= context.bytes,
+        "{}",
+        op("pv").dram_bytes
+    );
+    assert!(
+        op("proj").dram_bytes >= context.bytes,
+        "{}",
+        op("proj").dram_bytes
+    );
+    // At s = 128 (256 KiB) it stays on chip: nothing of P·V goes to DRAM but K and V.
+    let small = run_report("sta", bert(1), &[]);
+    assert!(
+        small
+            .spills
+            .iter()
+            .all(|s| s.tensor != stasim::model::TensorKind::Context)
+    );
+}
