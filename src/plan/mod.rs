@@ -315,6 +315,16 @@ impl Planner<'_> {
     }
 }
 
+/// A tensor's place for its consumer: on chip from fill source `src`, else in DRAM at
+/// `addr`; either way once `after` is done.
+fn placed(on_chip: bool, src: u8, addr: u64, after: Dep) -> Src {
+    if on_chip {
+        Src::OnChip { src, after }
+    } else {
+        Src::Dram { addr, after }
+    }
+}
+
 /// Plans a whole workload (`w` must be valid, see [`Workload::validate`]): places its
 /// tensors, tiles every job, and returns the stream that expands them.
 pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
@@ -473,17 +483,12 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
             }
         }
         let context_of = |bi: u64| {
-            if context_on_chip {
-                Src::OnChip {
-                    src: FILL_ACC,
-                    after: Dep::Job(last_pv),
-                }
-            } else {
-                Src::Dram {
-                    addr: context_addr + bi * s * d * vb,
-                    after: Dep::Job(last_pv),
-                }
-            }
+            placed(
+                context_on_chip,
+                FILL_ACC,
+                context_addr + bi * s * d * vb,
+                Dep::Job(last_pv),
+            )
         };
         // Output projection + residual + LayerNorm; FFN up + GELU; FFN down + residual + LN.
         let stages: [(LinearClass, u64, u64, Pattern, bool); 3] = [
@@ -501,9 +506,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
             let out_addr = if on_chip || to_dram {
                 pl.alloc(out_bytes)
             } else {
-                let kind = ops[fused(lin).0 as usize]
-                    .output
-                    .unwrap_or(TensorKind::Output);
+                let kind = ops[vop as usize].output.unwrap_or(TensorKind::Output);
                 pl.spill(layer, kind, out_bytes)
             };
             let mut last = 0;
@@ -528,17 +531,12 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
             }
             input = (0..b)
                 .map(|i| {
-                    if on_chip {
-                        Src::OnChip {
-                            src: FILL_VEC,
-                            after: Dep::Job(last),
-                        }
-                    } else {
-                        Src::Dram {
-                            addr: out_addr + i * s * cols * vb,
-                            after: Dep::Job(last),
-                        }
-                    }
+                    placed(
+                        on_chip,
+                        FILL_VEC,
+                        out_addr + i * s * cols * vb,
+                        Dep::Job(last),
+                    )
                 })
                 .collect();
         }

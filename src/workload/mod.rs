@@ -259,9 +259,9 @@ impl Workload {
 mod tests {
     use super::*;
 
-    #[test]
-    fn bert_base_dense_is_about_11_gmac_at_s128() {
-        let w = Workload {
+    /// BERT-base, 12 layers, s = 128, batch 1, dense 16-bit weights.
+    fn bert_base_dense() -> Workload {
+        Workload {
             model: preset("bert-base").unwrap(),
             seq: 128,
             batch: 1,
@@ -269,7 +269,12 @@ mod tests {
             patterns: Patterns::uniform(Pattern::DENSE),
             per_layer: Vec::new(),
             value_bits: 16,
-        };
+        }
+    }
+
+    #[test]
+    fn bert_base_dense_is_about_11_gmac_at_s128() {
+        let w = bert_base_dense();
         let macs: u64 = w.ops().iter().map(|o| o.dense_macs).sum();
         // 12 * (128*768*2304 + 2*12*128*128*64 + 128*768*768 + 2*128*768*3072) = 11.17 G
         assert_eq!(
@@ -304,15 +309,7 @@ mod tests {
 
     #[test]
     fn sizes_beyond_the_limits_are_refused_without_overflow() {
-        let base = Workload {
-            model: preset("bert-base").unwrap(),
-            seq: 128,
-            batch: 1,
-            layers: 12,
-            patterns: Patterns::uniform(Pattern::DENSE),
-            per_layer: Vec::new(),
-            value_bits: 16,
-        };
+        let base = bert_base_dense();
         assert_eq!(base.validate(), Ok(()));
         // The bound equals the exact dense count of a non-causal model.
         let exact: u64 = base.ops().iter().map(|o| o.dense_macs).sum();

@@ -25,32 +25,7 @@ use stasim::workload::stanm::{Scheme, load_model, prune_checkpoint, read_tensors
 use stasim::workload::{Pattern, Patterns};
 
 use crate::stanm::{BLOBS, Parts, join, remove_tensor, small_checkpoint, split, write_new};
-use crate::support::tmp_dir;
-
-/// SplitMix64 (Steele, Lea, Flood 2014).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-    fn pick_str(&mut self, xs: &[&'static str]) -> &'static str {
-        xs[self.below(xs.len())]
-    }
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-}
+use crate::support::{SplitMix64, tmp_dir};
 
 /// Inputs per reader: 2400 safetensors and 4000 `.stanm` files in release (a few seconds); a
 /// debug build tries an eighth of them. `STASIM_FUZZ_SCALE=N` tries N times as many (the
@@ -137,12 +112,12 @@ const ROLES: &[&str] = &[
     "attention.output.LayerNorm.bias",
 ];
 
-fn extreme(rng: &mut Rng) -> Value {
-    serde_json::from_str(rng.pick_str(EXTREMES)).unwrap()
+fn extreme(rng: &mut SplitMix64) -> Value {
+    serde_json::from_str(rng.pick::<&str>(EXTREMES)).unwrap()
 }
 
 /// A number: an extreme, or one near `near` (a real size or offset).
-fn number(rng: &mut Rng, near: u64) -> Value {
+fn number(rng: &mut SplitMix64, near: u64) -> Value {
     if rng.chance(2) {
         extreme(rng)
     } else {
@@ -150,19 +125,19 @@ fn number(rng: &mut Rng, near: u64) -> Value {
     }
 }
 
-fn shape(rng: &mut Rng) -> Value {
+fn shape(rng: &mut SplitMix64) -> Value {
     let n = rng.below(5);
     Value::Array((0..n).map(|_| number(rng, 8)).collect())
 }
 
-fn tensor_name(rng: &mut Rng) -> String {
+fn tensor_name(rng: &mut SplitMix64) -> String {
     let layer = *rng.pick(&["0", "1", "2", "99", "18446744073709551615", "+1", "x"]);
     let prefix = *rng.pick(&["", "", "bert.", "roberta."]);
     format!("{prefix}encoder.layer.{layer}.{}", rng.pick(ROLES))
 }
 
 /// Replaces a random node of `v` (any depth) with an extreme value, or removes it.
-fn mutate_anywhere(rng: &mut Rng, v: &mut Value) {
+fn mutate_anywhere(rng: &mut SplitMix64, v: &mut Value) {
     let stop = rng.chance(3);
     match v {
         Value::Object(m) if !m.is_empty() && !stop => {
@@ -207,7 +182,7 @@ fn st_join(header: &Value, data: &[u8], length: Option<u64>) -> Vec<u8> {
 }
 
 /// One mutated safetensors file, and what was done to it.
-fn mutate_safetensors(rng: &mut Rng, base: &[u8]) -> (&'static str, Vec<u8>) {
+fn mutate_safetensors(rng: &mut SplitMix64, base: &[u8]) -> (&'static str, Vec<u8>) {
     let mut b = base.to_vec();
     match rng.below(10) {
         0 => {
@@ -223,7 +198,7 @@ fn mutate_safetensors(rng: &mut Rng, base: &[u8]) -> (&'static str, Vec<u8>) {
         }
         2 => {
             let n = 1 + rng.below(64);
-            b.extend((0..n).map(|_| rng.next() as u8));
+            b.extend((0..n).map(|_| rng.next_u64() as u8));
             ("junk appended", b)
         }
         kind => {
@@ -260,12 +235,12 @@ fn mutate_safetensors(rng: &mut Rng, base: &[u8]) -> (&'static str, Vec<u8>) {
                     "any node"
                 }
                 8 => {
-                    let (hb, junk) = (st_join(&h, &data, None), rng.next());
+                    let (hb, junk) = (st_join(&h, &data, None), rng.next_u64());
                     let n = u64::from_le_bytes(hb[..8].try_into().unwrap());
                     let length = match rng.below(3) {
                         0 => junk,
                         1 => n.wrapping_add(rng.below(9) as u64).wrapping_sub(4),
-                        _ => serde_json::from_str::<Value>(rng.pick_str(EXTREMES))
+                        _ => serde_json::from_str::<Value>(rng.pick::<&str>(EXTREMES))
                             .ok()
                             .and_then(|v| v.as_u64())
                             .unwrap_or(u64::MAX),
@@ -283,7 +258,7 @@ fn mutate_safetensors(rng: &mut Rng, base: &[u8]) -> (&'static str, Vec<u8>) {
 }
 
 /// A `config.json` beside the source: mostly none, else random keys with extreme values.
-fn mutate_config(rng: &mut Rng, dir: &Path) {
+fn mutate_config(rng: &mut SplitMix64, dir: &Path) {
     let path = dir.join("config.json");
     if rng.chance(3) {
         let mut c = json!({"num_attention_heads": 2, "hidden_size": 8,
@@ -310,7 +285,7 @@ struct Mutated {
     must_fail: bool,
 }
 
-fn mutate_stanm(rng: &mut Rng, base: &[u8], good: &Parts) -> Mutated {
+fn mutate_stanm(rng: &mut SplitMix64, base: &[u8], good: &Parts) -> Mutated {
     let raw = |kind, bytes| Mutated {
         kind,
         bytes,
@@ -329,7 +304,7 @@ fn mutate_stanm(rng: &mut Rng, base: &[u8], good: &Parts) -> Mutated {
             raw("raw truncation", b)
         }
         2 => {
-            b.extend((0..1 + rng.below(16)).map(|_| rng.next() as u8));
+            b.extend((0..1 + rng.below(16)).map(|_| rng.next_u64() as u8));
             raw("raw junk appended", b)
         }
         3 => {
@@ -370,7 +345,7 @@ fn set(v: &mut Value, parent: &str, key: &str, new: Value) {
 }
 
 /// One edit of the header or data of a (perhaps already edited) file; returns what it was.
-fn edit_stanm(rng: &mut Rng, p: &mut Parts) -> &'static str {
+fn edit_stanm(rng: &mut SplitMix64, p: &mut Parts) -> &'static str {
     let tensors = p.header["tensors"].as_array().map_or(0, Vec::len);
     if tensors == 0 {
         mutate_anywhere(rng, &mut p.header);
@@ -546,7 +521,7 @@ fn mutated_safetensors_checkpoints_never_panic() {
     let good = b.dir.join("base0.stanm");
     let scheme = Scheme::Patterns(Patterns::uniform(Pattern::parse("2:4").unwrap()));
     let family = Scheme::Family(["2:8", "1:8"].map(|p| Pattern::parse(p).unwrap()).to_vec());
-    let mut rng = Rng(0x5AFE_7E45);
+    let mut rng = SplitMix64(0x5AFE_7E45);
     let (mut tally, mut panics) = (Tally::default(), Vec::new());
     let count = inputs(2400);
     for i in 0..count {
@@ -573,12 +548,7 @@ fn mutated_safetensors_checkpoints_never_panic() {
         "{count} mutated safetensors in {:.2} s",
         t0.elapsed().as_secs_f64()
     ));
-    assert!(
-        panics.is_empty(),
-        "{} panics:\n{}",
-        panics.len(),
-        panics.join("\n")
-    );
+    crate::support::assert_no_panics(&panics);
     // The mutations do reach the pruner: some inputs are accepted, some refused.
     let (ok, refused) = tally.0.values().fold((0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
     assert!(ok > 0 && refused > 0, "{ok} accepted, {refused} refused");
@@ -597,7 +567,7 @@ fn mutated_stanm_files_never_panic_and_damage_is_always_refused() {
         seed: 1,
         tolerance: DEFAULT_TOLERANCE,
     };
-    let mut rng = Rng(0x57A7_0002);
+    let mut rng = SplitMix64(0x57A7_0002);
     let (mut tally, mut panics, mut undetected) = (Tally::default(), Vec::new(), Vec::new());
     let mut simulated = 0;
     let count = inputs(4000);
@@ -605,9 +575,9 @@ fn mutated_stanm_files_never_panic_and_damage_is_always_refused() {
         let which = rng.below(goods.len());
         let m = mutate_stanm(&mut rng, &b.stanm[which], &goods[which]);
         write_new(&path, &m.bytes);
-        let member = rng
-            .chance(4)
-            .then(|| Pattern::parse(rng.pick_str(&["4:8", "2:8", "1:8", "2:4", "1:300"])).unwrap());
+        let member = rng.chance(4).then(|| {
+            Pattern::parse(rng.pick::<&str>(&["4:8", "2:8", "1:8", "2:4", "1:300"])).unwrap()
+        });
         let deep = i % 8 == 0;
         let simulate_it = deep && simulated < 8;
         let outcome = no_panic(|| {
@@ -654,12 +624,7 @@ fn mutated_stanm_files_never_panic_and_damage_is_always_refused() {
          every value read)",
         t0.elapsed().as_secs_f64()
     ));
-    assert!(
-        panics.is_empty(),
-        "{} panics:\n{}",
-        panics.len(),
-        panics.join("\n")
-    );
+    crate::support::assert_no_panics(&panics);
     assert!(
         undetected.is_empty(),
         "raw damage read as a good file: {}",
@@ -675,7 +640,7 @@ fn mutated_stanm_files_never_panic_and_damage_is_always_refused() {
 fn mutated_checkpoints_through_the_binary_exit_0_1_or_2() {
     let b = bases("cli");
     let bin = env!("CARGO_BIN_EXE_stasim");
-    let mut rng = Rng(0xC11_0003);
+    let mut rng = SplitMix64(0xC11_0003);
     let goods: Vec<Parts> = b.stanm.iter().map(|s| split(s)).collect();
     let work = b.dir.join("work");
     std::fs::create_dir_all(&work).unwrap();

@@ -9,28 +9,10 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::Command;
 
+use crate::support::SplitMix64;
 use stasim::run::{WorkloadArgs, resolve_workload, runs_workload};
 use stasim::topology::{self, BUILTIN, SetOverride, Source, Topology, dot};
 use stasim::workload::{Pattern, Patterns};
-
-/// SplitMix64 (Steele, Lea, Flood 2014): a small, fixed, reproducible generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-}
 
 /// Cases per test: fewer in a debug build, so plain `cargo test` stays quick.
 const fn cases(release: usize) -> usize {
@@ -98,7 +80,7 @@ fn huge() -> String {
 }
 
 /// One random edit of `text`.
-fn mutate_once(rng: &mut Rng, text: &mut Vec<u8>) {
+fn mutate_once(rng: &mut SplitMix64, text: &mut Vec<u8>) {
     let n = text.len().max(1);
     let at = rng.below(n).min(text.len());
     match rng.below(9) {
@@ -173,7 +155,7 @@ fn mutate_once(rng: &mut Rng, text: &mut Vec<u8>) {
     }
 }
 
-fn mutate(rng: &mut Rng, base: &str) -> String {
+fn mutate(rng: &mut SplitMix64, base: &str) -> String {
     let mut t = base.as_bytes().to_vec();
     for _ in 0..1 + rng.below(3) {
         mutate_once(rng, &mut t);
@@ -274,7 +256,7 @@ fn record(tally: &mut Tally, label: impl Fn() -> String, f: impl FnOnce() -> Res
 #[test]
 fn mutated_topology_files_load_or_fail_cleanly() {
     let mut tally = Tally::default();
-    let mut rng = Rng(0x5EED_0001);
+    let mut rng = SplitMix64(0x5EED_0001);
     for case in 0..cases(4_000) {
         let (name, base) = BUILTIN[case % BUILTIN.len()];
         let text = mutate(&mut rng, base);
@@ -322,7 +304,7 @@ fn set_keys() -> Vec<String> {
 fn mutated_set_overrides_apply_or_fail_cleanly() {
     let keys = set_keys();
     let mut tally = Tally::default();
-    let mut rng = Rng(0x5EED_0002);
+    let mut rng = SplitMix64(0x5EED_0002);
     for case in 0..cases(4_000) {
         let (name, base) = BUILTIN[case % BUILTIN.len()];
         let n = 1 + rng.below(3);
@@ -400,7 +382,7 @@ const PATTERN_PIECES: &[&str] = &[
 #[test]
 fn mutated_patterns_parse_or_fail_cleanly() {
     let mut tally = Tally::default();
-    let mut rng = Rng(0x5EED_0003);
+    let mut rng = SplitMix64(0x5EED_0003);
     let small = Source::read("sta-small").unwrap();
     let topo = topology::load(&small, &[]).unwrap();
     for case in 0..cases(4_000) {
@@ -507,7 +489,7 @@ fn exit_code(args: &[&str]) -> i32 {
 #[test]
 fn mutated_topologies_through_the_binary_exit_0_1_or_2() {
     let dir = crate::support::tmp_dir("mutation", "binary");
-    let mut rng = Rng(0x5EED_0004);
+    let mut rng = SplitMix64(0x5EED_0004);
     let mut codes = [0usize; 3];
     for case in 0..cases(96).max(24) {
         let (_, base) = BUILTIN[case % BUILTIN.len()];

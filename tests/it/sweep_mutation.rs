@@ -386,12 +386,7 @@ fn every_setting_at_every_extreme_loads_or_is_refused_and_never_panics() {
                 panics.len(),
                 t0.elapsed().as_secs_f64()
             );
-            assert!(
-                panics.is_empty(),
-                "{} panics:\n{}",
-                panics.len(),
-                panics.join("\n")
-            );
+            crate::support::assert_no_panics(&panics);
         },
     );
 }
