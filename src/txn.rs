@@ -58,6 +58,10 @@ pub enum Via {
         op: u32,
         /// Passes over each element (GELU 1, residual add + LayerNorm 3).
         passes: u32,
+        /// The DRAM address of this tile's second operand (a residual or a gate that is
+        /// not on chip): the vector unit reads the tile's bytes there before serving it.
+        /// `None` when the operand is on chip or the chain takes none.
+        operand: Option<u64>,
     },
 }
 

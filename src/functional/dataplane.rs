@@ -1,144 +1,42 @@
-//! The data plane of a functional run: the memory image of every stored tensor, and the
-//! arithmetic each unit applies to the tiles it serves (see the module above for the
-//! equations).
-//!
-//! Tensors, per layer and batch element (`s` rows): `qkv` (`s x 3d`), `p` (softmax output,
-//! `h*s x s`, head-major), `context` (`s x d`, heads side by side), `add_ln1` (`s x d`),
-//! `gelu` (`s x f`), `add_ln2` (`s x d`, the layer's output and the next layer's input).
-//! The model input is `s x d` per batch element, seeded `U(-sqrt 3, sqrt 3)` rounded to f16.
+//! The data plane of a functional run: the memory image of every stored tensor of the
+//! model's graph ([`crate::model::Graph`]), and the arithmetic each unit applies to the tiles
+//! it serves (see the module above for the equations). The model input (`s x d` per batch
+//! element) is seeded `U(-sqrt 3, sqrt 3)` rounded to f16; every other tensor starts as NaN.
 
 use super::reference::Reference;
-use super::weights::{LayerWeights, ModelWeights};
+use super::weights::{LayerWeights, ModelWeights, Norm};
 use super::{FunctionalReport, LN_EPS, TensorError, gelu, to_f16};
-use crate::model::{Role, TensorKind, VectorOp};
+use crate::model::{Graph, Role, TensorId, VectorOp};
 use crate::txn::{Pass, Tile, TileValues, Via};
 use crate::workload::{Op, Workload};
 
-/// The tensors a layer stores (discriminants index [`KINDS`]).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// Q, K, V side by side.
-    Qkv,
-    /// Softmax output.
-    P,
-    /// P·V of every head.
-    Context,
-    /// LayerNorm(proj + input).
-    AddLn1,
-    /// GELU(ffn1).
-    Gelu,
-    /// LayerNorm(ffn2 + add_ln1): the layer output.
-    AddLn2,
-}
-
-/// Every kind, in layer order.
-pub const KINDS: [Kind; 6] = [
-    Kind::Qkv,
-    Kind::P,
-    Kind::Context,
-    Kind::AddLn1,
-    Kind::Gelu,
-    Kind::AddLn2,
-];
-
-impl Kind {
-    /// Name in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Qkv => "qkv",
-            Kind::P => "p",
-            Kind::Context => "context",
-            Kind::AddLn1 => "add_ln1",
-            Kind::Gelu => "gelu",
-            Kind::AddLn2 => "add_ln2",
-        }
-    }
-
-    /// The stored tensor of the IR's `t` (`None` for the layer input, which is the model
-    /// input or the previous layer's output).
-    fn of(t: TensorKind) -> Option<Kind> {
-        Some(match t {
-            TensorKind::Input => return None,
-            TensorKind::Qkv => Kind::Qkv,
-            TensorKind::P => Kind::P,
-            TensorKind::Context => Kind::Context,
-            TensorKind::Hidden => Kind::AddLn1,
-            TensorKind::Ffn => Kind::Gelu,
-            TensorKind::Output => Kind::AddLn2,
-        })
-    }
-}
-
-/// Shapes of one run.
-#[derive(Copy, Clone, Debug)]
-pub struct Dims {
-    /// Sequence length.
-    pub s: usize,
-    /// Batch.
-    pub b: usize,
-    /// Hidden size.
-    pub d: usize,
-    /// Heads.
-    pub h: usize,
-    /// Head size.
-    pub dh: usize,
-    /// FFN size.
-    pub f: usize,
-    /// Layers simulated.
-    pub layers: usize,
-    /// Causal attention.
-    pub causal: bool,
-}
-
-impl Dims {
-    /// From a workload.
-    pub fn of(w: &Workload) -> Dims {
-        Dims {
-            s: w.seq as usize,
-            b: w.batch as usize,
-            d: w.model.hidden as usize,
-            h: w.model.heads as usize,
-            dh: w.head_dim() as usize,
-            f: w.model.ffn as usize,
-            layers: w.layers as usize,
-            causal: w.model.causal,
-        }
-    }
-
-    /// `(rows, cols)` of a tensor of `kind`.
-    pub fn shape(&self, kind: Kind) -> (usize, usize) {
-        match kind {
-            Kind::Qkv => (self.s, 3 * self.d),
-            Kind::P => (self.h * self.s, self.s),
-            Kind::Gelu => (self.s, self.f),
-            Kind::Context | Kind::AddLn1 | Kind::AddLn2 => (self.s, self.d),
-        }
-    }
-
-    /// Index of tensor `(layer, kind, batch)` in a flat list.
-    pub fn index(&self, layer: usize, kind: Kind, batch: usize) -> usize {
-        (layer * KINDS.len() + kind as usize) * self.b + batch
-    }
-}
-
-/// One tensor of the memory image.
+/// One instance of one tensor of the memory image.
 struct Tensor {
     cols: usize,
     v: Vec<f32>,
-    /// Columns committed so far, per row (LayerNorm runs when a row is complete).
+    /// Columns committed so far, per row (row-wise vector ops run when a row is complete).
     done: Vec<usize>,
 }
 
 /// The memory image and the units' arithmetic.
 pub struct DataPlane {
-    dims: Dims,
+    graph: Graph,
     weights: ModelWeights,
-    ops: Vec<Op>,
     seed: u64,
     source: String,
-    /// Model input per batch element, `s x d`.
-    input: Vec<Vec<f32>>,
-    tensors: Vec<Tensor>,
+    /// `tensors[t][instance]`.
+    tensors: Vec<Vec<Tensor>>,
+}
+
+/// `silu(x) = x * sigmoid(x)`.
+pub(crate) fn silu(x: f64) -> f64 {
+    x / (1.0 + (-x).exp())
+}
+
+/// The vector ops a functional run computes (RMSNorm and rotary embeddings come with the
+/// Llama family's weights).
+fn computed(v: VectorOp) -> bool {
+    !matches!(v, VectorOp::RmsNorm | VectorOp::Rotary)
 }
 
 impl DataPlane {
@@ -149,76 +47,88 @@ impl DataPlane {
         seed: u64,
         source: String,
     ) -> Result<DataPlane, String> {
-        let dims = Dims::of(w);
         if w.value_bits != 16 {
             return Err(format!(
                 "functional runs model 16-bit (f16) values; this workload has value_bits = {}",
                 w.value_bits
             ));
         }
-        if weights.layers.len() < dims.layers {
+        let graph = w.graph();
+        let layers = w.layers as usize;
+        if weights.layers.len() < layers {
             return Err(format!(
                 "the weights have {} layers, the run {}",
                 weights.layers.len(),
-                dims.layers
+                layers
             ));
         }
-        for (i, lw) in weights.layers.iter().take(dims.layers).enumerate() {
-            let (d, f) = (dims.d, dims.f);
-            for (name, lin, out, k) in [
-                ("qkv", &lw.qkv, 3 * d, d),
-                ("proj", &lw.proj, d, d),
-                ("ffn1", &lw.ffn1, f, d),
-                ("ffn2", &lw.ffn2, d, f),
-            ] {
-                if (lin.out, lin.k) != (out, k) || lin.bias.len() != out {
-                    return Err(format!(
-                        "layer {i} `{name}`: weights are {} x {} (bias {}), the model needs {out} x {k}",
-                        lin.out,
-                        lin.k,
-                        lin.bias.len()
-                    ));
-                }
+        for o in &graph.ops {
+            if let Some(v) = o.vector_op()
+                && !computed(v)
+            {
+                return Err(format!(
+                    "layer {} `{}`: functional runs do not compute {v:?} yet",
+                    o.layer, o.name
+                ));
             }
+            let Some(class) = o.linear_class() else {
+                continue;
+            };
+            let lin = weights.layers[o.layer as usize].linear(class);
+            if (lin.out as u64, lin.k as u64) != (o.cols, o.k) || lin.bias.len() as u64 != o.cols {
+                return Err(format!(
+                    "layer {} `{}`: weights are {} x {} (bias {}), the model needs {} x {}",
+                    o.layer,
+                    o.name,
+                    lin.out,
+                    lin.k,
+                    lin.bias.len(),
+                    o.cols,
+                    o.k
+                ));
+            }
+        }
+        for (i, lw) in weights.layers.iter().take(layers).enumerate() {
+            let d = w.model.hidden as usize;
             if lw.ln1.gamma.len() != d || lw.ln2.gamma.len() != d {
                 return Err(format!("layer {i}: LayerNorm parameters are not {d} long"));
             }
         }
-        let input = (0..dims.b)
-            .map(|b| {
-                crate::workload::stanm::inputs(dims.s, dims.d, seed ^ (0x5EED_0000 + b as u64))
-                    .into_iter()
-                    .map(|u| to_f16(u * 3f32.sqrt()))
-                    .collect()
-            })
-            .collect();
-        let mut tensors = Vec::new();
-        for _layer in 0..dims.layers {
-            for kind in KINDS {
-                let (rows, cols) = dims.shape(kind);
-                for _ in 0..dims.b {
-                    tensors.push(Tensor {
+        let mut tensors = Vec::with_capacity(graph.tensors.len());
+        for (t, tensor) in graph.tensors.iter().enumerate() {
+            let (rows, cols) = (tensor.rows as usize, tensor.cols as usize);
+            let instances = (0..tensor.instances)
+                .map(|b| {
+                    // The model input (tensor 0) is seeded; everything else starts unwritten.
+                    let v = if t == 0 {
+                        crate::workload::stanm::inputs(rows, cols, seed ^ (0x5EED_0000 + b))
+                            .into_iter()
+                            .map(|u| to_f16(u * 3f32.sqrt()))
+                            .collect()
+                    } else {
+                        vec![f32::NAN; rows * cols]
+                    };
+                    Tensor {
                         cols,
-                        v: vec![f32::NAN; rows * cols],
+                        v,
                         done: vec![0; rows],
-                    });
-                }
-            }
+                    }
+                })
+                .collect();
+            tensors.push(instances);
         }
         Ok(DataPlane {
-            dims,
+            graph,
             weights,
-            ops: w.ops(),
             seed,
             source,
-            input,
             tensors,
         })
     }
 
-    /// The shapes.
-    pub fn dims(&self) -> Dims {
-        self.dims
+    /// The model's graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
     }
 
     /// The weights.
@@ -235,74 +145,69 @@ impl DataPlane {
 
     /// The model input of batch element `b`.
     pub fn input(&self, b: usize) -> &[f32] {
-        &self.input[b]
+        &self.tensors[0][b].v
     }
 
-    fn t(&self, layer: usize, kind: Kind, b: usize) -> &Tensor {
-        &self.tensors[self.dims.index(layer, kind, b)]
-    }
-
-    /// The values of tensor `t` of `layer` for batch element `b`.
-    fn tensor_of(&self, layer: usize, t: TensorKind, b: usize) -> &[f32] {
-        match Kind::of(t) {
-            Some(kind) => &self.t(layer, kind, b).v,
-            None => self.layer_input(layer, b),
-        }
-    }
-
-    /// The input of `layer` for batch element `b`.
-    fn layer_input(&self, layer: usize, b: usize) -> &[f32] {
-        if layer == 0 {
-            &self.input[b]
-        } else {
-            &self.t(layer - 1, Kind::AddLn2, b).v
-        }
+    /// The values of instance `b` of tensor `t`.
+    fn values(&self, t: TensorId, b: usize) -> &[f32] {
+        &self.tensors[t.0 as usize][b].v
     }
 
     fn op(&self, id: u32) -> &Op {
-        &self.ops[id as usize]
+        &self.graph.ops[id as usize]
     }
 
     fn layer(&self, op: &Op) -> &LayerWeights {
         &self.weights.layers[op.layer as usize]
     }
 
+    /// The layer normalisation `op` applies.
+    pub(crate) fn norm<'w>(weights: &'w ModelWeights, op: &Op) -> &'w Norm {
+        let lw = &weights.layers[op.layer as usize];
+        if op.norm == 0 { &lw.ln1 } else { &lw.ln2 }
+    }
+
     /// The PE array's output tile for pass `p`, from operands in the memory image.
     pub fn pass(&self, p: &Pass) -> Box<TileValues> {
         let op = self.op(p.op);
-        let l = op.layer as usize;
-        let Dims { d, h, dh, s, .. } = self.dims;
         let (rows, cols) = (p.rows as usize, p.cols as usize);
         let (r0, c0) = (p.row0 as usize, p.col0 as usize);
         let mut v = Vec::with_capacity(rows * cols);
         // This pass's chunk of the reduction.
         let ks = p.k0 as usize..(p.k0 + p.k) as usize;
-        match op.role {
-            Role::Scores | Role::Pv => {
-                let (b, hd) = (p.inst as usize / h, p.inst as usize % h);
-                let qkv = &self.t(l, Kind::Qkv, b).v;
-                let col =
-                    |row: usize, part: usize, i: usize| qkv[row * 3 * d + part * d + hd * dh + i];
+        match (op.role, op.attention, op.input, op.kv) {
+            (Role::Scores | Role::Pv, Some(a), Some(x), Some(kv)) => {
+                let heads = a.heads as usize;
+                let (b, hd) = (p.inst as usize / heads, p.inst as usize % heads);
+                let dh = a.head_dim as usize;
+                let kvh = a.kv_head(hd as u64) as usize;
+                let kvt = &self.tensors[kv.tensor.0 as usize][b];
+                let kv_at =
+                    |row: usize, i: usize| kvt.v[row * kvt.cols + kv.col0 as usize + kvh * dh + i];
+                let xt = &self.tensors[x.tensor.0 as usize][b];
                 if op.role == Role::Scores {
+                    let q_at =
+                        |row: usize, i: usize| xt.v[row * xt.cols + x.col0 as usize + hd * dh + i];
                     for r in r0..r0 + rows {
                         for key in c0..c0 + cols {
-                            v.push(ks.clone().map(|i| col(r, 0, i) * col(key, 1, i)).sum());
+                            v.push(ks.clone().map(|i| q_at(r, i) * kv_at(key, i)).sum());
                         }
                     }
                 } else {
-                    let pm = &self.t(l, Kind::P, b).v;
+                    // P rows of head `hd` are stacked after the earlier heads' rows.
+                    let s = op.rows as usize;
                     for r in r0..r0 + rows {
-                        let prow = &pm[(hd * s + r) * s..(hd * s + r + 1) * s];
+                        let at = (hd * s + r) * xt.cols;
+                        let prow = &xt.v[at..at + xt.cols];
                         for c in c0..c0 + cols {
-                            v.push(ks.clone().map(|key| prow[key] * col(key, 2, c)).sum());
+                            v.push(ks.clone().map(|key| prow[key] * kv_at(key, c)).sum());
                         }
                     }
                 }
             }
-            Role::Linear { class } => {
-                let b = p.inst as usize;
+            (Role::Linear { class }, _, Some(x), _) => {
                 let lin = self.layer(op).linear(class);
-                let act = self.tensor_of(l, op.input.unwrap_or(TensorKind::Input), b);
+                let act = self.values(x.tensor, p.inst as usize);
                 let k = lin.k;
                 for r in r0..r0 + rows {
                     let a = &act[r * k..(r + 1) * k];
@@ -312,7 +217,7 @@ impl DataPlane {
                 }
             }
             // The PE array runs matmuls only.
-            Role::Softmax | Role::Vector { .. } => {}
+            _ => {}
         }
         Box::new(TileValues {
             inst: p.inst,
@@ -340,15 +245,20 @@ impl DataPlane {
 
     /// The softmax unit on one row block (the tiles of one row tile, all its key columns).
     pub fn softmax(&self, block: &mut [Tile]) {
-        let Some(first) = block.first().and_then(|t| t.data.as_deref()) else {
+        let Some(first) = block.first() else {
             return;
         };
-        let (rows, row0) = (first.rows as usize, first.row0 as usize);
-        let scale = 1.0 / (self.dims.dh as f32).sqrt();
-        let causal = self.dims.causal;
+        let Some(a) = self.op(first.op).attention else {
+            return;
+        };
+        let Some(data) = first.data.as_deref() else {
+            return;
+        };
+        let (rows, row0) = (data.rows as usize, data.row0 as usize);
+        let scale = 1.0 / (a.head_dim as f32).sqrt();
         for r in 0..rows {
             let row = row0 + r;
-            let masked = |key: usize| causal && key > row;
+            let masked = |key: usize| a.causal && key > row;
             let mut max = f32::NEG_INFINITY;
             let mut each = |f: &mut dyn FnMut(usize, &mut f32)| {
                 for t in block.iter_mut() {
@@ -378,36 +288,53 @@ impl DataPlane {
         }
     }
 
-    /// The vector unit: GELU, or the residual add before LayerNorm (`vop` is the vector op).
+    /// The vector unit: the element-wise part of every op of the chain the tile's route
+    /// names (`Via::Vector { op }`: the chain's first op), in order. Row-wise parts
+    /// (LayerNorm's statistics) run when the row is committed whole.
     pub fn vector(&self, t: &mut Tile) {
-        let Via::Vector { op: vop, .. } = t.via else {
+        let Via::Vector { op: first, .. } = t.via else {
             return;
         };
-        let op = self.op(vop);
-        let l = op.layer as usize;
         let Some(data) = t.data.as_deref_mut() else {
             return;
         };
         let (cols, r0, c0) = (data.cols as usize, data.row0 as usize, data.col0 as usize);
         let b = data.inst as usize;
-        let d = self.dims.d;
-        match op.role {
-            Role::Vector {
-                op: VectorOp::AddLayerNorm,
-            } => {
-                // The residual add; LayerNorm follows when the row is committed whole.
-                let res = self.tensor_of(l, op.residual.unwrap_or(TensorKind::Input), b);
-                for (i, x) in data.v.iter_mut().enumerate() {
-                    *x += res[(r0 + i / cols) * d + c0 + i % cols];
-                }
+        let matmul = first as usize - 1;
+        for j in self.graph.chain(matmul) {
+            let op = &self.graph.ops[j];
+            let Some(vop) = op.vector_op() else { continue };
+            let operand = op.operand.map(|r| &self.tensors[r.0 as usize][b]);
+            let r_at =
+                |i: usize| operand.map_or(0.0, |o| o.v[(r0 + i / cols) * o.cols + c0 + i % cols]);
+            for (i, x) in data.v.iter_mut().enumerate() {
+                *x = match vop {
+                    // The residual add in f32; LayerNorm follows at commit.
+                    VectorOp::Add | VectorOp::AddLayerNorm => *x + r_at(i),
+                    VectorOp::Mul => to_f16(*x * r_at(i)),
+                    VectorOp::Gelu => to_f16(gelu(f64::from(*x)) as f32),
+                    VectorOp::Silu => to_f16(silu(f64::from(*x)) as f32),
+                    VectorOp::SiluMul => to_f16(silu(f64::from(r_at(i))) as f32 * *x),
+                    VectorOp::LayerNorm | VectorOp::RmsNorm | VectorOp::Rotary => *x,
+                };
             }
-            Role::Vector { op: VectorOp::Gelu } => {
-                for x in data.v.iter_mut() {
-                    *x = to_f16(gelu(f64::from(*x)) as f32);
-                }
-            }
-            _ => {}
         }
+    }
+
+    /// The op whose output a tile of op `id` is committed to: itself, or the last op of
+    /// the fused chain it starts.
+    fn storing_op(&self, id: u32) -> usize {
+        let mut j = id as usize;
+        while self.graph.ops[j].output.is_none()
+            && self
+                .graph
+                .ops
+                .get(j + 1)
+                .is_some_and(|o| o.vector_op().is_some())
+        {
+            j += 1;
+        }
+        j
     }
 
     /// Commits a tile that reached the activation buffer or DRAM to the memory image.
@@ -415,37 +342,31 @@ impl DataPlane {
         let Some(data) = t.data.as_deref() else {
             return;
         };
-        let op = &self.ops[t.op as usize];
-        let Some(kind) = op.output.and_then(Kind::of) else {
+        let j = self.storing_op(t.op);
+        let op = &self.graph.ops[j];
+        let Some(out) = op.output else {
             return;
         };
-        let l = op.layer as usize;
-        let Dims { h, s, dh, .. } = self.dims;
-        let (b, row_base, col_base) = match kind {
-            Kind::P => {
-                let (b, hd) = (data.inst as usize / h, data.inst as usize % h);
-                (b, hd * s, 0)
-            }
-            Kind::Context => {
-                let (b, hd) = (data.inst as usize / h, data.inst as usize % h);
-                (b, 0, hd * dh)
-            }
-            _ => (data.inst as usize, 0, 0),
-        };
-        let idx = self.dims.index(l, kind, b);
-        let ln = match kind {
-            Kind::AddLn1 => Some(&self.weights.layers[l].ln1),
-            Kind::AddLn2 => Some(&self.weights.layers[l].ln2),
-            _ => None,
-        };
-        let tensor = &mut self.tensors[idx];
+        // A LayerNorm of the chain runs once the row is complete.
+        let first = t.op as usize;
+        let norm = (first..=j)
+            .map(|i| &self.graph.ops[i])
+            .find(|o| {
+                matches!(
+                    o.vector_op(),
+                    Some(VectorOp::LayerNorm | VectorOp::AddLayerNorm)
+                )
+            })
+            .map(|o| Self::norm(&self.weights, o).clone());
+        let (b, row_base, col_base) = op.out_at(u64::from(data.inst));
+        let tensor = &mut self.tensors[out.0 as usize][b as usize];
         let (rows, cols) = (data.rows as usize, data.cols as usize);
         for r in 0..rows {
-            let row = row_base + data.row0 as usize + r;
-            let at = row * tensor.cols + col_base + data.col0 as usize;
+            let row = row_base as usize + data.row0 as usize + r;
+            let at = row * tensor.cols + col_base as usize + data.col0 as usize;
             tensor.v[at..at + cols].copy_from_slice(&data.v[r * cols..(r + 1) * cols]);
             tensor.done[row] += cols;
-            if let Some(norm) = ln
+            if let Some(norm) = &norm
                 && tensor.done[row] == tensor.cols
             {
                 let x = &mut tensor.v[row * tensor.cols..(row + 1) * tensor.cols];
@@ -460,34 +381,44 @@ impl DataPlane {
         }
     }
 
-    /// Compares the memory image with the f64 reference.
+    /// Compares the memory image with the f64 reference, tensor by tensor.
     pub fn report(&self, tolerance: f64) -> FunctionalReport {
         let reference = Reference::compute(self);
+        let model_out = self.graph.output();
+        // Causal P: keys after the query are masked, never computed (nor read).
+        let mut causal_rows = vec![None; self.graph.tensors.len()];
+        for o in &self.graph.ops {
+            if let (Role::Softmax, Some(a), Some(t)) = (o.role, o.attention, o.output)
+                && a.causal
+            {
+                causal_rows[t.0 as usize] = Some(o.rows as usize);
+            }
+        }
         let mut tensors = Vec::new();
         let mut output = Acc::default();
-        for l in 0..self.dims.layers {
-            for kind in KINDS {
-                let mut acc = Acc::default();
-                for b in 0..self.dims.b {
-                    let sim = &self.t(l, kind, b).v;
-                    let exact = reference.tensor(l, kind, b);
-                    if kind == Kind::P && self.dims.causal {
-                        // Keys after the query are masked: tiles wholly above the diagonal
-                        // are never computed (and never read), so only `key <= row` counts.
-                        let s = self.dims.s;
-                        for (i, (srow, erow)) in sim.chunks(s).zip(exact.chunks(s)).enumerate() {
-                            let visible = i % s + 1;
-                            acc.add(&srow[..visible], &erow[..visible]);
-                        }
-                        continue;
+        for (id, tensor) in self.graph.tensors.iter().enumerate().skip(1) {
+            let mut acc = Acc::default();
+            for b in 0..tensor.instances as usize {
+                let sim = &self.tensors[id][b];
+                let exact = reference.tensor(TensorId(id as u32), b);
+                if let Some(s) = causal_rows[id] {
+                    for (i, (srow, erow)) in sim
+                        .v
+                        .chunks(sim.cols)
+                        .zip(exact.chunks(sim.cols))
+                        .enumerate()
+                    {
+                        let visible = i % s + 1;
+                        acc.add(&srow[..visible], &erow[..visible]);
                     }
-                    acc.add(sim, exact);
-                    if l + 1 == self.dims.layers && kind == Kind::AddLn2 {
-                        output.add(sim, exact);
-                    }
+                    continue;
                 }
-                tensors.push(acc.finish(format!("L{l}.{}", kind.name())));
+                acc.add(&sim.v, exact);
+                if model_out == Some(TensorId(id as u32)) {
+                    output.add(&sim.v, exact);
+                }
             }
+            tensors.push(acc.finish(tensor.name()));
         }
         let out = output.finish("output".into());
         FunctionalReport {

@@ -7,14 +7,10 @@
 //! same matmuls, the same vector work per element, and the same traffic. Normalisations on
 //! a tensor that no matmul produced (pre-LN, RMSNorm) come with the Llama lowering.
 
-use super::Op;
+use super::Graph;
 use crate::workload::Workload;
 
 /// The ops of every simulated layer of decoder `w`.
-pub fn lower(w: &Workload) -> Vec<Op> {
-    let mut out = Vec::new();
-    for layer in 0..w.layers {
-        super::post_ln_layer(w, layer, true, &mut out);
-    }
-    out
+pub fn lower(w: &Workload) -> Graph {
+    super::post_ln_model(w, true)
 }

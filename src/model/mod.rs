@@ -1,28 +1,42 @@
-//! The model IR: a model is a typed operator graph. Each op says what it computes
-//! ([`Role`]), which stored tensors it reads and writes ([`TensorKind`], by layer), its
-//! shape per instance, its instances and its MACs. Each architecture is a lowering into it
-//! ([`bert`] for encoders, [`gpt2`] for the GPT-2 decoder); the planner, the controller, the
-//! reports, the charts, the traces and the functional data plane consume the IR and never
-//! look at op names (which are for people: `L3.ffn1`).
+//! The model IR: a model is a typed operator graph ([`Graph`]) of tensors and the ops that
+//! read and write them. Each architecture is a lowering into it ([`bert`] for encoders,
+//! [`gpt2`] for the GPT-2 decoder); the planner, the controller, the reports, the charts, the
+//! traces and the functional data plane consume the graph and never look at op or tensor
+//! names (which are for people: `L3.ffn1`, `L3.context`).
 //!
-//! Per layer (hidden `d`, heads `h`, `dh = d/h`, FFN `f`, sequence `s`, batch `B`):
+//! # Tensors
+//! A [`Tensor`] has a shape per instance (`rows x cols`, one instance per batch element), a
+//! value width (the workload's), and a home ([`Home`]): DRAM (the model input and output,
+//! Q/K/V that attention reads head by head), on chip (kept in the activation buffer while
+//! it fits beside everything else held there, else spilled by the planner), streamed (the
+//! softmax's P, passed to P·V a row block at a time), or the KV cache (a DRAM region kept
+//! across decode steps).
+//!
+//! # Ops
+//! Every op has a [`Role`]. A matmul (a linear layer with its own weight class and N:M
+//! pattern; attention scores `Q_h K_gᵀ` and `P_h V_g` with `heads` query heads sharing
+//! `kv_heads` key/value heads, `g = h / (heads / kv_heads)`, and causality) reads its
+//! streamed operand through a [`View`] (a tensor and a first column: Q, K and V are column
+//! ranges of one tensor). A softmax follows its scores; vector ops follow the matmul they
+//! are fused to (a *chain*: the matmul's finished tiles pass through each in turn), may
+//! read a second operand (a residual, a gate) and store their output. Causal scores skip
+//! tiles wholly above the diagonal, and their MACs.
+//!
+//! The lowering of a post-LayerNorm layer (BERT; hidden `d`, heads `h`, `dh = d/h`, FFN
+//! `f`, sequence `s`, batch `B`):
 //!
 //! | op | role | reads | writes | shape per instance | instances |
 //! |---|---|---|---|---|---|
-//! | `qkv` | linear (qkv weights) | layer input | `qkv` | `[s x d] x [d x 3d]` | B |
+//! | `qkv` | linear (qkv weights) | layer input | `qkv` (DRAM) | `[s x d] x [d x 3d]` | B |
 //! | `scores` | scores | `qkv` (Q, K) | (to the softmax) | `[s x dh] x [dh x s]`, scaled by `1/sqrt(dh)` | h*B |
 //! | `softmax` | softmax | scores | `p` | `s` rows of `s` | h*B |
 //! | `pv` | P·V | `p`, `qkv` (V) | `context` | `[s x s] x [s x dh]` | h*B |
 //! | `proj` | linear (proj) | `context` | (to `add_ln1`) | `[s x d] x [d x d]` | B |
-//! | `add_ln1` | residual add + LayerNorm | proj, layer input | `hidden` | `s x d` | B |
-//! | `ffn1` | linear (ffn1) | `hidden` | (to `gelu`) | `[s x d] x [d x f]` | B |
-//! | `gelu` | GELU | ffn1 | `ffn` | `s x f` | B |
-//! | `ffn2` | linear (ffn2) | `ffn` | (to `add_ln2`) | `[s x f] x [f x d]` | B |
-//! | `add_ln2` | residual add + LayerNorm | ffn2, `hidden` | `output` | `s x d` | B |
-//!
-//! A vector op follows the matmul before it in the list and is fused to it: the matmul's
-//! tiles go through the vector unit. A decoder uses causal attention: score tiles entirely
-//! above the diagonal are skipped, and so are their MACs.
+//! | `add_ln1` | residual add + LayerNorm | proj, layer input | `add_ln1` | `s x d` | B |
+//! | `ffn1` | linear (ffn1) | `add_ln1` | (to `gelu`) | `[s x d] x [d x f]` | B |
+//! | `gelu` | GELU | ffn1 | `gelu` | `s x f` | B |
+//! | `ffn2` | linear (ffn2) | `gelu` | (to `add_ln2`) | `[s x f] x [f x d]` | B |
+//! | `add_ln2` | residual add + LayerNorm | ffn2, `add_ln1` | `add_ln2` (the layer output) | `s x d` | B |
 
 pub mod bert;
 pub mod gpt2;
@@ -59,23 +73,59 @@ pub enum LinearClass {
     Ffn2,
 }
 
-/// A vector-unit operation and its passes over each element.
+/// A vector-unit operation. Its cost is `passes()` passes of the vector unit over every
+/// element of the tile (`lanes` elements a cycle per pass); a *row* op needs a whole row
+/// before it can finish (its statistics accumulate over the row's tiles).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VectorOp {
-    /// Residual add, then LayerNorm of each row (3 passes: add, statistics, normalise).
+    /// `y = x + r` (1 pass).
+    Add,
+    /// `y = x * r` (1 pass).
+    Mul,
+    /// `y = (x - mean) / sqrt(var + eps) * gamma + beta` per row (2 passes: statistics,
+    /// normalise).
+    LayerNorm,
+    /// `LayerNorm(x + r)` (3 passes: add, statistics, normalise).
     AddLayerNorm,
+    /// `y = x / sqrt(mean(x²) + eps) * gamma` per row (2 passes: sum of squares, scale).
+    RmsNorm,
     /// GELU, erf form (1 pass).
     Gelu,
+    /// `y = x * sigmoid(x)` (1 pass).
+    Silu,
+    /// `y = silu(r) * x`: SwiGLU's gate (the operand `r`) times its up projection (2
+    /// passes: SiLU, multiply).
+    SiluMul,
+    /// Rotary position embedding of each head's pairs `(x_i, x_{i+dh/2})` by angle
+    /// `pos * theta^(-2i/dh)` (2 passes: two multiply-adds a pair).
+    Rotary,
 }
 
 impl VectorOp {
     /// Passes of the vector unit over each element.
     pub fn passes(self) -> u32 {
         match self {
+            VectorOp::Add | VectorOp::Mul | VectorOp::Gelu | VectorOp::Silu => 1,
+            VectorOp::LayerNorm | VectorOp::RmsNorm | VectorOp::SiluMul | VectorOp::Rotary => 2,
             VectorOp::AddLayerNorm => 3,
-            VectorOp::Gelu => 1,
         }
+    }
+
+    /// Needs a whole row before it can finish (normalisations, rotary pairs across tiles).
+    pub fn row_wise(self) -> bool {
+        matches!(
+            self,
+            VectorOp::LayerNorm | VectorOp::AddLayerNorm | VectorOp::RmsNorm | VectorOp::Rotary
+        )
+    }
+
+    /// Reads a second operand (the residual, the gate).
+    pub fn takes_operand(self) -> bool {
+        matches!(
+            self,
+            VectorOp::Add | VectorOp::Mul | VectorOp::AddLayerNorm | VectorOp::SiluMul
+        )
     }
 }
 
@@ -88,11 +138,11 @@ pub enum Role {
         /// Whose weights.
         class: LinearClass,
     },
-    /// Attention scores `Q_h K_hᵀ` per head.
+    /// Attention scores `Q_h K_gᵀ` per head.
     Scores,
     /// Row-wise softmax of the scores.
     Softmax,
-    /// `P_h V_h` per head.
+    /// `P_h V_g` per head.
     Pv,
     /// A vector-unit op fused to the matmul before it.
     Vector {
@@ -101,38 +151,87 @@ pub enum Role {
     },
 }
 
-/// A stored tensor of a layer (per batch element; attention tensors hold every head).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+/// Where a tensor lives (the planner may still spill an on-chip tensor to DRAM).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum TensorKind {
-    /// The layer's input (the model input, or the previous layer's `output`).
-    Input,
-    /// Q, K, V side by side, `s x 3d`.
-    Qkv,
-    /// Softmax output, `h*s x s` (head-major).
-    P,
-    /// P·V of every head, `s x d` (heads side by side).
-    Context,
-    /// After the first residual add and LayerNorm, `s x d`.
-    Hidden,
-    /// GELU(ffn1), `s x f`.
-    Ffn,
-    /// The layer's output, `s x d`.
-    Output,
+pub enum Home {
+    /// DRAM (the model input and output, tensors read back in pieces).
+    Dram,
+    /// The activation buffer, while it fits beside everything else held there.
+    Chip,
+    /// The KV cache: a DRAM region kept across decode steps.
+    KvCache,
+    /// Passed from its producer to its consumer a row block at a time, never held whole
+    /// (the softmax's P rows, read by P·V as they arrive).
+    Stream,
 }
 
-impl TensorKind {
+/// Index of a tensor in [`Graph::tensors`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct TensorId(pub u32);
+
+/// A stored tensor (one instance per batch element; attention tensors hold every head).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Tensor {
+    /// Layer it belongs to (the model input: 0).
+    pub layer: u64,
+    /// Name within the layer, for people (`context`).
+    pub label: &'static str,
+    /// Rows per instance.
+    pub rows: u64,
+    /// Columns per instance (row-major).
+    pub cols: u64,
+    /// Instances (batch elements).
+    pub instances: u64,
+    /// Where it lives.
+    pub home: Home,
+}
+
+impl Tensor {
+    /// Bytes of one instance at `value_bytes` a value.
+    pub fn instance_bytes(&self, value_bytes: u64) -> u64 {
+        self.rows * self.cols * value_bytes
+    }
+
+    /// Bytes of every instance.
+    pub fn bytes(&self, value_bytes: u64) -> u64 {
+        self.instance_bytes(value_bytes) * self.instances
+    }
+
     /// Name in reports (`L3.context`).
-    pub fn name(self) -> &'static str {
-        match self {
-            TensorKind::Input => "input",
-            TensorKind::Qkv => "qkv",
-            TensorKind::P => "p",
-            TensorKind::Context => "context",
-            TensorKind::Hidden => "add_ln1",
-            TensorKind::Ffn => "gelu",
-            TensorKind::Output => "add_ln2",
-        }
+    pub fn name(&self) -> String {
+        format!("L{}.{}", self.layer, self.label)
+    }
+}
+
+/// A column range of a tensor read by an op: columns `col0..` of `tensor` (attention reads
+/// head `h`'s columns at `col0 + h * head_dim`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct View {
+    /// The tensor.
+    pub tensor: TensorId,
+    /// First column.
+    pub col0: u64,
+}
+
+/// The shape of attention: query heads, the key/value heads they share, the head size and
+/// the mask.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Attention {
+    /// Query heads.
+    pub heads: u64,
+    /// Key/value heads (`heads` for multi-head attention, fewer for grouped-query).
+    pub kv_heads: u64,
+    /// Head size.
+    pub head_dim: u64,
+    /// A query sees only the keys at or before it.
+    pub causal: bool,
+}
+
+impl Attention {
+    /// The key/value head query head `h` reads.
+    pub fn kv_head(&self, h: u64) -> u64 {
+        h / (self.heads / self.kv_heads).max(1)
     }
 }
 
@@ -149,13 +248,19 @@ pub struct Op {
     pub kind: OpKind,
     /// Weight pattern (dense for non-linear ops).
     pub pattern: Pattern,
-    /// The tensor it reads as its streamed operand (activations, Q, P); `None` when it
-    /// takes the tiles of the op before it (a softmax or a fused vector op).
-    pub input: Option<TensorKind>,
-    /// The tensor a vector op adds (the residual).
-    pub residual: Option<TensorKind>,
+    /// The streamed operand (activations, Q, P); `None` when the op takes the tiles of the
+    /// op before it (a softmax or a fused vector op).
+    pub input: Option<View>,
+    /// The stationary operand of attention: K for scores, V for P·V.
+    pub kv: Option<View>,
+    /// The second operand of a vector op (the residual, the gate).
+    pub operand: Option<TensorId>,
     /// The tensor it stores; `None` when its tiles go on to the next op.
-    pub output: Option<TensorKind>,
+    pub output: Option<TensorId>,
+    /// Attention shape (scores, softmax, P·V).
+    pub attention: Option<Attention>,
+    /// Which of the layer's normalisations a LayerNorm/RMSNorm op applies (its weights).
+    pub norm: u8,
     /// Rows of the output per instance (`s`).
     pub rows: u64,
     /// Reduction length (0 for softmax/vector).
@@ -178,10 +283,83 @@ impl Op {
             _ => None,
         }
     }
+
+    /// The vector op, for a vector-unit op.
+    pub fn vector_op(&self) -> Option<VectorOp> {
+        match self.role {
+            Role::Vector { op } => Some(op),
+            _ => None,
+        }
+    }
+
+    /// A matrix product the PE array runs.
+    pub fn is_matmul(&self) -> bool {
+        matches!(self.role, Role::Linear { .. } | Role::Scores | Role::Pv)
+    }
+
+    /// Where instance `inst`'s output lands in the stored tensor: `(batch element, first
+    /// row, first column)`. A head's softmax rows are stacked (head-major rows of `p`); a
+    /// head's P·V columns sit side by side (`context[:, h*dh..]`); anything else is the
+    /// whole instance of a batch element.
+    pub fn out_at(&self, inst: u64) -> (u64, u64, u64) {
+        match (self.role, self.attention) {
+            (Role::Softmax, Some(a)) => (inst / a.heads, (inst % a.heads) * self.rows, 0),
+            (Role::Pv, Some(a)) => (inst / a.heads, 0, (inst % a.heads) * self.cols),
+            _ => (inst, 0, 0),
+        }
+    }
+}
+
+/// A model lowered for one workload: its tensors and ops, in execution order. Tensor 0 is
+/// the model input; the output of the last op that stores is the model output.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Graph {
+    /// Every stored tensor.
+    pub tensors: Vec<Tensor>,
+    /// Every op.
+    pub ops: Vec<Op>,
+}
+
+impl Graph {
+    /// Tensor `id`.
+    pub fn tensor(&self, id: TensorId) -> &Tensor {
+        &self.tensors[id.0 as usize]
+    }
+
+    /// Adds a tensor.
+    pub fn add_tensor(&mut self, t: Tensor) -> TensorId {
+        self.tensors.push(t);
+        TensorId(self.tensors.len() as u32 - 1)
+    }
+
+    /// The model output: what the last storing op writes.
+    pub fn output(&self) -> Option<TensorId> {
+        self.ops.iter().rev().find_map(|o| o.output)
+    }
+
+    /// For every tensor, the index of the last op that reads it (`None`: never read).
+    pub fn last_reads(&self) -> Vec<Option<usize>> {
+        let mut last = vec![None; self.tensors.len()];
+        for (i, o) in self.ops.iter().enumerate() {
+            let reads = [o.input.map(|v| v.tensor), o.kv.map(|v| v.tensor), o.operand];
+            for t in reads.into_iter().flatten() {
+                last[t.0 as usize] = Some(i);
+            }
+        }
+        last
+    }
+
+    /// The vector ops fused to the matmul at `i`: the run of vector ops after it.
+    pub fn chain(&self, i: usize) -> std::ops::Range<usize> {
+        let end = (i + 1..self.ops.len())
+            .find(|&j| self.ops[j].vector_op().is_none())
+            .unwrap_or(self.ops.len());
+        i + 1..end
+    }
 }
 
 /// The graph of `w`: its architecture's lowering.
-pub fn lower(w: &Workload) -> Vec<Op> {
+pub fn lower(w: &Workload) -> Graph {
     if w.model.causal {
         gpt2::lower(w)
     } else {
@@ -189,143 +367,161 @@ pub fn lower(w: &Workload) -> Vec<Op> {
     }
 }
 
-/// The ops of one Transformer layer with post-LayerNorm residuals (BERT's arrangement):
-/// QKV, attention per head, output projection + add + LayerNorm, FFN up + GELU, FFN down +
-/// add + LayerNorm. `causal` masks attention.
-pub(crate) fn post_ln_layer(w: &Workload, layer: u64, causal: bool, out: &mut Vec<Op>) {
+/// The model input tensor of `w` (`s x d` per batch element, in DRAM).
+pub(crate) fn input_tensor(w: &Workload, g: &mut Graph) -> TensorId {
+    g.add_tensor(Tensor {
+        layer: 0,
+        label: "input",
+        rows: w.seq,
+        cols: w.model.hidden,
+        instances: w.batch,
+        home: Home::Dram,
+    })
+}
+
+/// Appends one Transformer layer with post-LayerNorm residuals (BERT's arrangement) reading
+/// `x`: QKV, attention per head, output projection + add + LayerNorm, FFN up + GELU, FFN
+/// down + add + LayerNorm. `causal` masks attention. Returns the layer's output tensor.
+pub(crate) fn post_ln_layer(
+    w: &Workload,
+    layer: u64,
+    causal: bool,
+    x: TensorId,
+    g: &mut Graph,
+) -> TensorId {
     let (s, b) = (w.seq, w.batch);
     let (d, h, f, dh) = (w.model.hidden, w.model.heads, w.model.ffn, w.head_dim());
     let p = w.patterns_of(layer);
-    let kind_of = |pattern: Pattern| {
-        if pattern.is_dense() {
-            OpKind::DenseDense
-        } else {
-            OpKind::SparseDense
-        }
+    let mut tensor = |label, rows, cols, home| {
+        g.add_tensor(Tensor {
+            layer,
+            label,
+            rows,
+            cols,
+            instances: b,
+            home,
+        })
     };
-    let linear = |name, class, pattern: Pattern, k, cols, input| Op {
+    let qkv_t = tensor("qkv", s, 3 * d, Home::Dram);
+    let p_t = tensor("p", h * s, s, Home::Stream);
+    let context_t = tensor("context", s, d, Home::Chip);
+    let hidden_t = tensor("add_ln1", s, d, Home::Chip);
+    let ffn_t = tensor("gelu", s, f, Home::Chip);
+    let out_t = tensor("add_ln2", s, d, Home::Chip);
+    let base = Op {
         layer,
-        name,
-        role: Role::Linear { class },
-        kind: kind_of(pattern),
-        pattern,
-        input: Some(input),
-        residual: None,
-        output: None,
-        rows: s,
-        k,
-        cols,
-        instances: b,
-        macs: pattern.useful_macs(s, k, cols) * b,
-        dense_macs: s * k * cols * b,
-    };
-    let vector = |name, op, cols, residual, output| Op {
-        layer,
-        name,
-        role: Role::Vector { op },
+        name: "",
+        role: Role::Softmax,
         kind: OpKind::Vector,
         pattern: Pattern::DENSE,
         input: None,
-        residual,
-        output: Some(output),
+        kv: None,
+        operand: None,
+        output: None,
+        attention: None,
+        norm: 0,
         rows: s,
         k: 0,
-        cols,
+        cols: 0,
         instances: b,
         macs: 0,
         dense_macs: 0,
     };
-    let mut qkv = linear("qkv", LinearClass::Qkv, p.qkv, d, 3 * d, TensorKind::Input);
-    qkv.output = Some(TensorKind::Qkv);
-    out.push(qkv);
+    let view = |tensor, col0| Some(View { tensor, col0 });
+    let linear = |name, class, pattern: Pattern, k, cols, input| Op {
+        name,
+        role: Role::Linear { class },
+        kind: if pattern.is_dense() {
+            OpKind::DenseDense
+        } else {
+            OpKind::SparseDense
+        },
+        pattern,
+        input: view(input, 0),
+        k,
+        cols,
+        macs: pattern.useful_macs(s, k, cols) * b,
+        dense_macs: s * k * cols * b,
+        ..base.clone()
+    };
+    let vector = |name, op, cols, operand, output, norm| Op {
+        name,
+        role: Role::Vector { op },
+        operand,
+        output: Some(output),
+        norm,
+        cols,
+        ..base.clone()
+    };
     // Score MACs of all heads: a query attends to keys at or before it when causal.
     let pairs = if causal { s * (s + 1) / 2 } else { s * s };
-    let attn = pairs * dh * h * b;
-    let head_op = |name, role, kind, k, cols, macs, input, output| Op {
-        layer,
+    let attn_macs = pairs * dh * h * b;
+    let attention = Some(Attention {
+        heads: h,
+        kv_heads: h,
+        head_dim: dh,
+        causal,
+    });
+    let head_op = |name, role, kind, k, cols, macs| Op {
         name,
         role,
         kind,
-        pattern: Pattern::DENSE,
-        input,
-        residual: None,
-        output,
-        rows: s,
+        attention,
         k,
         cols,
         instances: h * b,
         macs,
         dense_macs: macs,
+        ..base.clone()
     };
-    out.push(head_op(
-        "scores",
-        Role::Scores,
-        OpKind::DenseDense,
-        dh,
-        s,
-        attn,
-        Some(TensorKind::Qkv),
-        None,
-    ));
-    out.push(head_op(
-        "softmax",
-        Role::Softmax,
-        OpKind::Softmax,
-        0,
-        s,
-        0,
-        None,
-        Some(TensorKind::P),
-    ));
-    out.push(head_op(
-        "pv",
-        Role::Pv,
-        OpKind::DenseDense,
-        s,
-        dh,
-        attn,
-        Some(TensorKind::P),
-        Some(TensorKind::Context),
-    ));
-    out.push(linear(
-        "proj",
-        LinearClass::Proj,
-        p.proj,
-        d,
-        d,
-        TensorKind::Context,
-    ));
-    out.push(vector(
-        "add_ln1",
-        VectorOp::AddLayerNorm,
-        d,
-        Some(TensorKind::Input),
-        TensorKind::Hidden,
-    ));
-    out.push(linear(
-        "ffn1",
-        LinearClass::Ffn1,
-        p.ffn1,
-        d,
-        f,
-        TensorKind::Hidden,
-    ));
-    out.push(vector("gelu", VectorOp::Gelu, f, None, TensorKind::Ffn));
-    out.push(linear(
-        "ffn2",
-        LinearClass::Ffn2,
-        p.ffn2,
-        f,
-        d,
-        TensorKind::Ffn,
-    ));
-    out.push(vector(
-        "add_ln2",
-        VectorOp::AddLayerNorm,
-        d,
-        Some(TensorKind::Hidden),
-        TensorKind::Output,
-    ));
+    let ops = [
+        Op {
+            output: Some(qkv_t),
+            ..linear("qkv", LinearClass::Qkv, p.qkv, d, 3 * d, x)
+        },
+        Op {
+            input: view(qkv_t, 0),
+            kv: view(qkv_t, d),
+            ..head_op("scores", Role::Scores, OpKind::DenseDense, dh, s, attn_macs)
+        },
+        Op {
+            output: Some(p_t),
+            ..head_op("softmax", Role::Softmax, OpKind::Softmax, 0, s, 0)
+        },
+        Op {
+            input: view(p_t, 0),
+            kv: view(qkv_t, 2 * d),
+            output: Some(context_t),
+            ..head_op("pv", Role::Pv, OpKind::DenseDense, s, dh, attn_macs)
+        },
+        linear("proj", LinearClass::Proj, p.proj, d, d, context_t),
+        vector("add_ln1", VectorOp::AddLayerNorm, d, Some(x), hidden_t, 0),
+        linear("ffn1", LinearClass::Ffn1, p.ffn1, d, f, hidden_t),
+        vector("gelu", VectorOp::Gelu, f, None, ffn_t, 0),
+        linear("ffn2", LinearClass::Ffn2, p.ffn2, f, d, ffn_t),
+        vector(
+            "add_ln2",
+            VectorOp::AddLayerNorm,
+            d,
+            Some(hidden_t),
+            out_t,
+            1,
+        ),
+    ];
+    g.ops.extend(ops);
+    out_t
+}
+
+/// Lowers `layers` post-LN layers after the model input; the last layer's output lives in
+/// DRAM (the model output).
+pub(crate) fn post_ln_model(w: &Workload, causal: bool) -> Graph {
+    let mut g = Graph::default();
+    let mut x = input_tensor(w, &mut g);
+    for layer in 0..w.layers {
+        x = post_ln_layer(w, layer, causal, x, &mut g);
+    }
+    g.tensors[x.0 as usize].home = Home::Dram;
+    g
 }
 
 #[cfg(test)]
@@ -346,37 +542,48 @@ mod tests {
     }
 
     #[test]
-    fn every_stored_tensor_is_written_once_per_layer_before_it_is_read() {
+    fn every_stored_tensor_is_written_once_before_it_is_read() {
         for model in ["bert-base", "gpt2-small"] {
-            let ops = lower(&workload(model));
-            assert_eq!(ops.len(), 20);
-            for layer in ops.chunks(10) {
-                let mut written = vec![TensorKind::Input];
-                for o in layer {
-                    for t in [o.input, o.residual].into_iter().flatten() {
-                        assert!(
-                            written.contains(&t),
-                            "{model} {}: reads {t:?} unwritten",
-                            o.name
-                        );
-                    }
-                    if let Some(t) = o.output {
-                        assert!(!written.contains(&t), "{model} {}: {t:?} twice", o.name);
-                        written.push(t);
-                    }
+            let g = lower(&workload(model));
+            assert_eq!(g.ops.len(), 20);
+            let mut written = vec![TensorId(0)];
+            for o in &g.ops {
+                let reads = [o.input.map(|v| v.tensor), o.kv.map(|v| v.tensor), o.operand];
+                for t in reads.into_iter().flatten() {
+                    assert!(
+                        written.contains(&t),
+                        "{model} {}: reads {t:?} unwritten",
+                        o.name
+                    );
                 }
-                assert!(written.contains(&TensorKind::Output));
+                if let Some(t) = o.output {
+                    assert!(!written.contains(&t), "{model} {}: {t:?} twice", o.name);
+                    written.push(t);
+                }
             }
+            assert_eq!(
+                written.len(),
+                g.tensors.len(),
+                "{model}: a tensor never written"
+            );
+            let out = g.output().unwrap();
+            assert_eq!(g.tensor(out).home, Home::Dram);
+            assert_eq!(g.tensor(out).name(), "L1.add_ln2");
         }
     }
 
     #[test]
     fn a_vector_op_follows_the_matmul_it_is_fused_to() {
-        let ops = lower(&workload("bert-base"));
-        for (i, o) in ops.iter().enumerate() {
-            if let Role::Vector { .. } = o.role {
-                assert!(matches!(ops[i - 1].role, Role::Linear { .. }), "{}", o.name);
-                assert_eq!(ops[i - 1].cols, o.cols);
+        let g = lower(&workload("bert-base"));
+        for (i, o) in g.ops.iter().enumerate() {
+            if o.vector_op().is_some() {
+                assert!(
+                    matches!(g.ops[i - 1].role, Role::Linear { .. }),
+                    "{}",
+                    o.name
+                );
+                assert_eq!(g.ops[i - 1].cols, o.cols);
+                assert_eq!(g.chain(i - 1), i..i + 1);
             }
         }
     }
@@ -384,9 +591,51 @@ mod tests {
     #[test]
     fn causal_attention_counts_the_lower_triangle() {
         let (b, g) = (workload("bert-base"), workload("gpt2-small"));
-        let scores = |w: &Workload| lower(w)[1].macs;
+        let scores = |w: &Workload| lower(w).ops[1].macs;
         // 12 heads x 2 batch x 64: s*s pairs against s*(s+1)/2.
         assert_eq!(scores(&b), 16 * 16 * 64 * 12 * 2);
         assert_eq!(scores(&g), 16 * 17 / 2 * 64 * 12 * 2);
+    }
+
+    #[test]
+    fn a_head_writes_its_rows_of_p_and_its_columns_of_the_context() {
+        let g = lower(&workload("bert-base"));
+        let (sm, pv) = (&g.ops[2], &g.ops[3]);
+        // Instance 13 = batch 1, head 1 (12 heads): P rows 16.., context columns 64..
+        assert_eq!(sm.out_at(13), (1, 16, 0));
+        assert_eq!(pv.out_at(13), (1, 0, 64));
+        assert_eq!(g.ops[0].out_at(1), (1, 0, 0));
+    }
+
+    #[test]
+    fn grouped_query_heads_share_their_key_value_head() {
+        let a = Attention {
+            heads: 8,
+            kv_heads: 2,
+            head_dim: 64,
+            causal: true,
+        };
+        let kv: Vec<u64> = (0..8).map(|h| a.kv_head(h)).collect();
+        assert_eq!(kv, [0, 0, 0, 0, 1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn vector_op_costs_are_their_passes() {
+        use VectorOp::*;
+        let passes: Vec<u32> = [
+            Add,
+            Mul,
+            LayerNorm,
+            AddLayerNorm,
+            RmsNorm,
+            Gelu,
+            Silu,
+            SiluMul,
+            Rotary,
+        ]
+        .iter()
+        .map(|v| v.passes())
+        .collect();
+        assert_eq!(passes, [1, 1, 2, 3, 2, 1, 1, 2, 2]);
     }
 }

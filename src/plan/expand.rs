@@ -95,7 +95,6 @@ struct Geo<'a> {
     vb: u64,
     last_row_of: &'a dyn Fn(u64) -> u64,
     ct_last_of: &'a dyn Fn(u64) -> u64,
-    tile_bytes: u64,
 }
 
 /// Which operand loads a pass starts on and which parts of them it reads.
@@ -111,7 +110,6 @@ struct PassAt {
 #[allow(clippy::too_many_arguments)]
 fn emit(
     job: &Job,
-    t: &Tiling,
     g: &Geo<'_>,
     (rt, ct, k0, kk, last_chunk): (u64, u64, u64, u64, bool),
     at: PassAt,
@@ -148,13 +146,23 @@ fn emit(
                 * cols_used
         }
     };
+    // Tensors the engine writes lie tile by tile: row tile after row tile, and within one,
+    // column tile after column tile (`rows_used x C` values each).
+    let tile_at = (row0 * job.cols + rows_used * col0) * vb;
     let dest = match job.dest_dram {
-        Some(a) => Dest::Dram {
-            addr: a + (rt * t.col_tiles + ct) * g.tile_bytes,
-        },
+        Some(a) => Dest::Dram { addr: a + tile_at },
         None => Dest::OnChip,
     };
     let row_done = last_chunk && ct == (g.ct_last_of)(rt);
+    // The tile of the vector op's DRAM operand, at the same tile-major place.
+    let via = match job.via {
+        Via::Vector { op, passes, .. } => Via::Vector {
+            op,
+            passes,
+            operand: job.operand_dram.map(|a| a + tile_at),
+        },
+        v => v,
+    };
     out.pe(Pass {
         op: job.op,
         inst: job.inst,
@@ -178,7 +186,7 @@ fn emit(
         value_bytes: vb as u8,
         act_from_softmax: matches!(job.act, Src::OnChip { src: FILL_SM, .. }),
         group_end: row_done,
-        via: job.via,
+        via,
         dest,
     });
     n.passes += 1;
@@ -238,7 +246,6 @@ pub fn expand(
     } else {
         Vec::new()
     };
-    let tile_bytes = r * c * vb;
     let last_row_of = |rt: u64| ((rt + 1) * r).min(rows) - 1;
     // The last column tile row tile `rt` computes.
     let ct_last_of = |rt: u64| match job.causal {
@@ -294,7 +301,6 @@ pub fn expand(
         vb,
         last_row_of: &last_row_of,
         ct_last_of: &ct_last_of,
-        tile_bytes,
     };
     let mut rb0 = 0;
     while rb0 < t.row_tiles {
@@ -363,7 +369,7 @@ pub fn expand(
                                 a_part: if per_row_loads { 0 } else { (rt - rb0) as u32 },
                             };
                             let at = (rt, ct, k0, kk, chunk + 1 == chunks_of(rt));
-                            emit(job, t, &geo, at, first, n, &mut row_fills, out);
+                            emit(job, &geo, at, first, n, &mut row_fills, out);
                             new_weight = false;
                             new_act = false;
                         }

@@ -11,14 +11,20 @@
 //! the run starts: a design too small for one tile is an input error then.
 //!
 //! # Placement
-//! QKV outputs go to DRAM (read back per head as K, V and Q operands). Attention runs head
-//! by head, software-pipelined by one head (`scores(h+1)` is issued before `pv(h)`), with
-//! scores routed through the softmax to the activation buffer and P·V's output (the context)
-//! kept on chip. The context and the other outputs stay on chip when the tensor fits one
-//! activation bank (and is not the model's output); else they are *spilled*: written to DRAM
-//! and read back by their consumer, traffic that is simulated and listed in the report
-//! (`spills`). Consumers wait for producers by counting tiles
-//! that arrived on chip (per source: accumulator, softmax, vector unit) or DRAM writes done.
+//! The planner walks the model's graph ([`crate::model::Graph`]) in order: a linear layer
+//! with the vector ops fused to it, or an attention block (scores, softmax, P·V). A tensor
+//! lives where its home says. Tensors homed in DRAM (the model input and output, Q/K/V,
+//! which attention reads back head by head) are placed there. An on-chip tensor stays in the
+//! activation buffer only if it fits in one bank *together with every on-chip tensor written
+//! before it and still to be read* (a residual beside the next input, say); the other bank's
+//! worth of the buffer's circular space is the double-buffered operand space. Otherwise it is
+//! *spilled*: written to DRAM and read back by each consumer (streamed operand or residual),
+//! traffic that is simulated and listed in the report (`spills`). Attention runs head by
+//! head, software-pipelined by one head (`scores(h+1)` is issued before `pv(h)`), with scores
+//! routed through the softmax to the activation buffer, a row tile at a time, for P·V. Query
+//! head `h` reads key/value head `h / (heads / kv_heads)` (grouped-query attention).
+//! Consumers wait for producers by counting tiles that arrived on chip (per source:
+//! accumulator, softmax, vector unit) or DRAM writes done.
 //!
 //! Causal attention (decoders) skips score tiles entirely above the diagonal and shortens
 //! P·V's reduction to the keys a row tile can see.
@@ -28,7 +34,7 @@ pub mod tiling;
 
 use std::collections::VecDeque;
 
-use crate::model::{LinearClass, Role, TensorKind};
+use crate::model::{Graph, Home, Role, TensorId, View};
 use crate::sta::pe_array::Engine;
 use crate::txn::Via;
 use crate::workload::{Op, Pattern, Workload};
@@ -118,6 +124,9 @@ pub struct Job {
     pub via: Via,
     /// Output in DRAM at this address (else on chip).
     pub dest_dram: Option<u64>,
+    /// The fused vector op's second operand (residual, gate) in DRAM at this address,
+    /// tile-major like every tensor the engine writes (else on chip, or none).
+    pub operand_dram: Option<u64>,
     /// Causal mask.
     pub causal: Causal,
     /// The stationary operand is a layer's weights (counted in the planned weight bytes),
@@ -222,8 +231,8 @@ struct Planner<'a> {
 pub struct Spill {
     /// Layer.
     pub layer: u64,
-    /// Which tensor.
-    pub tensor: TensorKind,
+    /// Which tensor (its label within the layer: `context`).
+    pub tensor: &'static str,
     /// Its bytes (written once, read back at least once).
     pub bytes: u64,
 }
@@ -240,13 +249,14 @@ struct MatMul {
     act: Src,
     via: Via,
     dest_dram: Option<u64>,
+    operand_dram: Option<u64>,
     causal: Causal,
     weights: bool,
 }
 
 impl Planner<'_> {
     /// Places a tensor that would stay on chip but does not fit in DRAM, and records it.
-    fn spill(&mut self, layer: u64, tensor: TensorKind, bytes: u64) -> u64 {
+    fn spill(&mut self, layer: u64, tensor: &'static str, bytes: u64) -> u64 {
         self.spills.push(Spill {
             layer,
             tensor,
@@ -307,6 +317,7 @@ impl Planner<'_> {
             act: m.act,
             via: m.via,
             dest_dram: m.dest_dram,
+            operand_dram: m.operand_dram,
             causal: m.causal,
             weights: m.weights,
             tiling,
@@ -325,29 +336,313 @@ fn placed(on_chip: bool, src: u8, addr: u64, after: Dep) -> Src {
     }
 }
 
-/// Plans a whole workload (`w` must be valid, see [`Workload::validate`]): places its
-/// tensors, tiles every job, and returns the stream that expands them.
+/// Where a stored tensor was placed.
+#[derive(Copy, Clone, Debug)]
+struct Placed {
+    /// Kept on chip (else in DRAM at `addr`).
+    on_chip: bool,
+    /// DRAM address of instance 0 (instances follow each other).
+    addr: u64,
+    /// Bytes of one instance.
+    instance_bytes: u64,
+    /// Fill source of its tiles when on chip.
+    src: u8,
+    /// Its producer.
+    after: Dep,
+}
+
+impl Placed {
+    /// The tensor as a streamed operand of instance `inst`.
+    fn src(&self, inst: u64) -> Src {
+        placed(
+            self.on_chip,
+            self.src,
+            self.addr + inst * self.instance_bytes,
+            self.after,
+        )
+    }
+}
+
+/// The graph walk: every tensor's place, and the on-chip tensors that are still to be read.
+struct Walk<'g> {
+    g: &'g Graph,
+    vb: u64,
+    /// Index of the last op reading each tensor.
+    last_read: Vec<Option<usize>>,
+    place: Vec<Option<Placed>>,
+}
+
+impl Walk<'_> {
+    fn placed(&self, t: TensorId) -> Result<Placed, String> {
+        self.place[t.0 as usize].ok_or_else(|| {
+            format!(
+                "internal: `{}` is read before it is written",
+                self.g.tensor(t).name()
+            )
+        })
+    }
+
+    /// Bytes held on chip by tensors still to be read at or after op `i`.
+    fn live_bytes(&self, i: usize) -> u64 {
+        self.place
+            .iter()
+            .zip(&self.last_read)
+            .zip(&self.g.tensors)
+            .filter(|((p, last), t)| {
+                t.home == Home::Chip && p.is_some_and(|p| p.on_chip) && last.is_some_and(|l| l >= i)
+            })
+            .map(|(_, t)| t.bytes(self.vb))
+            .sum()
+    }
+}
+
+/// The error of a graph this planner cannot run (a lowering's mistake, not the user's).
+fn shape_error(o: &crate::model::Op, what: &str) -> String {
+    format!(
+        "internal: layer {} `{}`: {what} (the model's lowering does not fit the planner)",
+        o.layer, o.name
+    )
+}
+
+impl Planner<'_> {
+    /// Places tensor `t`, written by op `i`'s jobs: in DRAM when its home is DRAM (or the
+    /// KV cache), else on chip if it fits beside every on-chip tensor still to be read,
+    /// else spilled.
+    fn place_output(&mut self, wk: &Walk<'_>, i: usize, t: TensorId) -> Placed {
+        let tensor = wk.g.tensor(t);
+        let (inst, bytes) = (tensor.instance_bytes(wk.vb), tensor.bytes(wk.vb));
+        let on_chip = match tensor.home {
+            Home::Dram | Home::KvCache => false,
+            Home::Chip => wk.live_bytes(i) + bytes <= self.hw.ab_bank_bytes,
+            Home::Stream => true,
+        };
+        let addr = if on_chip {
+            0
+        } else if tensor.home == Home::Chip {
+            self.spill(tensor.layer, tensor.label, bytes)
+        } else {
+            self.alloc(bytes)
+        };
+        Placed {
+            on_chip,
+            addr,
+            instance_bytes: inst,
+            src: FILL_ACC,
+            after: Dep::None,
+        }
+    }
+
+    /// A linear layer at op `i` and the vector ops fused to it; returns the next op.
+    fn linear(&mut self, wk: &mut Walk<'_>, i: usize) -> Result<usize, String> {
+        let g = wk.g;
+        let o = &g.ops[i];
+        let chain = g.chain(i);
+        let storing: Vec<usize> = std::iter::once(i)
+            .chain(chain.clone())
+            .filter(|&j| g.ops[j].output.is_some())
+            .collect();
+        let last = chain.end - 1;
+        if storing != [last] {
+            return Err(shape_error(
+                o,
+                "the vector unit writes one tensor: only the last op of a fused chain may store",
+            ));
+        }
+        let out_t = g.ops[last].output.unwrap_or(TensorId(0));
+        let input = o
+            .input
+            .ok_or_else(|| shape_error(o, "a linear layer needs an input"))?;
+        if input.col0 != 0 {
+            return Err(shape_error(o, "a linear layer reads whole rows"));
+        }
+        let src = wk.placed(input.tensor)?;
+        let via = if chain.is_empty() {
+            Via::Direct
+        } else {
+            let passes = chain
+                .clone()
+                .filter_map(|j| g.ops[j].vector_op())
+                .map(|v| v.passes())
+                .sum();
+            Via::Vector {
+                op: chain.start as u32,
+                passes,
+                operand: None,
+            }
+        };
+        // The chain's second operand: read by the vector unit from DRAM unless on chip. A
+        // residual or gate is written before the matmul's input (it is an ancestor of it),
+        // so waiting for the input also waits for it.
+        let mut operands = Vec::new();
+        for j in chain.clone() {
+            if let Some(t) = g.ops[j].operand {
+                operands.push(wk.placed(t)?);
+            }
+        }
+        if operands.len() > 1 {
+            return Err(shape_error(
+                o,
+                "a fused chain reads at most one second operand",
+            ));
+        }
+        let operand = operands.first().copied().filter(|p| !p.on_chip);
+        let mut out = self.place_output(wk, i, out_t);
+        let waddr = self.alloc(o.pattern.stored_bytes(o.k, o.cols, 8 * wk.vb));
+        let mut job = 0;
+        for inst in 0..o.instances {
+            job = self.job(MatMul {
+                op: i as u32,
+                inst: inst as u32,
+                rows: o.rows,
+                k: o.k,
+                cols: o.cols,
+                pattern: o.pattern,
+                weight: Src::Dram {
+                    addr: waddr,
+                    after: Dep::None,
+                },
+                act: src.src(inst),
+                via,
+                dest_dram: (!out.on_chip).then_some(out.addr + inst * out.instance_bytes),
+                operand_dram: operand.map(|p| p.addr + inst * p.instance_bytes),
+                causal: Causal::No,
+                weights: true,
+            })?;
+        }
+        out.after = Dep::Job(job);
+        out.src = if chain.is_empty() { FILL_ACC } else { FILL_VEC };
+        wk.place[out_t.0 as usize] = Some(out);
+        Ok(chain.end)
+    }
+
+    /// Attention at op `i`: scores, their softmax and P·V, head by head, pipelined by one
+    /// head (`scores(h+1)` is issued before `pv(h)`); returns the next op.
+    fn attention(&mut self, wk: &mut Walk<'_>, i: usize) -> Result<usize, String> {
+        let g = wk.g;
+        let (sc, sm, pv) = (&g.ops[i], g.ops.get(i + 1), g.ops.get(i + 2));
+        let (Some(sm), Some(pv)) = (sm, pv) else {
+            return Err(shape_error(
+                sc,
+                "scores need a softmax and a P·V after them",
+            ));
+        };
+        if sm.role != Role::Softmax || pv.role != Role::Pv {
+            return Err(shape_error(
+                sc,
+                "scores need a softmax and a P·V after them",
+            ));
+        }
+        let (Some(a), Some(q), Some(k), Some(v), Some(p_t), Some(ctx_t)) =
+            (sc.attention, sc.input, sc.kv, pv.kv, sm.output, pv.output)
+        else {
+            return Err(shape_error(sc, "attention needs Q, K, V, P and an output"));
+        };
+        let vb = wk.vb;
+        let (s, keys, dh) = (sc.rows, sc.cols, a.head_dim);
+        // Q, K and V are read head by head from DRAM: each head's columns as one block.
+        let head_src = |wk: &Walk<'_>, view: View, bi: u64, head: u64| {
+            let pl = wk.placed(view.tensor)?;
+            if pl.on_chip {
+                return Err(shape_error(sc, "attention reads Q, K and V from DRAM"));
+            }
+            let rows = wk.g.tensor(view.tensor).rows;
+            Ok(Src::Dram {
+                addr: pl.addr + bi * pl.instance_bytes + (view.col0 + head * dh) * rows * vb,
+                after: pl.after,
+            })
+        };
+        // P passes from the softmax to P·V a row tile at a time: never held whole.
+        wk.place[p_t.0 as usize] = Some(Placed {
+            on_chip: true,
+            addr: 0,
+            instance_bytes: 0,
+            src: FILL_SM,
+            after: Dep::None,
+        });
+        let mut out = self.place_output(wk, i + 2, ctx_t);
+        let b = sc.instances / a.heads;
+        let heads: Vec<(u64, u64)> = (0..b)
+            .flat_map(|bi| (0..a.heads).map(move |hi| (bi, hi)))
+            .collect();
+        let causal = |c: Causal| if a.causal { c } else { Causal::No };
+        let mut scores_jobs = Vec::new();
+        let mut last_pv = 0;
+        for n in 0..=heads.len() {
+            if let Some(&(bi, hi)) = heads.get(n) {
+                let kvh = a.kv_head(hi);
+                scores_jobs.push(self.job(MatMul {
+                    op: i as u32,
+                    inst: (bi * a.heads + hi) as u32,
+                    rows: s,
+                    k: dh,
+                    cols: keys,
+                    pattern: Pattern::DENSE,
+                    weight: head_src(wk, k, bi, kvh)?,
+                    act: head_src(wk, q, bi, hi)?,
+                    via: Via::Softmax { op: i as u32 + 1 },
+                    dest_dram: None,
+                    operand_dram: None,
+                    causal: causal(Causal::Scores),
+                    weights: false,
+                })?);
+            }
+            if n >= 1 {
+                let (bi, hi) = heads[n - 1];
+                let inst = bi * a.heads + hi;
+                let (_, row0, col0) = pv.out_at(inst);
+                last_pv = self.job(MatMul {
+                    op: i as u32 + 2,
+                    inst: inst as u32,
+                    rows: s,
+                    k: keys,
+                    cols: dh,
+                    pattern: Pattern::DENSE,
+                    weight: head_src(wk, v, bi, a.kv_head(hi))?,
+                    act: Src::OnChip {
+                        src: FILL_SM,
+                        after: Dep::Rows(scores_jobs[n - 1]),
+                    },
+                    via: Via::Direct,
+                    dest_dram: (!out.on_chip)
+                        .then_some(out.addr + bi * out.instance_bytes + (row0 + col0 * s) * vb),
+                    operand_dram: None,
+                    causal: causal(Causal::Pv),
+                    weights: false,
+                })?;
+            }
+        }
+        out.after = Dep::Job(last_pv);
+        out.src = FILL_ACC;
+        wk.place[ctx_t.0 as usize] = Some(out);
+        Ok(i + 3)
+    }
+}
+
+/// Plans a whole workload (`w` must be valid, see [`Workload::validate`]): lowers it,
+/// places its tensors, tiles every job, and returns the stream that expands them.
+///
+/// The graph is walked in order: a linear layer with the vector ops fused to it, or an
+/// attention block (scores, softmax, P·V). Tensors live where their home says; an on-chip
+/// tensor stays on chip only if it fits in one activation bank together with every on-chip
+/// tensor written before it and still to be read (the other bank's worth of the buffer is
+/// the double-buffered operand space); else it is spilled.
 pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
     let e = &hw.engine;
+    let g = w.graph();
     if e.sparse {
-        for layer in 0..w.layers {
-            let ps = w.patterns_of(layer);
-            for (class, p) in [
-                ("qkv", ps.qkv),
-                ("proj", ps.proj),
-                ("ffn1", ps.ffn1),
-                ("ffn2", ps.ffn2),
-            ] {
-                if !p.is_dense() && !e.supported_m.contains(&u64::from(p.m)) {
-                    return Err(format!(
-                        "pattern {p} of `{class}` (layer {layer}) needs M = {}, but the PE array supports M in {:?} (`pe_array.supported_m`)",
-                        p.m, e.supported_m
-                    ));
-                }
+        for o in &g.ops {
+            let p = o.pattern;
+            if o.linear_class().is_some()
+                && !p.is_dense()
+                && !e.supported_m.contains(&u64::from(p.m))
+            {
+                return Err(format!(
+                    "pattern {p} of `{}` (layer {}) needs M = {}, but the PE array supports M in {:?} (`pe_array.supported_m`)",
+                    o.name, o.layer, p.m, e.supported_m
+                ));
             }
         }
     }
-    let ops = w.ops();
     let vb = w.value_bits / 8;
     let mut pl = Planner {
         hw,
@@ -361,186 +656,41 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
         },
         jobs: Vec::new(),
         next_addr: 0,
-        ops: &ops,
+        ops: &g.ops,
         spills: Vec::new(),
     };
-    let (s, b) = (w.seq, w.batch);
-    let (d, h, f, dh) = (w.model.hidden, w.model.heads, w.model.ffn, w.head_dim());
-    let fits = |bytes: u64| bytes <= hw.ab_bank_bytes;
-    let input_addr = pl.alloc(b * s * d * vb);
-    let mut x: Vec<Src> = (0..b)
-        .map(|i| Src::Dram {
-            addr: input_addr + i * s * d * vb,
-            after: Dep::None,
-        })
-        .collect();
-    let per_layer = 10;
-    for layer in 0..w.layers {
-        let lp = w.patterns_of(layer);
-        let base = (layer * per_layer) as u32;
-        let layer_ops = &ops[base as usize..base as usize + per_layer as usize];
-        let op =
-            |role: Role| base + layer_ops.iter().position(|o| o.role == role).unwrap_or(0) as u32;
-        let linear = |class: LinearClass| op(Role::Linear { class });
-        // The vector op fused to a linear layer follows it in the graph.
-        let fused = |lin: u32| -> (u32, u32) {
-            match ops.get(lin as usize + 1).map(|o| o.role) {
-                Some(Role::Vector { op }) => (lin + 1, op.passes()),
-                _ => (lin, 0),
-            }
-        };
-        let last_layer = layer + 1 == w.layers;
-        // QKV projection -> DRAM.
-        let wq = pl.alloc(lp.qkv.stored_bytes(d, 3 * d, w.value_bits));
-        let qkv_addr = pl.alloc(b * s * 3 * d * vb);
-        let mut qkv_job = 0;
-        for (i, xi) in x.iter().enumerate() {
-            qkv_job = pl.job(MatMul {
-                op: linear(LinearClass::Qkv),
-                inst: i as u32,
-                rows: s,
-                k: d,
-                cols: 3 * d,
-                pattern: lp.qkv,
-                weight: Src::Dram {
-                    addr: wq,
-                    after: Dep::None,
-                },
-                act: *xi,
-                via: Via::Direct,
-                dest_dram: Some(qkv_addr + i as u64 * s * 3 * d * vb),
-                causal: Causal::No,
-                weights: true,
-            })?;
+    let mut wk = Walk {
+        g: &g,
+        vb,
+        last_read: g.last_reads(),
+        place: vec![None; g.tensors.len()],
+    };
+    // Tensors no op writes (the model input) are in DRAM from the start.
+    let mut written = vec![false; g.tensors.len()];
+    for o in &g.ops {
+        if let Some(t) = o.output {
+            written[t.0 as usize] = true;
         }
-        let qkv_written = Dep::Job(qkv_job);
-        // Attention, head by head, pipelined by one head.
-        let heads: Vec<(u64, u64)> = (0..b)
-            .flat_map(|bi| (0..h).map(move |hi| (bi, hi)))
-            .collect();
-        let mut scores_jobs: Vec<usize> = Vec::new();
-        let (op_scores, op_sm, op_pv) = (op(Role::Scores), op(Role::Softmax), op(Role::Pv));
-        let head_addr = |bi: u64, part: u64, hi: u64| {
-            qkv_addr + bi * s * 3 * d * vb + (part * d + hi * dh) * s * vb
-        };
-        let causal = |c: Causal| if w.model.causal { c } else { Causal::No };
-        let mut last_pv = 0;
-        // The context stays on chip when it fits one activation bank; else it is spilled:
-        // written to DRAM head by head and read back by the output projection.
-        let context_bytes = b * s * d * vb;
-        let context_on_chip = fits(context_bytes);
-        let context_addr = if context_on_chip {
-            0
-        } else {
-            pl.spill(layer, TensorKind::Context, context_bytes)
-        };
-        for i in 0..=heads.len() {
-            if let Some(&(bi, hi)) = heads.get(i) {
-                scores_jobs.push(pl.job(MatMul {
-                    op: op_scores,
-                    inst: (bi * h + hi) as u32,
-                    rows: s,
-                    k: dh,
-                    cols: s,
-                    pattern: Pattern::DENSE,
-                    weight: Src::Dram {
-                        addr: head_addr(bi, 1, hi),
-                        after: qkv_written,
-                    },
-                    act: Src::Dram {
-                        addr: head_addr(bi, 0, hi),
-                        after: qkv_written,
-                    },
-                    via: Via::Softmax { op: op_sm },
-                    dest_dram: None,
-                    causal: causal(Causal::Scores),
-                    weights: false,
-                })?);
-            }
-            if i >= 1 {
-                let (bi, hi) = heads[i - 1];
-                last_pv = pl.job(MatMul {
-                    op: op_pv,
-                    inst: (bi * h + hi) as u32,
-                    rows: s,
-                    k: s,
-                    cols: dh,
-                    pattern: Pattern::DENSE,
-                    weight: Src::Dram {
-                        addr: head_addr(bi, 2, hi),
-                        after: qkv_written,
-                    },
-                    act: Src::OnChip {
-                        src: FILL_SM,
-                        after: Dep::Rows(scores_jobs[i - 1]),
-                    },
-                    via: Via::Direct,
-                    dest_dram: (!context_on_chip)
-                        .then_some(context_addr + (bi * h + hi) * s * dh * vb),
-                    causal: causal(Causal::Pv),
-                    weights: false,
-                })?;
-            }
+    }
+    for (t, tensor) in g.tensors.iter().enumerate() {
+        if !written[t] {
+            wk.place[t] = Some(Placed {
+                on_chip: false,
+                addr: pl.alloc(tensor.bytes(vb)),
+                instance_bytes: tensor.instance_bytes(vb),
+                src: FILL_ACC,
+                after: Dep::None,
+            });
         }
-        let context_of = |bi: u64| {
-            placed(
-                context_on_chip,
-                FILL_ACC,
-                context_addr + bi * s * d * vb,
-                Dep::Job(last_pv),
-            )
+    }
+    let mut i = 0;
+    while i < g.ops.len() {
+        let o = &g.ops[i];
+        i = match o.role {
+            Role::Linear { .. } => pl.linear(&mut wk, i)?,
+            Role::Scores => pl.attention(&mut wk, i)?,
+            _ => return Err(shape_error(o, "this op must follow a matmul")),
         };
-        // Output projection + residual + LayerNorm; FFN up + GELU; FFN down + residual + LN.
-        let stages: [(LinearClass, u64, u64, Pattern, bool); 3] = [
-            (LinearClass::Proj, d, d, lp.proj, false),
-            (LinearClass::Ffn1, d, f, lp.ffn1, false),
-            (LinearClass::Ffn2, f, d, lp.ffn2, last_layer),
-        ];
-        let mut input: Vec<Src> = (0..b).map(context_of).collect();
-        for (class, k, cols, pattern, to_dram) in stages {
-            let lin = linear(class);
-            let (vop, passes) = fused(lin);
-            let waddr = pl.alloc(pattern.stored_bytes(k, cols, w.value_bits));
-            let out_bytes = b * s * cols * vb;
-            let on_chip = !to_dram && fits(out_bytes);
-            let out_addr = if on_chip || to_dram {
-                pl.alloc(out_bytes)
-            } else {
-                let kind = ops[vop as usize].output.unwrap_or(TensorKind::Output);
-                pl.spill(layer, kind, out_bytes)
-            };
-            let mut last = 0;
-            for (i, src) in input.iter().enumerate() {
-                last = pl.job(MatMul {
-                    op: lin,
-                    inst: i as u32,
-                    rows: s,
-                    k,
-                    cols,
-                    pattern,
-                    weight: Src::Dram {
-                        addr: waddr,
-                        after: Dep::None,
-                    },
-                    act: *src,
-                    via: Via::Vector { op: vop, passes },
-                    dest_dram: (!on_chip).then_some(out_addr + i as u64 * s * cols * vb),
-                    causal: Causal::No,
-                    weights: true,
-                })?;
-            }
-            input = (0..b)
-                .map(|i| {
-                    placed(
-                        on_chip,
-                        FILL_VEC,
-                        out_addr + i * s * cols * vb,
-                        Dep::Job(last),
-                    )
-                })
-                .collect();
-        }
-        x = input;
     }
     let passes_bound = pl
         .jobs
@@ -559,6 +709,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
     let footprint_bytes = pl.next_addr;
     let jobs = std::mem::take(&mut pl.jobs);
     let spills = std::mem::take(&mut pl.spills);
+    let ops = g.ops.clone();
     Ok(Stream {
         jobs: jobs.into(),
         r: e.rows,

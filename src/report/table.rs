@@ -150,7 +150,7 @@ pub fn summary(r: &Report) -> String {
     );
     if !r.spills.is_empty() {
         // Spilled bytes by tensor kind, over all layers.
-        let mut kinds: Vec<(crate::model::TensorKind, u64, u64)> = Vec::new();
+        let mut kinds: Vec<(&str, u64, u64)> = Vec::new();
         for sp in &r.spills {
             match kinds.iter_mut().find(|k| k.0 == sp.tensor) {
                 Some(k) => (k.1, k.2) = (k.1 + 1, k.2 + sp.bytes),
@@ -159,7 +159,7 @@ pub fn summary(r: &Report) -> String {
         }
         let list: Vec<String> = kinds
             .iter()
-            .map(|(t, n, b)| format!("{} {:.2} MB in {n} layers", t.name(), *b as f64 / 1e6))
+            .map(|(t, n, b)| format!("{t} {:.2} MB in {n} layers", *b as f64 / 1e6))
             .collect();
         let _ = writeln!(
             s,

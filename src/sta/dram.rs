@@ -2,7 +2,7 @@
 //! an FR-FCFS request queue; all-bank refresh; JEDEC timing constraints.
 //!
 //! # Ports
-//! `in0`..`in3` (mem_req, optional) and `out0`..`out3` (mem_resp, optional): a request that
+//! `in0`..`in5` (mem_req, optional) and `out0`..`out5` (mem_resp, optional): a request that
 //! arrives on `inK` is answered on `outK`, once, when all of its bursts are done (reads: last
 //! data beat delivered; writes: last data beat written).
 //!
@@ -51,7 +51,7 @@ use crate::kernel::{Actor, Ctx, LinkId, ProbeValue, SimTime, Stat, StatValue};
 use crate::txn::{MemReq, MemResp, Transaction, TxnType};
 
 /// Requester ports.
-pub const PORTS: usize = 4;
+pub const PORTS: usize = 6;
 /// Wake-up tags with this bit deliver a bank-state change to the trace.
 const NOTE_TAG: u64 = 1 << 63;
 /// Waiting writes that start a write drain.
@@ -119,6 +119,34 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             TxnType::MemResp,
             true,
             "responses to requester 3",
+        ),
+        PortSpec::new(
+            "in4",
+            Dir::In,
+            TxnType::MemReq,
+            true,
+            "requests from requester 4",
+        ),
+        PortSpec::new(
+            "out4",
+            Dir::Out,
+            TxnType::MemResp,
+            true,
+            "responses to requester 4",
+        ),
+        PortSpec::new(
+            "in5",
+            Dir::In,
+            TxnType::MemReq,
+            true,
+            "requests from requester 5",
+        ),
+        PortSpec::new(
+            "out5",
+            Dir::Out,
+            TxnType::MemResp,
+            true,
+            "responses to requester 5",
         ),
     ],
     params: &[

@@ -46,6 +46,63 @@ impl TileServer {
     /// Makes progress: delivers a finished tile, then starts the next one. `plan` decides
     /// the service of a tile.
     pub fn step(&mut self, ctx: &mut Ctx<'_, Transaction>, plan: &mut impl FnMut(Tile) -> Service) {
+        if !self.deliver(ctx) || self.busy.is_some() {
+            return;
+        }
+        let inputs = std::mem::take(&mut self.inputs);
+        let next = inputs.iter().find_map(|&l| match ctx.try_recv(l) {
+            Some(Transaction::Tile(t)) => Some(*t),
+            _ => None,
+        });
+        self.inputs = inputs;
+        self.serve(ctx, next, plan);
+    }
+
+    /// Starts serving `next` (when idle and a tile is given; the caller keeps it until
+    /// [`Self::idle`]); makes progress on a finished tile first. Units with their own
+    /// input stage (the vector unit's operand reads) call this instead of [`Self::step`].
+    pub fn step_with(
+        &mut self,
+        ctx: &mut Ctx<'_, Transaction>,
+        next: &mut dyn FnMut() -> Option<Tile>,
+        plan: &mut impl FnMut(Tile) -> Service,
+    ) {
+        if !self.deliver(ctx) || self.busy.is_some() {
+            return;
+        }
+        let t = next();
+        self.serve(ctx, t, plan);
+    }
+
+    /// Whether a new tile would start now.
+    pub fn idle(&self) -> bool {
+        self.busy.is_none() && self.blocked.is_none()
+    }
+
+    fn serve(
+        &mut self,
+        ctx: &mut Ctx<'_, Transaction>,
+        next: Option<Tile>,
+        plan: &mut impl FnMut(Tile) -> Service,
+    ) {
+        let Some(t) = next else {
+            ctx.probe("busy", ProbeValue::Bool(false));
+            return;
+        };
+        let now = ctx.now().as_ps();
+        let s = plan(t);
+        let end = ctx.now() + ctx.clock().cycles(Cycles(s.cycles));
+        self.logs.work(s.op, now, end.as_ps(), 0);
+        self.tiles += 1;
+        ctx.probe("op", ProbeValue::Int(i64::from(s.op)));
+        self.busy = Some(s);
+        ctx.probe("busy", ProbeValue::Bool(true));
+        ctx.wake_at(end, 0);
+    }
+
+    /// Hands a finished tile downstream; false while the output link is full (or the
+    /// route's port is missing), so no new tile may start.
+    fn deliver(&mut self, ctx: &mut Ctx<'_, Transaction>) -> bool {
         let now = ctx.now().as_ps();
         if let Some((mut s, w)) = self.blocked.take() {
             if let Some(out) = s.out.take() {
@@ -57,10 +114,12 @@ impl TileServer {
                         },
                         w,
                     ));
-                    return;
+                    return false;
                 };
                 if let Err(t) = ctx.try_send(port, Transaction::Tile(Box::new(out))) {
-                    let Transaction::Tile(out) = t else { return };
+                    let Transaction::Tile(out) = t else {
+                        return false;
+                    };
                     self.blocked = Some((
                         Service {
                             out: Some(*out),
@@ -68,28 +127,12 @@ impl TileServer {
                         },
                         w,
                     ));
-                    return;
+                    return false;
                 }
             }
             w.close(&mut self.logs, now);
         }
-        if self.busy.is_some() {
-            return;
-        }
-        for i in 0..self.inputs.len() {
-            if let Some(Transaction::Tile(t)) = ctx.try_recv(self.inputs[i]) {
-                let s = plan(*t);
-                let end = ctx.now() + ctx.clock().cycles(Cycles(s.cycles));
-                self.logs.work(s.op, now, end.as_ps(), 0);
-                self.tiles += 1;
-                ctx.probe("op", ProbeValue::Int(i64::from(s.op)));
-                self.busy = Some(s);
-                ctx.probe("busy", ProbeValue::Bool(true));
-                ctx.wake_at(end, 0);
-                return;
-            }
-        }
-        ctx.probe("busy", ProbeValue::Bool(false));
+        true
     }
 
     /// The service ended (call from `on_wake`).
@@ -98,6 +141,12 @@ impl TileServer {
         ctx: &mut Ctx<'_, Transaction>,
         plan: &mut impl FnMut(Tile) -> Service,
     ) {
+        self.end_service(ctx);
+        self.step(ctx, plan);
+    }
+
+    /// The service ended: the tile waits to be handed downstream.
+    pub fn end_service(&mut self, ctx: &mut Ctx<'_, Transaction>) {
         if let Some(s) = self.busy.take() {
             let w = Waiting {
                 op: s.op,
@@ -106,7 +155,6 @@ impl TileServer {
             };
             self.blocked = Some((s, w));
         }
-        self.step(ctx, plan);
     }
 
     /// Describes unfinished work for deadlock reports.

@@ -248,10 +248,14 @@ impl Workload {
         self.model.hidden / self.model.heads
     }
 
-    /// The operation list, layer by layer: the model's lowering into the IR
-    /// ([`crate::model`]).
-    pub fn ops(&self) -> Vec<Op> {
+    /// The model's lowering into the IR ([`crate::model`]): tensors and ops.
+    pub fn graph(&self) -> crate::model::Graph {
         crate::model::lower(self)
+    }
+
+    /// The operation list, layer by layer (the graph's ops).
+    pub fn ops(&self) -> Vec<Op> {
+        self.graph().ops
     }
 }
 

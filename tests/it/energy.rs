@@ -58,13 +58,14 @@ fn energy_is_the_counted_actions_times_the_table() {
     let dynamic = e.dynamic.mac_pj + e.dynamic.sram_pj + e.dynamic.dram_pj;
     let activates = a.activates as f64 * t.dram_activate_pj;
     // Ops are charged the bytes they requested while the total counts the bursts the DRAM
-    // moved: sta-small's 4 x 4 tiles are 32-byte writes, each costing a whole 64-byte burst.
+    // moved: sta-small's 4 x 4 tiles are 32-byte writes (and 32-byte residual reads by the
+    // vector unit), each costing a whole 64-byte burst.
     assert!(
         per_op + activates <= dynamic * (1.0 + 1e-12),
         "{per_op} + {activates} vs {dynamic}"
     );
     assert!(
-        per_op + activates >= 0.95 * dynamic,
+        per_op + activates >= 0.93 * dynamic,
         "{per_op} + {activates} vs {dynamic}"
     );
     // How the modules share it: tests/it/accounting.rs.
