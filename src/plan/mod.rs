@@ -628,7 +628,33 @@ impl Planner<'_> {
 /// the double-buffered operand space); else it is spilled.
 pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
     let e = &hw.engine;
-    let g = w.graph();
+    plan_graph(w.graph(), w.value_bits, hw).map_err(|err| match err {
+        PlanError::Design(msg) => msg,
+        PlanError::TooManyPasses(n) => format!(
+            "the run needs up to {n} PE passes, more than the limit of {MAX_PASSES} (simulating them would take hours); lower the workload (seq {}, batch {}, layers {}: --seq, --batch, --layers or the `workload:` block) or use a larger PE array (`pe_array.rows` = {}, `pe_array.cols` = {})",
+            w.seq, w.batch, w.layers, e.rows, e.cols
+        ),
+    })
+}
+
+/// Why a graph cannot be planned.
+#[derive(Debug)]
+pub enum PlanError {
+    /// The design cannot run it (a message naming the parameter to change).
+    Design(String),
+    /// More passes than [`MAX_PASSES`].
+    TooManyPasses(u128),
+}
+
+impl From<String> for PlanError {
+    fn from(s: String) -> Self {
+        PlanError::Design(s)
+    }
+}
+
+/// Plans graph `g` with `value_bits`-bit values on `hw` (see [`plan`]).
+pub fn plan_graph(g: Graph, value_bits: u64, hw: &Hardware) -> Result<Stream, PlanError> {
+    let e = &hw.engine;
     if e.sparse {
         for o in &g.ops {
             let p = o.pattern;
@@ -636,20 +662,20 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
                 && !p.is_dense()
                 && !e.supported_m.contains(&u64::from(p.m))
             {
-                return Err(format!(
+                return Err(PlanError::Design(format!(
                     "pattern {p} of `{}` (layer {}) needs M = {}, but the PE array supports M in {:?} (`pe_array.supported_m`)",
                     o.name, o.layer, p.m, e.supported_m
-                ));
+                )));
             }
         }
     }
-    let vb = w.value_bits / 8;
+    let vb = value_bits / 8;
     let mut pl = Planner {
         hw,
         lim: Limits {
             rows: e.rows,
             cols: e.cols,
-            value_bits: w.value_bits,
+            value_bits,
             wb_bank_bytes: hw.wb_bank_bytes,
             ab_bank_bytes: hw.ab_bank_bytes,
             psum_bytes: hw.psum_bytes,
@@ -689,7 +715,7 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
         i = match o.role {
             Role::Linear { .. } => pl.linear(&mut wk, i)?,
             Role::Scores => pl.attention(&mut wk, i)?,
-            _ => return Err(shape_error(o, "this op must follow a matmul")),
+            _ => return Err(shape_error(o, "this op must follow a matmul").into()),
         };
     }
     let passes_bound = pl
@@ -701,15 +727,13 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
         })
         .sum::<u128>();
     if passes_bound > MAX_PASSES {
-        return Err(format!(
-            "the run needs up to {passes_bound} PE passes, more than the limit of {MAX_PASSES} (simulating them would take hours); lower the workload (seq {}, batch {}, layers {}: --seq, --batch, --layers or the `workload:` block) or use a larger PE array (`pe_array.rows` = {}, `pe_array.cols` = {})",
-            w.seq, w.batch, w.layers, e.rows, e.cols
-        ));
+        return Err(PlanError::TooManyPasses(passes_bound));
     }
     let footprint_bytes = pl.next_addr;
     let jobs = std::mem::take(&mut pl.jobs);
     let spills = std::mem::take(&mut pl.spills);
-    let ops = g.ops.clone();
+    drop(wk);
+    let ops = g.ops;
     Ok(Stream {
         jobs: jobs.into(),
         r: e.rows,
@@ -721,4 +745,163 @@ pub fn plan(w: &Workload, hw: &Hardware) -> Result<Stream, String> {
         spills,
         ops,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{Patterns, preset};
+
+    /// BERT-base, s = 128, batch 1, 2:4, `layers` layers.
+    fn bert(layers: u64) -> Workload {
+        Workload {
+            model: preset("bert-base").unwrap(),
+            seq: 128,
+            batch: 1,
+            layers,
+            patterns: Patterns::uniform(Pattern { n: 2, m: 4 }),
+            per_layer: Vec::new(),
+            value_bits: 16,
+        }
+    }
+
+    /// The reference design's 16 x 16 array with activation banks of `ab_bank_bytes`.
+    fn hw(ab_bank_bytes: u64) -> Hardware {
+        Hardware {
+            engine: Engine {
+                rows: 16,
+                cols: 16,
+                multipliers: 8,
+                window: 32,
+                supported_m: vec![4, 8, 16],
+                sparse: true,
+                mult_latency: 1,
+            },
+            wb_bank_bytes: 256 << 10,
+            ab_bank_bytes,
+            psum_bytes: 64 << 10,
+        }
+    }
+
+    fn spilled(st: &Stream) -> Vec<String> {
+        st.spills
+            .iter()
+            .map(|s| format!("L{}.{}", s.layer, s.tensor))
+            .collect()
+    }
+
+    #[test]
+    fn an_on_chip_tensor_must_fit_beside_everything_held_with_it() {
+        // s x d = 128 x 768 x 2 B = 196,608 B; s x f = 786,432 B.
+        let (x, ffn) = (128 * 768 * 2, 128 * 3072 * 2);
+        // 256 KiB: L0's context fits alone (the input is in DRAM); its add_ln1 would sit
+        // beside the context proj still reads (2x > 256 KiB); in L1 the layer input is held
+        // as the residual, so the context and add_ln1 spill too. The model output is DRAM's.
+        assert!(x <= 256 << 10 && 2 * x > 256 << 10);
+        let st = plan(&bert(2), &hw(256 << 10)).unwrap();
+        assert_eq!(
+            spilled(&st),
+            [
+                "L0.add_ln1",
+                "L0.gelu",
+                "L1.context",
+                "L1.add_ln1",
+                "L1.gelu"
+            ]
+        );
+        // 1 MiB: everything fits but L0's output, which would be held with add_ln1 (the
+        // residual of its add) and gelu (ffn2's input): 2x + ffn > 1 MiB.
+        assert!(x + ffn <= 1 << 20 && 2 * x + ffn > 1 << 20);
+        let st = plan(&bert(2), &hw(1 << 20)).unwrap();
+        assert_eq!(spilled(&st), ["L0.add_ln2"]);
+        let bytes: u64 = st.spills.iter().map(|s| s.bytes).sum();
+        assert_eq!(bytes, x);
+    }
+
+    #[test]
+    fn a_residual_not_on_chip_is_read_from_dram_by_its_vector_op() {
+        let st = plan(&bert(2), &hw(256 << 10)).unwrap();
+        let jobs: Vec<&Job> = st.jobs.iter().collect();
+        let by_name = |layer: u64, name: &str| {
+            jobs.iter()
+                .find(|j| {
+                    let o = &st.ops[j.op as usize];
+                    o.layer == layer && o.name == name
+                })
+                .copied()
+                .unwrap()
+        };
+        // L0: proj's add reads the model input (DRAM, address 0); ffn2's add reads the
+        // spilled add_ln1. L1: the input (L0's output) is on chip; add_ln1 is spilled.
+        assert_eq!(by_name(0, "proj").operand_dram, Some(0));
+        assert!(by_name(0, "ffn2").operand_dram.is_some());
+        assert_eq!(by_name(1, "proj").operand_dram, None);
+        assert!(by_name(1, "ffn2").operand_dram.is_some());
+        // Linear layers without an add take no operand.
+        assert_eq!(by_name(0, "ffn1").operand_dram, None);
+        assert_eq!(by_name(0, "qkv").operand_dram, None);
+    }
+
+    #[test]
+    fn grouped_query_heads_read_their_shared_key_value_head() {
+        // BERT-base's layer with 3 key/value heads for its 12 query heads: Q is 768
+        // columns, then K and V 3 x 64 each.
+        let w = bert(1);
+        let mut g = w.graph();
+        let (d, dh, kv) = (768, 64, 3);
+        let qkv_t = g.ops[0].output.unwrap();
+        g.tensors[qkv_t.0 as usize].cols = d + 2 * kv * dh;
+        g.ops[0].cols = d + 2 * kv * dh;
+        for o in &mut g.ops[1..4] {
+            o.attention.as_mut().unwrap().kv_heads = kv;
+        }
+        g.ops[3].kv.as_mut().unwrap().col0 = d + kv * dh;
+        let st = plan_graph(g, 16, &hw(256 << 10)).unwrap();
+        let addr = |s: Src| match s {
+            Src::Dram { addr, .. } => addr,
+            Src::OnChip { .. } => panic!("on chip"),
+        };
+        let heads = |op: u32| -> Vec<&Job> { st.jobs.iter().filter(|j| j.op == op).collect() };
+        let (scores, pv) = (heads(1), heads(3));
+        assert_eq!((scores.len(), pv.len()), (12, 12));
+        // Heads 0-3 share K/V head 0, 4-7 head 1, 8-11 head 2; a head's block is s x dh.
+        let block = 128 * dh * 2;
+        let k0 = addr(scores[0].weight);
+        let v0 = addr(pv[0].weight);
+        for h in 0..12u64 {
+            assert_eq!(
+                addr(scores[h as usize].weight),
+                k0 + (h / 4) * block,
+                "K of {h}"
+            );
+            assert_eq!(
+                addr(pv[h as usize].weight),
+                v0 + (h / 4) * block,
+                "V of {h}"
+            );
+            assert_eq!(
+                addr(scores[h as usize].act),
+                addr(scores[0].act) + h * block,
+                "Q of {h}"
+            );
+        }
+        // K starts after Q's 12 blocks, V after K's 3.
+        assert_eq!(k0, addr(scores[0].act) + 12 * block);
+        assert_eq!(v0, k0 + 3 * block);
+    }
+
+    #[test]
+    fn a_fused_chain_that_stores_twice_is_refused() {
+        let mut g = bert(1).graph();
+        // ffn1 stores its output as well as gelu: the vector unit writes one tensor.
+        g.ops[6].output = g.ops[7].output;
+        let Err(PlanError::Design(e)) = plan_graph(g, 16, &hw(256 << 10)) else {
+            panic!("planned")
+        };
+        assert!(
+            e.contains("only the last op of a fused chain may store"),
+            "{e}"
+        );
+        assert!(e.contains("layer 0 `ffn1`"), "{e}");
+    }
 }
