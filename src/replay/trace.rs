@@ -1,0 +1,448 @@
+//! Request traces: reading them line by line (memory does not grow with the trace), with
+//! the format detected per file from its first request line.
+//!
+//! | format | a line | as in |
+//! |---|---|---|
+//! | `rw` | `R 0xADDR` or `W 0xADDR` | this project |
+//! | `ramulator` | `LD 0xADDR` or `ST 0xADDR` | Ramulator 2's read/write trace |
+//! | `dramsim3` | `0xADDR READ CYCLE` or `0xADDR WRITE CYCLE` | DRAMsim3's trace |
+//!
+//! Each line is one request for the 64-byte line holding `ADDR` (hexadecimal, `0x` first;
+//! the address is aligned down to 64 bytes). `CYCLE` (decimal) is a DRAM command-clock
+//! cycle: the request is offered at that cycle or later. Blank lines and lines starting
+//! with `#` are skipped; every other line must be in the file's format. A bad line is an
+//! input error at `FILE:LINE:COLUMN` with a hint; a line longer than [`MAX_LINE_BYTES`] is
+//! refused before it is read into memory.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+
+use crate::topology::{InputError, Origin};
+
+/// Bytes of one request: a 64-byte line.
+pub const LINE_BYTES: u64 = 64;
+/// Longest line accepted, bytes.
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// A trace format.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `R 0xADDR` / `W 0xADDR`.
+    ReadWrite,
+    /// Ramulator's `LD 0xADDR` / `ST 0xADDR`.
+    Ramulator,
+    /// DRAMsim3's `0xADDR READ|WRITE CYCLE`.
+    DramSim3,
+}
+
+impl Format {
+    /// The format's name (`rw`, `ramulator`, `dramsim3`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::ReadWrite => "rw",
+            Format::Ramulator => "ramulator",
+            Format::DramSim3 => "dramsim3",
+        }
+    }
+
+    /// All formats.
+    pub const ALL: [Format; 3] = [Format::ReadWrite, Format::Ramulator, Format::DramSim3];
+
+    /// The format called `name`.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Writes one request in this format (`cycle` only in DRAMsim3's).
+    pub fn write_line(
+        self,
+        out: &mut impl std::io::Write,
+        addr: u64,
+        write: bool,
+        cycle: u64,
+    ) -> std::io::Result<()> {
+        match (self, write) {
+            (Format::ReadWrite, false) => writeln!(out, "R {addr:#x}"),
+            (Format::ReadWrite, true) => writeln!(out, "W {addr:#x}"),
+            (Format::Ramulator, false) => writeln!(out, "LD {addr:#x}"),
+            (Format::Ramulator, true) => writeln!(out, "ST {addr:#x}"),
+            (Format::DramSim3, false) => writeln!(out, "{addr:#x} READ {cycle}"),
+            (Format::DramSim3, true) => writeln!(out, "{addr:#x} WRITE {cycle}"),
+        }
+    }
+}
+
+/// One request of a trace.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TraceRequest {
+    /// Address of its 64-byte line.
+    pub addr: u64,
+    /// A write (else a read).
+    pub write: bool,
+    /// The DRAM cycle it is offered at, if the format gives one.
+    pub cycle: Option<u64>,
+}
+
+const ANY_FORMAT: &str = "a request line is `R 0xADDR`, `W 0xADDR`, `LD 0xADDR`, `ST 0xADDR` or `0xADDR READ|WRITE CYCLE` (one format per file; `#` starts a comment line)";
+
+/// Reads a trace file request by request.
+pub struct TraceReader {
+    path: String,
+    reader: BufReader<Box<dyn Read + Send>>,
+    buf: Vec<u8>,
+    line: u32,
+    format: Option<(Format, u32)>,
+    requests: u64,
+    writes: u64,
+    max_cycle: u64,
+}
+
+/// A token of a line: its text and 1-based byte column.
+struct Token<'a> {
+    text: &'a [u8],
+    column: usize,
+}
+
+fn tokens(line: &[u8]) -> impl Iterator<Item = Token<'_>> {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < line.len() && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= line.len() {
+            return None;
+        }
+        let start = i;
+        while i < line.len() && !line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        Some(Token {
+            text: &line[start..i],
+            column: start + 1,
+        })
+    })
+}
+
+/// Parses `0x...` hexadecimal.
+fn parse_hex(text: &[u8]) -> Result<u64, String> {
+    let digits = match text {
+        [b'0', b'x' | b'X', rest @ ..] if !rest.is_empty() => rest,
+        _ => return Err("is not a hexadecimal address".into()),
+    };
+    let mut v: u64 = 0;
+    for &c in digits {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return Err("is not a hexadecimal address".into()),
+        };
+        v = v
+            .checked_mul(16)
+            .and_then(|v| v.checked_add(u64::from(d)))
+            .ok_or("does not fit in 64 bits")?;
+    }
+    Ok(v)
+}
+
+/// Parses a decimal cycle count.
+fn parse_decimal(text: &[u8]) -> Result<u64, String> {
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return Err("is not a cycle number (decimal digits)".into());
+    }
+    let mut v: u64 = 0;
+    for &c in text {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(c - b'0')))
+            .ok_or("does not fit in 64 bits")?;
+    }
+    Ok(v)
+}
+
+impl TraceReader {
+    /// Opens `path` (`-` is standard input).
+    pub fn open(path: &str) -> Result<TraceReader, InputError> {
+        let input: Box<dyn Read + Send> = if path == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            let f = File::open(path).map_err(|e| {
+                InputError::new(
+                    format!("cannot read trace `{path}`: {e}"),
+                    Origin::CommandLine(format!("--trace {path}")),
+                    "",
+                )
+                .with_hint("give a trace file: one request per line, e.g. `R 0x1f40`")
+            })?;
+            if f.metadata().is_ok_and(|m| m.is_dir()) {
+                return Err(InputError::new(
+                    format!("trace `{path}` is a folder"),
+                    Origin::CommandLine(format!("--trace {path}")),
+                    "",
+                )
+                .with_hint("give a trace file: one request per line, e.g. `R 0x1f40`"));
+            }
+            Box::new(f)
+        };
+        Ok(TraceReader {
+            path: path.to_owned(),
+            reader: BufReader::with_capacity(1 << 16, input),
+            buf: Vec::with_capacity(128),
+            line: 0,
+            format: None,
+            requests: 0,
+            writes: 0,
+            max_cycle: u64::MAX,
+        })
+    }
+
+    /// Refuses cycles above `max` (those past the end of simulated time).
+    pub fn with_max_cycle(mut self, max: u64) -> Self {
+        self.max_cycle = max;
+        self
+    }
+
+    /// The format, once the first request line has been read.
+    pub fn format(&self) -> Option<Format> {
+        self.format.map(|(f, _)| f)
+    }
+
+    /// Requests read so far.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// Writes among them.
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+
+    /// The file as given.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn error(&self, column: usize, message: String, hint: &str) -> InputError {
+        let text = String::from_utf8_lossy(&self.buf);
+        let line = text.trim_end_matches(['\n', '\r']);
+        // Columns count characters.
+        let column = String::from_utf8_lossy(&self.buf[..(column - 1).min(self.buf.len())])
+            .chars()
+            .count()
+            + 1;
+        InputError::new(
+            message,
+            Origin::File {
+                path: self.path.clone(),
+                line: self.line,
+                column: column as u32,
+            },
+            "",
+        )
+        .with_hint(hint)
+        .with_line_text(line)
+    }
+
+    /// The next request, `None` at the end of the file.
+    pub fn next_request(&mut self) -> Result<Option<TraceRequest>, InputError> {
+        loop {
+            self.buf.clear();
+            let limit = MAX_LINE_BYTES as u64 + 1;
+            let n = (&mut self.reader)
+                .take(limit)
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|e| {
+                    InputError::new(
+                        format!("cannot read trace `{}`: {e}", self.path),
+                        Origin::File {
+                            path: self.path.clone(),
+                            line: self.line + 1,
+                            column: 1,
+                        },
+                        "",
+                    )
+                })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line = self.line.saturating_add(1);
+            if self.buf.len() > MAX_LINE_BYTES && self.buf.last() != Some(&b'\n') {
+                self.buf.truncate(MAX_LINE_BYTES);
+                return Err(self.error(
+                    MAX_LINE_BYTES,
+                    format!("line longer than {MAX_LINE_BYTES} bytes"),
+                    "is this a trace? one request per line, e.g. `R 0x1f40`",
+                ));
+            }
+            while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
+                self.buf.pop();
+            }
+            let first = tokens(&self.buf).next().map(|t| (t.column, t.text[0]));
+            match first {
+                None | Some((_, b'#')) => continue,
+                Some(_) => {}
+            }
+            let req = self.parse_line()?;
+            self.requests += 1;
+            self.writes += u64::from(req.write);
+            return Ok(Some(req));
+        }
+    }
+
+    fn detect(&self) -> Result<Format, InputError> {
+        let mut t = tokens(&self.buf);
+        let Some(first) = t.next() else {
+            return Err(self.error(1, "empty line".into(), ANY_FORMAT));
+        };
+        match first.text {
+            b"R" | b"W" => Ok(Format::ReadWrite),
+            b"LD" | b"ST" => Ok(Format::Ramulator),
+            [b'0', b'x' | b'X', ..] => match t.next() {
+                Some(Token {
+                    text: b"READ" | b"WRITE",
+                    ..
+                }) => Ok(Format::DramSim3),
+                Some(tok) => Err(self.error(
+                    tok.column,
+                    format!(
+                        "`{}` is not `READ` or `WRITE`",
+                        String::from_utf8_lossy(tok.text)
+                    ),
+                    ANY_FORMAT,
+                )),
+                None => Err(self.error(
+                    self.buf.len() + 1,
+                    "missing `READ` or `WRITE` after the address".into(),
+                    ANY_FORMAT,
+                )),
+            },
+            other => Err(self.error(
+                first.column,
+                format!(
+                    "`{}` does not start a request",
+                    String::from_utf8_lossy(other)
+                ),
+                ANY_FORMAT,
+            )),
+        }
+    }
+
+    fn parse_line(&mut self) -> Result<TraceRequest, InputError> {
+        let (format, since) = match self.format {
+            Some(f) => f,
+            None => {
+                let f = self.detect()?;
+                self.format = Some((f, self.line));
+                (f, self.line)
+            }
+        };
+        let same = format!(
+            "this file is in the `{}` format (detected on line {since}): every request line is {}",
+            format.name(),
+            match format {
+                Format::ReadWrite => "`R 0xADDR` or `W 0xADDR`",
+                Format::Ramulator => "`LD 0xADDR` or `ST 0xADDR`",
+                Format::DramSim3 => "`0xADDR READ CYCLE` or `0xADDR WRITE CYCLE`",
+            }
+        );
+        let end = self.buf.len() + 1;
+        let mut t = tokens(&self.buf);
+        let mut word = |what: &str| {
+            t.next()
+                .map(|tok| (tok.text, tok.column))
+                .ok_or(what.to_owned())
+        };
+        let (op, addr_tok, cycle_tok) = match format {
+            Format::ReadWrite | Format::Ramulator => {
+                let op = word("a request")
+                    .map_err(|w| self.error(end, format!("missing {w}"), &same))?;
+                let addr = word("the address").map_err(|w| {
+                    self.error(
+                        end,
+                        format!("missing {w} after `{}`", String::from_utf8_lossy(op.0)),
+                        &same,
+                    )
+                })?;
+                (op, addr, None)
+            }
+            Format::DramSim3 => {
+                let addr = word("the address")
+                    .map_err(|w| self.error(end, format!("missing {w}"), &same))?;
+                let op = word("`READ` or `WRITE`").map_err(|w| {
+                    self.error(end, format!("missing {w} after the address"), &same)
+                })?;
+                let cycle = word("the cycle").map_err(|w| {
+                    self.error(
+                        end,
+                        format!("missing {w} after `{}`", String::from_utf8_lossy(op.0)),
+                        &same,
+                    )
+                })?;
+                (op, addr, Some(cycle))
+            }
+        };
+        let extra = t.next().map(|tok| (tok.text, tok.column));
+        let write = match (format, op.0) {
+            (Format::ReadWrite, b"R")
+            | (Format::Ramulator, b"LD")
+            | (Format::DramSim3, b"READ") => false,
+            (Format::ReadWrite, b"W")
+            | (Format::Ramulator, b"ST")
+            | (Format::DramSim3, b"WRITE") => true,
+            (_, other) => {
+                return Err(self.error(
+                    op.1,
+                    format!(
+                        "`{}` is not a request of this file's format",
+                        String::from_utf8_lossy(other)
+                    ),
+                    &same,
+                ));
+            }
+        };
+        let addr = parse_hex(addr_tok.0).map_err(|m| {
+            self.error(
+                addr_tok.1,
+                format!("`{}` {m}", String::from_utf8_lossy(addr_tok.0)),
+                "an address is `0x` followed by hexadecimal digits, e.g. `0x1f40`",
+            )
+        })?;
+        let cycle = match cycle_tok {
+            None => None,
+            Some((text, column)) => Some(parse_decimal(text).map_err(|m| {
+                self.error(
+                    column,
+                    format!("`{}` {m}", String::from_utf8_lossy(text)),
+                    "DRAMsim3's third field is the DRAM cycle at which the request is issued, e.g. `0x1f40 READ 120`",
+                )
+            })?),
+        };
+        if let (Some(c), Some((_, column))) = (cycle, cycle_tok)
+            && c > self.max_cycle
+        {
+            return Err(self.error(
+                column,
+                format!(
+                    "cycle {c} is past the end of simulated time (the last is cycle {})",
+                    self.max_cycle
+                ),
+                "cycles count the DRAM command clock from 0",
+            ));
+        }
+        if let Some((text, column)) = extra {
+            return Err(self.error(
+                column,
+                format!(
+                    "unexpected `{}` at the end of the request",
+                    String::from_utf8_lossy(text)
+                ),
+                &same,
+            ));
+        }
+        Ok(TraceRequest {
+            addr: addr / LINE_BYTES * LINE_BYTES,
+            write,
+            cycle,
+        })
+    }
+}
