@@ -104,12 +104,16 @@ impl LatencyHistogram {
     }
 
     /// The nearest-rank `q`-quantile (`0 < q <= 1`), ps: the middle of the bucket holding
-    /// the sample of rank `ceil(q * count)`, kept within `[min, max]` (0 with no sample).
+    /// the sample of rank `ceil(q * count)`, kept within `[min, max]`; the largest sample
+    /// itself for the last rank (0 with no sample).
     pub fn quantile_ps(&self, q: f64) -> u64 {
         if self.count == 0 {
             return 0;
         }
         let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        if rank == self.count {
+            return self.max_ps;
+        }
         let mut seen = 0;
         for (i, &c) in self.counts.iter().enumerate() {
             seen += c;

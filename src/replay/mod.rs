@@ -25,6 +25,7 @@
 //!
 //! [`canonical`] writes the canonical traces of the README's "DRAM fidelity" section.
 
+pub mod bench;
 pub mod canonical;
 pub mod trace;
 

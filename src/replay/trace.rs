@@ -336,46 +336,48 @@ impl TraceReader {
                 (f, self.line)
             }
         };
-        let same = format!(
-            "this file is in the `{}` format (detected on line {since}): every request line is {}",
-            format.name(),
-            match format {
-                Format::ReadWrite => "`R 0xADDR` or `W 0xADDR`",
-                Format::Ramulator => "`LD 0xADDR` or `ST 0xADDR`",
-                Format::DramSim3 => "`0xADDR READ CYCLE` or `0xADDR WRITE CYCLE`",
-            }
-        );
+        let same = || {
+            format!(
+                "this file is in the `{}` format (detected on line {since}): every request line is {}",
+                format.name(),
+                match format {
+                    Format::ReadWrite => "`R 0xADDR` or `W 0xADDR`",
+                    Format::Ramulator => "`LD 0xADDR` or `ST 0xADDR`",
+                    Format::DramSim3 => "`0xADDR READ CYCLE` or `0xADDR WRITE CYCLE`",
+                }
+            )
+        };
         let end = self.buf.len() + 1;
         let mut t = tokens(&self.buf);
         let mut word = |what: &str| {
             t.next()
                 .map(|tok| (tok.text, tok.column))
-                .ok_or(what.to_owned())
+                .ok_or_else(|| what.to_owned())
         };
         let (op, addr_tok, cycle_tok) = match format {
             Format::ReadWrite | Format::Ramulator => {
                 let op = word("a request")
-                    .map_err(|w| self.error(end, format!("missing {w}"), &same))?;
+                    .map_err(|w| self.error(end, format!("missing {w}"), &same()))?;
                 let addr = word("the address").map_err(|w| {
                     self.error(
                         end,
                         format!("missing {w} after `{}`", String::from_utf8_lossy(op.0)),
-                        &same,
+                        &same(),
                     )
                 })?;
                 (op, addr, None)
             }
             Format::DramSim3 => {
                 let addr = word("the address")
-                    .map_err(|w| self.error(end, format!("missing {w}"), &same))?;
+                    .map_err(|w| self.error(end, format!("missing {w}"), &same()))?;
                 let op = word("`READ` or `WRITE`").map_err(|w| {
-                    self.error(end, format!("missing {w} after the address"), &same)
+                    self.error(end, format!("missing {w} after the address"), &same())
                 })?;
                 let cycle = word("the cycle").map_err(|w| {
                     self.error(
                         end,
                         format!("missing {w} after `{}`", String::from_utf8_lossy(op.0)),
-                        &same,
+                        &same(),
                     )
                 })?;
                 (op, addr, Some(cycle))
@@ -396,7 +398,7 @@ impl TraceReader {
                         "`{}` is not a request of this file's format",
                         String::from_utf8_lossy(other)
                     ),
-                    &same,
+                    &same(),
                 ));
             }
         };
@@ -436,7 +438,7 @@ impl TraceReader {
                     "unexpected `{}` at the end of the request",
                     String::from_utf8_lossy(text)
                 ),
-                &same,
+                &same(),
             ));
         }
         Ok(TraceRequest {
