@@ -9,10 +9,10 @@
 //!   `notify_on_take`; the requests still in the link are the newest ones, so
 //!   `sent - occupancy` of them have been taken), the statistics ([`MemStats`]) start its
 //!   latency there.
-//! - Memory: a request is kept only while it is in flight; the stream is pulled one request
-//!   at a time.
+//! - Memory: a request is kept only while it is in flight (in a slot; its id is the slot's
+//!   number, which the memory echoes); the stream is pulled one request at a time.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::mem_stats::MemStats;
 use crate::kernel::{Actor, Ctx, LinkId, SimTime, Stat, StatValue};
@@ -73,7 +73,11 @@ pub struct Requester<S: RequestStream> {
     issued: u64,
     /// Ids sent but not yet taken by the memory, oldest first.
     untaken: VecDeque<u64>,
-    in_flight: BTreeMap<u64, Flight>,
+    /// Requests in flight by id (slot); `None` for a free slot.
+    slots: Vec<Option<Flight>>,
+    /// Free slots.
+    free: Vec<u64>,
+    in_flight: u64,
     last_offer_ps: Option<u64>,
     /// A wake-up for a delayed offer is scheduled at this time.
     wake_at_ps: Option<u64>,
@@ -96,7 +100,9 @@ impl<S: RequestStream> Requester<S> {
             exhausted: false,
             issued: 0,
             untaken: VecDeque::new(),
-            in_flight: BTreeMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            in_flight: 0,
             last_offer_ps: None,
             wake_at_ps: None,
             completed: 0,
@@ -133,7 +139,7 @@ impl<S: RequestStream> Requester<S> {
             let Some(id) = self.untaken.pop_front() else {
                 break;
             };
-            if let Some(f) = self.in_flight.get_mut(&id) {
+            if let Some(Some(f)) = self.slots.get_mut(id as usize) {
                 f.arrival_ps = Some(now);
             }
             self.stats.arrived(now);
@@ -146,7 +152,7 @@ impl<S: RequestStream> Requester<S> {
     fn offer(&mut self, ctx: &mut Ctx<'_, Transaction>) {
         let now = ctx.now().as_ps();
         loop {
-            if self.in_flight.len() as u64 >= self.pacing.outstanding {
+            if self.in_flight >= self.pacing.outstanding {
                 return;
             }
             if self.next.is_none() && !self.exhausted {
@@ -170,7 +176,10 @@ impl<S: RequestStream> Requester<S> {
             if !ctx.can_send(self.req) {
                 return;
             }
-            let id = self.issued;
+            let id = match self.free.last() {
+                Some(&slot) => slot,
+                None => self.slots.len() as u64,
+            };
             let msg = MemReq {
                 id,
                 addr: r.addr,
@@ -188,15 +197,18 @@ impl<S: RequestStream> Requester<S> {
             self.issued += 1;
             self.first_issue_ps.get_or_insert(now);
             self.last_offer_ps = Some(now);
-            self.in_flight.insert(
-                id,
-                Flight {
-                    write: r.write,
-                    bytes: r.bytes,
-                    issue_ps: now,
-                    arrival_ps: None,
-                },
-            );
+            let flight = Flight {
+                write: r.write,
+                bytes: r.bytes,
+                issue_ps: now,
+                arrival_ps: None,
+            };
+            if self.free.pop().is_some() {
+                self.slots[id as usize] = Some(flight);
+            } else {
+                self.slots.push(Some(flight));
+            }
+            self.in_flight += 1;
             self.untaken.push_back(id);
             ctx.notify_on_take(self.req);
         }
@@ -208,9 +220,11 @@ impl<S: RequestStream> Requester<S> {
             let Transaction::MemResp(r) = msg else {
                 continue;
             };
-            let Some(f) = self.in_flight.remove(&r.id) else {
+            let Some(f) = self.slots.get_mut(r.id as usize).and_then(Option::take) else {
                 continue;
             };
+            self.free.push(r.id);
+            self.in_flight -= 1;
             let lat = now - f.issue_ps;
             self.latency_sum_ps = self.latency_sum_ps.saturating_add(lat);
             self.latency_max_ps = self.latency_max_ps.max(lat);
@@ -242,7 +256,7 @@ impl<S: RequestStream> Actor<Transaction> for Requester<S> {
         self.offer(ctx);
     }
     fn pending_work(&self) -> Option<String> {
-        let open = self.in_flight.len();
+        let open = self.in_flight;
         (open > 0 || self.next.is_some()).then(|| {
             format!(
                 "{open} requests not yet answered{}",

@@ -97,30 +97,30 @@ pub struct TraceReader {
     max_cycle: u64,
 }
 
-/// A token of a line: its text and 1-based byte column.
-struct Token<'a> {
-    text: &'a [u8],
-    column: usize,
-}
+/// Tokens looked at on a line: a request has at most three, a fourth is an error.
+const MAX_TOKENS: usize = 4;
 
-fn tokens(line: &[u8]) -> impl Iterator<Item = Token<'_>> {
+/// The whitespace-separated tokens of `line` as byte ranges, at most [`MAX_TOKENS`] of them,
+/// and how many there are (up to `MAX_TOKENS`).
+fn split(line: &[u8]) -> ([(usize, usize); MAX_TOKENS], usize) {
+    let mut toks = [(0, 0); MAX_TOKENS];
+    let mut n = 0;
     let mut i = 0;
-    std::iter::from_fn(move || {
+    while n < MAX_TOKENS {
         while i < line.len() && line[i].is_ascii_whitespace() {
             i += 1;
         }
         if i >= line.len() {
-            return None;
+            break;
         }
         let start = i;
         while i < line.len() && !line[i].is_ascii_whitespace() {
             i += 1;
         }
-        Some(Token {
-            text: &line[start..i],
-            column: start + 1,
-        })
-    })
+        toks[n] = (start, i);
+        n += 1;
+    }
+    (toks, n)
 }
 
 /// Parses `0x...` hexadecimal.
@@ -277,37 +277,33 @@ impl TraceReader {
             while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
                 self.buf.pop();
             }
-            let first = tokens(&self.buf).next().map(|t| (t.column, t.text[0]));
-            match first {
-                None | Some((_, b'#')) => continue,
-                Some(_) => {}
+            let (toks, n) = split(&self.buf);
+            if n == 0 || self.buf[toks[0].0] == b'#' {
+                continue;
             }
-            let req = self.parse_line()?;
+            let req = self.parse_line(&toks[..n])?;
             self.requests += 1;
             self.writes += u64::from(req.write);
             return Ok(Some(req));
         }
     }
 
-    fn detect(&self) -> Result<Format, InputError> {
-        let mut t = tokens(&self.buf);
-        let Some(first) = t.next() else {
-            return Err(self.error(1, "empty line".into(), ANY_FORMAT));
-        };
-        match first.text {
+    fn text(&self, tok: (usize, usize)) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.buf[tok.0..tok.1])
+    }
+
+    fn detect(&self, toks: &[(usize, usize)]) -> Result<Format, InputError> {
+        let first = toks[0];
+        match &self.buf[first.0..first.1] {
             b"R" | b"W" => Ok(Format::ReadWrite),
             b"LD" | b"ST" => Ok(Format::Ramulator),
-            [b'0', b'x' | b'X', ..] => match t.next() {
-                Some(Token {
-                    text: b"READ" | b"WRITE",
-                    ..
-                }) => Ok(Format::DramSim3),
-                Some(tok) => Err(self.error(
-                    tok.column,
-                    format!(
-                        "`{}` is not `READ` or `WRITE`",
-                        String::from_utf8_lossy(tok.text)
-                    ),
+            [b'0', b'x' | b'X', ..] => match toks.get(1) {
+                Some(&t) if matches!(&self.buf[t.0..t.1], b"READ" | b"WRITE") => {
+                    Ok(Format::DramSim3)
+                }
+                Some(&t) => Err(self.error(
+                    t.0 + 1,
+                    format!("`{}` is not `READ` or `WRITE`", self.text(t)),
                     ANY_FORMAT,
                 )),
                 None => Err(self.error(
@@ -316,22 +312,19 @@ impl TraceReader {
                     ANY_FORMAT,
                 )),
             },
-            other => Err(self.error(
-                first.column,
-                format!(
-                    "`{}` does not start a request",
-                    String::from_utf8_lossy(other)
-                ),
+            _ => Err(self.error(
+                first.0 + 1,
+                format!("`{}` does not start a request", self.text(first)),
                 ANY_FORMAT,
             )),
         }
     }
 
-    fn parse_line(&mut self) -> Result<TraceRequest, InputError> {
+    fn parse_line(&mut self, toks: &[(usize, usize)]) -> Result<TraceRequest, InputError> {
         let (format, since) = match self.format {
             Some(f) => f,
             None => {
-                let f = self.detect()?;
+                let f = self.detect(toks)?;
                 self.format = Some((f, self.line));
                 (f, self.line)
             }
@@ -347,100 +340,84 @@ impl TraceReader {
                 }
             )
         };
-        let end = self.buf.len() + 1;
-        let mut t = tokens(&self.buf);
-        let mut word = |what: &str| {
-            t.next()
-                .map(|tok| (tok.text, tok.column))
-                .ok_or_else(|| what.to_owned())
+        // Token positions of the operation, the address and the cycle; what each is called.
+        let (op_i, addr_i, cycle_i, names): (usize, usize, Option<usize>, &[&str]) = match format {
+            Format::ReadWrite | Format::Ramulator => (0, 1, None, &["a request", "the address"]),
+            Format::DramSim3 => (
+                1,
+                0,
+                Some(2),
+                &["the address", "`READ` or `WRITE`", "the cycle"],
+            ),
         };
-        let (op, addr_tok, cycle_tok) = match format {
-            Format::ReadWrite | Format::Ramulator => {
-                let op = word("a request")
-                    .map_err(|w| self.error(end, format!("missing {w}"), &same()))?;
-                let addr = word("the address").map_err(|w| {
-                    self.error(
-                        end,
-                        format!("missing {w} after `{}`", String::from_utf8_lossy(op.0)),
-                        &same(),
-                    )
-                })?;
-                (op, addr, None)
-            }
-            Format::DramSim3 => {
-                let addr = word("the address")
-                    .map_err(|w| self.error(end, format!("missing {w}"), &same()))?;
-                let op = word("`READ` or `WRITE`").map_err(|w| {
-                    self.error(end, format!("missing {w} after the address"), &same())
-                })?;
-                let cycle = word("the cycle").map_err(|w| {
-                    self.error(
-                        end,
-                        format!("missing {w} after `{}`", String::from_utf8_lossy(op.0)),
-                        &same(),
-                    )
-                })?;
-                (op, addr, Some(cycle))
-            }
-        };
-        let extra = t.next().map(|tok| (tok.text, tok.column));
-        let write = match (format, op.0) {
+        if toks.len() < names.len() {
+            let after = match toks.last() {
+                Some(&t) => format!(" after `{}`", self.text(t)),
+                None => String::new(),
+            };
+            return Err(self.error(
+                self.buf.len() + 1,
+                format!("missing {}{after}", names[toks.len()]),
+                &same(),
+            ));
+        }
+        if let Some(&extra) = toks.get(names.len()) {
+            return Err(self.error(
+                extra.0 + 1,
+                format!(
+                    "unexpected `{}` at the end of the request",
+                    self.text(extra)
+                ),
+                &same(),
+            ));
+        }
+        let op = toks[op_i];
+        let write = match (format, &self.buf[op.0..op.1]) {
             (Format::ReadWrite, b"R")
             | (Format::Ramulator, b"LD")
             | (Format::DramSim3, b"READ") => false,
             (Format::ReadWrite, b"W")
             | (Format::Ramulator, b"ST")
             | (Format::DramSim3, b"WRITE") => true,
-            (_, other) => {
+            _ => {
                 return Err(self.error(
-                    op.1,
-                    format!(
-                        "`{}` is not a request of this file's format",
-                        String::from_utf8_lossy(other)
-                    ),
+                    op.0 + 1,
+                    format!("`{}` is not a request of this file's format", self.text(op)),
                     &same(),
                 ));
             }
         };
-        let addr = parse_hex(addr_tok.0).map_err(|m| {
+        let at = toks[addr_i];
+        let addr = parse_hex(&self.buf[at.0..at.1]).map_err(|m| {
             self.error(
-                addr_tok.1,
-                format!("`{}` {m}", String::from_utf8_lossy(addr_tok.0)),
+                at.0 + 1,
+                format!("`{}` {m}", self.text(at)),
                 "an address is `0x` followed by hexadecimal digits, e.g. `0x1f40`",
             )
         })?;
-        let cycle = match cycle_tok {
+        let cycle = match cycle_i.map(|i| toks[i]) {
             None => None,
-            Some((text, column)) => Some(parse_decimal(text).map_err(|m| {
-                self.error(
-                    column,
-                    format!("`{}` {m}", String::from_utf8_lossy(text)),
-                    "DRAMsim3's third field is the DRAM cycle at which the request is issued, e.g. `0x1f40 READ 120`",
-                )
-            })?),
+            Some(ct) => {
+                let c = parse_decimal(&self.buf[ct.0..ct.1]).map_err(|m| {
+                    self.error(
+                        ct.0 + 1,
+                        format!("`{}` {m}", self.text(ct)),
+                        "DRAMsim3's third field is the DRAM cycle at which the request is issued, e.g. `0x1f40 READ 120`",
+                    )
+                })?;
+                if c > self.max_cycle {
+                    return Err(self.error(
+                        ct.0 + 1,
+                        format!(
+                            "cycle {c} is past the end of simulated time (the last is cycle {})",
+                            self.max_cycle
+                        ),
+                        "cycles count the DRAM command clock from 0",
+                    ));
+                }
+                Some(c)
+            }
         };
-        if let (Some(c), Some((_, column))) = (cycle, cycle_tok)
-            && c > self.max_cycle
-        {
-            return Err(self.error(
-                column,
-                format!(
-                    "cycle {c} is past the end of simulated time (the last is cycle {})",
-                    self.max_cycle
-                ),
-                "cycles count the DRAM command clock from 0",
-            ));
-        }
-        if let Some((text, column)) = extra {
-            return Err(self.error(
-                column,
-                format!(
-                    "unexpected `{}` at the end of the request",
-                    String::from_utf8_lossy(text)
-                ),
-                &same(),
-            ));
-        }
         Ok(TraceRequest {
             addr: addr / LINE_BYTES * LINE_BYTES,
             write,

@@ -267,7 +267,10 @@ fn a_sequential_read_stream_runs_at_peak_less_refresh() {
     assert!(acts >= n / 128, "{acts} activates for {n} reads");
     // A refresh closes at most the 32 banks of the two ranks.
     let refreshes = v["refreshes"].as_u64().unwrap();
-    assert!(acts <= n / 128 + 1 + 32 * refreshes, "{acts} activates, {refreshes} refreshes");
+    assert!(
+        acts <= n / 128 + 1 + 32 * refreshes,
+        "{acts} activates, {refreshes} refreshes"
+    );
     // Refresh every 7.8 us on each of the two ranks, over the whole span.
     let refs = v["refreshes"].as_u64().unwrap() as f64;
     let expect_refs = 2.0 * f(&v, "/last_data_ns") / 7800.0;
