@@ -137,10 +137,10 @@ fn parse_hex(text: &[u8]) -> Result<u64, String> {
             b'A'..=b'F' => c - b'A' + 10,
             _ => return Err("is not a hexadecimal address".into()),
         };
-        v = v
-            .checked_mul(16)
-            .and_then(|v| v.checked_add(u64::from(d)))
-            .ok_or("does not fit in 64 bits")?;
+        if v >> 60 != 0 {
+            return Err("does not fit in 64 bits".into());
+        }
+        v = (v << 4) | u64::from(d);
     }
     Ok(v)
 }
@@ -243,39 +243,64 @@ impl TraceReader {
         .with_line_text(line)
     }
 
+    /// Reads the next line, without its `\n`, into `buf` (at most `MAX_LINE_BYTES + 1`
+    /// bytes of it: a longer line is an error); false at the end of the file.
+    fn read_line(&mut self) -> Result<bool, InputError> {
+        let mut any = false;
+        loop {
+            let avail = match self.reader.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(InputError::new(
+                        format!("cannot read trace `{}`: {e}", self.path),
+                        Origin::File {
+                            path: self.path.clone(),
+                            line: self.line.saturating_add(1),
+                            column: 1,
+                        },
+                        "",
+                    ));
+                }
+            };
+            if avail.is_empty() {
+                return Ok(any);
+            }
+            any = true;
+            let room = (MAX_LINE_BYTES + 1).saturating_sub(self.buf.len());
+            match avail.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    self.buf.extend_from_slice(&avail[..i.min(room)]);
+                    self.reader.consume(i + 1);
+                    return Ok(true);
+                }
+                None => {
+                    let n = avail.len();
+                    self.buf.extend_from_slice(&avail[..n.min(room)]);
+                    self.reader.consume(n);
+                }
+            }
+        }
+    }
+
     /// The next request, `None` at the end of the file.
     pub fn next_request(&mut self) -> Result<Option<TraceRequest>, InputError> {
         loop {
             self.buf.clear();
-            let limit = MAX_LINE_BYTES as u64 + 1;
-            let n = (&mut self.reader)
-                .take(limit)
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|e| {
-                    InputError::new(
-                        format!("cannot read trace `{}`: {e}", self.path),
-                        Origin::File {
-                            path: self.path.clone(),
-                            line: self.line + 1,
-                            column: 1,
-                        },
-                        "",
-                    )
-                })?;
-            if n == 0 {
+            if !self.read_line()? {
                 return Ok(None);
             }
             self.line = self.line.saturating_add(1);
-            if self.buf.len() > MAX_LINE_BYTES && self.buf.last() != Some(&b'\n') {
+            if self.buf.last() == Some(&b'\r') {
+                self.buf.pop();
+            }
+            if self.buf.len() > MAX_LINE_BYTES {
                 self.buf.truncate(MAX_LINE_BYTES);
                 return Err(self.error(
                     MAX_LINE_BYTES,
                     format!("line longer than {MAX_LINE_BYTES} bytes"),
                     "is this a trace? one request per line, e.g. `R 0x1f40`",
                 ));
-            }
-            while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
-                self.buf.pop();
             }
             let (toks, n) = split(&self.buf);
             if n == 0 || self.buf[toks[0].0] == b'#' {
