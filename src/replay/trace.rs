@@ -131,12 +131,10 @@ fn parse_hex(text: &[u8]) -> Result<u64, String> {
     };
     let mut v: u64 = 0;
     for &c in digits {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => return Err("is not a hexadecimal address".into()),
-        };
+        let d = HEX[usize::from(c)];
+        if d > 15 {
+            return Err("is not a hexadecimal address".into());
+        }
         if v >> 60 != 0 {
             return Err("does not fit in 64 bits".into());
         }
@@ -144,6 +142,23 @@ fn parse_hex(text: &[u8]) -> Result<u64, String> {
     }
     Ok(v)
 }
+
+/// The value of each hexadecimal digit; 255 for any other byte.
+static HEX: [u8; 256] = {
+    let mut t = [255u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Parses a decimal cycle count.
 fn parse_decimal(text: &[u8]) -> Result<u64, String> {
