@@ -485,3 +485,46 @@ fn replay_passes_the_mapping_to_the_dram() {
     let again = replay_json(&trace, &["--mapping", &default]);
     assert_eq!(again["dram"]["mapping"], default.as_str());
 }
+
+#[test]
+fn mem_traffic_reports_the_replay_statistics() {
+    // One read through the replay's wiring (request link 1 cycle, response link 0): the
+    // same arrival-to-last-beat latency and bandwidth as `stasim dram` (36 tCK).
+    let yaml = "clock_mhz: 1000
+modules:
+  gen: {kind: mem_traffic, requests: 1, clock_mhz: 1200.480192}
+  dram: {kind: dram}
+links:
+  - {from: gen.req, to: dram.in0, depth: 1, latency_cycles: 1}
+  - {from: dram.out0, to: gen.resp, depth: 4}
+";
+    let t = load_text(yaml, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let mut sim = t.build().unwrap_or_else(|e| panic!("{e}"));
+    sim.run().unwrap_or_else(|e| panic!("{e}"));
+    let lat_ps = 36 * 833;
+    for stat in [
+        "read_latency_p50_ps",
+        "read_latency_p99_ps",
+        "read_latency_max_ps",
+    ] {
+        assert_eq!(stat_u64(&t, &sim, "gen", stat), lat_ps, "{stat}");
+    }
+    assert_eq!(stat_u64(&t, &sim, "gen", "first_arrival_ps"), 833);
+    assert_eq!(stat_u64(&t, &sim, "gen", "last_data_ps"), 833 + lat_ps);
+    assert_eq!(
+        (
+            stat_u64(&t, &sim, "gen", "reads"),
+            stat_u64(&t, &sim, "gen", "writes")
+        ),
+        (1, 0)
+    );
+    let stats = sim.actor_stats(stasim::kernel::ActorId(0));
+    let bw = stats
+        .iter()
+        .find_map(|(n, v)| match v {
+            stasim::kernel::StatValue::F64(x) if *n == "bandwidth_gbps" => Some(*x),
+            _ => None,
+        })
+        .unwrap();
+    assert!((bw - 64.0 / 29.988).abs() < 1e-9, "{bw}");
+}
