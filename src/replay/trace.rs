@@ -12,7 +12,7 @@
 //! cycle: the request is offered at that cycle or later. Blank lines and lines starting
 //! with `#` are skipped; every other line must be in the file's format. A bad line is an
 //! input error at `FILE:LINE:COLUMN` with a hint; a line longer than [`MAX_LINE_BYTES`] is
-//! refused before it is read into memory.
+//! refused, and no more than `MAX_LINE_BYTES + 1` bytes of any line are ever held.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
