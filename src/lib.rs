@@ -15,7 +15,9 @@
 //! - [`blocks`] and the accelerator modules in [`sta`] depend on `kernel`, `txn`,
 //!   `component` (and the controller on `plan`).
 //! - [`topology`] assembles modules from YAML; it depends on all of the above.
-//! - [`report`] only reads a finished simulation; [`run`] orchestrates one run.
+//! - [`report`] only reads a finished simulation; [`run`] orchestrates one run; [`replay`]
+//!   runs a request trace through a `dram` alone (a topology with a supplied requester).
+//! - [`rng`] (SplitMix64, the one seeded generator) depends on nothing.
 //! - the `stasim` binary (`cli`) sits on top.
 //!
 //! ## Example
@@ -43,7 +45,9 @@ pub mod kernel;
 pub mod model;
 pub mod plan;
 pub mod plot;
+pub mod replay;
 pub mod report;
+pub mod rng;
 pub mod run;
 pub mod sta;
 pub mod sweep;

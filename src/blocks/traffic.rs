@@ -2,24 +2,39 @@
 //!
 //! Ports: `req` (mem_req out), `resp` (mem_resp in).
 //!
-//! Issues `requests` requests of `bytes` bytes, keeping at most `outstanding` in flight.
+//! Issues `requests` requests of `bytes` bytes, keeping at most `outstanding` unanswered.
 //! Addresses: `sequential` (`start + k*bytes`), `stride` (`start + k*stride_bytes`), or
-//! `random` (uniform over `region_bytes`, aligned to `bytes`, xorshift64 seeded by `seed`),
-//! all wrapped into `region_bytes`. Records each request's latency (issue to response).
+//! `random` (uniform over `region_bytes`, aligned to `bytes`, from a SplitMix64 generator
+//! seeded by `seed`: the same seed gives the same addresses everywhere), all wrapped into
+//! `[start, start + region_bytes)`.
+//!
+//! Reads and writes: `mix: [R, W]` makes R of every R + W requests reads and W writes;
+//! `mix_order: interleaved` puts request k's direction at position `k mod (R+W)` (reads
+//! first: `[2, 1]` makes every third request a write), `random` draws it (a write with
+//! probability `W/(R+W)`, from the same generator). `write: true` is `mix: [0, 1]`.
+//!
+//! Rate: with `interval_ps` > 0, request k is offered at `k * interval_ps` or later (a fixed
+//! rate; a full memory queue delays it, later requests keep their slots); 0 offers as fast
+//! as the link and `outstanding` allow.
+//!
+//! Statistics (`src/blocks/mem_stats.rs`, the same code as `stasim dram --trace`): reads,
+//! writes, bytes, first arrival at the memory, last response, bandwidth, read latency from
+//! arrival to response (mean, p50, p99, max), plus the issue-to-response `latency_sum_ps` /
+//! `latency_max_ps` of every request.
 //!
 //! Parameters: `pattern`, `requests`, `bytes`, `outstanding`, `start_addr`, `stride_bytes`,
-//! `region_bytes`, `write`, `seed`.
+//! `region_bytes`, `write`, `mix`, `mix_order`, `interval_ps`, `seed`.
 
-use std::collections::BTreeMap;
-
+use super::requester::{Pacing, Request, RequestStream, Requester};
 use crate::component::{BuildArgs, Dir, ModuleSpec, ParamDefault, ParamSpec, ParamType, PortSpec};
-use crate::kernel::{Actor, Ctx, LinkId, Stat, StatValue};
-use crate::txn::{MemReq, Transaction, TxnType};
+use crate::kernel::Actor;
+use crate::rng::SplitMix64;
+use crate::txn::{Transaction, TxnType};
 
 /// The `mem_traffic` module kind.
 pub const SPEC: ModuleSpec = ModuleSpec {
     kind: "mem_traffic",
-    summary: "memory traffic generator: sequential, strided or random requests, latency stats",
+    summary: "memory traffic generator: sequential, strided or random requests, read:write mix, fixed rate, latency and bandwidth stats",
     ports: &[
         PortSpec {
             name: "req",
@@ -42,7 +57,7 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             ty: ParamType::Choice(&["sequential", "stride", "random"]),
             default: ParamDefault::Str("sequential"),
             unit: "",
-            doc: "address pattern",
+            doc: "address pattern (random: SplitMix64, uniform over region_bytes)",
         },
         ParamSpec::int(
             "requests",
@@ -83,9 +98,41 @@ pub const SPEC: ModuleSpec = ModuleSpec {
             ty: ParamType::Bool,
             default: ParamDefault::Bool(false),
             unit: "",
-            doc: "issue writes instead of reads",
+            doc: "issue writes only (the same as mix: [0, 1])",
         },
-        ParamSpec::int("seed", 0, i64::MAX, 1, "", "seed of the `random` pattern"),
+        ParamSpec {
+            name: "mix",
+            ty: ParamType::IntList {
+                min: 0,
+                max: 1 << 20,
+            },
+            default: ParamDefault::IntList(&[1, 0]),
+            unit: "requests",
+            doc: "[reads, writes]: R of every R + W requests read, W write",
+        },
+        ParamSpec {
+            name: "mix_order",
+            ty: ParamType::Choice(&["interleaved", "random"]),
+            default: ParamDefault::Str("interleaved"),
+            unit: "",
+            doc: "which requests write: position k mod (R+W) (reads first), or drawn at random",
+        },
+        ParamSpec::int(
+            "interval_ps",
+            0,
+            1 << 40,
+            0,
+            "ps",
+            "offer request k at k * interval (a fixed rate) or later; 0: as fast as accepted",
+        ),
+        ParamSpec::int(
+            "seed",
+            0,
+            i64::MAX,
+            1,
+            "",
+            "seed of the random pattern and random mix",
+        ),
     ],
     build,
     fixed_clock: None,
@@ -93,145 +140,102 @@ pub const SPEC: ModuleSpec = ModuleSpec {
 
 fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
     let p = args.params;
-    Ok(Box::new(Traffic {
-        req: args.port("req")?,
-        resp: args.port("resp")?,
-        pattern: match p.str("pattern")? {
-            "sequential" => Pattern::Sequential,
-            "stride" => Pattern::Stride,
-            _ => Pattern::Random,
+    let mix = p.int_list("mix")?;
+    let [reads, writes] = mix[..] else {
+        return Err(format!(
+            "`mix` needs two numbers, [reads, writes]; found {} of them",
+            mix.len()
+        ));
+    };
+    if reads + writes == 0 {
+        return Err("`mix` = [0, 0] gives no request a direction; use e.g. [1, 0]".into());
+    }
+    let write_only = p.bool("write")?;
+    if write_only && (reads, writes) != (1, 0) {
+        return Err("give either `write: true` or `mix`, not both".into());
+    }
+    let (reads, writes) = if write_only {
+        (0, 1)
+    } else {
+        (reads as u64, writes as u64)
+    };
+    let pattern = Pattern {
+        kind: match p.str("pattern")? {
+            "sequential" => Kind::Sequential,
+            "stride" => Kind::Stride,
+            _ => Kind::Random,
         },
         requests: p.u64("requests")?,
         bytes: p.u64("bytes")?,
-        outstanding: p.u64("outstanding")?,
         start: p.u64("start_addr")?,
         stride: p.u64("stride_bytes")?,
         region: p.u64("region_bytes")?,
-        write: p.bool("write")?,
-        rng: p.u64("seed")?.max(1),
-        issued: 0,
-        in_flight: BTreeMap::new(),
-        completed: 0,
-        first_issue_ps: None,
-        last_resp_ps: 0,
-        latency_sum_ps: 0,
-        latency_max_ps: 0,
-    }))
+        reads,
+        writes,
+        random_mix: p.str("mix_order")? == "random",
+        interval_ps: p.u64("interval_ps")?,
+        rng: SplitMix64::new(p.u64("seed")?),
+        k: 0,
+    };
+    let pacing = Pacing {
+        outstanding: p.u64("outstanding")?,
+        interval_ps: 0,
+    };
+    Ok(Box::new(Requester::new(
+        args.port("req")?,
+        args.port("resp")?,
+        pacing,
+        pattern,
+    )))
 }
 
-enum Pattern {
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Kind {
     Sequential,
     Stride,
     Random,
 }
 
-/// State of a `mem_traffic` instance.
-pub struct Traffic {
-    req: LinkId,
-    resp: LinkId,
-    pattern: Pattern,
+/// The request stream of a `mem_traffic` instance.
+#[derive(Clone, Debug)]
+pub struct Pattern {
+    kind: Kind,
     requests: u64,
     bytes: u64,
-    outstanding: u64,
     start: u64,
     stride: u64,
     region: u64,
-    write: bool,
-    rng: u64,
-    issued: u64,
-    /// id -> issue time, ps.
-    in_flight: BTreeMap<u64, u64>,
-    completed: u64,
-    first_issue_ps: Option<u64>,
-    last_resp_ps: u64,
-    latency_sum_ps: u64,
-    latency_max_ps: u64,
+    reads: u64,
+    writes: u64,
+    random_mix: bool,
+    interval_ps: u64,
+    rng: SplitMix64,
+    k: u64,
 }
 
-impl Traffic {
-    fn addr(&mut self, k: u64) -> u64 {
-        let offset = match self.pattern {
-            Pattern::Sequential => k * self.bytes,
-            Pattern::Stride => k * self.stride,
-            Pattern::Random => {
-                // xorshift64
-                self.rng ^= self.rng << 13;
-                self.rng ^= self.rng >> 7;
-                self.rng ^= self.rng << 17;
-                self.rng % (self.region / self.bytes).max(1) * self.bytes
-            }
+impl RequestStream for Pattern {
+    fn next_request(&mut self) -> Option<Request> {
+        if self.k >= self.requests {
+            return None;
+        }
+        let k = self.k;
+        self.k += 1;
+        let offset = match self.kind {
+            Kind::Sequential => k.wrapping_mul(self.bytes),
+            Kind::Stride => k.wrapping_mul(self.stride),
+            Kind::Random => self.rng.below((self.region / self.bytes).max(1)) * self.bytes,
         };
-        self.start + offset % self.region
-    }
-
-    fn issue(&mut self, ctx: &mut Ctx<'_, Transaction>) {
-        while self.issued < self.requests && (self.in_flight.len() as u64) < self.outstanding {
-            if !ctx.can_send(self.req) {
-                return;
-            }
-            let k = self.issued;
-            let addr = self.addr(k);
-            let req = MemReq {
-                id: k,
-                addr,
-                bytes: self.bytes,
-                write: self.write,
-                prefetch: false,
-            };
-            if ctx
-                .try_send(self.req, Transaction::MemReq(Box::new(req)))
-                .is_err()
-            {
-                return;
-            }
-            let now = ctx.now().as_ps();
-            self.first_issue_ps.get_or_insert(now);
-            self.in_flight.insert(k, now);
-            self.issued += 1;
-        }
-    }
-}
-
-impl Actor<Transaction> for Traffic {
-    fn init(&mut self, ctx: &mut Ctx<'_, Transaction>) {
-        self.issue(ctx);
-        let _ = ctx.try_recv(self.resp); // arm the response notification
-    }
-    fn on_readable(&mut self, ctx: &mut Ctx<'_, Transaction>, _link: LinkId) {
-        let now = ctx.now().as_ps();
-        while let Some(Transaction::MemResp(r)) = ctx.try_recv(self.resp) {
-            if let Some(t0) = self.in_flight.remove(&r.id) {
-                let lat = now - t0;
-                self.latency_sum_ps = self.latency_sum_ps.saturating_add(lat);
-                self.latency_max_ps = self.latency_max_ps.max(lat);
-            }
-            self.completed += 1;
-            self.last_resp_ps = now;
-        }
-        self.issue(ctx);
-    }
-    fn on_writable(&mut self, ctx: &mut Ctx<'_, Transaction>, _link: LinkId) {
-        self.issue(ctx);
-    }
-    fn pending_work(&self) -> Option<String> {
-        (self.completed < self.requests).then(|| {
-            format!(
-                "{} of {} requests not yet answered",
-                self.requests - self.completed,
-                self.requests
-            )
+        let cycle = self.reads + self.writes;
+        let slot = if self.random_mix {
+            self.rng.below(cycle)
+        } else {
+            k % cycle
+        };
+        Some(Request {
+            addr: self.start + offset % self.region,
+            bytes: self.bytes,
+            write: slot >= self.reads,
+            not_before_ps: k.saturating_mul(self.interval_ps),
         })
-    }
-    fn stats(&self) -> Vec<Stat> {
-        vec![
-            ("completed", StatValue::U64(self.completed)),
-            (
-                "first_issue_ps",
-                StatValue::U64(self.first_issue_ps.unwrap_or(0)),
-            ),
-            ("last_resp_ps", StatValue::U64(self.last_resp_ps)),
-            ("latency_sum_ps", StatValue::U64(self.latency_sum_ps)),
-            ("latency_max_ps", StatValue::U64(self.latency_max_ps)),
-        ]
     }
 }

@@ -1,4 +1,5 @@
-//! `stasim bench pipeline --transactions T`: the kernel benchmark of BENCH.md.
+//! `stasim bench pipeline --transactions T`: the kernel benchmark of BENCH.md;
+//! `stasim bench replay`: DRAM trace replay, requests per second (`src/replay/bench.rs`).
 
 use stasim::Error;
 use stasim::bench::{PipelineResult, peak_rss_kib, run_pipeline};
@@ -9,6 +10,29 @@ use stasim::topology::Source;
 pub enum Which {
     /// source -> 5 stages -> sink over depth-4 FIFOs; prints a RESULT line per repetition.
     Pipeline(PipelineArgs),
+    /// DRAM trace replay: requests/s on the five canonical traces (or `--trace FILE`s);
+    /// prints a RESULT line per run and a MEDIAN line per trace.
+    Replay(ReplayBenchArgs),
+}
+
+/// Arguments of `bench replay`.
+#[derive(clap::Args, Debug)]
+pub struct ReplayBenchArgs {
+    /// Trace files to replay (repeatable); default: the five canonical traces.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Vec<String>,
+    /// Repetitions of each trace.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// The DRAM's `preset`.
+    #[arg(long, value_name = "PRESET")]
+    pub preset: Option<String>,
+    /// The DRAM's address `mapping`.
+    #[arg(long, value_name = "MAPPING")]
+    pub mapping: Option<String>,
+    /// Set a DRAM parameter (repeatable), e.g. `--set dram.queue_depth=64`.
+    #[arg(long = "set", value_name = "dram.KEY=VALUE")]
+    pub sets: Vec<String>,
 }
 
 /// Arguments of `bench pipeline`.
@@ -33,7 +57,50 @@ pub struct PipelineArgs {
 
 /// Runs a benchmark.
 pub fn run(w: &Which) -> Result<(), Error> {
-    let Which::Pipeline(a) = w;
+    match w {
+        Which::Pipeline(a) => pipeline(a),
+        Which::Replay(a) => replay(a),
+    }
+}
+
+fn replay(a: &ReplayBenchArgs) -> Result<(), Error> {
+    use stasim::replay::bench::{bench_trace, median_rate, scratch_trace};
+    use stasim::replay::canonical::Case;
+    let base = stasim::replay::ReplayArgs {
+        trace: String::new(),
+        preset: a.preset.clone(),
+        mapping: a.mapping.clone(),
+        sets: super::parse_sets(&a.sets)?,
+    };
+    let report = |name: &str, path: &str| -> Result<(), Error> {
+        let runs = bench_trace(name, path, &base, a.repeat)?;
+        for r in &runs {
+            outln!("{}", r.result_line());
+        }
+        outln!(
+            "MEDIAN bench=replay trace={name} runs={} requests_per_s={:.0}",
+            runs.len(),
+            median_rate(&runs)
+        );
+        Ok(())
+    };
+    if a.trace.is_empty() {
+        for case in Case::ALL {
+            let tmp = scratch_trace(case)?;
+            report(case.name(), &tmp.path().to_string_lossy())?;
+        }
+    } else {
+        for t in &a.trace {
+            report(t, t)?;
+        }
+    }
+    if let Some(kib) = peak_rss_kib() {
+        outln!("peak_rss_mib={:.1}", kib as f64 / 1024.0);
+    }
+    Ok(())
+}
+
+fn pipeline(a: &PipelineArgs) -> Result<(), Error> {
     let src = Source::read(&a.topology)?;
     let sets = super::parse_sets(&a.sets)?;
     let max_time = a.max_time.as_deref().map(super::parse_time).transpose()?;

@@ -21,6 +21,7 @@ macro_rules! outln {
 mod bench;
 mod check;
 mod completions;
+mod dram;
 mod graph;
 mod models;
 mod prune;
@@ -55,6 +56,8 @@ enum Command {
     Graph(graph::Args),
     /// List every module kind with its ports, parameters, units and defaults.
     Models(models::Args),
+    /// Replay a DRAM request trace through the DRAM model alone (or write one with `--gen`).
+    Dram(Box<dram::Args>),
     /// Run a benchmark.
     #[command(subcommand)]
     Bench(bench::Which),
@@ -119,6 +122,7 @@ pub fn main() -> Result<(), Error> {
         Some(Command::Check(a)) => check::run(&a),
         Some(Command::Graph(a)) => graph::run(&a),
         Some(Command::Models(a)) => models::run(&a),
+        Some(Command::Dram(a)) => dram::run(a.as_ref()),
         Some(Command::Bench(w)) => bench::run(&w),
         Some(Command::Sweep(a)) => sweep::run(&a),
         Some(Command::Completions(a)) => completions::run(&a),

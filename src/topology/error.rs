@@ -131,11 +131,20 @@ impl InputError {
     }
 
     /// Fills in the source line from the file text, if the origin is in that file.
-    pub fn with_source(mut self, text: &str) -> Self {
-        if let Origin::File { line, column, .. } = self.0.origin
-            && line > 0
-            && let Some(src) = text.lines().nth(line as usize - 1)
-        {
+    pub fn with_source(self, text: &str) -> Self {
+        match self.0.origin {
+            Origin::File { line, .. } if line > 0 => match text.lines().nth(line as usize - 1) {
+                Some(src) => self.with_line_text(src),
+                None => self,
+            },
+            _ => self,
+        }
+    }
+
+    /// Fills in the source line itself (for a file read line by line), if the origin is
+    /// in a file.
+    pub fn with_line_text(mut self, src: &str) -> Self {
+        if let Origin::File { column, .. } = self.0.origin {
             let (shown, caret) = clip_line(src, column);
             self.0.source_line = Some(shown);
             self.0.source_caret = caret;

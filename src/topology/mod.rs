@@ -338,6 +338,27 @@ impl Topology {
         workload: Option<&crate::workload::Workload>,
         functional: Option<&crate::functional::Shared>,
     ) -> Result<Simulation<Transaction>, InputError> {
+        self.build_inner(workload, functional, None)
+    }
+
+    /// Builds the simulation with the actor of module `module` supplied by the caller
+    /// instead of built from its kind (the module's ports and parameters are still
+    /// validated): a command that drives a topology from outside, e.g. trace replay feeding
+    /// a `dram` from a file.
+    pub fn build_supplying(
+        &self,
+        module: usize,
+        actor: Box<dyn crate::kernel::Actor<Transaction>>,
+    ) -> Result<Simulation<Transaction>, InputError> {
+        self.build_inner(None, None, Some((module, actor)))
+    }
+
+    fn build_inner(
+        &self,
+        workload: Option<&crate::workload::Workload>,
+        functional: Option<&crate::functional::Shared>,
+        mut supplied: Option<(usize, Box<dyn crate::kernel::Actor<Transaction>>)>,
+    ) -> Result<Simulation<Transaction>, InputError> {
         let mut sim = Simulation::new();
         for l in &self.links {
             sim.add_link(LinkSpec {
@@ -417,6 +438,11 @@ impl Topology {
                 workload,
                 functional,
             };
+            if let Some((_, actor)) = supplied.take_if(|(i, _)| *i == mi) {
+                let id = sim.add_actor(m.name.clone(), m.clock, actor);
+                debug_assert_eq!(id, ActorId(mi as u32));
+                continue;
+            }
             let actor = (m.spec.build)(&args).map_err(|msg| {
                 InputError::new(
                     format!("module `{}` (kind `{}`): {msg}", m.name, m.spec.kind),

@@ -3,13 +3,14 @@
 
 use std::process::{Command, Output};
 
-const SUBCOMMANDS: [&str; 8] = [
+const SUBCOMMANDS: [&str; 9] = [
     "run",
     "prune",
     "check",
     "graph",
     "models",
     "bench",
+    "dram",
     "sweep",
     "completions",
 ];

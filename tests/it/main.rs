@@ -17,6 +17,7 @@ mod pipeline;
 mod planner;
 mod prune;
 mod readme;
+mod replay;
 mod skips;
 mod sta;
 mod stanm;
