@@ -163,7 +163,7 @@ pub fn summary(r: &Report) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "  spilled to DRAM    {} (too large for one activation bank: written and read back)",
+            "  spilled to DRAM    {} (no room on chip beside the tensors held there: written and read back)",
             list.join(", ")
         );
     }
