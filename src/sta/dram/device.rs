@@ -185,7 +185,11 @@ impl Device {
                 },
             })
             .collect();
-        let next_refresh = ranks.iter().map(|r| r.next_refresh).min().unwrap_or(u64::MAX);
+        let next_refresh = ranks
+            .iter()
+            .map(|r| r.next_refresh)
+            .min()
+            .unwrap_or(u64::MAX);
         let n = ranks.len() * groups * banks_per_group;
         let ats = (0..n)
             .map(|bank| At {
@@ -353,5 +357,60 @@ impl Device {
             b.act_ok = b.act_ok.max(end);
         }
         self.ranks[r].next_refresh += self.t.refi;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::standards::DDR4_2400;
+    use super::*;
+
+    fn device(staggered: bool) -> Device {
+        Device::new(Timing::of(&DDR4_2400), 2, 4, 4, true, staggered)
+    }
+
+    #[test]
+    fn ranks_refresh_together_or_half_an_interval_apart() {
+        // tREFI = 7.8 us = 9364 tCK of 833 ps (rounded up).
+        let refi = 7_800_000u64.div_ceil(833);
+        let mut together = device(false);
+        assert_eq!(together.refresh_due(refi - 1, |_, _| {}), 0);
+        assert_eq!(together.refresh_due(refi, |_, _| {}), 2);
+        let mut staggered = device(true);
+        assert_eq!(staggered.refresh_due(refi, |_, _| {}), 1);
+        assert_eq!(staggered.refresh_due(refi + refi / 2 - 1, |_, _| {}), 0);
+        assert_eq!(staggered.refresh_due(refi + refi / 2, |_, _| {}), 1);
+    }
+
+    #[test]
+    fn a_refresh_precharges_open_banks_and_blocks_activates_for_trfc() {
+        let mut d = device(false);
+        let a = d.at(0);
+        d.act(a, 7, 0);
+        let refi = 7_800_000u64.div_ceil(833);
+        let mut closed = Vec::new();
+        d.refresh_due(refi, |t, b| closed.push((t, b)));
+        // PRE at the due time (tRAS long past), REF tRP later, then tRFC (350 ns = 421 tCK).
+        assert_eq!(closed, vec![(refi, 0)]);
+        assert_eq!(d.banks[0].open_row, CLOSED);
+        assert_eq!(d.earliest_act(a), refi + 16 + 350_000u64.div_ceil(833));
+        // The other rank was idle: REF at the due time.
+        assert_eq!(d.earliest_act(d.at(16)), refi + 350_000u64.div_ceil(833));
+    }
+
+    #[test]
+    fn column_commands_switching_rank_leave_trtrs_on_the_bus() {
+        let mut d = device(false);
+        let (a, b) = (d.at(0), d.at(16));
+        d.act(a, 0, 0);
+        d.act(b, 0, 1);
+        let rd = d.earliest_col(a, false);
+        assert_eq!(rd, 16);
+        let end = d.col(a, false, rd);
+        assert_eq!(end, 16 + 16 + 4);
+        // Other rank: its data may start tRTRS (2) after the end of the first burst.
+        assert_eq!(d.earliest_col(b, false) + 16, end + 2);
+        // Same rank, other bank group: tCCD_S = 4 (data back to back).
+        assert_eq!(d.earliest_col(d.at(4), false), 16 + 4);
     }
 }

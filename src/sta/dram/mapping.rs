@@ -222,7 +222,15 @@ mod tests {
     fn default_mapping_is_row_rank_bank_column_bankgroup_channel() {
         let m = Mapping::parse(DEFAULT, &sizes()).unwrap();
         // Written out with divisions, as the first stasim mapping did.
-        for addr in [0u64, 64, 128, 4096, 1 << 20, 0x1234_5678_c0, 0xdead_beef_00] {
+        for addr in [
+            0u64,
+            64,
+            128,
+            4096,
+            1 << 20,
+            0x0012_3456_78c0,
+            0x00de_adbe_ef00,
+        ] {
             let mut a = addr / 64;
             let channel = a % 2;
             a /= 2;
@@ -243,7 +251,10 @@ mod tests {
                 column: column as u32,
             };
             assert_eq!(m.decode(addr), want, "{addr:#x}");
-            assert_eq!(m.encode(&want), addr % (2 * 2 * 4 * 4 * 65_536 * 128 * 64) / 64 * 64);
+            assert_eq!(
+                m.encode(&want),
+                addr % (2 * 2 * 4 * 4 * 65_536 * 128 * 64) / 64 * 64
+            );
         }
     }
 

@@ -68,13 +68,33 @@ pub const SPEC: ModuleSpec = ModuleSpec {
     summary: "main memory (DDR4/5, LPDDR5, HBM2/3): banks, rows, address mapping, out-of-order FR-FCFS controller, refresh, JEDEC timings",
     ports: &[
         port("in0", Dir::In, TxnType::MemReq, "requests from requester 0"),
-        port("out0", Dir::Out, TxnType::MemResp, "responses to requester 0"),
+        port(
+            "out0",
+            Dir::Out,
+            TxnType::MemResp,
+            "responses to requester 0",
+        ),
         port("in1", Dir::In, TxnType::MemReq, "requests from requester 1"),
-        port("out1", Dir::Out, TxnType::MemResp, "responses to requester 1"),
+        port(
+            "out1",
+            Dir::Out,
+            TxnType::MemResp,
+            "responses to requester 1",
+        ),
         port("in2", Dir::In, TxnType::MemReq, "requests from requester 2"),
-        port("out2", Dir::Out, TxnType::MemResp, "responses to requester 2"),
+        port(
+            "out2",
+            Dir::Out,
+            TxnType::MemResp,
+            "responses to requester 2",
+        ),
         port("in3", Dir::In, TxnType::MemReq, "requests from requester 3"),
-        port("out3", Dir::Out, TxnType::MemResp, "responses to requester 3"),
+        port(
+            "out3",
+            Dir::Out,
+            TxnType::MemResp,
+            "responses to requester 3",
+        ),
     ],
     params: &[
         ParamSpec {
@@ -340,6 +360,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         completions: BinaryHeap::new(),
         wakes: Vec::new(),
         touched: Vec::new(),
+        ticks: BinaryHeap::new(),
         admit_wanted: false,
         admit_at_ps: None,
         admit_edge: 0,
@@ -458,6 +479,9 @@ pub struct Dram {
     completions: BinaryHeap<std::cmp::Reverse<(u64, u64, u32)>>,
     /// Scheduler wake-ups outstanding (a few).
     wakes: Vec<u64>,
+    /// Pending decision edges (tCK, channel), earliest first; entries whose channel has
+    /// moved on are skipped.
+    ticks: BinaryHeap<std::cmp::Reverse<(u64, u32)>>,
     /// Channels bursts entered since they were last settled.
     touched: Vec<u32>,
     /// A request arrived: look at the ports.
@@ -639,7 +663,9 @@ impl Dram {
     /// Recomputes the next decision of every channel bursts entered.
     fn settle(&mut self) {
         for k in 0..self.touched.len() {
-            self.channels[self.touched[k] as usize].settle();
+            let c = self.touched[k] as usize;
+            self.channels[c].settle();
+            self.queue_tick(c);
         }
         self.touched.clear();
     }
@@ -691,20 +717,17 @@ impl Dram {
             now_ps + 1
         };
         loop {
-            let Some((t, c)) = self
-                .channels
-                .iter()
-                .enumerate()
-                .map(|(c, ch)| (ch.next_tick, c))
-                .min()
-            else {
+            let Some((t, c)) = self.next_decision() else {
                 return;
             };
-            if t == u64::MAX || t.saturating_mul(tck) >= horizon_ps {
+            if t.saturating_mul(tck) >= horizon_ps {
                 return;
             }
+            self.ticks.pop();
             let notes = self.observed.then_some(&mut self.notes);
-            let Some(i) = self.channels[c].decide(t, notes) else {
+            let decided = self.channels[c].decide(t, notes);
+            self.queue_tick(c);
+            let Some(i) = decided else {
                 self.flush_notes(ctx, c);
                 continue;
             };
@@ -727,11 +750,29 @@ impl Dram {
         }
     }
 
+    /// The earliest pending decision: (edge, channel), ties to the lower channel.
+    fn next_decision(&mut self) -> Option<(u64, usize)> {
+        while let Some(&std::cmp::Reverse((t, c))) = self.ticks.peek() {
+            if self.channels[c as usize].next_tick == t {
+                return Some((t, c as usize));
+            }
+            self.ticks.pop();
+        }
+        None
+    }
+
+    /// Records channel `c`'s next decision edge.
+    fn queue_tick(&mut self, c: usize) {
+        let t = self.channels[c].next_tick;
+        if t != u64::MAX {
+            self.ticks.push(std::cmp::Reverse((t, c as u32)));
+        }
+    }
+
     /// Whether a request still on its link would fit its queue now.
     fn pop_could_fit(&mut self, ctx: &mut Ctx<'_, Transaction>) -> bool {
         (0..self.ports.len()).any(|k| {
-            self.ports[k].split.is_none()
-                && self.head(ctx, k).is_some_and(|h| self.room(&h))
+            self.ports[k].split.is_none() && self.head(ctx, k).is_some_and(|h| self.room(&h))
         })
     }
 
@@ -802,13 +843,7 @@ impl Dram {
     /// Wakes at the next decision or completion.
     fn arm(&mut self, ctx: &mut Ctx<'_, Transaction>) {
         let now = ctx.now().as_ps();
-        let next_tick = self
-            .channels
-            .iter()
-            .map(|c| c.next_tick)
-            .min()
-            .filter(|&t| t != u64::MAX)
-            .map(|t| t * self.std.tck_ps);
+        let next_tick = self.next_decision().map(|(t, _)| t * self.std.tck_ps);
         let next_done = self.completions.peek().map(|r| r.0.0);
         let want = next_tick
             .into_iter()
@@ -937,7 +972,8 @@ impl Actor<Transaction> for Dram {
             (
                 "peak_gbps",
                 StatValue::F64(
-                    self.std.peak_gbps(self.geo.burst_bytes / self.std.burst_beats)
+                    self.std
+                        .peak_gbps(self.geo.burst_bytes / self.std.burst_beats)
                         * self.geo.channels as f64,
                 ),
             ),

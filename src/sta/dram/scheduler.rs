@@ -398,7 +398,13 @@ impl Channel {
         issued
     }
 
-    fn issue(&mut self, o: Offer, t: u64, write: bool, notes: Option<&mut Notes>) -> Option<Issued> {
+    fn issue(
+        &mut self,
+        o: Offer,
+        t: u64,
+        write: bool,
+        notes: Option<&mut Notes>,
+    ) -> Option<Issued> {
         let bank = o.bank as usize;
         let a = self.dev.at(bank);
         let d = usize::from(write);
@@ -427,9 +433,7 @@ impl Channel {
                 None
             }
             Cmd::Col(i) => {
-                let Some(b) = self.queues[bank][d].remove(i as usize) else {
-                    return None;
-                };
+                let b = self.queues[bank][d].remove(i as usize)?;
                 if self.queues[bank][d].is_empty()
                     && let Some(k) = self.active[d].iter().position(|&x| x == o.bank)
                 {
@@ -455,7 +459,9 @@ impl Channel {
                 s.busy_cycles += self.dev.t.burst;
                 if self.policy.close_page {
                     let row = b.row;
-                    let pending = self.queues[bank].iter().any(|q| q.iter().any(|w| w.row == row));
+                    let pending = self.queues[bank]
+                        .iter()
+                        .any(|q| q.iter().any(|w| w.row == row));
                     if !pending {
                         let at = self.dev.earliest_pre(a);
                         self.dev.pre(a, at);
@@ -472,5 +478,88 @@ impl Channel {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::device::Timing;
+    use super::super::standards::DDR4_2400;
+    use super::*;
+
+    fn channel(write_high: usize, write_low: usize) -> Channel {
+        let dev = Device::new(Timing::of(&DDR4_2400), 1, 4, 4, false, false);
+        Channel::new(
+            dev,
+            Policy {
+                fr_fcfs: true,
+                close_page: false,
+                write_high,
+                write_low,
+            },
+        )
+    }
+
+    fn burst(seq: u64, bank: u32, row: u32, write: bool) -> Burst {
+        Burst {
+            slot: seq as u32,
+            seq,
+            row,
+            bank,
+            write,
+            prefetch: false,
+        }
+    }
+
+    /// Runs the channel dry; returns the bursts in the order their column commands issued.
+    fn drain(ch: &mut Channel) -> Vec<u64> {
+        ch.settle();
+        let mut order = Vec::new();
+        while ch.next_tick != u64::MAX {
+            if let Some(i) = ch.decide(ch.next_tick, None) {
+                order.push(i.burst.seq);
+            }
+        }
+        order
+    }
+
+    #[test]
+    fn reads_go_first_until_writes_reach_the_high_watermark() {
+        let mut ch = channel(3, 1);
+        ch.push(burst(0, 0, 0, true), 0);
+        ch.push(burst(1, 1, 0, false), 0);
+        ch.push(burst(2, 2, 0, true), 0);
+        // Two writes wait (below 3): the younger read goes first.
+        assert_eq!(drain(&mut ch), vec![1, 0, 2]);
+        let mut ch = channel(2, 1);
+        ch.push(burst(0, 0, 0, true), 0);
+        ch.push(burst(1, 1, 0, false), 0);
+        ch.push(burst(2, 2, 0, true), 0);
+        // Two writes reach the watermark: drain down to 1 first, then the read.
+        assert_eq!(drain(&mut ch), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn an_open_row_hit_overtakes_an_older_burst_to_another_row() {
+        let mut ch = channel(8, 2);
+        ch.push(burst(0, 0, 5, false), 0);
+        assert_eq!(drain(&mut ch), vec![0]);
+        // Row 5 of bank 0 is open: the younger hit goes before the older conflict.
+        ch.push(burst(1, 0, 6, false), 100);
+        ch.push(burst(2, 0, 5, false), 100);
+        assert_eq!(drain(&mut ch), vec![2, 1]);
+        assert_eq!(ch.stats.row_hits, 1);
+        assert_eq!(ch.stats.row_conflicts, 1);
+        assert_eq!(ch.stats.row_misses, 1);
+    }
+
+    #[test]
+    fn demand_bursts_go_before_older_prefetches() {
+        let mut ch = channel(8, 2);
+        let mut p = burst(0, 0, 0, false);
+        p.prefetch = true;
+        ch.push(p, 0);
+        ch.push(burst(1, 4, 0, false), 0);
+        assert_eq!(drain(&mut ch), vec![1, 0]);
     }
 }

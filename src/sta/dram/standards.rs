@@ -370,7 +370,11 @@ mod tests {
         for (s, want) in cases {
             let got = s.peak_gbps(s.bus_bytes);
             // tCK is rounded down to whole ps (416 for 416.7): within 0.2 %.
-            assert!((got - want).abs() / want < 0.002, "{}: {got} vs {want}", s.name);
+            assert!(
+                (got - want).abs() / want < 0.002,
+                "{}: {got} vs {want}",
+                s.name
+            );
         }
     }
 
