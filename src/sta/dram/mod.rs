@@ -555,10 +555,18 @@ impl Dram {
     }
 
     /// The next burst of port `k`, decoded once (`None`: no request waiting).
+    #[inline]
     fn head(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize) -> Option<Head> {
-        if let Some(h) = self.ports[k].head {
-            return Some(h);
+        match self.ports[k].head {
+            Some(h) => Some(h),
+            None if self.ports[k].split.is_none() && self.ports[k].empty => None,
+            None => self.decode_head(ctx, k),
         }
+    }
+
+    /// [`Dram::head`] when it is not known yet.
+    #[cold]
+    fn decode_head(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize) -> Option<Head> {
         let bb = self.geo.burst_bytes;
         let (addr, write, prefetch) = match self.ports[k].split {
             Some((slot, addr, _)) => {
