@@ -98,6 +98,12 @@ pub enum ParamType {
     Bool,
     /// One of a fixed set of names.
     Choice(&'static [&'static str]),
+    /// A free-form name the module checks when it is built (e.g. a DRAM address mapping
+    /// string); `what` describes the accepted forms for messages.
+    Text {
+        /// What the text may be, e.g. "a mapping preset or a DRAMsim3-style string".
+        what: &'static str,
+    },
     /// An integer in `min..=max`, or `auto`: a value the run works out from the rest of
     /// the design before it starts (e.g. an address placed after the planned tensors).
     AutoInt {
@@ -293,6 +299,7 @@ impl Value {
                     Err(format!("`{s}` is not one of {}", quote_list(names)))
                 }
             }
+            (ParamType::Text { .. }, Value::Str(s)) if !s.is_empty() => Ok(Value::Str(s.clone())),
             (ParamType::IntList { min, max }, Value::List(items)) => {
                 if items.is_empty() {
                     return Err("the list is empty".into());
@@ -326,6 +333,7 @@ impl ParamType {
             ParamType::Float { min, max } => format!("a number in {min}..={max}"),
             ParamType::Bool => "true or false".into(),
             ParamType::Choice(names) => format!("one of {}", quote_list(names)),
+            ParamType::Text { what } => (*what).into(),
             ParamType::IntList { min, max } => format!("a list of integers in {min}..={max}"),
         }
     }

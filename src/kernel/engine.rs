@@ -46,6 +46,13 @@ impl<M: Message> Ctx<'_, M> {
         SimTime::from_ps(self.core.queue.now())
     }
 
+    /// Time of the earliest event still pending for any actor (`None`: none). Nothing can
+    /// reach this actor before it, so an actor may compute its own state up to (not
+    /// including) that time without waking for each step.
+    pub fn next_event_time(&mut self) -> Option<SimTime> {
+        self.core.queue.peek_time().map(SimTime::from_ps)
+    }
+
     /// This actor's clock domain.
     #[inline]
     pub fn clock(&self) -> Clock {

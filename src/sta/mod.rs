@@ -5,7 +5,6 @@ pub mod account;
 pub mod accumulator;
 pub mod buffer;
 pub mod controller;
-pub mod ddr4;
 pub mod dram;
 pub mod out_buffer;
 pub mod pe_array;

@@ -41,6 +41,11 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "sta-offchip-softmax",
         include_str!("../../topologies/sta-offchip-softmax.yaml"),
     ),
+    ("sta-hbm2", include_str!("../../topologies/sta-hbm2.yaml")),
+    (
+        "sta-lpddr5",
+        include_str!("../../topologies/sta-lpddr5.yaml"),
+    ),
     ("dense", include_str!("../../topologies/dense.yaml")),
     ("pipeline", include_str!("../../topologies/pipeline.yaml")),
 ];

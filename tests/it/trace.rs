@@ -101,7 +101,7 @@ fn vcd_signals_agree_with_the_report() {
     let occ = changes(&vcd, "links", "weight_buffer_operand__pe_array_weights");
     assert!(!occ.is_empty());
     assert!(occ.iter().all(|(_, v)| bits(v) <= 1));
-    // DRAM: at most `lookahead` (8) bursts in flight on its one channel; bandwidth <= peak
+    // DRAM: a bounded number of bursts in flight on its one channel; bandwidth <= peak
     // (the VCD prints it to 3 decimals).
     let inflight = changes(&vcd, "dram", "inflight");
     assert!(inflight.iter().any(|(_, v)| bits(v) > 0));

@@ -1,0 +1,565 @@
+//! The command scheduler of one DRAM channel: per-bank read and write queues, write drain
+//! between watermarks, and FR-FCFS command selection, event-driven.
+//!
+//! # Queues
+//! Bursts wait in the channel's read queue or write queue (depths set by the front end),
+//! each kept as per-bank queues in arrival order. The channel serves one direction at a
+//! time: reads, until `write_high` writes wait (or no demand read does); then writes until
+//! no more than `write_low` wait (while demand reads wait).
+//!
+//! # Selection (each DRAM clock edge)
+//! Each bank with bursts of the served direction offers one command: a column command for
+//! its oldest burst to the open row (a row hit); else, with another row open and no hit
+//! waiting, a PRE; else (closed) an ACT for its oldest burst. Demand bursts count as older
+//! than any prefetch burst. Of the commands whose every constraint (see `device.rs`) is met
+//! at the edge, the scheduler issues the oldest row hit, else the oldest command; one
+//! command per edge (the command bus). `fcfs` drops the row-hit preference and the
+//! reordering within a bank (each bank offers its oldest burst's command).
+//!
+//! # Event-driven
+//! The offered commands and their earliest legal times are recomputed only when the state
+//! changed (a command issued, a burst arrived, a refresh, a direction switch). When nothing
+//! is legal at an edge, the next decision is at the first edge at which the earliest offered
+//! command becomes legal: idle and waiting stretches cost nothing.
+//!
+//! # Page policy
+//! `open`: rows stay open until a conflict or refresh. `close`: a column command with no
+//! other burst to its row waiting closes the bank at its earliest PRE (auto-precharge).
+
+use std::collections::VecDeque;
+
+use super::device::{CLOSED, Device};
+
+/// One burst waiting in a queue.
+#[derive(Copy, Clone, Debug)]
+pub struct Burst {
+    /// Front-end request slot.
+    pub slot: u32,
+    /// Admission order (age).
+    pub seq: u64,
+    /// Row.
+    pub row: u32,
+    /// Bank within the channel.
+    pub bank: u32,
+    /// Write (else read).
+    pub write: bool,
+    /// Of a prefetch request (served after demand bursts).
+    pub prefetch: bool,
+}
+
+/// What a bank's last ACT/PRE was for: the next column command there counts as a miss or
+/// conflict.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Opened {
+    Hit,
+    Miss,
+    Conflict,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Cmd {
+    Act,
+    Pre,
+    /// Column command for the burst at this index of the bank's queue.
+    Col(u32),
+}
+
+/// A bank's choice of command, kept until its queue or open row changes.
+#[derive(Copy, Clone, Debug)]
+struct Core {
+    cmd: Cmd,
+    key: u64,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct Offer {
+    bank: u32,
+    cmd: Cmd,
+    /// Priority, lower first: prefetch bit, not-a-hit bit, age.
+    key: u64,
+    earliest: u64,
+}
+
+/// Statistics of one channel.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Read bursts.
+    pub reads: u64,
+    /// Write bursts.
+    pub writes: u64,
+    /// Column commands to an already open row.
+    pub row_hits: u64,
+    /// Column commands that needed an ACT of a closed bank.
+    pub row_misses: u64,
+    /// Column commands that needed a PRE of another row first.
+    pub row_conflicts: u64,
+    /// ACT commands.
+    pub activates: u64,
+    /// PRE commands (explicit and auto-precharge; refresh's not counted).
+    pub precharges: u64,
+    /// All-bank refreshes.
+    pub refreshes: u64,
+    /// Data-bus busy time, tCK.
+    pub busy_cycles: u64,
+}
+
+/// A column command the scheduler issued.
+#[derive(Copy, Clone, Debug)]
+pub struct Issued {
+    /// The burst.
+    pub burst: Burst,
+    /// Command time, tCK.
+    pub at: u64,
+    /// End of its data burst, tCK.
+    pub done: u64,
+}
+
+/// Scheduling options.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Row hits first (FR-FCFS) or strictly oldest first.
+    pub fr_fcfs: bool,
+    /// Close-page (auto-precharge when no hit waits).
+    pub close_page: bool,
+    /// Waiting writes that start a drain.
+    pub write_high: usize,
+    /// Waiting writes at which a drain stops.
+    pub write_low: usize,
+}
+
+/// Bank-state changes for traces: (time tCK, bank within the channel, open row or -1).
+pub type Notes = Vec<(u64, u32, i64)>;
+
+/// One channel: device state, queues and the scheduler.
+pub struct Channel {
+    /// Banks, ranks, bus.
+    pub dev: Device,
+    policy: Policy,
+    /// Per bank: read queue, write queue.
+    queues: Vec<[VecDeque<Burst>; 2]>,
+    opened: Vec<Opened>,
+    /// Per bank and direction: its command choice, `None` when stale.
+    cores: Vec<[Option<Core>; 2]>,
+    /// Banks with a non-empty queue, per direction.
+    active: [Vec<u32>; 2],
+    /// Queued demand reads, prefetch reads, writes.
+    pub demand_reads: usize,
+    /// Queued prefetch reads.
+    pub prefetch_reads: usize,
+    /// Queued writes.
+    pub writes: usize,
+    write_mode: bool,
+    /// Earliest edge for the next command (command bus).
+    cmd_free: u64,
+    /// Next decision edge (u64::MAX: nothing to do).
+    pub next_tick: u64,
+    /// Latest arrival since the last decision, ps.
+    arrived: u64,
+    /// Earliest legal time of the offers bursts arriving since `settle` changed.
+    arrived_min: u64,
+    offers: Vec<Offer>,
+    /// The offers are stale.
+    dirty: bool,
+    /// Direction the offers were made for.
+    offered_write: bool,
+    /// Statistics.
+    pub stats: Stats,
+}
+
+impl Channel {
+    /// An idle channel.
+    pub fn new(dev: Device, policy: Policy) -> Channel {
+        let n = dev.banks.len();
+        Channel {
+            dev,
+            policy,
+            queues: (0..n).map(|_| [VecDeque::new(), VecDeque::new()]).collect(),
+            opened: vec![Opened::Hit; n],
+            cores: vec![[None, None]; n],
+            active: [Vec::new(), Vec::new()],
+            demand_reads: 0,
+            prefetch_reads: 0,
+            writes: 0,
+            write_mode: false,
+            cmd_free: 0,
+            next_tick: u64::MAX,
+            arrived: 0,
+            arrived_min: u64::MAX,
+            offers: Vec::new(),
+            dirty: true,
+            offered_write: false,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Queued reads (demand and prefetch).
+    pub fn reads(&self) -> usize {
+        self.demand_reads + self.prefetch_reads
+    }
+
+    /// Queues `b`, arrived at edge `now` (tCK; all times here count tCK from 0).
+    pub fn push(&mut self, b: Burst, now: u64) {
+        let d = usize::from(b.write);
+        let q = &mut self.queues[b.bank as usize][d];
+        if q.is_empty() {
+            self.active[d].push(b.bank);
+        }
+        q.push_back(b);
+        self.cores[b.bank as usize][d] = None;
+        match (b.write, b.prefetch) {
+            (true, _) => self.writes += 1,
+            (false, false) => self.demand_reads += 1,
+            (false, true) => self.prefetch_reads += 1,
+        }
+        self.arrived = self.arrived.max(now);
+        if !self.dirty && b.write == self.offered_write {
+            // Only this bank's offer can change.
+            let e = self.offer_bank(b.bank, b.write);
+            self.arrived_min = self.arrived_min.min(e);
+        }
+    }
+
+    /// After bursts arrived: brings the offers and the next decision edge up to date.
+    pub fn settle(&mut self) {
+        let write = self.serve_writes();
+        let from = self.arrived;
+        if self.dirty || write != self.offered_write {
+            self.make_offers(write);
+            self.set_next(from);
+        } else if self.arrived_min != u64::MAX {
+            let at = self.arrived_min.max(self.cmd_free).max(from);
+            self.next_tick = self.next_tick.min(at);
+        }
+        self.arrived_min = u64::MAX;
+    }
+
+    /// Recomputes bank `bank`'s offer for direction `write` (the offered one); returns its
+    /// earliest legal time.
+    fn offer_bank(&mut self, bank: u32, write: bool) -> u64 {
+        let o = self.offer(bank, write);
+        match self.offers.iter_mut().find(|x| x.bank == bank) {
+            Some(x) => *x = o,
+            None => self.offers.push(o),
+        }
+        o.earliest
+    }
+
+    /// Sets `next_tick`: the first edge not before `from` or the command bus at which an
+    /// offer is legal.
+    fn set_next(&mut self, from: u64) {
+        self.next_tick = match self.offers.iter().map(|o| o.earliest).min() {
+            Some(e) => e.max(self.cmd_free).max(from),
+            None => u64::MAX,
+        };
+    }
+
+    /// Whether writes are served now (updating the drain state).
+    fn serve_writes(&mut self) -> bool {
+        let p = &self.policy;
+        self.write_mode = if self.write_mode {
+            self.writes > p.write_low || self.demand_reads == 0
+        } else {
+            self.writes >= p.write_high || self.demand_reads == 0
+        };
+        self.write_mode && self.writes > 0
+    }
+
+    /// The oldest burst of `q` (demand before prefetch) matching `f`.
+    fn oldest(q: &VecDeque<Burst>, f: impl Fn(&Burst) -> bool) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        for (i, b) in q.iter().enumerate() {
+            if f(b) {
+                if !b.prefetch {
+                    return Some(i);
+                }
+                best.get_or_insert(i);
+            }
+        }
+        best
+    }
+
+    fn key(b: &Burst, hit: bool) -> u64 {
+        (u64::from(b.prefetch) << 63) | (u64::from(!hit) << 62) | b.seq
+    }
+
+    /// The command bank `bank` offers for direction `write` (its queue is not empty).
+    fn core(&self, bank: u32, write: bool) -> Core {
+        let d = usize::from(write);
+        let q = &self.queues[bank as usize][d];
+        let open = self.dev.banks[bank as usize].open_row;
+        let row_cmd = if open == CLOSED { Cmd::Act } else { Cmd::Pre };
+        if self.policy.fr_fcfs {
+            let hit = if open == CLOSED {
+                None
+            } else {
+                Self::oldest(q, |b| b.row == open)
+            };
+            match hit {
+                Some(i) => Core {
+                    cmd: Cmd::Col(i as u32),
+                    key: Self::key(&q[i], true),
+                },
+                None => {
+                    let i = Self::oldest(q, |_| true).unwrap_or(0);
+                    Core {
+                        cmd: row_cmd,
+                        key: Self::key(&q[i], false),
+                    }
+                }
+            }
+        } else {
+            let i = Self::oldest(q, |_| true).unwrap_or(0);
+            Core {
+                cmd: if q[i].row == open {
+                    Cmd::Col(i as u32)
+                } else {
+                    row_cmd
+                },
+                key: Self::key(&q[i], false),
+            }
+        }
+    }
+
+    /// Bank `bank`'s offer for direction `write`: its command (kept while its queue and row
+    /// stay) and the command's earliest legal time.
+    fn offer(&mut self, bank: u32, write: bool) -> Offer {
+        let d = usize::from(write);
+        let core = match self.cores[bank as usize][d] {
+            Some(c) => c,
+            None => {
+                let c = self.core(bank, write);
+                self.cores[bank as usize][d] = Some(c);
+                c
+            }
+        };
+        let a = self.dev.at(bank as usize);
+        let earliest = match core.cmd {
+            Cmd::Act => self.dev.earliest_act(a),
+            Cmd::Pre => self.dev.earliest_pre(a),
+            Cmd::Col(_) => self.dev.earliest_col(a, write),
+        };
+        Offer {
+            bank,
+            cmd: core.cmd,
+            key: core.key,
+            earliest,
+        }
+    }
+
+    /// Recomputes every bank's offer for direction `write`.
+    fn make_offers(&mut self, write: bool) {
+        let d = usize::from(write);
+        self.offers.clear();
+        for k in 0..self.active[d].len() {
+            let o = self.offer(self.active[d][k], write);
+            self.offers.push(o);
+        }
+        self.dirty = false;
+        self.offered_write = write;
+    }
+
+    /// Decides at edge `t` (tCK, `t == self.next_tick`): applies due refreshes, issues at most one
+    /// command, and sets `next_tick`. Returns the column command issued, if any.
+    pub fn decide(&mut self, t: u64, notes: Option<&mut Notes>) -> Option<Issued> {
+        let mut notes = notes;
+        if self.dev.next_refresh() <= t {
+            let n = self.dev.refresh_due(t, |at, bank| {
+                if let Some(v) = notes.as_deref_mut() {
+                    v.push((at, bank as u32, -1));
+                }
+            });
+            self.stats.refreshes += n;
+            for c in &mut self.cores {
+                *c = [None, None];
+            }
+            self.dirty = true;
+        }
+        let write = self.serve_writes();
+        if self.reads() + self.writes == 0 {
+            self.next_tick = u64::MAX;
+            return None;
+        }
+        if self.dirty || write != self.offered_write {
+            self.make_offers(write);
+        }
+        let best = self
+            .offers
+            .iter()
+            .filter(|o| o.earliest <= t)
+            .min_by_key(|o| o.key)
+            .copied();
+        let issued = best.and_then(|o| self.issue(o, t, write, notes));
+        if best.is_some() {
+            self.cmd_free = t + 1;
+            let write = self.serve_writes();
+            self.make_offers(write);
+        }
+        self.set_next(t + 1);
+        issued
+    }
+
+    fn issue(
+        &mut self,
+        o: Offer,
+        t: u64,
+        write: bool,
+        notes: Option<&mut Notes>,
+    ) -> Option<Issued> {
+        let bank = o.bank as usize;
+        let a = self.dev.at(bank);
+        let d = usize::from(write);
+        self.cores[bank] = [None, None];
+        match o.cmd {
+            Cmd::Act => {
+                let q = &self.queues[bank][d];
+                let row = q[Self::oldest(q, |_| true).unwrap_or(0)].row;
+                self.dev.act(a, row, t);
+                if self.opened[bank] == Opened::Hit {
+                    self.opened[bank] = Opened::Miss;
+                }
+                self.stats.activates += 1;
+                if let Some(v) = notes {
+                    v.push((t, o.bank, i64::from(row)));
+                }
+                None
+            }
+            Cmd::Pre => {
+                self.dev.pre(a, t);
+                self.opened[bank] = Opened::Conflict;
+                self.stats.precharges += 1;
+                if let Some(v) = notes {
+                    v.push((t, o.bank, -1));
+                }
+                None
+            }
+            Cmd::Col(i) => {
+                let b = self.queues[bank][d].remove(i as usize)?;
+                if self.queues[bank][d].is_empty()
+                    && let Some(k) = self.active[d].iter().position(|&x| x == o.bank)
+                {
+                    self.active[d].swap_remove(k);
+                }
+                match (b.write, b.prefetch) {
+                    (true, _) => self.writes -= 1,
+                    (false, false) => self.demand_reads -= 1,
+                    (false, true) => self.prefetch_reads -= 1,
+                }
+                let done = self.dev.col(a, write, t);
+                let s = &mut self.stats;
+                match std::mem::replace(&mut self.opened[bank], Opened::Hit) {
+                    Opened::Hit => s.row_hits += 1,
+                    Opened::Miss => s.row_misses += 1,
+                    Opened::Conflict => s.row_conflicts += 1,
+                }
+                if write {
+                    s.writes += 1;
+                } else {
+                    s.reads += 1;
+                }
+                s.busy_cycles += self.dev.t.burst;
+                if self.policy.close_page {
+                    let row = b.row;
+                    let pending = self.queues[bank]
+                        .iter()
+                        .any(|q| q.iter().any(|w| w.row == row));
+                    if !pending {
+                        let at = self.dev.earliest_pre(a);
+                        self.dev.pre(a, at);
+                        self.stats.precharges += 1;
+                        if let Some(v) = notes {
+                            v.push((at, o.bank, -1));
+                        }
+                    }
+                }
+                Some(Issued {
+                    burst: b,
+                    at: t,
+                    done,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::device::Timing;
+    use super::super::standards::DDR4_2400;
+    use super::*;
+
+    fn channel(write_high: usize, write_low: usize) -> Channel {
+        let dev = Device::new(Timing::of(&DDR4_2400), 1, 4, 4, false, false);
+        Channel::new(
+            dev,
+            Policy {
+                fr_fcfs: true,
+                close_page: false,
+                write_high,
+                write_low,
+            },
+        )
+    }
+
+    fn burst(seq: u64, bank: u32, row: u32, write: bool) -> Burst {
+        Burst {
+            slot: seq as u32,
+            seq,
+            row,
+            bank,
+            write,
+            prefetch: false,
+        }
+    }
+
+    /// Runs the channel dry; returns the bursts in the order their column commands issued.
+    fn drain(ch: &mut Channel) -> Vec<u64> {
+        ch.settle();
+        let mut order = Vec::new();
+        while ch.next_tick != u64::MAX {
+            if let Some(i) = ch.decide(ch.next_tick, None) {
+                order.push(i.burst.seq);
+            }
+        }
+        order
+    }
+
+    #[test]
+    fn reads_go_first_until_writes_reach_the_high_watermark() {
+        let mut ch = channel(3, 1);
+        ch.push(burst(0, 0, 0, true), 0);
+        ch.push(burst(1, 1, 0, false), 0);
+        ch.push(burst(2, 2, 0, true), 0);
+        // Two writes wait (below 3): the younger read goes first.
+        assert_eq!(drain(&mut ch), vec![1, 0, 2]);
+        let mut ch = channel(2, 1);
+        ch.push(burst(0, 0, 0, true), 0);
+        ch.push(burst(1, 1, 0, false), 0);
+        ch.push(burst(2, 2, 0, true), 0);
+        // Two writes reach the watermark: drain down to 1 first, then the read.
+        assert_eq!(drain(&mut ch), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn an_open_row_hit_overtakes_an_older_burst_to_another_row() {
+        let mut ch = channel(8, 2);
+        ch.push(burst(0, 0, 5, false), 0);
+        assert_eq!(drain(&mut ch), vec![0]);
+        // Row 5 of bank 0 is open: the younger hit goes before the older conflict.
+        ch.push(burst(1, 0, 6, false), 100);
+        ch.push(burst(2, 0, 5, false), 100);
+        assert_eq!(drain(&mut ch), vec![2, 1]);
+        assert_eq!(ch.stats.row_hits, 1);
+        assert_eq!(ch.stats.row_conflicts, 1);
+        assert_eq!(ch.stats.row_misses, 1);
+    }
+
+    #[test]
+    fn demand_bursts_go_before_older_prefetches() {
+        let mut ch = channel(8, 2);
+        let mut p = burst(0, 0, 0, false);
+        p.prefetch = true;
+        ch.push(p, 0);
+        ch.push(burst(1, 4, 0, false), 0);
+        assert_eq!(drain(&mut ch), vec![1, 0]);
+    }
+}
