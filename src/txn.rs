@@ -58,10 +58,16 @@ pub enum Via {
         op: u32,
         /// Passes over each element (GELU 1, residual add + LayerNorm 3).
         passes: u32,
+        /// The op whose output the finished tile is (the chain's last op that stores).
+        store: u32,
         /// The DRAM address of this tile's second operand (a residual or a gate that is
         /// not on chip): the vector unit reads the tile's bytes there before serving it.
         /// `None` when the operand is on chip or the chain takes none.
         operand: Option<u64>,
+        /// A second tensor the chain stores (the value before its last, row-wise ops: a
+        /// pre-norm layer's residual stream beside its normalisation): the vector op that
+        /// stores it and where this tile of it goes.
+        also: Option<(u32, Dest)>,
     },
 }
 

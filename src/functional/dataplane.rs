@@ -321,20 +321,17 @@ impl DataPlane {
         }
     }
 
-    /// The op whose output a tile of op `id` is committed to: itself, or the last op of
-    /// the fused chain it starts.
-    fn storing_op(&self, id: u32) -> usize {
-        let mut j = id as usize;
-        while self.graph.ops[j].output.is_none()
-            && self
-                .graph
-                .ops
-                .get(j + 1)
-                .is_some_and(|o| o.vector_op().is_some())
+    /// The first op of the fused chain op `j` belongs to (`j` itself when it is not a
+    /// vector op).
+    fn chain_start(&self, j: usize) -> usize {
+        let mut k = j;
+        while k > 0
+            && self.graph.ops[k].vector_op().is_some()
+            && self.graph.ops[k - 1].vector_op().is_some()
         {
-            j += 1;
+            k -= 1;
         }
-        j
+        k
     }
 
     /// Commits a tile that reached the activation buffer or DRAM to the memory image.
@@ -342,14 +339,14 @@ impl DataPlane {
         let Some(data) = t.data.as_deref() else {
             return;
         };
-        let j = self.storing_op(t.op);
+        // A tile's op is the op whose output it is (the vector unit names the storing op).
+        let j = t.op as usize;
         let op = &self.graph.ops[j];
         let Some(out) = op.output else {
             return;
         };
-        // A LayerNorm of the chain runs once the row is complete.
-        let first = t.op as usize;
-        let norm = (first..=j)
+        // A LayerNorm of the chain up to the storing op runs once the row is complete.
+        let norm = (self.chain_start(j)..=j)
             .map(|i| &self.graph.ops[i])
             .find(|o| {
                 matches!(

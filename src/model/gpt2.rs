@@ -4,8 +4,10 @@
 //!
 //! Known simplification: GPT-2 normalises *before* attention and the FFN (pre-LN) and adds
 //! the residual after; this lowering keeps the encoder's post-LN arrangement, which has the
-//! same matmuls, the same vector work per element, and the same traffic. Normalisations on
-//! a tensor that no matmul produced (pre-LN, RMSNorm) come with the Llama lowering.
+//! same matmuls, the same vector work per element, and the same traffic. A pre-LN layer can
+//! be lowered now (a fused chain may store the residual stream beside its
+//! normalisation), except the first layer's norm of the embedding, which no matmul
+//! precedes; that, and the pre-LN GPT-2 and Llama lowerings, come with issue 14.
 
 use super::Graph;
 use crate::workload::Workload;

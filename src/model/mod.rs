@@ -19,7 +19,9 @@
 //! streamed operand through a [`View`] (a tensor and a first column: Q, K and V are column
 //! ranges of one tensor). A softmax follows its scores; vector ops follow the matmul they
 //! are fused to (a *chain*: the matmul's finished tiles pass through each in turn), may
-//! read a second operand (a residual, a gate) and store their output. Causal scores skip
+//! read a second operand (a residual, a gate) and store their output: the chain's last op
+//! stores, and one op before trailing row-wise ops may store too (a pre-norm layer keeps
+//! its residual stream beside the normalised input of the next matmul). Causal scores skip
 //! tiles wholly above the diagonal, and their MACs.
 //!
 //! The lowering of a post-LayerNorm layer (BERT; hidden `d`, heads `h`, `dh = d/h`, FFN

@@ -156,10 +156,17 @@ fn emit(
     let row_done = last_chunk && ct == (g.ct_last_of)(rt);
     // The tile of the vector op's DRAM operand, at the same tile-major place.
     let via = match job.via {
-        Via::Vector { op, passes, .. } => Via::Vector {
+        Via::Vector {
+            op, passes, store, ..
+        } => Via::Vector {
             op,
             passes,
+            store,
             operand: job.operand_dram.map(|a| a + tile_at),
+            also: job.also.map(|(store, addr)| {
+                let dest = addr.map_or(Dest::OnChip, |a| Dest::Dram { addr: a + tile_at });
+                (store, dest)
+            }),
         },
         v => v,
     };
@@ -191,6 +198,15 @@ fn emit(
     });
     n.passes += 1;
     if last_chunk {
+        if let Via::Vector {
+            also: Some((_, d)), ..
+        } = via
+        {
+            match d {
+                Dest::Dram { .. } => n.writes += 1,
+                Dest::OnChip => n.fills[FILL_VEC as usize] += 1,
+            }
+        }
         match (dest, job.via) {
             (Dest::Dram { .. }, _) => n.writes += 1,
             (Dest::OnChip, Via::Softmax { .. }) => n.fills[FILL_SM as usize] += 1,

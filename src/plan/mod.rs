@@ -127,6 +127,9 @@ pub struct Job {
     /// The fused vector op's second operand (residual, gate) in DRAM at this address,
     /// tile-major like every tensor the engine writes (else on chip, or none).
     pub operand_dram: Option<u64>,
+    /// A second tensor the fused chain stores: the vector op storing it, and its DRAM
+    /// address (`None`: on chip).
+    pub also: Option<(u32, Option<u64>)>,
     /// Causal mask.
     pub causal: Causal,
     /// The stationary operand is a layer's weights (counted in the planned weight bytes),
@@ -250,6 +253,7 @@ struct MatMul {
     via: Via,
     dest_dram: Option<u64>,
     operand_dram: Option<u64>,
+    also: Option<(u32, Option<u64>)>,
     causal: Causal,
     weights: bool,
 }
@@ -318,6 +322,7 @@ impl Planner<'_> {
             via: m.via,
             dest_dram: m.dest_dram,
             operand_dram: m.operand_dram,
+            also: m.also,
             causal: m.causal,
             weights: m.weights,
             tiling,
@@ -442,12 +447,26 @@ impl Planner<'_> {
             .filter(|&j| g.ops[j].output.is_some())
             .collect();
         let last = chain.end - 1;
-        if storing != [last] {
-            return Err(shape_error(
-                o,
-                "the vector unit writes one tensor: only the last op of a fused chain may store",
-            ));
-        }
+        // The vector unit writes the chain's last value, and may also write the value
+        // before its trailing row-wise ops (a pre-norm layer's residual stream beside its
+        // normalisation): their element values are the same, the norm runs per row.
+        let mid = match storing.as_slice() {
+            [l] if *l == last => None,
+            [j, l]
+                if *l == last
+                    && *j > i
+                    && (j + 1..=last)
+                        .all(|k| g.ops[k].vector_op().is_some_and(|v| v.row_wise())) =>
+            {
+                Some(*j)
+            }
+            _ => {
+                return Err(shape_error(
+                    o,
+                    "the vector unit writes a fused chain's last value, and at most one more before its trailing row-wise ops: only the last op of a fused chain may store, or one before its final norms",
+                ));
+            }
+        };
         let out_t = g.ops[last].output.unwrap_or(TensorId(0));
         let input = o
             .input
@@ -467,7 +486,9 @@ impl Planner<'_> {
             Via::Vector {
                 op: chain.start as u32,
                 passes,
+                store: last as u32,
                 operand: None,
+                also: None,
             }
         };
         // The chain's second operand: read by the vector unit from DRAM unless on chip. A
@@ -486,6 +507,14 @@ impl Planner<'_> {
             ));
         }
         let operand = operands.first().copied().filter(|p| !p.on_chip);
+        // The second store is placed first: the last output must fit beside it.
+        let mut also = mid.map(|j| {
+            let t = g.ops[j].output.unwrap_or(TensorId(0));
+            (j, t, self.place_output(wk, i, t))
+        });
+        if let Some((_, t, p)) = also {
+            wk.place[t.0 as usize] = Some(p);
+        }
         let mut out = self.place_output(wk, i, out_t);
         let waddr = self.alloc(o.pattern.stored_bytes(o.k, o.cols, 8 * wk.vb));
         let mut job = 0;
@@ -505,6 +534,12 @@ impl Planner<'_> {
                 via,
                 dest_dram: (!out.on_chip).then_some(out.addr + inst * out.instance_bytes),
                 operand_dram: operand.map(|p| p.addr + inst * p.instance_bytes),
+                also: also.map(|(j, _, p)| {
+                    (
+                        j as u32,
+                        (!p.on_chip).then_some(p.addr + inst * p.instance_bytes),
+                    )
+                }),
                 causal: Causal::No,
                 weights: true,
             })?;
@@ -512,6 +547,11 @@ impl Planner<'_> {
         out.after = Dep::Job(job);
         out.src = if chain.is_empty() { FILL_ACC } else { FILL_VEC };
         wk.place[out_t.0 as usize] = Some(out);
+        if let Some((_, t, p)) = &mut also {
+            p.after = Dep::Job(job);
+            p.src = FILL_VEC;
+            wk.place[t.0 as usize] = Some(*p);
+        }
         Ok(chain.end)
     }
 
@@ -582,6 +622,7 @@ impl Planner<'_> {
                     via: Via::Softmax { op: i as u32 + 1 },
                     dest_dram: None,
                     operand_dram: None,
+                    also: None,
                     causal: causal(Causal::Scores),
                     weights: false,
                 })?);
@@ -606,6 +647,7 @@ impl Planner<'_> {
                     dest_dram: (!out.on_chip)
                         .then_some(out.addr + bi * out.instance_bytes + (row0 + col0 * s) * vb),
                     operand_dram: None,
+                    also: None,
                     causal: causal(Causal::Pv),
                     weights: false,
                 })?;
@@ -903,5 +945,91 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("layer 0 `ffn1`"), "{e}");
+    }
+
+    /// Counts what a job expands into.
+    #[derive(Default)]
+    struct Count {
+        passes: u64,
+    }
+
+    impl expand::Sink for Count {
+        fn wb(&mut self, _f: crate::txn::Fetch) {}
+        fn ab(&mut self, _f: crate::txn::Fetch) {}
+        fn pe(&mut self, _p: crate::txn::Pass) {
+            self.passes += 1;
+        }
+    }
+
+    #[test]
+    fn a_chain_may_also_store_its_value_before_its_final_norm() {
+        use crate::model::{Home, Op, Tensor, VectorOp};
+        // Pre-norm style: ffn2 -> add (stores the residual stream) -> LayerNorm (stores
+        // the normalised output), both written by the vector unit from one pass of tiles.
+        let mut g = bert(1).graph();
+        let stream = g.add_tensor(Tensor {
+            label: "stream",
+            home: Home::Chip,
+            ..g.tensors[0].clone()
+        });
+        let out = g.ops[9].output;
+        g.ops[9].role = crate::model::Role::Vector { op: VectorOp::Add };
+        g.ops[9].output = Some(stream);
+        let norm = Op {
+            name: "ln",
+            role: crate::model::Role::Vector {
+                op: VectorOp::LayerNorm,
+            },
+            operand: None,
+            output: out,
+            ..g.ops[9].clone()
+        };
+        g.ops.push(norm);
+        let mut st = plan_graph(g, 16, &hw(256 << 10)).unwrap();
+        let ffn2 = st.jobs.iter().find(|j| j.op == 8).unwrap();
+        // The stream (192 KiB) fits on chip: no DRAM address; the output goes to DRAM.
+        assert_eq!(ffn2.also, Some((9, None)));
+        assert!(ffn2.dest_dram.is_some());
+        assert_eq!(
+            ffn2.via,
+            Via::Vector {
+                op: 9,
+                passes: 1 + 2,
+                store: 10,
+                operand: None,
+                also: None
+            }
+        );
+        let mut sink = Count::default();
+        while st.jobs_left() > 1 {
+            st.expand_next(&mut sink);
+        }
+        let before = st.counters.clone();
+        st.expand_next(&mut sink);
+        // 128 x 768 output: 8 x 48 tiles of 16 x 16, each written to DRAM and kept on chip.
+        assert_eq!(st.counters.writes - before.writes, 8 * 48);
+        assert_eq!(
+            st.counters.fills[FILL_VEC as usize] - before.fills[FILL_VEC as usize],
+            8 * 48
+        );
+    }
+
+    #[test]
+    fn a_chain_may_not_store_before_an_element_wise_op() {
+        let mut g = bert(1).graph();
+        // add_ln2 made an add that stores, followed by GELU that stores: the tiles' values
+        // differ element by element, so the vector unit cannot write both.
+        let out = g.ops[9].output;
+        g.ops[9].role = crate::model::Role::Vector {
+            op: crate::model::VectorOp::Add,
+        };
+        let mut gelu = g.ops[7].clone();
+        gelu.output = out;
+        g.ops[9].output = Some(g.ops[7].output.unwrap());
+        g.ops.push(gelu);
+        let Err(PlanError::Design(e)) = plan_graph(g, 16, &hw(256 << 10)) else {
+            panic!("planned")
+        };
+        assert!(e.contains("trailing row-wise ops"), "{e}");
     }
 }

@@ -182,6 +182,7 @@ impl Routing for AccRouting {
                 op: t.op,
                 out: None,
                 port: None,
+                also: None,
             };
         }
         if let Some(f) = &self.functional {
@@ -201,6 +202,7 @@ impl Routing for AccRouting {
                 ..t
             }),
             port,
+            also: None,
         }
     }
 }

@@ -18,6 +18,9 @@ pub struct Service {
     /// Output port; `None` when the route's port is not connected (the unit then holds the
     /// tile, and the run ends in a deadlock that names the missing port).
     pub port: Option<LinkId>,
+    /// A copy of the tile for a second tensor (a fused chain that stores twice) and its
+    /// port, handed downstream before `out`.
+    pub also: Option<(Tile, Option<LinkId>)>,
 }
 
 /// Serves tiles one at a time.
@@ -105,6 +108,17 @@ impl TileServer {
     fn deliver(&mut self, ctx: &mut Ctx<'_, Transaction>) -> bool {
         let now = ctx.now().as_ps();
         if let Some((mut s, w)) = self.blocked.take() {
+            if let Some((copy, port)) = s.also.take() {
+                let sent = match port {
+                    Some(p) => ctx.try_send(p, Transaction::Tile(Box::new(copy))),
+                    None => Err(Transaction::Tile(Box::new(copy))),
+                };
+                if let Err(Transaction::Tile(copy)) = sent {
+                    s.also = Some((*copy, port));
+                    self.blocked = Some((s, w));
+                    return false;
+                }
+            }
             if let Some(out) = s.out.take() {
                 let Some(port) = s.port else {
                     self.blocked = Some((

@@ -13,7 +13,10 @@
 //! served in arrival order; row statistics accumulate across a row's tiles, so no extra
 //! wait for whole rows is modelled. A tile whose second operand (a residual, a gate) lies
 //! in DRAM waits for one read of that tile's bytes; up to `operand_tiles` tiles are taken
-//! from `in` ahead of service, so their reads overlap the work on earlier tiles.
+//! from `in` ahead of service, so their reads overlap the work on earlier tiles. A chain
+//! that stores twice (a pre-norm layer's residual stream beside its normalisation) sends
+//! each tile to both tensors: the copy first, then the tile (no extra cycles; the second
+//! write costs its link and buffer time).
 //!
 //! # Parameters
 //! `lanes`, `operand_tiles`.
@@ -278,23 +281,42 @@ impl VecRouting {
         if let Some(f) = &self.functional {
             crate::functional::lock(f).vector(&mut t);
         }
-        let (op, passes) = match t.via {
-            Via::Vector { op, passes, .. } => (op, u64::from(passes)),
-            _ => (t.op, 1),
+        let (op, passes, store) = match t.via {
+            Via::Vector {
+                op, passes, store, ..
+            } => (op, u64::from(passes), store),
+            _ => (t.op, 1, t.op),
         };
-        let port = match t.dest {
+        let port_of = |dest: Dest| match dest {
             Dest::Dram { .. } => self.to_out,
             Dest::OnChip => self.to_ab,
+        };
+        let port = port_of(t.dest);
+        let also = match t.via {
+            Via::Vector {
+                also: Some((store, dest)),
+                ..
+            } => Some((
+                Tile {
+                    via: Via::Direct,
+                    op: store,
+                    dest,
+                    ..t.clone()
+                },
+                port_of(dest),
+            )),
+            _ => None,
         };
         Service {
             cycles: passes * u64::from(t.elems).div_ceil(self.lanes),
             op,
             out: Some(Tile {
                 via: Via::Direct,
-                op,
+                op: store,
                 ..t
             }),
             port,
+            also,
         }
     }
 }
