@@ -358,6 +358,59 @@ impl Channel {
         self.offered_write = write;
     }
 
+    /// After offer `issued` issued, with the direction unchanged: recomputes only the offers
+    /// its command can move (see `device.rs`): its own bank's (dropped when its queue
+    /// emptied); after a column command, every column offer (the data bus and the rank and
+    /// bank-group column spacing); after an ACT, the ACT offers of its rank (tRRD, tFAW).
+    /// A PRE moves only its own bank. The other banks keep their queues and rows, so their
+    /// commands and keys stay.
+    fn update_offers(&mut self, issued: Offer, write: bool) {
+        let x = issued.bank;
+        let d = usize::from(write);
+        let rank = self.dev.at(x as usize).rank;
+        let mut k = 0;
+        while k < self.offers.len() {
+            let o = self.offers[k];
+            if o.bank == x {
+                if self.queues[x as usize][d].is_empty() {
+                    self.offers.swap_remove(k);
+                    continue;
+                }
+                self.offers[k] = self.offer(x, write);
+            } else {
+                let a = self.dev.at(o.bank as usize);
+                match (issued.cmd, o.cmd) {
+                    (Cmd::Col(_), Cmd::Col(_)) => {
+                        self.offers[k].earliest = self.dev.earliest_col(a, write);
+                    }
+                    (Cmd::Act, Cmd::Act) if a.rank == rank => {
+                        self.offers[k].earliest = self.dev.earliest_act(a);
+                    }
+                    _ => {}
+                }
+            }
+            k += 1;
+        }
+    }
+
+    /// Debug builds: the offers equal a full recomputation (in any order).
+    #[cfg(debug_assertions)]
+    fn check_offers(&mut self) {
+        let key = |o: &Offer| (o.bank, o.key, o.earliest, format!("{:?}", o.cmd));
+        let mut have: Vec<_> = self.offers.iter().map(key).collect();
+        let kept = std::mem::take(&mut self.offers);
+        let write = self.offered_write;
+        self.make_offers(write);
+        let mut want: Vec<_> = self.offers.iter().map(key).collect();
+        self.offers = kept;
+        have.sort();
+        want.sort();
+        assert_eq!(
+            have, want,
+            "incrementally updated offers differ from a full recomputation"
+        );
+    }
+
     /// Decides at edge `t` (tCK, `t == self.next_tick`): applies due refreshes, issues at most one
     /// command, and sets `next_tick`. Returns the column command issued, if any.
     pub fn decide(&mut self, t: u64, notes: Option<&mut Notes>) -> Option<Issued> {
@@ -389,10 +442,15 @@ impl Channel {
             .min_by_key(|o| o.key)
             .copied();
         let issued = best.and_then(|o| self.issue(o, t, write, notes));
-        if best.is_some() {
+        if let Some(o) = best {
             self.cmd_free = t + 1;
-            let write = self.serve_writes();
-            self.make_offers(write);
+            if self.serve_writes() == write {
+                self.update_offers(o, write);
+            } else {
+                self.make_offers(!write);
+            }
+            #[cfg(debug_assertions)]
+            self.check_offers();
         }
         self.set_next(t + 1);
         issued
