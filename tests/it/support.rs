@@ -301,17 +301,17 @@ pub fn tmp_dir(group: &str, name: &str) -> PathBuf {
     d
 }
 
-/// SplitMix64: a tiny seeded generator for reproducible mutation tests.
+/// SplitMix64 for reproducible mutation tests: the seed, stepped by the library's generator
+/// (`stasim::rng::SplitMix64`, the one implementation of the sequence).
 pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
+        let mut g = stasim::rng::SplitMix64::new(self.0);
+        let x = g.next_u64();
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        x
     }
 
     /// A number in `0..n` (0 when `n` is 0).
