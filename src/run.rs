@@ -27,6 +27,9 @@ pub struct WorkloadArgs {
     pub checkpoint: Option<std::path::PathBuf>,
     /// With `checkpoint`: the family member to run (default the densest).
     pub member: Option<String>,
+    /// A decoder's decode step at this context (tokens already cached) instead of the
+    /// prefill of `seq` tokens.
+    pub context: Option<i64>,
 }
 
 /// A functional run's settings (`stasim run --functional`).
@@ -247,6 +250,20 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
             .with_hint("16 (fixed point, the default) or 8"));
         }
     };
+    let phase = match args.context {
+        None => workload::Phase::Prefill,
+        Some(c) if (0..workload::MAX_SEQ as i64).contains(&c) => {
+            workload::Phase::Decode { context: c as u64 }
+        }
+        Some(c) => {
+            return Err(InputError::new(
+                format!("`context` = {c} is not in 0..{}", workload::MAX_SEQ),
+                Origin::CommandLine(format!("--context {c}")),
+                "workload.context",
+            )
+            .with_hint("the tokens already in the KV cache, e.g. --context 128"));
+        }
+    };
     let w = Workload {
         model,
         seq,
@@ -255,8 +272,19 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
         patterns,
         per_layer: Vec::new(),
         value_bits,
-        phase: workload::Phase::Prefill,
+        phase,
     };
+    if let (Some(c), None) = (args.context, &w.model.decoder) {
+        return Err(InputError::new(
+            format!(
+                "--context {c}: `{}` has no decode steps (an encoder, or GPT-2, whose decode stasim does not lower yet)",
+                w.model.name
+            ),
+            Origin::CommandLine(format!("--context {c}")),
+            "workload.context",
+        )
+        .with_hint("use a Llama-family model: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, llama-3.1-8b, or a config.json"));
+    }
     w.validate().map_err(|m| {
         InputError::new(m, size_origin, "workload")
             .with_hint("lower --seq, --batch or --layers (or the `workload:` block)")

@@ -29,6 +29,10 @@ pub struct Args {
     /// tokens/s and every step's byte ledger.
     #[arg(long)]
     pub generate: Option<i64>,
+    /// Simulate one decode step of a decoder with this many tokens already in the KV cache
+    /// (instead of the prefill).
+    #[arg(long, conflicts_with = "generate")]
+    pub context: Option<i64>,
     /// Threads simulating decode steps at once (default: the machine's cores).
     #[arg(long, requires = "generate")]
     pub threads: Option<usize>,
@@ -359,6 +363,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
         pattern: a.pattern.clone(),
         checkpoint: a.checkpoint.clone(),
         member: a.member.clone(),
+        context: a.context,
     };
     let w = resolve_workload(&topo, &wargs)?;
     if let Some(g) = a.generate {

@@ -117,8 +117,17 @@ pub fn summary(r: &Report) -> String {
     };
     let _ = writeln!(
         s,
-        "stasim: {} on `{}` — {} layers, s={}, batch {}, pattern {}",
-        w.model.name, r.topology, w.layers, w.seq, w.batch, pattern
+        "stasim: {} on `{}` — {} layers, {}, batch {}, pattern {}",
+        w.model.name,
+        r.topology,
+        w.layers,
+        match w.phase {
+            crate::workload::Phase::Prefill => format!("s={}", w.seq),
+            crate::workload::Phase::Decode { context } =>
+                format!("a decode step at context {context}"),
+        },
+        w.batch,
+        pattern
     );
     let _ = writeln!(
         s,

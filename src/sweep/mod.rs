@@ -52,7 +52,7 @@ use crate::topology::raw::OrderedMap;
 use crate::topology::{self, InputError, Origin, SetOverride, Source};
 
 /// Workload keys an axis may vary (everything else is a `--set` key).
-pub const WORKLOAD_KEYS: [&str; 5] = ["model", "seq", "batch", "layers", "pattern"];
+pub const WORKLOAD_KEYS: [&str; 6] = ["model", "seq", "batch", "layers", "pattern", "context"];
 
 /// Most runs at once (`jobs`, `--jobs`): far more than any machine's cores, far below what
 /// tokio's semaphore can count.
@@ -286,6 +286,7 @@ fn run_settings(
             "seq" => wargs.seq = Some(int()?),
             "batch" => wargs.batch = Some(int()?),
             "layers" => wargs.layers = Some(int()?),
+            "context" => wargs.context = Some(int()?),
             _ => sets.push(SetOverride::parse(&format!("{k}={v}")).map_err(|e| {
                 located(
                     format!("`{k}`: {}", e.message),
@@ -353,6 +354,10 @@ fn reference_values(
                 ("seq", Some(w)) => w.seq.to_string(),
                 ("batch", Some(w)) => w.batch.to_string(),
                 ("layers", Some(w)) => w.layers.to_string(),
+                ("context", Some(w)) => match w.phase {
+                    crate::workload::Phase::Decode { context } => context.to_string(),
+                    crate::workload::Phase::Prefill => "prefill".into(),
+                },
                 _ => {
                     let (inst, param) = k.split_once('.')?;
                     let m = topo.modules.iter().find(|m| m.name == inst)?;
