@@ -172,8 +172,9 @@ pub enum Value {
     Bool(bool),
     /// `string`
     Str(String),
-    /// `array`: its element type (kept for empty arrays) and elements.
-    Array(ValueType, Vec<Value>),
+    /// `array`, stored by element type (a byte array takes a byte per element in memory as in
+    /// the file, not a [`Value`] each).
+    Array(Array),
     /// `uint64`
     U64(u64),
     /// `int64`
@@ -234,17 +235,25 @@ impl Value {
         }
     }
 
-    /// An array's elements.
-    pub fn as_array(&self) -> Option<&[Value]> {
+    /// An array.
+    pub fn as_array(&self) -> Option<&Array> {
         match self {
-            Value::Array(_, items) => Some(items),
+            Value::Array(a) => Some(a),
             _ => None,
         }
     }
 
     /// An array of strings.
     pub fn as_str_array(&self) -> Option<Vec<&str>> {
-        self.as_array()?.iter().map(Value::as_str).collect()
+        match self.as_array()? {
+            Array::Str(v) => Some(v.iter().map(String::as_str).collect()),
+            _ => None,
+        }
+    }
+
+    /// An array of integers of any type, each `>= 0`, as `u64`.
+    pub fn as_u64_array(&self) -> Option<Vec<u64>> {
+        self.as_array()?.as_u64s()
     }
 
     /// The type's name, for messages.
@@ -263,6 +272,100 @@ impl Value {
             Value::U64(_) => "uint64",
             Value::I64(_) => "int64",
             Value::F64(_) => "float64",
+        }
+    }
+}
+
+/// An array value's elements, by element type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Array {
+    /// `uint8` elements.
+    U8(Vec<u8>),
+    /// `int8` elements.
+    I8(Vec<i8>),
+    /// `uint16` elements.
+    U16(Vec<u16>),
+    /// `int16` elements.
+    I16(Vec<i16>),
+    /// `uint32` elements.
+    U32(Vec<u32>),
+    /// `int32` elements.
+    I32(Vec<i32>),
+    /// `float32` elements.
+    F32(Vec<f32>),
+    /// `bool` elements.
+    Bool(Vec<bool>),
+    /// `string` elements.
+    Str(Vec<String>),
+    /// Arrays (nested).
+    Array(Vec<Array>),
+    /// `uint64` elements.
+    U64(Vec<u64>),
+    /// `int64` elements.
+    I64(Vec<i64>),
+    /// `float64` elements.
+    F64(Vec<f64>),
+}
+
+impl Array {
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Array::U8(v) => v.len(),
+            Array::I8(v) => v.len(),
+            Array::U16(v) => v.len(),
+            Array::I16(v) => v.len(),
+            Array::U32(v) => v.len(),
+            Array::I32(v) => v.len(),
+            Array::F32(v) => v.len(),
+            Array::Bool(v) => v.len(),
+            Array::Str(v) => v.len(),
+            Array::Array(v) => v.len(),
+            Array::U64(v) => v.len(),
+            Array::I64(v) => v.len(),
+            Array::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether it has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element type.
+    pub fn elem_type(&self) -> ValueType {
+        match self {
+            Array::U8(_) => ValueType::U8,
+            Array::I8(_) => ValueType::I8,
+            Array::U16(_) => ValueType::U16,
+            Array::I16(_) => ValueType::I16,
+            Array::U32(_) => ValueType::U32,
+            Array::I32(_) => ValueType::I32,
+            Array::F32(_) => ValueType::F32,
+            Array::Bool(_) => ValueType::Bool,
+            Array::Str(_) => ValueType::Str,
+            Array::Array(_) => ValueType::Array,
+            Array::U64(_) => ValueType::U64,
+            Array::I64(_) => ValueType::I64,
+            Array::F64(_) => ValueType::F64,
+        }
+    }
+
+    /// Integer elements of any type, each `>= 0`, as `u64`.
+    pub fn as_u64s(&self) -> Option<Vec<u64>> {
+        fn all<T: Copy>(v: &[T], f: impl Fn(T) -> Option<u64>) -> Option<Vec<u64>> {
+            v.iter().map(|&x| f(x)).collect()
+        }
+        match self {
+            Array::U8(v) => all(v, |x| Some(x.into())),
+            Array::U16(v) => all(v, |x| Some(x.into())),
+            Array::U32(v) => all(v, |x| Some(x.into())),
+            Array::U64(v) => all(v, Some),
+            Array::I8(v) => all(v, |x| u64::try_from(x).ok()),
+            Array::I16(v) => all(v, |x| u64::try_from(x).ok()),
+            Array::I32(v) => all(v, |x| u64::try_from(x).ok()),
+            Array::I64(v) => all(v, |x| u64::try_from(x).ok()),
+            _ => None,
         }
     }
 }
@@ -426,22 +529,78 @@ impl Cursor<'_> {
                 }
             }
             ValueType::Str => Value::Str(self.string("a string value")?),
-            ValueType::Array => {
-                let at = self.pos;
-                if depth >= MAX_ARRAY_DEPTH {
-                    return Err(
-                        self.err(at, format!("arrays nest more than {MAX_ARRAY_DEPTH} deep"))
-                    );
+            ValueType::Array => Value::Array(self.array(depth)?),
+        })
+    }
+}
+
+impl Cursor<'_> {
+    /// `count` fixed-size elements of `N` bytes each, read at once (the count was checked
+    /// against the bytes left, so the buffer is no larger than the rest of the file).
+    fn fixed<const N: usize, T>(
+        &mut self,
+        count: u64,
+        of: &str,
+        conv: impl Fn([u8; N]) -> T,
+    ) -> Result<Vec<T>, GgufError> {
+        let mut raw = vec![0u8; count as usize * N];
+        self.fill(&mut raw, of)?;
+        Ok(raw
+            .chunks_exact(N)
+            .map(|c| {
+                let mut a = [0u8; N];
+                a.copy_from_slice(c);
+                conv(a)
+            })
+            .collect())
+    }
+
+    /// An array value (after its type id): element type, count, elements.
+    fn array(&mut self, depth: u32) -> Result<Array, GgufError> {
+        let at = self.pos;
+        if depth >= MAX_ARRAY_DEPTH {
+            return Err(self.err(at, format!("arrays nest more than {MAX_ARRAY_DEPTH} deep")));
+        }
+        let elem = self.value_type("an array's element type")?;
+        let count_at = self.pos;
+        let count = self.u64("an array's count")?;
+        self.check_count(count_at, count, elem.min_bytes(), "array element")?;
+        let of = "an array's elements";
+        Ok(match elem {
+            ValueType::U8 => Array::U8(self.fixed(count, of, u8::from_le_bytes)?),
+            ValueType::I8 => Array::I8(self.fixed(count, of, i8::from_le_bytes)?),
+            ValueType::U16 => Array::U16(self.fixed(count, of, u16::from_le_bytes)?),
+            ValueType::I16 => Array::I16(self.fixed(count, of, i16::from_le_bytes)?),
+            ValueType::U32 => Array::U32(self.fixed(count, of, u32::from_le_bytes)?),
+            ValueType::I32 => Array::I32(self.fixed(count, of, i32::from_le_bytes)?),
+            ValueType::F32 => Array::F32(self.fixed(count, of, f32::from_le_bytes)?),
+            ValueType::U64 => Array::U64(self.fixed(count, of, u64::from_le_bytes)?),
+            ValueType::I64 => Array::I64(self.fixed(count, of, i64::from_le_bytes)?),
+            ValueType::F64 => Array::F64(self.fixed(count, of, f64::from_le_bytes)?),
+            ValueType::Bool => {
+                let start = self.pos;
+                let raw = self.fixed(count, of, |[b]: [u8; 1]| b)?;
+                if let Some(i) = raw.iter().position(|&b| b > 1) {
+                    return Err(self.err(
+                        start + i as u64,
+                        format!("bool byte is {}, not 0 or 1", raw[i]),
+                    ));
                 }
-                let elem = self.value_type("an array's element type")?;
-                let count_at = self.pos;
-                let count = self.u64("an array's count")?;
-                self.check_count(count_at, count, elem.min_bytes(), "array element")?;
-                let mut items = Vec::with_capacity(count as usize);
+                Array::Bool(raw.into_iter().map(|b| b == 1).collect())
+            }
+            ValueType::Str => {
+                let mut v = Vec::with_capacity(count as usize);
                 for _ in 0..count {
-                    items.push(self.value(elem, depth + 1)?);
+                    v.push(self.string("a string element")?);
                 }
-                Value::Array(elem, items)
+                Array::Str(v)
+            }
+            ValueType::Array => {
+                let mut v = Vec::with_capacity(count as usize);
+                for _ in 0..count {
+                    v.push(self.array(depth + 1)?);
+                }
+                Array::Array(v)
             }
         })
     }

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use stasim::gguf::{Gguf, GgufError, Value, ValueType};
+use stasim::gguf::{Array, Gguf, GgufError, Value, ValueType};
 
 use crate::support::{SplitMix64, assert_no_panics, skipped, tmp_dir};
 
@@ -338,26 +338,21 @@ fn metadata_of_every_value_type_reads_back() {
     assert_eq!(g.get_u64("u64"), Some(u64::MAX));
     assert_eq!(g.get_i64("i64"), Some(i64::MIN));
     assert_eq!(g.get_f64("f64"), Some(0.1));
-    let a: Vec<u64> = g
-        .metadata("arr.u32")
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap())
-        .collect();
-    assert_eq!(a, [7, 8, 9]);
-    assert_eq!(g.get_str_array("arr.str"), Some(vec!["x", "yz"]));
     assert_eq!(
-        g.metadata("arr.arr"),
-        Some(&Value::Array(
-            ValueType::Array,
-            vec![
-                Value::Array(ValueType::U8, vec![Value::U8(1), Value::U8(2)]),
-                Value::Array(ValueType::U8, vec![]),
-            ]
-        ))
+        g.metadata("arr.u32"),
+        Some(&Value::Array(Array::U32(vec![7, 8, 9])))
     );
+    assert_eq!(
+        g.metadata("arr.u32").unwrap().as_u64_array(),
+        Some(vec![7, 8, 9])
+    );
+    assert_eq!(g.get_str_array("arr.str"), Some(vec!["x", "yz"]));
+    let nested = g.metadata("arr.arr").unwrap().as_array().unwrap();
+    assert_eq!(
+        nested,
+        &Array::Array(vec![Array::U8(vec![1, 2]), Array::U8(vec![])])
+    );
+    assert_eq!((nested.len(), nested.elem_type()), (2, ValueType::Array));
     assert_eq!(g.get_str("u8"), None);
     assert_eq!(g.metadata_all().len(), 16);
     // general.alignment = 64 moves the data section and the tensor to a multiple of 64.
@@ -478,6 +473,14 @@ fn malformed_headers_are_errors_at_the_offending_byte() {
             "UTF-8",
         ),
         ("short", T_U64, vec![1, 2, 3], 39, "file ends"),
+        // A bool array: element type 39, count 43, elements from 51; the second is bad.
+        (
+            "boolarr",
+            T_ARRAY,
+            garray(T_BOOL, 2, &[1, 3]),
+            52,
+            "bool byte is 3",
+        ),
     ];
     for (name, ty, value, offset, text) in cases {
         let e = open_err(&one_kv(&dir, &format!("{name}.gguf"), ty, &value));
@@ -1034,4 +1037,51 @@ fn the_numpy_reference_forward_pass_is_sane_and_deterministic() {
         j["generated_text"]
     );
     assert_eq!(tokens[generated[0]], "ĠParis");
+}
+
+/// Runs the one test `name` of this binary with `env` set; returns its output. (The same as
+/// `skips::run_alone`, which is private to that module.)
+fn run_test_alone(name: &str, env: &[(&str, &str)]) -> String {
+    let o = Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--test-threads", "1"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.status.success() && text.contains("1 passed"),
+        "{name}: {text}"
+    );
+    text
+}
+
+#[test]
+fn the_gguf_tests_needing_the_model_or_python_say_skipped_without_them() {
+    let model = [
+        "gguf::the_real_smollm2_gguf_has_the_published_shapes_and_parameter_counts",
+        "gguf::the_real_smollm2_tensors_dequantise_as_the_python_gguf_package_does",
+        "gguf::the_numpy_reference_forward_pass_is_sane_and_deterministic",
+    ];
+    for name in model {
+        let out = run_test_alone(name, &[("STASIM_SMOLLM2", "/nonexistent/smollm2.gguf")]);
+        assert!(
+            out.contains("skipped:") && out.contains("/nonexistent/smollm2.gguf not found"),
+            "{name}: {out}"
+        );
+    }
+    for name in [
+        model[1],
+        model[2],
+        "gguf::the_small_test_file_dequantises_as_the_python_gguf_package_does",
+    ] {
+        let out = run_test_alone(name, &[("STASIM_PYTHON", "/nonexistent/python3")]);
+        assert!(
+            out.contains("skipped:") && out.contains("numpy and gguf is not available"),
+            "{name}: {out}"
+        );
+    }
 }
