@@ -6,7 +6,8 @@ dequantisation test (tests/it/gguf.rs).
 Usage: gguf_dequant.py FILE OUT_DIR NAME[:ROWS]...
 For each NAME writes OUT_DIR/NAME.f32: the values as little-endian float32 in row-major
 (PyTorch) order, only the first ROWS rows (outermost dimension) when ROWS is given. Prints one
-JSON object on stdout: {NAME: {"shape": [...], "type": "Q4_1"}} with the shape written.
+JSON object on stdout: {NAME: {"shape": [...], "type": "Q4_1", "offset": ..., "n_bytes": ...}}
+with the shape written and the tensor's absolute data offset and size in the file.
 """
 import json
 import os
@@ -37,7 +38,12 @@ def main():
             data = data[: shape[0]]
         values = dequantize(data, t.tensor_type).astype(np.float32).reshape(shape)
         values.astype("<f4").tofile(os.path.join(out_dir, name + ".f32"))
-        result[name] = {"shape": list(values.shape), "type": t.tensor_type.name}
+        result[name] = {
+            "shape": list(values.shape),
+            "type": t.tensor_type.name,
+            "offset": int(t.data_offset),
+            "n_bytes": int(t.n_bytes),
+        }
     print(json.dumps(result))
 
 
