@@ -1023,6 +1023,9 @@ pub struct LlamaHyper {
     pub head_dim: u64,
     /// `{arch}.rope.freq_base` (absent: 10000, llama.cpp's default).
     pub rope_freq_base: f64,
+    /// `{arch}.rope.dimension_count` (absent: `head_dim`): the leading dimensions of each
+    /// head that are rotated.
+    pub rope_dims: u64,
     /// `{arch}.attention.layer_norm_rms_epsilon`.
     pub rms_eps: f64,
     /// `{arch}.vocab_size`, else the length of `tokenizer.ggml.tokens`, else `token_embd`'s
@@ -1033,6 +1036,8 @@ pub struct LlamaHyper {
     /// Whether the file has an `output.weight` (an untied lm_head); else the lm_head is
     /// `token_embd.weight`.
     pub untied_lm_head: bool,
+    /// Whether the attention projections have biases (`blk.0.attn_q.bias`, as Qwen2 has).
+    pub attn_bias: bool,
 }
 
 impl LlamaHyper {
@@ -1075,6 +1080,19 @@ impl LlamaHyper {
             Some(_) => g.require_f64(&key("rope.freq_base"))?,
         };
         let rms_eps = g.require_f64(&key("attention.layer_norm_rms_epsilon"))?;
+        let head_dim = hidden / heads;
+        let rope_dims = if g.metadata(&key("rope.dimension_count")).is_some() {
+            positive("rope.dimension_count")?
+        } else {
+            head_dim
+        };
+        if rope_dims > head_dim || !rope_dims.is_multiple_of(2) {
+            let k = key("rope.dimension_count");
+            return Err(g.key_error(
+                &k,
+                format!("{rope_dims} rotary dimensions: must be even and at most the head dimension {head_dim}"),
+            ));
+        }
         let vocab = if g.metadata(&key("vocab_size")).is_some() {
             positive("vocab_size")?
         } else if let Some(v) = g.metadata("tokenizer.ggml.tokens") {
@@ -1102,12 +1120,14 @@ impl LlamaHyper {
             ffn,
             heads,
             kv_heads,
-            head_dim: hidden / heads,
+            head_dim,
             rope_freq_base,
+            rope_dims,
             rms_eps,
             vocab,
             context_length: positive("context_length")?,
             untied_lm_head: g.tensor("output.weight").is_some(),
+            attn_bias: g.tensor("blk.0.attn_q.bias").is_some(),
             architecture: arch,
         })
     }

@@ -714,7 +714,8 @@ fn llama_hyper_names_the_missing_key() {
             G_F32,
             vec![0; 64 * 100 * 4],
         )
-        .tensor("output.weight", &[64, 100], G_F32, vec![0; 64 * 100 * 4]);
+        .tensor("output.weight", &[64, 100], G_F32, vec![0; 64 * 100 * 4])
+        .tensor("blk.0.attn_q.bias", &[64], G_F32, vec![0; 64 * 4]);
     let h = Gguf::open(w2.write(&dir, "full.gguf"))
         .unwrap()
         .llama_hyper()
@@ -729,8 +730,8 @@ fn llama_hyper_names_the_missing_key() {
         (10000.0, 100, 32768)
     );
     assert_eq!(h.rms_eps, f64::from(1e-6f32));
-    assert!(h.untied_lm_head);
-    assert_eq!(h.architecture, "qwen2");
+    assert!(h.untied_lm_head && h.attn_bias);
+    assert_eq!((h.architecture.as_str(), h.rope_dims), ("qwen2", 16));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -807,6 +808,8 @@ fn the_real_smollm2_gguf_has_the_published_shapes_and_parameter_counts() {
     assert_eq!((h.rope_freq_base, h.context_length), (100000.0, 8192));
     assert_eq!(h.rms_eps, f64::from(1e-5f32));
     assert!(!h.untied_lm_head, "SmolLM2 ties its lm_head to token_embd");
+    assert!(!h.attn_bias);
+    assert_eq!(h.rope_dims, 64);
     assert_eq!(
         g.get_str_array("tokenizer.ggml.tokens").unwrap().len(),
         49152

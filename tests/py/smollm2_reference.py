@@ -30,7 +30,9 @@ Usage: smollm2_reference.py [--model FILE] [--ids 1,2,3] [--generate 16] [--top 
 Prints one JSON object on stdout:
   {"model": ..., "ids": [...], "logits_last_top": [[id, logit], ...] (the last prompt
    position's top logits, largest first, ties by lower id), "generated": [...] (greedy,
-   argmax with ties to the lower id, a KV cache), "prompt_text": ..., "generated_text": ...,
+   argmax with ties to the lower id, a KV cache), "generated_margins": [...] (at each step
+   the chosen logit minus the runner-up: how far a different implementation's logits may be
+   off before the greedy tokens can differ), "prompt_text": ..., "generated_text": ...,
    "hyper": {...}}
 --logits-out writes all of the last prompt position's logits as little-endian float64.
 """
@@ -207,11 +209,12 @@ def main():
         logits.astype("<f8").tofile(a.logits_out)
     order = sorted(range(vocab), key=lambda i: (-logits[i], i))[: a.top]
     top = [[i, float(logits[i])] for i in order]
-    generated = []
+    generated, margins = [], []
     pos = len(ids)
     for step in range(a.generate):
         nxt = argmax(logits)
         generated.append(nxt)
+        margins.append(float(logits[nxt] - np.partition(logits, -2)[-2]))
         if step + 1 < a.generate:
             logits = m.forward([nxt], pos, cache)
             pos += 1
@@ -220,6 +223,7 @@ def main():
         "ids": ids,
         "logits_last_top": top,
         "generated": generated,
+        "generated_margins": margins,
         "prompt_text": detokenize(m.vocab_tokens, ids) if m.vocab_tokens else None,
         "generated_text": detokenize(m.vocab_tokens, generated) if m.vocab_tokens else None,
         "hyper": m.hyper,
