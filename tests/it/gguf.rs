@@ -627,7 +627,7 @@ fn every_truncation_of_a_valid_file_is_an_error_with_an_offset() {
 fn mutated_files_give_errors_or_values_and_never_panic() {
     // A fixed seed: the same mutations every run.
     let mut rng = SplitMix64(0x6767_7566);
-    let iterations = if cfg!(debug_assertions) { 400 } else { 3000 };
+    let iterations = if cfg!(debug_assertions) { 300 } else { 1500 };
     let dir = tmp_dir("gguf", "fuzz");
     let (valid, _) = small_file().build();
     let path = dir.join("m.gguf");
@@ -636,6 +636,9 @@ fn mutated_files_give_errors_or_values_and_never_panic() {
     for i in 0..iterations {
         let mut b = valid.clone();
         for _ in 0..1 + rng.below(4) {
+            if b.is_empty() {
+                break;
+            }
             let at = rng.below(b.len());
             match rng.below(5) {
                 // A random byte.
@@ -674,6 +677,7 @@ fn mutated_files_give_errors_or_values_and_never_panic() {
             Err(p) => panics.push(format!("iteration {i}: {p:?}")),
         }
     }
+    eprintln!("{iterations} mutated files: {opened} opened, {refused} refused");
     assert_no_panics(&panics);
     // The fuzz exercised both paths.
     assert!(
