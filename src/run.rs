@@ -174,18 +174,25 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
     let wd = &topo.workload;
     let (model_name, model_origin) =
         pick(&args.model, &wd.model, "--model").unwrap_or(("bert-base".into(), Origin::Builtin));
-    let model = workload::preset(&model_name).ok_or_else(|| {
-        InputError::new(
-            format!("unknown model `{model_name}`"),
-            model_origin.clone(),
-            "workload.model",
-        )
-        .with_hint(crate::topology::error::suggestion(
-            &model_name,
-            &workload::preset_names(),
-            "models",
-        ))
-    })?;
+    let model = if workload::hf::is_config_path(&model_name) {
+        workload::hf::load(std::path::Path::new(&model_name), &model_origin)?
+    } else {
+        workload::preset(&model_name).ok_or_else(|| {
+            InputError::new(
+                format!("unknown model `{model_name}`"),
+                model_origin.clone(),
+                "workload.model",
+            )
+            .with_hint(format!(
+                "{}; or give the path of a Hugging Face config.json",
+                crate::topology::error::suggestion(
+                    &model_name,
+                    &workload::preset_names(),
+                    "models",
+                )
+            ))
+        })?
+    };
     // The topology's `seq` and `layers` were chosen for its `model` (bert-base when it names
     // none): another model given on the command line runs at its own preset length and
     // depth (DeiT-small at s = 197) unless `--seq` / `--layers` say otherwise.
@@ -248,6 +255,7 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
         patterns,
         per_layer: Vec::new(),
         value_bits,
+        phase: workload::Phase::Prefill,
     };
     w.validate().map_err(|m| {
         InputError::new(m, size_origin, "workload")

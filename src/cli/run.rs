@@ -15,12 +15,23 @@ pub struct Args {
     /// Topology file or built-in name (default: the reference design `sta`).
     #[arg(default_value = "sta")]
     pub topology: String,
-    /// Model preset: bert-base, bert-large, deit-small, minilm-l6, gpt2-small.
+    /// Model preset (bert-base, bert-large, deit-small, minilm-l6, gpt2-small, smollm2-135m,
+    /// qwen2.5-0.5b, llama-3.2-1b, llama-3.1-8b) or a Hugging Face `config.json`.
     #[arg(long)]
     pub model: Option<String>,
-    /// Sequence length (tokens).
+    /// Sequence length (tokens; a decoder's prompt).
     #[arg(long)]
     pub seq: Option<i64>,
+    /// A decoder's prompt length, tokens (the same as --seq).
+    #[arg(long, conflicts_with = "seq")]
+    pub prompt: Option<i64>,
+    /// Decode steps after the prefill (one token per sequence each): reports TTFT, TPOT,
+    /// tokens/s and every step's byte ledger.
+    #[arg(long)]
+    pub generate: Option<i64>,
+    /// Threads simulating decode steps at once (default: the machine's cores).
+    #[arg(long, requires = "generate")]
+    pub threads: Option<usize>,
     /// Batch size.
     #[arg(long)]
     pub batch: Option<i64>,
@@ -251,6 +262,88 @@ fn run_plain(a: &Args, topo: &Topology) -> Result<(), Error> {
     Ok(())
 }
 
+/// Runs a prefill and `generate` decode steps (`run --generate`).
+fn run_generation(
+    a: &Args,
+    topo: &Topology,
+    w: &stasim::workload::Workload,
+    generate: i64,
+) -> Result<(), Error> {
+    let refused = [
+        ("--functional", a.functional),
+        ("--vcd", a.vcd.is_some()),
+        ("--perfetto", a.perfetto.is_some()),
+        ("--plots", a.plots.is_some()),
+        ("--max-time", a.max_time.is_some()),
+    ];
+    if let Some((flag, _)) = refused.iter().find(|(_, given)| *given) {
+        return Err(super::arg_error(
+            format!("{flag} does not apply to a generation run (--generate) yet"),
+            flag,
+            "run the prefill alone (drop --generate) for traces, charts and functional runs",
+        ));
+    }
+    if !(0..=stasim::workload::MAX_SEQ as i64).contains(&generate) {
+        return Err(super::arg_error(
+            format!(
+                "--generate {generate} must be in 0..={}",
+                stasim::workload::MAX_SEQ
+            ),
+            &format!("--generate {generate}"),
+            "e.g. --generate 128",
+        ));
+    }
+    let threads = match a.threads {
+        Some(0) => {
+            return Err(super::arg_error(
+                "--threads 0: at least one thread is needed",
+                "--threads 0",
+                "e.g. --threads 2",
+            ));
+        }
+        Some(t) => t,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let files = a
+        .out
+        .as_ref()
+        .map(|dir| (dir.join("generation.json"), dir.join("steps.csv")));
+    if let (Some(dir), Some((json, csv))) = (&a.out, &files) {
+        output_folder(dir, "--out")?;
+        output_file(json, "--out")?;
+        output_file(csv, "--out")?;
+    }
+    let runs = generate as u64 + 1;
+    let bar = indicatif::ProgressBar::new(runs);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} runs (prefill + steps)  {elapsed} elapsed, ETA {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    let t0 = std::time::Instant::now();
+    let g = stasim::generate::Generation {
+        generate: generate as u64,
+        threads,
+    };
+    let report = stasim::generate::run(topo, w, g, &|n| bar.set_position(n))?;
+    bar.finish_and_clear();
+    let wall_s = t0.elapsed().as_secs_f64();
+    let json = serde_json::to_string_pretty(&report)
+        .map_err(|e| Error::Output(format!("cannot encode the report as JSON: {e}")))?;
+    if let Some((jpath, cpath)) = &files {
+        stasim::io::write_atomic(jpath, format!("{json}\n").as_bytes())?;
+        stasim::io::write_atomic(cpath, stasim::report::generation::csv(&report).as_bytes())?;
+        list_written(&[jpath.clone(), cpath.clone()]);
+    }
+    if a.json {
+        outln!("{json}");
+    } else {
+        out!("{}", stasim::report::generation::summary(&report));
+        outln!("\n  simulated {runs} runs in {wall_s:.3} s wall on {threads} threads");
+    }
+    Ok(())
+}
+
 /// Runs `run`.
 pub fn run(a: &Args) -> Result<(), Error> {
     let src = Source::read(&a.topology)?;
@@ -260,7 +353,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
     }
     let wargs = WorkloadArgs {
         model: a.model.clone(),
-        seq: a.seq,
+        seq: a.seq.or(a.prompt),
         batch: a.batch,
         layers: a.layers,
         pattern: a.pattern.clone(),
@@ -268,6 +361,9 @@ pub fn run(a: &Args) -> Result<(), Error> {
         member: a.member.clone(),
     };
     let w = resolve_workload(&topo, &wargs)?;
+    if let Some(g) = a.generate {
+        return run_generation(a, &topo, &w, g);
+    }
     let plane = if a.functional {
         if a.tolerance.is_nan() || a.tolerance <= 0.0 {
             return Err(super::arg_error(

@@ -74,7 +74,12 @@ impl DataPlane {
             let Some(class) = o.linear_class() else {
                 continue;
             };
-            let lin = weights.layers[o.layer as usize].linear(class);
+            let Some(lin) = weights.layers[o.layer as usize].linear(class) else {
+                return Err(format!(
+                    "layer {} `{}`: functional runs do not compute a decoder's lm_head yet",
+                    o.layer, o.name
+                ));
+            };
             if (lin.out as u64, lin.k as u64) != (o.cols, o.k) || lin.bias.len() as u64 != o.cols {
                 return Err(format!(
                     "layer {} `{}`: weights are {} x {} (bias {}), the model needs {} x {}",
@@ -205,8 +210,10 @@ impl DataPlane {
                     }
                 }
             }
-            (Role::Linear { class }, _, Some(x), _) => {
-                let lin = self.layer(op).linear(class);
+            // (`new` refused a graph with a linear layer these weights do not hold.)
+            (Role::Linear { class }, _, Some(x), _)
+                if let Some(lin) = self.layer(op).linear(class) =>
+            {
                 let act = self.values(x.tensor, p.inst as usize);
                 let k = lin.k;
                 for r in r0..r0 + rows {
@@ -235,7 +242,10 @@ impl DataPlane {
         let Some(data) = t.data.as_deref_mut() else {
             return;
         };
-        let bias = op.linear_class().map(|c| &self.layer(op).linear(c).bias);
+        let bias = op
+            .linear_class()
+            .and_then(|c| self.layer(op).linear(c))
+            .map(|l| &l.bias);
         let cols = data.cols as usize;
         for (i, x) in data.v.iter_mut().enumerate() {
             let b = bias.map_or(0.0, |b| b[data.col0 as usize + i % cols]);

@@ -67,7 +67,10 @@ impl Reference {
             let rows = o.rows as usize;
             match (o.role, o.attention, o.input, o.kv) {
                 (Role::Linear { class }, _, Some(x), _) => {
-                    let lin = dp.weights().layers[o.layer as usize].linear(class);
+                    // (`DataPlane::new` refused a linear layer the weights do not hold.)
+                    let Some(lin) = dp.weights().layers[o.layer as usize].linear(class) else {
+                        continue;
+                    };
                     flow = (0..o.instances as usize)
                         .map(|b| linear(&tensors[x.tensor.0 as usize][b], rows, lin))
                         .collect();

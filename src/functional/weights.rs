@@ -149,14 +149,16 @@ pub struct LayerWeights {
 }
 
 impl LayerWeights {
-    /// The linear layer of `class`.
-    pub fn linear(&self, class: crate::model::LinearClass) -> &Linear {
+    /// The linear layer of `class` (`None`: a decoder's lm_head, which these encoder-layer
+    /// weights do not hold).
+    pub fn linear(&self, class: crate::model::LinearClass) -> Option<&Linear> {
         use crate::model::LinearClass;
         match class {
-            LinearClass::Qkv => &self.qkv,
-            LinearClass::Proj => &self.proj,
-            LinearClass::Ffn1 => &self.ffn1,
-            LinearClass::Ffn2 => &self.ffn2,
+            LinearClass::Qkv => Some(&self.qkv),
+            LinearClass::Proj => Some(&self.proj),
+            LinearClass::Ffn1 => Some(&self.ffn1),
+            LinearClass::Ffn2 => Some(&self.ffn2),
+            LinearClass::LmHead => None,
         }
     }
 }

@@ -42,6 +42,7 @@
 
 pub mod bert;
 pub mod gpt2;
+pub mod llama;
 
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +74,8 @@ pub enum LinearClass {
     Ffn1,
     /// FFN down.
     Ffn2,
+    /// A decoder's lm_head (`d x V`; dense, often the embedding table).
+    LmHead,
 }
 
 /// A vector-unit operation. Its cost is `passes()` passes of the vector unit over every
@@ -206,14 +209,28 @@ impl Tensor {
     }
 }
 
-/// A column range of a tensor read by an op: columns `col0..` of `tensor` (attention reads
-/// head `h`'s columns at `col0 + h * head_dim`).
+/// A part of a tensor read by an op: columns `col0..` from row `row0` of `tensor`
+/// (attention reads head `h`'s columns at `col0 + h * head_dim`; a prefill's lm_head reads
+/// only the last row).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct View {
     /// The tensor.
     pub tensor: TensorId,
     /// First column.
     pub col0: u64,
+    /// First row.
+    pub row0: u64,
+}
+
+impl View {
+    /// Columns `col0..` of every row of `tensor`.
+    pub fn cols(tensor: TensorId, col0: u64) -> View {
+        View {
+            tensor,
+            col0,
+            row0: 0,
+        }
+    }
 }
 
 /// The shape of attention: query heads, the key/value heads they share, the head size and
@@ -228,9 +245,28 @@ pub struct Attention {
     pub head_dim: u64,
     /// A query sees only the keys at or before it.
     pub causal: bool,
+    /// An instance is one key/value head of one sequence, its rows the query heads that
+    /// share it (`heads / kv_heads` rows: a decode step's single token), so K and V are read
+    /// once for the group; else an instance is one query head of one sequence, its rows the
+    /// sequence's tokens.
+    pub grouped: bool,
 }
 
 impl Attention {
+    /// Query heads per key/value head.
+    pub fn group(&self) -> u64 {
+        (self.heads / self.kv_heads).max(1)
+    }
+
+    /// Instances per sequence: query heads, or key/value heads when grouped.
+    pub fn per_sequence(&self) -> u64 {
+        if self.grouped {
+            self.kv_heads
+        } else {
+            self.heads
+        }
+    }
+
     /// The key/value head query head `h` reads.
     pub fn kv_head(&self, h: u64) -> u64 {
         h / (self.heads / self.kv_heads).max(1)
@@ -303,9 +339,21 @@ impl Op {
     /// row, first column)`. A head's softmax rows are stacked (head-major rows of `p`); a
     /// head's P·V columns sit side by side (`context[:, h*dh..]`); anything else is the
     /// whole instance of a batch element.
+    ///
+    /// Grouped attention (a decode step, [`Attention::grouped`]): instance `b * kv_heads + g`
+    /// holds the group's query heads as rows; its P rows are stacked the same way, and its
+    /// context is row `b`, columns `g * group * dh ..` of the one batch-wide context tensor
+    /// (returned as batch element 0, first row `b`).
     pub fn out_at(&self, inst: u64) -> (u64, u64, u64) {
         match (self.role, self.attention) {
-            (Role::Softmax, Some(a)) => (inst / a.heads, (inst % a.heads) * self.rows, 0),
+            (Role::Softmax, Some(a)) => {
+                let n = a.per_sequence();
+                (inst / n, (inst % n) * self.rows, 0)
+            }
+            (Role::Pv, Some(a)) if a.grouped => {
+                let (b, g) = (inst / a.kv_heads, inst % a.kv_heads);
+                (0, b, g * a.group() * self.cols)
+            }
             (Role::Pv, Some(a)) => (inst / a.heads, 0, (inst % a.heads) * self.cols),
             _ => (inst, 0, 0),
         }
@@ -362,7 +410,9 @@ impl Graph {
 
 /// The graph of `w`: its architecture's lowering.
 pub fn lower(w: &Workload) -> Graph {
-    if w.model.causal {
+    if w.model.decoder.is_some() {
+        llama::lower(w)
+    } else if w.model.causal {
         gpt2::lower(w)
     } else {
         bert::lower(w)
@@ -429,7 +479,7 @@ pub(crate) fn post_ln_layer(
         macs: 0,
         dense_macs: 0,
     };
-    let view = |tensor, col0| Some(View { tensor, col0 });
+    let view = |tensor, col0| Some(View::cols(tensor, col0));
     let linear = |name, class, pattern: Pattern, k, cols, input| Op {
         name,
         role: Role::Linear { class },
@@ -463,6 +513,7 @@ pub(crate) fn post_ln_layer(
         kv_heads: h,
         head_dim: dh,
         causal,
+        grouped: false,
     });
     let head_op = |name, role, kind, k, cols, macs| Op {
         name,
@@ -540,6 +591,7 @@ mod tests {
             patterns: Patterns::uniform(Pattern { n: 2, m: 4 }),
             per_layer: Vec::new(),
             value_bits: 16,
+            phase: crate::workload::Phase::Prefill,
         }
     }
 
@@ -616,6 +668,7 @@ mod tests {
             kv_heads: 2,
             head_dim: 64,
             causal: true,
+            grouped: false,
         };
         let kv: Vec<u64> = (0..8).map(|h| a.kv_head(h)).collect();
         assert_eq!(kv, [0, 0, 0, 0, 1, 1, 1, 1]);

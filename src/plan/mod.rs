@@ -474,7 +474,9 @@ impl Planner<'_> {
         if input.col0 != 0 {
             return Err(shape_error(o, "a linear layer reads whole rows"));
         }
-        let src = wk.placed(input.tensor)?;
+        let mut src = wk.placed(input.tensor)?;
+        // A part of the rows (a prefill's lm_head reads the last token's): its first row.
+        src.addr += input.row0 * wk.g.tensor(input.tensor).cols * wk.vb;
         let via = if chain.is_empty() {
             Via::Direct
         } else {
@@ -591,6 +593,27 @@ impl Planner<'_> {
                 after: pl.after,
             })
         };
+        // Grouped (decode): sequence `bi`'s Q rows of group `g` in the batch-wide qkv
+        // (`rows` = the batch): the group's column block, then the sequence's part of it.
+        let group_width = a.group() * dh;
+        let grouped_at = |rows: u64, col0: u64, g: u64, bi: u64| {
+            ((col0 + g * group_width) * rows + bi * group_width) * vb
+        };
+        let q_src = |wk: &Walk<'_>, bi: u64, hi: u64| {
+            if !a.grouped {
+                return head_src(wk, q, bi, hi);
+            }
+            let pl = wk.placed(q.tensor)?;
+            if pl.on_chip {
+                return Err(shape_error(sc, "attention reads Q, K and V from DRAM"));
+            }
+            let rows = wk.g.tensor(q.tensor).rows;
+            Ok(Src::Dram {
+                addr: pl.addr + grouped_at(rows, q.col0, hi, bi),
+                after: pl.after,
+            })
+        };
+        let kv_of = |hi: u64| if a.grouped { hi } else { a.kv_head(hi) };
         // P passes from the softmax to P·V a row tile at a time: never held whole.
         wk.place[p_t.0 as usize] = Some(Placed {
             on_chip: true,
@@ -600,25 +623,26 @@ impl Planner<'_> {
             after: Dep::None,
         });
         let mut out = self.place_output(wk, i + 2, ctx_t);
-        let b = sc.instances / a.heads;
+        let per_seq = a.per_sequence();
+        let b = sc.instances / per_seq;
         let heads: Vec<(u64, u64)> = (0..b)
-            .flat_map(|bi| (0..a.heads).map(move |hi| (bi, hi)))
+            .flat_map(|bi| (0..per_seq).map(move |hi| (bi, hi)))
             .collect();
+        let ctx_rows = g.tensor(ctx_t).rows;
         let causal = |c: Causal| if a.causal { c } else { Causal::No };
         let mut scores_jobs = Vec::new();
         let mut last_pv = 0;
         for n in 0..=heads.len() {
             if let Some(&(bi, hi)) = heads.get(n) {
-                let kvh = a.kv_head(hi);
                 scores_jobs.push(self.job(MatMul {
                     op: i as u32,
-                    inst: (bi * a.heads + hi) as u32,
+                    inst: (bi * per_seq + hi) as u32,
                     rows: s,
                     k: dh,
                     cols: keys,
                     pattern: Pattern::DENSE,
-                    weight: head_src(wk, k, bi, kvh)?,
-                    act: head_src(wk, q, bi, hi)?,
+                    weight: head_src(wk, k, bi, kv_of(hi))?,
+                    act: q_src(wk, bi, hi)?,
                     via: Via::Softmax { op: i as u32 + 1 },
                     dest_dram: None,
                     operand_dram: None,
@@ -629,8 +653,13 @@ impl Planner<'_> {
             }
             if n >= 1 {
                 let (bi, hi) = heads[n - 1];
-                let inst = bi * a.heads + hi;
-                let (_, row0, col0) = pv.out_at(inst);
+                let inst = bi * per_seq + hi;
+                let (be, row0, col0) = pv.out_at(inst);
+                let at = if a.grouped {
+                    grouped_at(ctx_rows, 0, hi, row0)
+                } else {
+                    (row0 + col0 * s) * vb
+                };
                 last_pv = self.job(MatMul {
                     op: i as u32 + 2,
                     inst: inst as u32,
@@ -638,14 +667,13 @@ impl Planner<'_> {
                     k: keys,
                     cols: dh,
                     pattern: Pattern::DENSE,
-                    weight: head_src(wk, v, bi, a.kv_head(hi))?,
+                    weight: head_src(wk, v, bi, kv_of(hi))?,
                     act: Src::OnChip {
                         src: FILL_SM,
                         after: Dep::Rows(scores_jobs[n - 1]),
                     },
                     via: Via::Direct,
-                    dest_dram: (!out.on_chip)
-                        .then_some(out.addr + bi * out.instance_bytes + (row0 + col0 * s) * vb),
+                    dest_dram: (!out.on_chip).then_some(out.addr + be * out.instance_bytes + at),
                     operand_dram: None,
                     also: None,
                     causal: causal(Causal::Pv),
@@ -804,6 +832,7 @@ mod tests {
             patterns: Patterns::uniform(Pattern { n: 2, m: 4 }),
             per_layer: Vec::new(),
             value_bits: 16,
+            phase: crate::workload::Phase::Prefill,
         }
     }
 

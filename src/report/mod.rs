@@ -51,6 +51,7 @@ use crate::topology::{ModuleInst, Topology};
 use crate::txn::Transaction;
 use crate::workload::{OpKind, Workload};
 
+pub mod generation;
 pub mod plain;
 pub mod table;
 

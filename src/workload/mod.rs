@@ -3,6 +3,7 @@
 //! [`crate::model`] ([`Workload::ops`]), which everything downstream consumes.
 
 pub mod checkpoint;
+pub mod hf;
 pub mod nm;
 pub mod prune;
 pub mod stanm;
@@ -29,7 +30,113 @@ pub struct ModelShape {
     pub default_seq: u64,
     /// Causal (decoder) attention.
     pub causal: bool,
+    /// A Llama-family decoder's extra shape (RMSNorm, rotary, grouped-query attention,
+    /// SwiGLU); `None` for the BERT-style encoders and GPT-2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decoder: Option<Decoder>,
 }
+
+/// The shape of a Llama-family decoder beyond [`ModelShape`]'s (Hugging Face names in
+/// brackets).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Decoder {
+    /// Key/value heads `hkv` (`num_key_value_heads`; a divisor of the heads).
+    pub kv_heads: u64,
+    /// Head size `dh` (`head_dim`, else `hidden / heads`).
+    pub head_dim: u64,
+    /// Vocabulary `V` (`vocab_size`): the lm_head's output columns.
+    pub vocab: u64,
+    /// The lm_head is the embedding table (`tie_word_embeddings`).
+    pub tied_embeddings: bool,
+    /// Q, K and V projections have a bias (Qwen2).
+    pub qkv_bias: bool,
+    /// Rotary base `theta` (`rope_theta`).
+    pub rope_theta: f64,
+    /// RMSNorm epsilon (`rms_norm_eps`).
+    pub norm_eps: f64,
+    /// Longest context the model was trained for (`max_position_embeddings`).
+    pub max_context: u64,
+}
+
+/// A Llama-family preset: `(name, d, h, hkv, f, layers, vocab, tied, qkv bias, theta, max
+/// context)`, each from the model's Hugging Face `config.json` (named in
+/// [`DECODER_SOURCES`]); `dh = d / h` for all of them and RMSNorm eps 1e-5 (Qwen2.5 1e-6).
+type DecoderPreset = (
+    &'static str,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    bool,
+    bool,
+    f64,
+    u64,
+);
+const DECODER_PRESETS: &[DecoderPreset] = &[
+    (
+        "smollm2-135m",
+        576,
+        9,
+        3,
+        1536,
+        30,
+        49152,
+        true,
+        false,
+        100000.0,
+        8192,
+    ),
+    (
+        "qwen2.5-0.5b",
+        896,
+        14,
+        2,
+        4864,
+        24,
+        151936,
+        true,
+        true,
+        1000000.0,
+        32768,
+    ),
+    (
+        "llama-3.2-1b",
+        2048,
+        32,
+        8,
+        8192,
+        16,
+        128256,
+        true,
+        false,
+        500000.0,
+        131072,
+    ),
+    (
+        "llama-3.1-8b",
+        4096,
+        32,
+        8,
+        14336,
+        32,
+        128256,
+        false,
+        false,
+        500000.0,
+        131072,
+    ),
+];
+
+/// Where each decoder preset's shape comes from (the `config.json` of these Hugging Face
+/// repositories; SmolLM2's also matches the GGUF that `scripts/fetch-smollm2.sh` fetches).
+pub const DECODER_SOURCES: &[(&str, &str)] = &[
+    ("smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+    ("qwen2.5-0.5b", "Qwen/Qwen2.5-0.5B-Instruct"),
+    ("llama-3.2-1b", "meta-llama/Llama-3.2-1B"),
+    ("llama-3.1-8b", "meta-llama/Llama-3.1-8B"),
+];
 
 /// The presets: `(name, d, h, f, layers, default s, causal)`.
 const PRESETS: &[(&str, u64, u64, u64, u64, u64, bool)] = &[
@@ -42,12 +149,16 @@ const PRESETS: &[(&str, u64, u64, u64, u64, u64, bool)] = &[
 
 /// Names of the model presets.
 pub fn preset_names() -> Vec<&'static str> {
-    PRESETS.iter().map(|p| p.0).collect()
+    PRESETS
+        .iter()
+        .map(|p| p.0)
+        .chain(DECODER_PRESETS.iter().map(|p| p.0))
+        .collect()
 }
 
 /// The preset called `name`.
 pub fn preset(name: &str) -> Option<ModelShape> {
-    PRESETS.iter().find(|p| p.0 == name).map(
+    let encoder = PRESETS.iter().find(|p| p.0 == name).map(
         |&(name, hidden, heads, ffn, layers, default_seq, causal)| ModelShape {
             name: name.into(),
             hidden,
@@ -56,8 +167,49 @@ pub fn preset(name: &str) -> Option<ModelShape> {
             layers,
             default_seq,
             causal,
+            decoder: None,
         },
-    )
+    );
+    encoder.or_else(|| {
+        DECODER_PRESETS.iter().find(|p| p.0 == name).map(
+            |&(name, d, h, kv_heads, f, layers, vocab, tied, bias, theta, max_context)| {
+                ModelShape {
+                    name: name.into(),
+                    hidden: d,
+                    heads: h,
+                    ffn: f,
+                    layers,
+                    default_seq: 128,
+                    causal: true,
+                    decoder: Some(Decoder {
+                        kv_heads,
+                        head_dim: d / h,
+                        vocab,
+                        tied_embeddings: tied,
+                        qkv_bias: bias,
+                        rope_theta: theta,
+                        norm_eps: if name.starts_with("qwen") { 1e-6 } else { 1e-5 },
+                        max_context,
+                    }),
+                }
+            },
+        )
+    })
+}
+
+/// What a run simulates of a decoder: the prompt (prefill), or one generated token per
+/// sequence (a decode step).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "phase")]
+pub enum Phase {
+    /// The whole sequence at once (`seq` tokens a sequence; encoders only do this).
+    #[default]
+    Prefill,
+    /// One new token a sequence, attending to `context` cached tokens and itself.
+    Decode {
+        /// Tokens already in the KV cache.
+        context: u64,
+    },
 }
 
 /// The N:M pattern of each class of linear layer.
@@ -157,12 +309,21 @@ pub struct Workload {
     pub per_layer: Vec<Patterns>,
     /// Bits per stored value (16 or 8).
     pub value_bits: u64,
+    /// Prefill or a decode step.
+    #[serde(skip_serializing_if = "is_prefill")]
+    pub phase: Phase,
+}
+
+fn is_prefill(p: &Phase) -> bool {
+    *p == Phase::Prefill
 }
 
 /// Longest sequence a run may simulate, tokens (2^20).
 pub const MAX_SEQ: u64 = 1 << 20;
 /// Largest batch a run may simulate (2^16).
 pub const MAX_BATCH: u64 = 1 << 16;
+/// Largest hidden, FFN, head or vocabulary size a model may have (2^24).
+pub const MAX_DIM: u64 = 1 << 24;
 /// Most dense-equivalent MACs one run may count (2^60): every count of the run then fits
 /// a `u64` (and simulating it would take centuries anyway).
 pub const MAX_DENSE_MACS: u128 = 1 << 60;
@@ -210,8 +371,52 @@ impl Workload {
                 m.name, m.hidden, m.heads, m.ffn
             ));
         }
-        if !m.hidden.is_multiple_of(m.heads) {
-            return Err("hidden size must be a multiple of the heads".into());
+        match &m.decoder {
+            None if !m.hidden.is_multiple_of(m.heads) => {
+                return Err("hidden size must be a multiple of the heads".into());
+            }
+            None => {}
+            Some(dec) => {
+                if dec.kv_heads == 0 || !m.heads.is_multiple_of(dec.kv_heads) {
+                    return Err(format!(
+                        "model `{}`: {} key/value heads do not divide {} query heads",
+                        m.name, dec.kv_heads, m.heads
+                    ));
+                }
+                if dec.head_dim == 0 || dec.vocab == 0 {
+                    return Err(format!(
+                        "model `{}` has a zero size (head_dim {}, vocab {})",
+                        m.name, dec.head_dim, dec.vocab
+                    ));
+                }
+                if [m.hidden, m.ffn, dec.head_dim, dec.vocab]
+                    .iter()
+                    .any(|&x| x > MAX_DIM)
+                {
+                    return Err(format!(
+                        "model `{}` has a size above the limit of {MAX_DIM}",
+                        m.name
+                    ));
+                }
+            }
+        }
+        if let Phase::Decode { context } = self.phase {
+            if m.decoder.is_none() {
+                return Err(format!(
+                    "model `{}` is not a decoder stasim can generate with (decode needs a Llama-family model: {})",
+                    m.name,
+                    DECODER_PRESETS
+                        .iter()
+                        .map(|p| p.0)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if context >= MAX_SEQ {
+                return Err(format!(
+                    "context {context} is above the limit of {MAX_SEQ} tokens"
+                ));
+            }
         }
         let macs = self.dense_macs_bound();
         if macs > MAX_DENSE_MACS {
@@ -228,6 +433,26 @@ impl Workload {
     pub fn dense_macs_bound(&self) -> u128 {
         let (s, b, l) = (self.seq, self.batch, self.layers);
         let (d, f) = (self.model.hidden, self.model.ffn);
+        if let Some(dec) = &self.model.decoder {
+            let (h, hkv, dh) = (self.model.heads, dec.kv_heads, dec.head_dim);
+            // Rows of the linear layers and keys each query sees (at most).
+            let (rows, keys) = match self.phase {
+                Phase::Prefill => (product(&[s, b]), u128::from(s)),
+                Phase::Decode { context } => (u128::from(b), u128::from(context) + 1),
+            };
+            let width = product(&[h + 2 * hkv, dh]);
+            let per_row = product(&[d])
+                .saturating_mul(width)
+                .saturating_add(product(&[h, dh, d]))
+                .saturating_add(product(&[3, d, f]));
+            let attention = product(&[2, h, dh]).saturating_mul(keys);
+            let per_layer = rows
+                .saturating_mul(per_row)
+                .saturating_add(rows.saturating_mul(attention));
+            return per_layer
+                .saturating_mul(u128::from(l))
+                .saturating_add(product(&[b, d, dec.vocab]));
+        }
         let per_layer = product(&[s, d, 3, d, b])
             .saturating_add(product(&[2, s, s, d, b]))
             .saturating_add(product(&[s, d, d, b]))
@@ -245,7 +470,10 @@ impl Workload {
 
     /// Head size `dh`.
     pub fn head_dim(&self) -> u64 {
-        self.model.hidden / self.model.heads
+        match &self.model.decoder {
+            Some(dec) => dec.head_dim,
+            None => self.model.hidden / self.model.heads,
+        }
     }
 
     /// The model's lowering into the IR ([`crate::model`]): tensors and ops.
@@ -273,6 +501,7 @@ mod tests {
             patterns: Patterns::uniform(Pattern::DENSE),
             per_layer: Vec::new(),
             value_bits: 16,
+            phase: crate::workload::Phase::Prefill,
         }
     }
 

@@ -744,6 +744,7 @@ pub fn load_model(
             layers: c.layers,
             default_seq: 128,
             causal: false,
+            decoder: None,
         },
         patterns,
     ))

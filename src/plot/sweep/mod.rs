@@ -156,6 +156,9 @@ fn op_class(role: Option<Role>) -> &'static str {
         Role::Linear {
             class: LinearClass::Ffn2,
         } => "FFN down (ffn2)",
+        Role::Linear {
+            class: LinearClass::LmHead,
+        } => "lm_head",
         Role::Scores | Role::Pv => "attention (QKᵀ, PV)",
         Role::Softmax | Role::Vector { .. } => "other ops",
     }

@@ -1,0 +1,433 @@
+//! Llama-family decoders (Llama, Mistral, Qwen2, SmolLM2) lowered into the IR, for the
+//! prompt (prefill) and for one decode step (STA.md, "A decoder LLM layer").
+//!
+//! Hidden `d`, query heads `h`, key/value heads `hkv` (grouped-query attention, `group = h /
+//! hkv`), head size `dh`, FFN `f`, vocabulary `V`, qkv width `W = (h + 2 hkv) dh` (Q, then
+//! K, then V columns). A layer is pre-norm: the residual stream `x` and its normalisation
+//! `xn` travel side by side, so every norm is fused to the matmul before it (the chain
+//! stores the residual and, after the row-wise RMSNorm, its normalisation):
+//!
+//! | op | role | reads | writes | shape (prefill, per sequence) |
+//! |---|---|---|---|---|
+//! | `qkv` | linear (qkv) | `xn` | (to `rope`) | `[s x d] x [d x W]` |
+//! | `rope` | rotary embedding | qkv | `qkv` (DRAM: the K, V columns are the KV cache) | `s x W` |
+//! | `scores` | scores, causal, per query head | `qkv` (Q, K of its group) | (softmax) | `[s x dh] x [dh x s]` |
+//! | `softmax` | softmax | scores | `p` (streamed) | `s` rows of `s` |
+//! | `pv` | P·V | `p`, `qkv` (V) | `context` | `[s x s] x [s x dh]` |
+//! | `proj` | linear (proj) | `context` | (to `add1`) | `[s x h dh] x [h dh x d]` |
+//! | `add1` | residual add | proj, `x` | `h1` | `s x d` |
+//! | `ffn_norm` | RMSNorm (norm 0) | `h1` | `h1n` | `s x d` |
+//! | `gate` | linear (ffn1) | `h1n` | `gate` | `[s x d] x [d x f]` |
+//! | `up` | linear (ffn1) | `h1n` | (to `silu_mul`) | `[s x d] x [d x f]` |
+//! | `silu_mul` | `SiLU(gate) * up` | up, `gate` | `act` | `s x f` |
+//! | `down` | linear (ffn2) | `act` | (to `add2`) | `[s x f] x [f x d]` |
+//! | `add2` | residual add | down, `h1` | `x` of the next layer | `s x d` |
+//! | `attn_norm` | RMSNorm (norm 1: the next layer's input norm, or the final norm) | `x` | `xn` | `s x d` |
+//!
+//! After the last simulated layer the `lm_head` (`[d x V]`, dense: it is usually the
+//! embedding table, `tie_word_embeddings`) turns the final normalisation into logits; a
+//! prefill computes them for the last token of each sequence only (what generation needs).
+//! The gate and up projections are two matmuls (the same MACs and weight bytes as STA.md's
+//! one `[d x 2f]` product, whose output columns the vector unit could not pair).
+//!
+//! The model input is the embedding of the tokens and its first normalisation (`input`,
+//! `input_norm`, both in DRAM): the embedding lookup gathers rows of the table and no matmul
+//! precedes the first layer's norm for it to fuse to, so the lookup (`rows x d` values, well
+//! under a thousandth of a layer's work) is taken as done before the run.
+//!
+//! # Decode
+//! A decode step has one token per sequence: the linear layers run the whole batch at once
+//! (`[B x d] x [d x n]`, one instance: the weights stream once per step), and attention is
+//! *grouped*: one instance per sequence and key/value head, its `group` query heads the rows
+//! (`[group x dh] x [dh x (c + 1)]`), so every cached key and value is read once per step.
+//!
+//! **KV cache layout** (one region a layer, `Home::KvCache`, a run input: earlier steps
+//! wrote it): per sequence, the K of each key/value head then the V of each, each a
+//! contiguous `[tokens x dh]` block of the cached tokens and the new one (`c + 1` tokens),
+//! so `2 hkv dh` values a token a layer (SmolLM2 at 16 bits: 768 bytes). The new token's K
+//! and V are the K and V columns of this step's `qkv` output (written to DRAM once: the
+//! cache append).
+
+use super::{Attention, Graph, Home, LinearClass, Op, OpKind, Role, Tensor, VectorOp, View};
+use crate::workload::{Pattern, Phase, Workload};
+
+/// The graph of decoder `w` (prefill or one decode step, as `w.phase` says).
+pub fn lower(w: &Workload) -> Graph {
+    let dec = w
+        .model
+        .decoder
+        .as_ref()
+        .expect("llama::lower needs a decoder shape");
+    let (d, h, f, hkv, dh) = (
+        w.model.hidden,
+        w.model.heads,
+        w.model.ffn,
+        dec.kv_heads,
+        dec.head_dim,
+    );
+    let (b, s) = (w.batch, w.seq);
+    // Rows of a linear layer's instance, its instances, and the keys a query sees.
+    let (rows, inst, keys) = match w.phase {
+        Phase::Prefill => (s, b, s),
+        Phase::Decode { context } => (b, 1, context + 1),
+    };
+    let decode = matches!(w.phase, Phase::Decode { .. });
+    let width = (h + 2 * hkv) * dh;
+    let mut g = Graph::default();
+    let act = |g: &mut Graph, layer, label, cols, home| {
+        g.add_tensor(Tensor {
+            layer,
+            label,
+            rows,
+            cols,
+            instances: inst,
+            home,
+        })
+    };
+    let mut x = act(&mut g, 0, "input", d, Home::Dram);
+    let mut xn = act(&mut g, 0, "input_norm", d, Home::Dram);
+    let base = Op {
+        layer: 0,
+        name: "",
+        role: Role::Softmax,
+        kind: OpKind::Vector,
+        pattern: Pattern::DENSE,
+        input: None,
+        kv: None,
+        operand: None,
+        output: None,
+        attention: None,
+        norm: 0,
+        rows,
+        k: 0,
+        cols: 0,
+        instances: inst,
+        macs: 0,
+        dense_macs: 0,
+    };
+    let linear = |layer, name, class, pattern: Pattern, k, cols, input: View| Op {
+        layer,
+        name,
+        role: Role::Linear { class },
+        kind: if pattern.is_dense() {
+            OpKind::DenseDense
+        } else {
+            OpKind::SparseDense
+        },
+        pattern,
+        input: Some(input),
+        k,
+        cols,
+        macs: pattern.useful_macs(rows, k, cols) * inst,
+        dense_macs: rows * k * cols * inst,
+        ..base.clone()
+    };
+    let vector = |layer, name, op, cols, operand, output, norm| Op {
+        layer,
+        name,
+        role: Role::Vector { op },
+        operand,
+        output,
+        norm,
+        cols,
+        ..base.clone()
+    };
+    let attention = Attention {
+        heads: h,
+        kv_heads: hkv,
+        head_dim: dh,
+        causal: !decode,
+        grouped: decode,
+    };
+    // Attention instances, their rows, and the score MACs of all of them.
+    let (a_inst, a_rows, a_macs) = if decode {
+        (b * hkv, attention.group(), b * h * keys * dh)
+    } else {
+        (b * h, s, s * (s + 1) / 2 * dh * h * b)
+    };
+    let head_op = |layer, name, role, kind, k, cols, macs| Op {
+        layer,
+        name,
+        role,
+        kind,
+        attention: Some(attention),
+        rows: a_rows,
+        k,
+        cols,
+        instances: a_inst,
+        macs,
+        dense_macs: macs,
+        ..base.clone()
+    };
+    for layer in 0..w.layers {
+        let p = w.patterns_of(layer);
+        let last = layer + 1 == w.layers;
+        let qkv = act(&mut g, layer, "qkv", width, Home::Dram);
+        // K and V: this step's qkv (prefill), or the cache with this step's token (decode).
+        let (kv_t, k0, v0) = if decode {
+            let cache = g.add_tensor(Tensor {
+                layer,
+                label: "kv_cache",
+                rows: keys,
+                cols: 2 * hkv * dh,
+                instances: b,
+                home: Home::KvCache,
+            });
+            (cache, 0, hkv * dh)
+        } else {
+            (qkv, h * dh, (h + hkv) * dh)
+        };
+        let p_t = g.add_tensor(Tensor {
+            layer,
+            label: "p",
+            rows: h * if decode { 1 } else { s },
+            cols: keys,
+            instances: b,
+            home: Home::Stream,
+        });
+        let context = act(&mut g, layer, "context", h * dh, Home::Chip);
+        let h1 = act(&mut g, layer, "h1", d, Home::Chip);
+        let h1n = act(&mut g, layer, "h1n", d, Home::Chip);
+        let gate = act(&mut g, layer, "gate", f, Home::Chip);
+        let swiglu = act(&mut g, layer, "act", f, Home::Chip);
+        let (next_x, next_xn) = if last {
+            (None, act(&mut g, layer, "final_norm", d, Home::Chip))
+        } else {
+            (
+                Some(act(&mut g, layer + 1, "input", d, Home::Chip)),
+                act(&mut g, layer + 1, "input_norm", d, Home::Chip),
+            )
+        };
+        let ops = [
+            linear(
+                layer,
+                "qkv",
+                LinearClass::Qkv,
+                p.qkv,
+                d,
+                width,
+                View::cols(xn, 0),
+            ),
+            vector(layer, "rope", VectorOp::Rotary, width, None, Some(qkv), 0),
+            Op {
+                input: Some(View::cols(qkv, 0)),
+                kv: Some(View::cols(kv_t, k0)),
+                ..head_op(
+                    layer,
+                    "scores",
+                    Role::Scores,
+                    OpKind::DenseDense,
+                    dh,
+                    keys,
+                    a_macs,
+                )
+            },
+            Op {
+                output: Some(p_t),
+                ..head_op(layer, "softmax", Role::Softmax, OpKind::Softmax, 0, keys, 0)
+            },
+            Op {
+                input: Some(View::cols(p_t, 0)),
+                kv: Some(View::cols(kv_t, v0)),
+                output: Some(context),
+                ..head_op(layer, "pv", Role::Pv, OpKind::DenseDense, keys, dh, a_macs)
+            },
+            linear(
+                layer,
+                "proj",
+                LinearClass::Proj,
+                p.proj,
+                h * dh,
+                d,
+                View::cols(context, 0),
+            ),
+            vector(layer, "add1", VectorOp::Add, d, Some(x), Some(h1), 0),
+            vector(layer, "ffn_norm", VectorOp::RmsNorm, d, None, Some(h1n), 0),
+            Op {
+                output: Some(gate),
+                ..linear(
+                    layer,
+                    "gate",
+                    LinearClass::Ffn1,
+                    p.ffn1,
+                    d,
+                    f,
+                    View::cols(h1n, 0),
+                )
+            },
+            linear(
+                layer,
+                "up",
+                LinearClass::Ffn1,
+                p.ffn1,
+                d,
+                f,
+                View::cols(h1n, 0),
+            ),
+            vector(
+                layer,
+                "silu_mul",
+                VectorOp::SiluMul,
+                f,
+                Some(gate),
+                Some(swiglu),
+                0,
+            ),
+            linear(
+                layer,
+                "down",
+                LinearClass::Ffn2,
+                p.ffn2,
+                f,
+                d,
+                View::cols(swiglu, 0),
+            ),
+            vector(layer, "add2", VectorOp::Add, d, Some(h1), next_x, 0),
+            vector(
+                layer,
+                if last { "final_norm" } else { "attn_norm" },
+                VectorOp::RmsNorm,
+                d,
+                None,
+                Some(next_xn),
+                1,
+            ),
+        ];
+        g.ops.extend(ops);
+        if let Some(nx) = next_x {
+            x = nx;
+        }
+        xn = next_xn;
+    }
+    // The lm_head: every row of a decode step, the last token of each prefill sequence.
+    let head_rows = if decode { rows } else { 1 };
+    let logits = g.add_tensor(Tensor {
+        layer: w.layers - 1,
+        label: "logits",
+        rows: head_rows,
+        cols: dec.vocab,
+        instances: inst,
+        home: Home::Dram,
+    });
+    let (d_, v) = (d, dec.vocab);
+    g.ops.push(Op {
+        layer: w.layers - 1,
+        name: "lm_head",
+        role: Role::Linear {
+            class: LinearClass::LmHead,
+        },
+        kind: OpKind::DenseDense,
+        input: Some(View {
+            tensor: xn,
+            col0: 0,
+            row0: rows - head_rows,
+        }),
+        output: Some(logits),
+        rows: head_rows,
+        k: d_,
+        cols: v,
+        macs: head_rows * d_ * v * inst,
+        dense_macs: head_rows * d_ * v * inst,
+        ..base
+    });
+    g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TensorId;
+    use crate::workload::{Patterns, preset};
+
+    fn smollm2(phase: Phase, batch: u64) -> Workload {
+        Workload {
+            model: preset("smollm2-135m").unwrap(),
+            seq: 16,
+            batch,
+            layers: 30,
+            patterns: Patterns::uniform(Pattern::DENSE),
+            per_layer: Vec::new(),
+            value_bits: 16,
+            phase,
+        }
+    }
+
+    #[test]
+    fn smollm2_block_weights_are_its_published_parameter_count() {
+        let g = lower(&smollm2(Phase::Prefill, 1));
+        let block: u64 = g
+            .ops
+            .iter()
+            .filter(|o| matches!(o.linear_class(), Some(c) if c != LinearClass::LmHead))
+            .map(|o| o.k * o.cols)
+            .sum();
+        // 30 x (576 x (9 + 2 x 3) x 64 + 576 x 576 + 3 x 576 x 1536).
+        assert_eq!(block, 106_168_320);
+        let head = g.ops.last().unwrap();
+        assert_eq!((head.name, head.k * head.cols), ("lm_head", 28_311_552));
+    }
+
+    #[test]
+    fn every_tensor_is_written_once_before_it_is_read_in_both_phases() {
+        for phase in [Phase::Prefill, Phase::Decode { context: 40 }] {
+            let g = lower(&smollm2(phase, 3));
+            assert_eq!(g.ops.len(), 30 * 14 + 1);
+            // The inputs: the embedding, its norm, and (decode) each layer's cache.
+            let mut written: Vec<TensorId> = (0..g.tensors.len() as u32)
+                .map(TensorId)
+                .filter(|&t| !g.ops.iter().any(|o| o.output == Some(t)))
+                .collect();
+            let inputs = if phase == Phase::Prefill { 2 } else { 32 };
+            assert_eq!(written.len(), inputs, "{phase:?}");
+            for o in &g.ops {
+                let reads = [o.input.map(|v| v.tensor), o.kv.map(|v| v.tensor), o.operand];
+                for t in reads.into_iter().flatten() {
+                    assert!(written.contains(&t), "{phase:?} {}: reads {t:?}", o.name);
+                }
+                if let Some(t) = o.output {
+                    assert!(!written.contains(&t), "{phase:?} {}: {t:?} twice", o.name);
+                    written.push(t);
+                }
+            }
+            assert_eq!(g.tensor(g.output().unwrap()).name(), "L29.logits");
+        }
+    }
+
+    #[test]
+    fn a_decode_step_groups_the_query_heads_of_each_cached_head() {
+        let (b, c) = (3, 40);
+        let g = lower(&smollm2(Phase::Decode { context: c }, b));
+        let scores = g.ops.iter().find(|o| o.role == Role::Scores).unwrap();
+        let pv = g.ops.iter().find(|o| o.role == Role::Pv).unwrap();
+        // One instance a sequence and key/value head: 3 query heads of 64 against c + 1 keys.
+        assert_eq!(
+            (scores.instances, scores.rows, scores.k, scores.cols),
+            (9, 3, 64, 41)
+        );
+        assert_eq!((pv.instances, pv.rows, pv.k, pv.cols), (9, 3, 41, 64));
+        assert_eq!(scores.macs, b * 9 * (c + 1) * 64);
+        // The cache: per sequence 2 x 3 heads x 64 values a token (768 bytes at 16 bits).
+        let cache = g.tensor(scores.kv.unwrap().tensor);
+        assert_eq!(
+            (cache.rows, cache.cols * 2, cache.instances),
+            (c + 1, 768, b)
+        );
+        assert_eq!(pv.kv.unwrap().col0, 3 * 64);
+        // The linear layers run the batch as rows of one instance: weights stream once.
+        let qkv = &g.ops[0];
+        assert_eq!((qkv.rows, qkv.instances, qkv.cols), (b, 1, 960));
+        // Instance 4 = sequence 1, key/value head 1: context row 1, columns 192..
+        assert_eq!(pv.out_at(4), (0, 1, 192));
+    }
+
+    #[test]
+    fn a_prefill_computes_logits_for_the_last_token_only() {
+        let g = lower(&smollm2(Phase::Prefill, 2));
+        let head = g.ops.last().unwrap();
+        assert_eq!((head.rows, head.instances), (1, 2));
+        assert_eq!(head.input.unwrap().row0, 15);
+        let scores = g.ops.iter().find(|o| o.role == Role::Scores).unwrap();
+        assert_eq!(scores.macs, 16 * 17 / 2 * 64 * 9 * 2);
+        assert!(scores.attention.unwrap().causal);
+    }
+}
