@@ -9,6 +9,7 @@ mod dram;
 mod energy;
 mod functional;
 mod fuzz_checkpoints;
+mod gguf;
 mod inputs;
 mod kernel;
 mod mutation;
