@@ -277,7 +277,6 @@ fn run_generation(
         ("--functional", a.functional),
         ("--vcd", a.vcd.is_some()),
         ("--perfetto", a.perfetto.is_some()),
-        ("--plots", a.plots.is_some()),
         ("--max-time", a.max_time.is_some()),
     ];
     if let Some((flag, _)) = refused.iter().find(|(_, given)| *given) {
@@ -317,6 +316,9 @@ fn run_generation(
         output_file(json, "--out")?;
         output_file(csv, "--out")?;
     }
+    if let Some(dir) = &a.plots {
+        output_folder(dir, "--plots")?;
+    }
     let runs = generate as u64 + 1;
     let bar = indicatif::ProgressBar::new(runs);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
@@ -338,6 +340,10 @@ fn run_generation(
         stasim::io::write_atomic(jpath, format!("{json}\n").as_bytes())?;
         stasim::io::write_atomic(cpath, stasim::report::generation::csv(&report).as_bytes())?;
         list_written(&[jpath.clone(), cpath.clone()]);
+    }
+    if let Some(dir) = &a.plots {
+        let charts = stasim::plot::generation::write_all(&report, dir).map_err(Error::Output)?;
+        list_written(&charts);
     }
     if a.json {
         outln!("{json}");

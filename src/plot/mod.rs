@@ -15,8 +15,10 @@
 //! Every chart that shows a time per op uses `pe_cycles` (see [`crate::report`]), as the
 //! summary's "where the time went" does, and says so.
 //!
-//! Charts of a whole sweep (many reports) are in [`sweep`].
+//! Charts of a whole sweep (many reports) are in [`sweep`]; of a generation (prefill and
+//! decode steps) in [`generation`].
 
+pub mod generation;
 mod legend;
 pub mod sweep;
 mod text;
