@@ -65,7 +65,7 @@ enum Cmd {
 }
 
 /// A bank's choice of command, kept until its queue or open row changes.
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 struct Core {
     cmd: Cmd,
     key: u64,
@@ -205,7 +205,12 @@ impl Channel {
             self.active[d].push(b.bank);
         }
         q.push_back(b);
-        self.cores[b.bank as usize][d] = None;
+        let i = q.len() - 1;
+        if let Some(c) = self.cores[b.bank as usize][d] {
+            let c = self.core_after_push(c, &b, i);
+            debug_assert_eq!(c, self.core(b.bank, b.write), "core kept after a push");
+            self.cores[b.bank as usize][d] = Some(c);
+        }
         match (b.write, b.prefetch) {
             (true, _) => self.writes += 1,
             (false, false) => self.demand_reads += 1,
@@ -317,6 +322,42 @@ impl Channel {
                 },
                 key: Self::key(&q[i], false),
             }
+        }
+    }
+
+    /// [`Channel::core`] after `b` joined the back of its bank's queue (at index `i`), from
+    /// the choice before (`old`). `b` is the youngest burst, so it is chosen only where it
+    /// is the first of a better class: the first row hit (FR-FCFS, no hit waited), or a
+    /// demand burst where only prefetch bursts of its class waited (the key's top bit).
+    fn core_after_push(&self, old: Core, b: &Burst, i: usize) -> Core {
+        let open = self.dev.banks[b.bank as usize].open_row;
+        let hit = open != CLOSED && b.row == open;
+        let old_prefetch = old.key >> 63 == 1;
+        let demand_first = old_prefetch && !b.prefetch;
+        let col = Core {
+            cmd: Cmd::Col(i as u32),
+            key: Self::key(b, self.policy.fr_fcfs),
+        };
+        match old.cmd {
+            Cmd::Col(_) if self.policy.fr_fcfs => {
+                if hit && demand_first {
+                    col
+                } else {
+                    old
+                }
+            }
+            _ if self.policy.fr_fcfs && hit => col,
+            _ if demand_first => {
+                if hit {
+                    col
+                } else {
+                    Core {
+                        cmd: if open == CLOSED { Cmd::Act } else { Cmd::Pre },
+                        key: Self::key(b, false),
+                    }
+                }
+            }
+            _ => old,
         }
     }
 
