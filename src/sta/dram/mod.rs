@@ -396,6 +396,18 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
     }))
 }
 
+/// The first port of the set `ports` (a bit per port, not empty) at or after `k`, round
+/// robin.
+#[inline]
+fn next_port_in(ports: u32, k: usize) -> usize {
+    let later = ports >> k << k;
+    if later != 0 {
+        later.trailing_zeros() as usize
+    } else {
+        ports.trailing_zeros() as usize
+    }
+}
+
 /// Sizes of the memory system.
 #[derive(Clone, Debug)]
 pub struct Geometry {
@@ -575,15 +587,14 @@ impl Dram {
             };
             let mut k = self.next_port;
             while failed != all {
-                if failed & 1 << k == 0 {
-                    if self.admit_port(ctx, k, prefetch) {
-                        any = true;
-                        self.next_port = if k + 1 == n { 0 } else { k + 1 };
-                    } else {
-                        failed |= 1 << k;
-                    }
+                k = next_port_in(!failed & all, k);
+                if self.admit_port(ctx, k, prefetch) {
+                    any = true;
+                    k = if k + 1 == n { 0 } else { k + 1 };
+                    self.next_port = k;
+                } else {
+                    failed |= 1 << k;
                 }
-                k = if k + 1 == n { 0 } else { k + 1 };
             }
         }
         any
@@ -1011,5 +1022,19 @@ impl Actor<Transaction> for Dram {
                 ),
             ),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_port_in;
+
+    #[test]
+    fn the_next_port_in_a_set_is_found_round_robin_from_k() {
+        // Ports 1, 3 and 4 of 6.
+        let set = 0b01_1010;
+        let firsts: Vec<usize> = (0..6).map(|k| next_port_in(set, k)).collect();
+        assert_eq!(firsts, vec![1, 1, 3, 3, 4, 1]);
+        assert_eq!(next_port_in(0b1, 5), 0);
     }
 }

@@ -229,8 +229,8 @@ impl Channel {
         let write = self.serve_writes();
         let from = self.arrived;
         if self.dirty || write != self.offered_write {
-            self.make_offers(write);
-            self.set_next(from);
+            let e = self.make_offers(write);
+            self.set_next(e, from);
         } else if self.arrived_min != u64::MAX {
             let at = self.arrived_min.max(self.cmd_free).max(from);
             self.next_tick = self.next_tick.min(at);
@@ -250,12 +250,22 @@ impl Channel {
     }
 
     /// Sets `next_tick`: the first edge not before `from` or the command bus at which an
-    /// offer is legal.
-    fn set_next(&mut self, from: u64) {
-        self.next_tick = match self.offers.iter().map(|o| o.earliest).min() {
-            Some(e) => e.max(self.cmd_free).max(from),
-            None => u64::MAX,
+    /// offer is legal, given `earliest`, the offers' earliest legal time (`u64::MAX`: no
+    /// offer).
+    fn set_next(&mut self, earliest: u64, from: u64) {
+        self.next_tick = match earliest {
+            u64::MAX => u64::MAX,
+            e => e.max(self.cmd_free).max(from),
         };
+    }
+
+    /// The offers' earliest legal time (`u64::MAX`: no offer).
+    fn earliest_offer(&self) -> u64 {
+        self.offers
+            .iter()
+            .map(|o| o.earliest)
+            .min()
+            .unwrap_or(u64::MAX)
     }
 
     /// Whether writes are served now (updating the drain state).
@@ -387,16 +397,20 @@ impl Channel {
         }
     }
 
-    /// Recomputes every bank's offer for direction `write`.
-    fn make_offers(&mut self, write: bool) {
+    /// Recomputes every bank's offer for direction `write`; returns their earliest legal
+    /// time.
+    fn make_offers(&mut self, write: bool) -> u64 {
         let d = usize::from(write);
         self.offers.clear();
+        let mut earliest = u64::MAX;
         for k in 0..self.active[d].len() {
             let o = self.offer(self.active[d][k], write);
+            earliest = earliest.min(o.earliest);
             self.offers.push(o);
         }
         self.dirty = false;
         self.offered_write = write;
+        earliest
     }
 
     /// After offer `issued` issued, with the direction unchanged: recomputes only the offers
@@ -404,11 +418,12 @@ impl Channel {
     /// emptied); after a column command, every column offer (the data bus and the rank and
     /// bank-group column spacing); after an ACT, the ACT offers of its rank (tRRD, tFAW).
     /// A PRE moves only its own bank. The other banks keep their queues and rows, so their
-    /// commands and keys stay.
-    fn update_offers(&mut self, issued: Offer, write: bool) {
+    /// commands and keys stay. Returns the offers' earliest legal time.
+    fn update_offers(&mut self, issued: Offer, write: bool) -> u64 {
         let x = issued.bank;
         let d = usize::from(write);
         let rank = self.dev.at(x as usize).rank;
+        let mut earliest = u64::MAX;
         let mut k = 0;
         while k < self.offers.len() {
             let o = self.offers[k];
@@ -430,8 +445,10 @@ impl Channel {
                     _ => {}
                 }
             }
+            earliest = earliest.min(self.offers[k].earliest);
             k += 1;
         }
+        earliest
     }
 
     /// Debug builds: the offers equal a full recomputation (in any order).
@@ -473,9 +490,7 @@ impl Channel {
             self.next_tick = u64::MAX;
             return None;
         }
-        if self.dirty || write != self.offered_write {
-            self.make_offers(write);
-        }
+        let remade = (self.dirty || write != self.offered_write).then(|| self.make_offers(write));
         let best = self
             .offers
             .iter()
@@ -483,17 +498,22 @@ impl Channel {
             .min_by_key(|o| o.key)
             .copied();
         let issued = best.and_then(|o| self.issue(o, t, write, notes));
-        if let Some(o) = best {
-            self.cmd_free = t + 1;
-            if self.serve_writes() == write {
-                self.update_offers(o, write);
-            } else {
-                self.make_offers(!write);
+        let earliest = match best {
+            Some(o) => {
+                self.cmd_free = t + 1;
+                let e = if self.serve_writes() == write {
+                    self.update_offers(o, write)
+                } else {
+                    self.make_offers(!write)
+                };
+                #[cfg(debug_assertions)]
+                self.check_offers();
+                e
             }
-            #[cfg(debug_assertions)]
-            self.check_offers();
-        }
-        self.set_next(t + 1);
+            None => remade.unwrap_or_else(|| self.earliest_offer()),
+        };
+        debug_assert_eq!(earliest, self.earliest_offer(), "earliest offer kept");
+        self.set_next(earliest, t + 1);
         issued
     }
 
@@ -650,6 +670,45 @@ mod tests {
         assert_eq!(ch.stats.row_hits, 1);
         assert_eq!(ch.stats.row_conflicts, 1);
         assert_eq!(ch.stats.row_misses, 1);
+    }
+
+    #[test]
+    fn a_command_choice_kept_across_pushes_equals_a_rescan_of_the_queue() {
+        // Random bursts (few banks and rows, so hits, conflicts and prefetch/demand mixes
+        // are common) pushed between decisions; after every push into a bank whose choice
+        // was kept, it must equal `core`'s scan of the whole queue. Both policies.
+        let rounds = if cfg!(debug_assertions) {
+            3_000
+        } else {
+            30_000
+        };
+        for fr_fcfs in [true, false] {
+            let mut ch = channel(6, 2);
+            ch.policy.fr_fcfs = fr_fcfs;
+            let mut rng = crate::rng::SplitMix64::new(7);
+            let (mut seq, mut checked) = (0, 0);
+            for _ in 0..rounds {
+                if rng.below(3) == 0 && ch.next_tick != u64::MAX {
+                    ch.decide(ch.next_tick, None);
+                    continue;
+                }
+                let mut b = burst(seq, rng.below(4) as u32, rng.below(3) as u32, false);
+                b.write = rng.below(4) == 0;
+                b.prefetch = !b.write && rng.below(3) == 0;
+                seq += 1;
+                let kept = ch.cores[b.bank as usize][usize::from(b.write)].is_some();
+                ch.push(b, ch.next_tick.min(seq));
+                if kept {
+                    let have = ch.cores[b.bank as usize][usize::from(b.write)];
+                    assert_eq!(have, Some(ch.core(b.bank, b.write)), "after burst {seq}");
+                    checked += 1;
+                }
+                ch.settle();
+            }
+            assert!(checked > rounds / 10, "only {checked} kept choices checked");
+            drain(&mut ch);
+            assert_eq!(ch.reads() + ch.writes, 0);
+        }
     }
 
     #[test]
