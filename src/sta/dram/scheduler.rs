@@ -206,10 +206,15 @@ impl Channel {
         }
         q.push_back(b);
         let i = q.len() - 1;
+        // The bank's command is kept unless `b` takes its place; an offer whose command
+        // stays is still right (the device did not change), and its time is not before the
+        // next decision already, so only a changed command needs a new offer.
+        let mut changed = true;
         if let Some(c) = self.cores[b.bank as usize][d] {
-            let c = self.core_after_push(c, &b, i);
-            debug_assert_eq!(c, self.core(b.bank, b.write), "core kept after a push");
-            self.cores[b.bank as usize][d] = Some(c);
+            let kept = self.core_after_push(c, &b, i);
+            debug_assert_eq!(kept, self.core(b.bank, b.write), "core kept after a push");
+            changed = kept != c;
+            self.cores[b.bank as usize][d] = Some(kept);
         }
         match (b.write, b.prefetch) {
             (true, _) => self.writes += 1,
@@ -217,7 +222,7 @@ impl Channel {
             (false, true) => self.prefetch_reads += 1,
         }
         self.arrived = self.arrived.max(now);
-        if !self.dirty && b.write == self.offered_write {
+        if changed && !self.dirty && b.write == self.offered_write {
             // Only this bank's offer can change.
             let e = self.offer_bank(b.bank, b.write);
             self.arrived_min = self.arrived_min.min(e);
@@ -376,7 +381,10 @@ impl Channel {
     fn offer(&mut self, bank: u32, write: bool) -> Offer {
         let d = usize::from(write);
         let core = match self.cores[bank as usize][d] {
-            Some(c) => c,
+            Some(c) => {
+                debug_assert_eq!(c, self.core(bank, write), "kept command of bank {bank}");
+                c
+            }
             None => {
                 let c = self.core(bank, write);
                 self.cores[bank as usize][d] = Some(c);
@@ -527,7 +535,12 @@ impl Channel {
         let bank = o.bank as usize;
         let a = self.dev.at(bank);
         let d = usize::from(write);
-        self.cores[bank] = [None, None];
+        // An ACT or PRE changes the open row, which both directions' commands depend on; a
+        // column command changes only its own queue (and the row, when it auto-precharges).
+        self.cores[bank][d] = None;
+        if !matches!(o.cmd, Cmd::Col(_)) || self.policy.close_page {
+            self.cores[bank] = [None, None];
+        }
         match o.cmd {
             Cmd::Act => {
                 let q = &self.queues[bank][d];

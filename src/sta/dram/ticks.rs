@@ -30,6 +30,9 @@ impl Ticks {
     #[inline]
     pub fn set(&mut self, c: usize, t: u64) {
         let mut i = self.size + c;
+        if self.tree[i].0 == t {
+            return;
+        }
         self.tree[i] = (t, c as u32);
         while i > 1 {
             i /= 2;
