@@ -20,7 +20,11 @@
 //! The offered commands and their earliest legal times are recomputed only when the state
 //! changed (a command issued, a burst arrived, a refresh, a direction switch). When nothing
 //! is legal at an edge, the next decision is at the first edge at which the earliest offered
-//! command becomes legal: idle and waiting stretches cost nothing.
+//! command becomes legal: idle and waiting stretches cost nothing. A bank's command choice
+//! is kept across arrivals too (a new burst is the youngest, so it takes the choice only as
+//! the first row hit or the first demand burst of its class), and an arrival that leaves
+//! the choice as it was leaves the offers and the next decision alone. A column command
+//! keeps the other direction's choice of its bank (the row stays open).
 //!
 //! # Page policy
 //! `open`: rows stay open until a conflict or refresh. `close`: a column command with no
@@ -206,9 +210,9 @@ impl Channel {
         }
         q.push_back(b);
         let i = q.len() - 1;
-        // The bank's command is kept unless `b` takes its place; an offer whose command
-        // stays is still right (the device did not change), and its time is not before the
-        // next decision already, so only a changed command needs a new offer.
+        // The bank's command is kept unless `b` takes its place. An offer whose command
+        // stays is still right (the device did not change), and `next_tick` already counts
+        // its earliest time, so only a changed command needs a new offer.
         let mut changed = true;
         if let Some(c) = self.cores[b.bank as usize][d] {
             let kept = self.core_after_push(c, &b, i);
