@@ -42,8 +42,11 @@ pub mod device;
 pub mod mapping;
 pub mod scheduler;
 pub mod standards;
+mod ticks;
 
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+
+use self::ticks::Ticks;
 
 use self::device::{Device, Timing};
 use self::mapping::{Mapping, Sizes};
@@ -359,6 +362,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         })
         .collect();
     let banks_per_channel = (geo.ranks * geo.bank_groups * geo.banks_per_group) as u32;
+    let geo_channels = geo.channels as usize;
     Ok(Box::new(Dram {
         std: s,
         geo,
@@ -374,7 +378,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         completions: BinaryHeap::new(),
         wakes: Vec::new(),
         touched: Vec::new(),
-        ticks: BinaryHeap::new(),
+        ticks: Ticks::new(geo_channels),
         admit_wanted: false,
         admit_at_ps: None,
         admit_edge: 0,
@@ -390,6 +394,18 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         bytes_done: 0,
         ch_done: Vec::new(),
     }))
+}
+
+/// The first port of the set `ports` (a bit per port, not empty) at or after `k`, round
+/// robin.
+#[inline]
+fn next_port_in(ports: u32, k: usize) -> usize {
+    let later = ports >> k << k;
+    if later != 0 {
+        later.trailing_zeros() as usize
+    } else {
+        ports.trailing_zeros() as usize
+    }
 }
 
 /// Sizes of the memory system.
@@ -493,9 +509,8 @@ pub struct Dram {
     completions: BinaryHeap<std::cmp::Reverse<(u64, u64, u32)>>,
     /// Scheduler wake-ups outstanding (a few).
     wakes: Vec<u64>,
-    /// Pending decision edges (tCK, channel), earliest first; entries whose channel has
-    /// moved on are skipped.
-    ticks: BinaryHeap<std::cmp::Reverse<(u64, u32)>>,
+    /// Every channel's next decision edge (tCK), the earliest at hand.
+    ticks: Ticks,
     /// Channels bursts entered since they were last settled.
     touched: Vec<u32>,
     /// A request arrived: look at the ports.
@@ -551,19 +566,36 @@ impl Dram {
     /// Pulls requests from the ports (round robin) into the channel queues: demand requests
     /// first; prefetches only into the first half of a read queue. Returns whether any
     /// burst entered.
+    ///
+    /// Each pass goes round the ports from `next_port`, one burst per port and turn, until
+    /// every port has failed once; the next pass (and call) starts after the last port that
+    /// admitted. A port that failed is not asked again in its pass: admissions only take
+    /// room and leave the other ports' heads alone, so it would fail again. The prefetch
+    /// pass asks only the ports whose head is a prefetch (the demand pass admitted or
+    /// refused the others for good).
     fn admit(&mut self, ctx: &mut Ctx<'_, Transaction>) -> bool {
         let n = self.ports.len();
+        let all = (1u32 << n) - 1;
         let mut any = false;
         for prefetch in [false, true] {
-            let mut idle_ports = 0;
+            let mut failed = if prefetch {
+                (0..n)
+                    .filter(|&k| !self.ports[k].head.is_some_and(|h| h.prefetch))
+                    .fold(0, |m, k| m | 1 << k)
+            } else {
+                0
+            };
             let mut k = self.next_port;
-            while n > 0 && idle_ports < n {
-                let progressed = self.admit_port(ctx, k, prefetch);
-                any |= progressed;
-                idle_ports = if progressed { 0 } else { idle_ports + 1 };
-                k = if k + 1 == n { 0 } else { k + 1 };
+            while failed != all {
+                k = next_port_in(!failed & all, k);
+                if self.admit_port(ctx, k, prefetch) {
+                    any = true;
+                    k = if k + 1 == n { 0 } else { k + 1 };
+                    self.next_port = k;
+                } else {
+                    failed |= 1 << k;
+                }
             }
-            self.next_port = k;
         }
         any
     }
@@ -745,7 +777,6 @@ impl Dram {
             if t.saturating_mul(tck) >= horizon_ps {
                 return;
             }
-            self.ticks.pop();
             let notes = self.observed.then_some(&mut self.notes);
             let decided = self.channels[c].decide(t, notes);
             self.queue_tick(c);
@@ -773,22 +804,13 @@ impl Dram {
     }
 
     /// The earliest pending decision: (edge, channel), ties to the lower channel.
-    fn next_decision(&mut self) -> Option<(u64, usize)> {
-        while let Some(&std::cmp::Reverse((t, c))) = self.ticks.peek() {
-            if self.channels[c as usize].next_tick == t {
-                return Some((t, c as usize));
-            }
-            self.ticks.pop();
-        }
-        None
+    fn next_decision(&self) -> Option<(u64, usize)> {
+        self.ticks.first()
     }
 
     /// Records channel `c`'s next decision edge.
     fn queue_tick(&mut self, c: usize) {
-        let t = self.channels[c].next_tick;
-        if t != u64::MAX {
-            self.ticks.push(std::cmp::Reverse((t, c as u32)));
-        }
+        self.ticks.set(c, self.channels[c].next_tick);
     }
 
     /// Whether a request still on its link would fit its queue now.
@@ -1000,5 +1022,19 @@ impl Actor<Transaction> for Dram {
                 ),
             ),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_port_in;
+
+    #[test]
+    fn the_next_port_in_a_set_is_found_round_robin_from_k() {
+        // Ports 1, 3 and 4 of 6.
+        let set = 0b01_1010;
+        let firsts: Vec<usize> = (0..6).map(|k| next_port_in(set, k)).collect();
+        assert_eq!(firsts, vec![1, 1, 3, 3, 4, 1]);
+        assert_eq!(next_port_in(0b1, 5), 0);
     }
 }

@@ -20,7 +20,11 @@
 //! The offered commands and their earliest legal times are recomputed only when the state
 //! changed (a command issued, a burst arrived, a refresh, a direction switch). When nothing
 //! is legal at an edge, the next decision is at the first edge at which the earliest offered
-//! command becomes legal: idle and waiting stretches cost nothing.
+//! command becomes legal: idle and waiting stretches cost nothing. A bank's command choice
+//! is kept across arrivals too (a new burst is the youngest, so it takes the choice only as
+//! the first row hit or the first demand burst of its class), and an arrival that leaves
+//! the choice as it was leaves the offers and the next decision alone. A column command
+//! keeps the other direction's choice of its bank (the row stays open).
 //!
 //! # Page policy
 //! `open`: rows stay open until a conflict or refresh. `close`: a column command with no
@@ -65,7 +69,7 @@ enum Cmd {
 }
 
 /// A bank's choice of command, kept until its queue or open row changes.
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 struct Core {
     cmd: Cmd,
     key: u64,
@@ -205,14 +209,24 @@ impl Channel {
             self.active[d].push(b.bank);
         }
         q.push_back(b);
-        self.cores[b.bank as usize][d] = None;
+        let i = q.len() - 1;
+        // The bank's command is kept unless `b` takes its place. An offer whose command
+        // stays is still right (the device did not change), and `next_tick` already counts
+        // its earliest time, so only a changed command needs a new offer.
+        let mut changed = true;
+        if let Some(c) = self.cores[b.bank as usize][d] {
+            let kept = self.core_after_push(c, &b, i);
+            debug_assert_eq!(kept, self.core(b.bank, b.write), "core kept after a push");
+            changed = kept != c;
+            self.cores[b.bank as usize][d] = Some(kept);
+        }
         match (b.write, b.prefetch) {
             (true, _) => self.writes += 1,
             (false, false) => self.demand_reads += 1,
             (false, true) => self.prefetch_reads += 1,
         }
         self.arrived = self.arrived.max(now);
-        if !self.dirty && b.write == self.offered_write {
+        if changed && !self.dirty && b.write == self.offered_write {
             // Only this bank's offer can change.
             let e = self.offer_bank(b.bank, b.write);
             self.arrived_min = self.arrived_min.min(e);
@@ -224,8 +238,8 @@ impl Channel {
         let write = self.serve_writes();
         let from = self.arrived;
         if self.dirty || write != self.offered_write {
-            self.make_offers(write);
-            self.set_next(from);
+            let e = self.make_offers(write);
+            self.set_next(e, from);
         } else if self.arrived_min != u64::MAX {
             let at = self.arrived_min.max(self.cmd_free).max(from);
             self.next_tick = self.next_tick.min(at);
@@ -245,12 +259,22 @@ impl Channel {
     }
 
     /// Sets `next_tick`: the first edge not before `from` or the command bus at which an
-    /// offer is legal.
-    fn set_next(&mut self, from: u64) {
-        self.next_tick = match self.offers.iter().map(|o| o.earliest).min() {
-            Some(e) => e.max(self.cmd_free).max(from),
-            None => u64::MAX,
+    /// offer is legal, given `earliest`, the offers' earliest legal time (`u64::MAX`: no
+    /// offer).
+    fn set_next(&mut self, earliest: u64, from: u64) {
+        self.next_tick = match earliest {
+            u64::MAX => u64::MAX,
+            e => e.max(self.cmd_free).max(from),
         };
+    }
+
+    /// The offers' earliest legal time (`u64::MAX`: no offer).
+    fn earliest_offer(&self) -> u64 {
+        self.offers
+            .iter()
+            .map(|o| o.earliest)
+            .min()
+            .unwrap_or(u64::MAX)
     }
 
     /// Whether writes are served now (updating the drain state).
@@ -320,12 +344,51 @@ impl Channel {
         }
     }
 
+    /// [`Channel::core`] after `b` joined the back of its bank's queue (at index `i`), from
+    /// the choice before (`old`). `b` is the youngest burst, so it is chosen only where it
+    /// is the first of a better class: the first row hit (FR-FCFS, no hit waited), or a
+    /// demand burst where only prefetch bursts of its class waited (the key's top bit).
+    fn core_after_push(&self, old: Core, b: &Burst, i: usize) -> Core {
+        let open = self.dev.banks[b.bank as usize].open_row;
+        let hit = open != CLOSED && b.row == open;
+        let old_prefetch = old.key >> 63 == 1;
+        let demand_first = old_prefetch && !b.prefetch;
+        let col = Core {
+            cmd: Cmd::Col(i as u32),
+            key: Self::key(b, self.policy.fr_fcfs),
+        };
+        match old.cmd {
+            Cmd::Col(_) if self.policy.fr_fcfs => {
+                if hit && demand_first {
+                    col
+                } else {
+                    old
+                }
+            }
+            _ if self.policy.fr_fcfs && hit => col,
+            _ if demand_first => {
+                if hit {
+                    col
+                } else {
+                    Core {
+                        cmd: if open == CLOSED { Cmd::Act } else { Cmd::Pre },
+                        key: Self::key(b, false),
+                    }
+                }
+            }
+            _ => old,
+        }
+    }
+
     /// Bank `bank`'s offer for direction `write`: its command (kept while its queue and row
     /// stay) and the command's earliest legal time.
     fn offer(&mut self, bank: u32, write: bool) -> Offer {
         let d = usize::from(write);
         let core = match self.cores[bank as usize][d] {
-            Some(c) => c,
+            Some(c) => {
+                debug_assert_eq!(c, self.core(bank, write), "kept command of bank {bank}");
+                c
+            }
             None => {
                 let c = self.core(bank, write);
                 self.cores[bank as usize][d] = Some(c);
@@ -346,16 +409,20 @@ impl Channel {
         }
     }
 
-    /// Recomputes every bank's offer for direction `write`.
-    fn make_offers(&mut self, write: bool) {
+    /// Recomputes every bank's offer for direction `write`; returns their earliest legal
+    /// time.
+    fn make_offers(&mut self, write: bool) -> u64 {
         let d = usize::from(write);
         self.offers.clear();
+        let mut earliest = u64::MAX;
         for k in 0..self.active[d].len() {
             let o = self.offer(self.active[d][k], write);
+            earliest = earliest.min(o.earliest);
             self.offers.push(o);
         }
         self.dirty = false;
         self.offered_write = write;
+        earliest
     }
 
     /// After offer `issued` issued, with the direction unchanged: recomputes only the offers
@@ -363,11 +430,12 @@ impl Channel {
     /// emptied); after a column command, every column offer (the data bus and the rank and
     /// bank-group column spacing); after an ACT, the ACT offers of its rank (tRRD, tFAW).
     /// A PRE moves only its own bank. The other banks keep their queues and rows, so their
-    /// commands and keys stay.
-    fn update_offers(&mut self, issued: Offer, write: bool) {
+    /// commands and keys stay. Returns the offers' earliest legal time.
+    fn update_offers(&mut self, issued: Offer, write: bool) -> u64 {
         let x = issued.bank;
         let d = usize::from(write);
         let rank = self.dev.at(x as usize).rank;
+        let mut earliest = u64::MAX;
         let mut k = 0;
         while k < self.offers.len() {
             let o = self.offers[k];
@@ -389,8 +457,10 @@ impl Channel {
                     _ => {}
                 }
             }
+            earliest = earliest.min(self.offers[k].earliest);
             k += 1;
         }
+        earliest
     }
 
     /// Debug builds: the offers equal a full recomputation (in any order).
@@ -432,9 +502,7 @@ impl Channel {
             self.next_tick = u64::MAX;
             return None;
         }
-        if self.dirty || write != self.offered_write {
-            self.make_offers(write);
-        }
+        let remade = (self.dirty || write != self.offered_write).then(|| self.make_offers(write));
         let best = self
             .offers
             .iter()
@@ -442,17 +510,22 @@ impl Channel {
             .min_by_key(|o| o.key)
             .copied();
         let issued = best.and_then(|o| self.issue(o, t, write, notes));
-        if let Some(o) = best {
-            self.cmd_free = t + 1;
-            if self.serve_writes() == write {
-                self.update_offers(o, write);
-            } else {
-                self.make_offers(!write);
+        let earliest = match best {
+            Some(o) => {
+                self.cmd_free = t + 1;
+                let e = if self.serve_writes() == write {
+                    self.update_offers(o, write)
+                } else {
+                    self.make_offers(!write)
+                };
+                #[cfg(debug_assertions)]
+                self.check_offers();
+                e
             }
-            #[cfg(debug_assertions)]
-            self.check_offers();
-        }
-        self.set_next(t + 1);
+            None => remade.unwrap_or_else(|| self.earliest_offer()),
+        };
+        debug_assert_eq!(earliest, self.earliest_offer(), "earliest offer kept");
+        self.set_next(earliest, t + 1);
         issued
     }
 
@@ -466,7 +539,12 @@ impl Channel {
         let bank = o.bank as usize;
         let a = self.dev.at(bank);
         let d = usize::from(write);
-        self.cores[bank] = [None, None];
+        // An ACT or PRE changes the open row, which both directions' commands depend on; a
+        // column command changes only its own queue (and the row, when it auto-precharges).
+        self.cores[bank][d] = None;
+        if !matches!(o.cmd, Cmd::Col(_)) || self.policy.close_page {
+            self.cores[bank] = [None, None];
+        }
         match o.cmd {
             Cmd::Act => {
                 let q = &self.queues[bank][d];
@@ -609,6 +687,45 @@ mod tests {
         assert_eq!(ch.stats.row_hits, 1);
         assert_eq!(ch.stats.row_conflicts, 1);
         assert_eq!(ch.stats.row_misses, 1);
+    }
+
+    #[test]
+    fn a_command_choice_kept_across_pushes_equals_a_rescan_of_the_queue() {
+        // Random bursts (few banks and rows, so hits, conflicts and prefetch/demand mixes
+        // are common) pushed between decisions; after every push into a bank whose choice
+        // was kept, it must equal `core`'s scan of the whole queue. Both policies.
+        let rounds = if cfg!(debug_assertions) {
+            3_000
+        } else {
+            30_000
+        };
+        for fr_fcfs in [true, false] {
+            let mut ch = channel(6, 2);
+            ch.policy.fr_fcfs = fr_fcfs;
+            let mut rng = crate::rng::SplitMix64::new(7);
+            let (mut seq, mut checked) = (0, 0);
+            for _ in 0..rounds {
+                if rng.below(3) == 0 && ch.next_tick != u64::MAX {
+                    ch.decide(ch.next_tick, None);
+                    continue;
+                }
+                let mut b = burst(seq, rng.below(4) as u32, rng.below(3) as u32, false);
+                b.write = rng.below(4) == 0;
+                b.prefetch = !b.write && rng.below(3) == 0;
+                seq += 1;
+                let kept = ch.cores[b.bank as usize][usize::from(b.write)].is_some();
+                ch.push(b, ch.next_tick.min(seq));
+                if kept {
+                    let have = ch.cores[b.bank as usize][usize::from(b.write)];
+                    assert_eq!(have, Some(ch.core(b.bank, b.write)), "after burst {seq}");
+                    checked += 1;
+                }
+                ch.settle();
+            }
+            assert!(checked > rounds / 10, "only {checked} kept choices checked");
+            drain(&mut ch);
+            assert_eq!(ch.reads() + ch.writes, 0);
+        }
     }
 
     #[test]
