@@ -6,7 +6,7 @@
 //!   indices, lm_head, KV read, KV write, activations) against its context: the KV cache's
 //!   share grows with the context, which N:M does not shrink;
 //! - `decode_step_ops`: the last step's time by op (cycles each moved the finish line, over
-//!   all layers), coloured by what bound the op.
+//!   all layers), coloured by what bound the op (ops that never moved it left out).
 
 use std::path::{Path, PathBuf};
 
@@ -29,7 +29,9 @@ enum Chart {
 type ByteClass = (&'static str, RGBColor, fn(&Ledger) -> u64);
 const CLASSES: [ByteClass; 6] = [
     ("weight values", RGBColor(31, 119, 180), |l| l.weight_values),
-    ("weight indices", RGBColor(174, 199, 232), |l| l.weight_indices),
+    ("weight indices", RGBColor(174, 199, 232), |l| {
+        l.weight_indices
+    }),
     ("lm_head", RGBColor(255, 127, 14), |l| l.lm_head),
     ("KV read", RGBColor(214, 39, 40), |l| l.kv_read),
     ("KV write", RGBColor(255, 152, 150), |l| l.kv_write),
@@ -73,7 +75,11 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &GenerationRepo
     let (x0, x1) = x_range(r);
     let mut chart = ChartBuilder::on(root)
         .caption(
-            format!("{} (TTFT {:.2} ms)", caption(r, "Decode step latency"), r.ttft_ms),
+            format!(
+                "{} (TTFT {:.2} ms)",
+                caption(r, "Decode step latency"),
+                r.ttft_ms
+            ),
             (FONT, 22),
         )
         .margin(20)
@@ -83,6 +89,7 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &GenerationRepo
         .map_err(err)?;
     chart
         .configure_mesh()
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .x_desc("context (tokens in the KV cache)")
         .y_desc("step latency (ms)")
         .label_style((FONT, 16))
@@ -129,6 +136,7 @@ fn bytes<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &GenerationReport
         .map_err(err)?;
     chart
         .configure_mesh()
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .x_desc("context (tokens in the KV cache)")
         .y_desc("DRAM traffic (MB, read + written)")
         .label_style((FONT, 16))
@@ -167,8 +175,14 @@ fn ops<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &GenerationReport) 
         .fold(0.0, f64::max)
         * headroom(BOUNDS.len(), 15, PLOT_PX)
         + 1e-9;
-    let n = r.last_ops.len();
-    let names: Vec<String> = r.last_ops.iter().map(|o| o.name.clone()).collect();
+    // Ops that never moved the finish line (most vector ops) are left out.
+    let shown: Vec<&crate::generate::OpBound> = r
+        .last_ops
+        .iter()
+        .filter(|o| o.critical_cycles > 0)
+        .collect();
+    let n = shown.len();
+    let names: Vec<String> = shown.iter().map(|o| o.name.clone()).collect();
     let what = if r.steps.is_empty() {
         "The prefill's time by op"
     } else {
@@ -193,7 +207,7 @@ fn ops<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &GenerationReport) 
                 String::new()
             }
         })
-        .x_desc("op (all layers)")
+        .x_desc("op (all layers; ops that never moved the finish line left out)")
         .y_desc("share of the step (%, cycles it moved the finish line)")
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 18))
@@ -201,13 +215,15 @@ fn ops<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &GenerationReport) 
         .map_err(err)?;
     let mut ink = Ink::default();
     for (bound, color) in BOUNDS {
-        let bars: Vec<_> = r
-            .last_ops
+        let bars: Vec<_> = shown
             .iter()
             .enumerate()
             .filter(|(_, o)| o.bound == bound)
             .map(|(i, o)| {
-                let corners = [(i as f64 - 0.35, 0.0), (i as f64 + 0.35, share(o.critical_cycles))];
+                let corners = [
+                    (i as f64 - 0.35, 0.0),
+                    (i as f64 + 0.35, share(o.critical_cycles)),
+                ];
                 ink.rect(&chart, corners[0], corners[1]);
                 Rectangle::new(corners, color.filled())
             })
