@@ -28,14 +28,19 @@
 //! weights (f16 values, so both sides use identical weights) and the same seeded input.
 
 pub mod dataplane;
+pub mod generate;
+pub mod llama_weights;
 pub mod reference;
 pub mod weights;
+pub mod wiring;
 
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-pub use dataplane::DataPlane;
+pub use dataplane::{DataPlane, DecoderInputs};
+pub use generate::{Generated, generate};
+pub use wiring::KvCache;
 
 /// The data plane as the modules of one simulation share it.
 pub type Shared = Arc<Mutex<DataPlane>>;
