@@ -41,6 +41,7 @@ pub mod energy;
 pub mod error;
 pub mod functional;
 pub mod generate;
+pub mod gguf;
 pub mod io;
 pub mod kernel;
 pub mod model;

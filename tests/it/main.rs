@@ -8,6 +8,7 @@ mod dram;
 mod energy;
 mod functional;
 mod fuzz_checkpoints;
+mod gguf;
 mod inputs;
 mod kernel;
 mod mutation;
