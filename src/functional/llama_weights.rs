@@ -22,6 +22,8 @@
 //!   (pairs `(i, i + dh/2)`) for every source.
 
 use super::to_f16;
+use std::path::Path;
+
 use super::weights::{Linear, seeded_linear, uniform};
 use crate::workload::{Decoder, Pattern, Workload};
 
@@ -250,6 +252,144 @@ impl LlamaWeights {
             eps: dec.norm_eps,
             rope_theta: dec.rope_theta,
         })
+    }
+}
+
+impl LlamaWeights {
+    /// The weights of a Llama-family GGUF for workload `w` (its first `w.layers` layers,
+    /// pruned to its patterns; the file's hyperparameters must be the workload's shape).
+    /// Errors name the file and the tensor.
+    pub fn from_gguf(path: &Path, w: &Workload) -> Result<LlamaWeights, String> {
+        let named = |m: String| format!("`{}`: {m}", path.display());
+        let g = crate::gguf::Gguf::open(path).map_err(|e| e.to_string())?;
+        let hp = g.llama_hyper().map_err(|e| e.to_string())?;
+        let dec = decoder_of(w)?;
+        let (d, f) = (w.model.hidden as usize, w.model.ffn as usize);
+        let (h, hkv, dh) = (
+            w.model.heads as usize,
+            dec.kv_heads as usize,
+            dec.head_dim as usize,
+        );
+        let have = (
+            hp.hidden,
+            hp.heads,
+            hp.kv_heads,
+            hp.ffn,
+            hp.head_dim,
+            hp.vocab,
+        );
+        let want = (
+            w.model.hidden,
+            w.model.heads,
+            dec.kv_heads,
+            w.model.ffn,
+            dec.head_dim,
+            dec.vocab,
+        );
+        if have != want || hp.layers < w.layers {
+            return Err(named(format!(
+                "the file's (d, h, hkv, f, dh, V) = {have:?} with {} layers, the workload's {want:?} with {}",
+                hp.layers, w.layers
+            )));
+        }
+        if hp.rope_dims != hp.head_dim {
+            return Err(named(format!(
+                "rotary over {} of {} head dimensions (partial rotary) is not modelled",
+                hp.rope_dims, hp.head_dim
+            )));
+        }
+        // llama.cpp permutes Q and K rows of `llama` GGUFs only (not qwen2's).
+        let permuted = hp.architecture == "llama";
+        let tensor = |name: &str, shape: &[usize]| -> Result<Vec<f32>, String> {
+            let (got, v) = g.tensor_f32(name).map_err(|e| e.to_string())?;
+            if got != shape {
+                return Err(named(format!(
+                    "`{name}` is {got:?}, the model needs {shape:?}"
+                )));
+            }
+            Ok(v)
+        };
+        let bias = |name: &str, n: usize| -> Result<Vec<f32>, String> {
+            if hp.attn_bias {
+                tensor(name, &[n])
+            } else {
+                Ok(vec![0.0; n])
+            }
+        };
+        let mut layers = Vec::new();
+        for l in 0..w.layers as usize {
+            let p = w.patterns_of(l as u64);
+            let t = |part: &str| format!("blk.{l}.{part}");
+            let mut q = tensor(&t("attn_q.weight"), &[h * dh, d])?;
+            let mut k = tensor(&t("attn_k.weight"), &[hkv * dh, d])?;
+            if permuted {
+                q = unpermute_rope_rows(&q, h, d);
+                k = unpermute_rope_rows(&k, hkv, d);
+            }
+            let v = tensor(&t("attn_v.weight"), &[hkv * dh, d])?;
+            let mut qkv_b = bias(&t("attn_q.bias"), h * dh)?;
+            let mut kb = bias(&t("attn_k.bias"), hkv * dh)?;
+            if permuted {
+                qkv_b = unpermute_rope_rows(&qkv_b, h, 1);
+                kb = unpermute_rope_rows(&kb, hkv, 1);
+            }
+            qkv_b.extend(kb);
+            qkv_b.extend(bias(&t("attn_v.bias"), hkv * dh)?);
+            q.extend(k);
+            q.extend(v);
+            let zero = |n: usize| vec![0.0f32; n];
+            layers.push(LlamaLayer {
+                attn_norm: tensor(&t("attn_norm.weight"), &[d])?,
+                qkv: linear_from_dense(&q, (h + 2 * hkv) * dh, d, p.qkv, qkv_b)?,
+                o_proj: linear_from_dense(
+                    &tensor(&t("attn_output.weight"), &[d, h * dh])?,
+                    d,
+                    h * dh,
+                    p.proj,
+                    zero(d),
+                )?,
+                ffn_norm: tensor(&t("ffn_norm.weight"), &[d])?,
+                gate: linear_from_dense(
+                    &tensor(&t("ffn_gate.weight"), &[f, d])?,
+                    f,
+                    d,
+                    p.ffn1,
+                    zero(f),
+                )?,
+                up: linear_from_dense(
+                    &tensor(&t("ffn_up.weight"), &[f, d])?,
+                    f,
+                    d,
+                    p.ffn1,
+                    zero(f),
+                )?,
+                down: linear_from_dense(
+                    &tensor(&t("ffn_down.weight"), &[d, f])?,
+                    d,
+                    f,
+                    p.ffn2,
+                    zero(d),
+                )?,
+            });
+        }
+        let v = hp.vocab as usize;
+        let table = |name: &str| -> Result<Linear, String> {
+            linear_from_dense(&tensor(name, &[v, d])?, v, d, Pattern::DENSE, vec![0.0; v])
+        };
+        let weights = LlamaWeights {
+            layers,
+            final_norm: tensor("output_norm.weight", &[d])?,
+            embedding: table("token_embd.weight")?,
+            lm_head: if hp.untied_lm_head {
+                Some(table("output.weight")?)
+            } else {
+                None
+            },
+            eps: hp.rms_eps,
+            rope_theta: hp.rope_freq_base,
+        };
+        weights.check(w).map_err(named)?;
+        Ok(weights)
     }
 }
 

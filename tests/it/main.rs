@@ -4,6 +4,7 @@ mod accounting;
 mod benches;
 mod cli;
 mod completions;
+mod decode_values;
 mod dram;
 mod energy;
 mod functional;
