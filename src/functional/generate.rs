@@ -10,7 +10,7 @@
 
 use super::reference::Reference;
 use super::weights::ModelWeights;
-use super::wiring::Wiring;
+use super::wiring::{CacheF64, Wiring};
 use crate::workload::{Phase, Workload};
 
 /// What [`generate`] computed.
@@ -41,8 +41,8 @@ fn step(
     w: &Workload,
     weights: &ModelWeights,
     tokens: &[Vec<u32>],
-    cache: Option<(usize, Vec<Vec<Vec<f64>>>)>,
-) -> Result<(Vec<Vec<f64>>, (usize, Vec<Vec<Vec<f64>>>)), String> {
+    cache: Option<CacheF64>,
+) -> Result<(Vec<Vec<f64>>, CacheF64), String> {
     let dec = weights
         .decoder
         .as_ref()

@@ -58,9 +58,10 @@ pub struct LlamaWeights {
     pub embedding: Linear,
     /// An untied lm_head `[V x d]`.
     pub lm_head: Option<Linear>,
-    /// RMSNorm epsilon.
+    /// RMSNorm epsilon (of the source; the arithmetic uses the workload's, which
+    /// [`LlamaWeights::from_gguf`] checks are the same).
     pub eps: f64,
-    /// Rotary base.
+    /// Rotary base (likewise).
     pub rope_theta: f64,
 }
 
@@ -290,6 +291,14 @@ impl LlamaWeights {
             return Err(named(format!(
                 "the file's (d, h, hkv, f, dh, V) = {have:?} with {} layers, the workload's {want:?} with {}",
                 hp.layers, w.layers
+            )));
+        }
+        // The data plane takes eps and theta from the workload's decoder shape.
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs();
+        if !close(hp.rms_eps, dec.norm_eps) || !close(hp.rope_freq_base, dec.rope_theta) {
+            return Err(named(format!(
+                "the file's RMSNorm eps {} and rotary base {} are not the workload's {} and {}",
+                hp.rms_eps, hp.rope_freq_base, dec.norm_eps, dec.rope_theta
             )));
         }
         if hp.rope_dims != hp.head_dim {

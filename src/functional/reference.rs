@@ -4,13 +4,17 @@
 //! Per instance (`x` the op's input, `W` dense from the stored slots): a linear layer is
 //! `x W^T + b`; scores of head `h` are `Q_h K_g^T / sqrt(dh)` (`g` its key/value head),
 //! the softmax is taken over the keys a query sees (all, or those at or before it when
-//! causal), and P·V writes `context[:, h] = P_h V_g`. Vector ops follow their matmul in
-//! order: `Add`, `Mul`, `LayerNorm(x)`, `LayerNorm(x + r)`, `GELU`, `SiLU`, `silu(r) * x`;
-//! each op with an output stores the value so far.
+//! causal), and P·V writes `context[:, h] = P_h V_g` (a decode step's grouped attention:
+//! the group's query heads against their key/value head's cache, [`super::wiring`]). Vector
+//! ops follow their matmul in order: `Add`, `Mul`, `LayerNorm(x)`, `LayerNorm(x + r)`,
+//! `RMSNorm(x)`, the rotary, `GELU`, `SiLU`, `silu(r) * x`; each op with an output stores the
+//! value so far, and a decode step's `qkv` rows append their K and V to the cache. The
+//! inputs are the tensors no op writes (the model input, a decoder's `input_norm` and KV
+//! cache), as the data plane holds them or as [`super::generate`] gives them.
 
 use super::dataplane::{DataPlane, silu};
 use super::weights::{Linear, ModelWeights, Norm};
-use super::wiring::{Wiring, dest, kv_at, p_at, q_at};
+use super::wiring::{Initial, Wiring, dest, kv_at, p_at, q_at};
 use super::{LN_EPS, gelu};
 use crate::model::{Graph, Role, TensorId, VectorOp};
 
@@ -76,7 +80,7 @@ impl Reference {
         g: &Graph,
         wiring: &Wiring,
         weights: &ModelWeights,
-        initial: Vec<Option<Vec<Vec<f64>>>>,
+        initial: Initial,
     ) -> Reference {
         let mut tensors: Vec<Vec<Vec<f64>>> = g
             .tensors

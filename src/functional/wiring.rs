@@ -34,6 +34,12 @@ pub struct KvCache {
     pub values: Vec<Vec<Vec<f32>>>,
 }
 
+/// A cache in f64: `(tokens, values[layer][sequence])`.
+pub(crate) type CacheF64 = (usize, Vec<Vec<Vec<f64>>>);
+
+/// Initial values per tensor and instance (`None`: not an input).
+pub(crate) type Initial = Vec<Option<Vec<Vec<f64>>>>;
+
 /// The decoder's shape as the arithmetic needs it.
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct Rope {
@@ -167,7 +173,7 @@ impl Wiring {
         g: &Graph,
         dec: &LlamaWeights,
         inputs: &super::dataplane::DecoderInputs,
-    ) -> Result<Vec<Option<Vec<Vec<f64>>>>, String> {
+    ) -> Result<Initial, String> {
         let cache = inputs.cache.as_ref().map(|c| {
             let v = c
                 .values
@@ -189,9 +195,9 @@ impl Wiring {
         g: &Graph,
         dec: &LlamaWeights,
         tokens: &[Vec<u32>],
-        cache: Option<(usize, Vec<Vec<Vec<f64>>>)>,
-    ) -> Result<Vec<Option<Vec<Vec<f64>>>>, String> {
-        let mut out: Vec<Option<Vec<Vec<f64>>>> = vec![None; g.tensors.len()];
+        cache: Option<CacheF64>,
+    ) -> Result<Initial, String> {
+        let mut out: Initial = vec![None; g.tensors.len()];
         let (input, norm) = (TensorId(0), TensorId(1));
         let it = g.tensor(input);
         let (rows, cols, inst) = (it.rows as usize, it.cols as usize, it.instances as usize);
