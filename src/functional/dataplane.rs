@@ -1,14 +1,34 @@
 //! The data plane of a functional run: the memory image of every stored tensor of the
 //! model's graph ([`crate::model::Graph`]), and the arithmetic each unit applies to the tiles
-//! it serves (see the module above for the equations). The model input (`s x d` per batch
-//! element) is seeded `U(-sqrt 3, sqrt 3)` rounded to f16; every other tensor starts as NaN.
+//! it serves (see the module above for the equations). An encoder's input (`s x d` per batch
+//! element) is seeded `U(-sqrt 3, sqrt 3)` rounded to f16. A decoder's inputs are its token
+//! ids' embedding rows (`input`), their RMSNorm with layer 0's `attn_norm` (`input_norm`,
+//! rounded to f16: the lookup is done at setup) and, in a decode step, each layer's KV cache
+//! (rows `0..context` from the caller, [`DecoderInputs`]; seeded tokens and a seeded cache
+//! when none is given). Every other tensor starts as NaN.
+//!
+//! **The KV cache append.** In a decode step the cache tensor's row `context` (the new token)
+//! is this step's K and V: when a row of the `qkv` tensor is complete (its rotary applied),
+//! its K and V columns (`h dh ..`) are committed to that row of the cache instance of the
+//! row's sequence, at the same simulated time (the write the timing run makes).
 
 use super::reference::Reference;
-use super::weights::{LayerWeights, ModelWeights, Norm};
+use super::weights::{Linear, ModelWeights, Norm};
+use super::wiring::{KvCache, Wiring, dest, kv_at, p_at, q_at, row_op};
 use super::{FunctionalReport, LN_EPS, TensorError, gelu, to_f16};
 use crate::model::{Graph, Role, TensorId, VectorOp};
 use crate::txn::{Pass, Tile, TileValues, Via};
-use crate::workload::{Op, Workload};
+use crate::workload::{Op, Phase, Workload};
+
+/// A decoder run's inputs: each sequence's token ids (a prefill: `seq` of them; a decode
+/// step: one) and, in a decode step, the KV cache of the `context` tokens before.
+#[derive(Clone, Debug)]
+pub struct DecoderInputs {
+    /// Token ids per sequence.
+    pub tokens: Vec<Vec<u32>>,
+    /// The cache (decode steps only).
+    pub cache: Option<KvCache>,
+}
 
 /// One instance of one tensor of the memory image.
 struct Tensor {
@@ -21,6 +41,7 @@ struct Tensor {
 /// The memory image and the units' arithmetic.
 pub struct DataPlane {
     graph: Graph,
+    wiring: Wiring,
     weights: ModelWeights,
     seed: u64,
     source: String,
@@ -33,19 +54,26 @@ pub(crate) fn silu(x: f64) -> f64 {
     x / (1.0 + (-x).exp())
 }
 
-/// The vector ops a functional run computes (RMSNorm and rotary embeddings come with the
-/// Llama family's weights).
-fn computed(v: VectorOp) -> bool {
-    !matches!(v, VectorOp::RmsNorm | VectorOp::Rotary)
-}
-
 impl DataPlane {
-    /// A data plane for workload `w` with `weights`; `seed` makes the input.
+    /// A data plane for workload `w` with `weights`; `seed` makes the input (a decoder's
+    /// tokens, and in a decode step its cache).
     pub fn new(
         w: &Workload,
         weights: ModelWeights,
         seed: u64,
         source: String,
+    ) -> Result<DataPlane, String> {
+        DataPlane::with_inputs(w, weights, seed, source, None)
+    }
+
+    /// A data plane for decoder workload `w` with the given tokens and cache (`None`: seeded
+    /// from `seed`, as [`DataPlane::new`]).
+    pub fn with_inputs(
+        w: &Workload,
+        weights: ModelWeights,
+        seed: u64,
+        source: String,
+        inputs: Option<DecoderInputs>,
     ) -> Result<DataPlane, String> {
         if w.value_bits != 16 {
             return Err(format!(
@@ -55,28 +83,26 @@ impl DataPlane {
         }
         let graph = w.graph();
         let layers = w.layers as usize;
-        if weights.layers.len() < layers {
+        if weights.decoder.is_none() && weights.layers.len() < layers {
             return Err(format!(
                 "the weights have {} layers, the run {}",
                 weights.layers.len(),
                 layers
             ));
         }
-        for o in &graph.ops {
-            if let Some(v) = o.vector_op()
-                && !computed(v)
-            {
-                return Err(format!(
-                    "layer {} `{}`: functional runs do not compute {v:?} yet",
-                    o.layer, o.name
-                ));
-            }
+        let wiring = Wiring::new(w, &graph);
+        if let Some(dec) = &weights.decoder {
+            dec.check(w)?;
+        } else if w.model.decoder.is_some() {
+            return Err("a Llama-family decoder needs decoder weights".into());
+        }
+        for (j, o) in graph.ops.iter().enumerate() {
             let Some(class) = o.linear_class() else {
                 continue;
             };
-            let Some(lin) = weights.layers[o.layer as usize].linear(class) else {
+            let Some(lin) = wiring.linear(&weights, &graph, j) else {
                 return Err(format!(
-                    "layer {} `{}`: functional runs do not compute a decoder's lm_head yet",
+                    "layer {} `{}`: the weights do not hold this {class:?} layer",
                     o.layer, o.name
                 ));
             };
@@ -93,37 +119,58 @@ impl DataPlane {
                 ));
             }
         }
-        for (i, lw) in weights.layers.iter().take(layers).enumerate() {
-            let d = w.model.hidden as usize;
-            if lw.ln1.gamma.len() != d || lw.ln2.gamma.len() != d {
-                return Err(format!("layer {i}: LayerNorm parameters are not {d} long"));
+        if weights.decoder.is_none() {
+            for (i, lw) in weights.layers.iter().take(layers).enumerate() {
+                let d = w.model.hidden as usize;
+                if lw.ln1.gamma.len() != d || lw.ln2.gamma.len() != d {
+                    return Err(format!("layer {i}: LayerNorm parameters are not {d} long"));
+                }
             }
         }
+        let initial = match &weights.decoder {
+            Some(dec) => {
+                let inputs = match inputs {
+                    Some(i) => i,
+                    None => seeded_inputs(w, &wiring, dec.vocab(), seed),
+                };
+                Some(wiring.decoder_inputs(&graph, dec, &inputs)?)
+            }
+            None => None,
+        };
         let mut tensors = Vec::with_capacity(graph.tensors.len());
         for (t, tensor) in graph.tensors.iter().enumerate() {
             let (rows, cols) = (tensor.rows as usize, tensor.cols as usize);
-            let instances = (0..tensor.instances)
-                .map(|b| {
-                    // The model input (tensor 0) is seeded; everything else starts unwritten.
-                    let v = if t == 0 {
-                        crate::workload::stanm::inputs(rows, cols, seed ^ (0x5EED_0000 + b))
-                            .into_iter()
-                            .map(|u| to_f16(u * 3f32.sqrt()))
-                            .collect()
-                    } else {
-                        vec![f32::NAN; rows * cols]
-                    };
-                    Tensor {
-                        cols,
-                        v,
-                        done: vec![0; rows],
-                    }
-                })
-                .collect();
+            let instances =
+                (0..tensor.instances)
+                    .map(|b| {
+                        // The model input (tensor 0) is seeded; everything else starts unwritten.
+                        let given = initial.as_ref().and_then(|i| i[t].as_ref()).map(
+                            |v: &Vec<Vec<f64>>| {
+                                v[b as usize].iter().map(|&x| to_f16(x as f32)).collect()
+                            },
+                        );
+                        let v = if let Some(v) = given {
+                            v
+                        } else if t == 0 && initial.is_none() {
+                            crate::workload::stanm::inputs(rows, cols, seed ^ (0x5EED_0000 + b))
+                                .into_iter()
+                                .map(|u| to_f16(u * 3f32.sqrt()))
+                                .collect()
+                        } else {
+                            vec![f32::NAN; rows * cols]
+                        };
+                        Tensor {
+                            cols,
+                            v,
+                            done: vec![0; rows],
+                        }
+                    })
+                    .collect();
             tensors.push(instances);
         }
         Ok(DataPlane {
             graph,
+            wiring,
             weights,
             seed,
             source,
@@ -162,8 +209,41 @@ impl DataPlane {
         &self.graph.ops[id as usize]
     }
 
-    fn layer(&self, op: &Op) -> &LayerWeights {
-        &self.weights.layers[op.layer as usize]
+    /// The weights of linear op `j`.
+    fn linear(&self, j: u32) -> Option<&Linear> {
+        self.wiring.linear(&self.weights, &self.graph, j as usize)
+    }
+
+    /// The wiring of the graph.
+    pub(crate) fn wiring(&self) -> &Wiring {
+        &self.wiring
+    }
+
+    /// The values of every instance of tensor `t` (the memory image).
+    pub fn tensor_values(&self, t: TensorId) -> Vec<&[f32]> {
+        self.tensors[t.0 as usize]
+            .iter()
+            .map(|x| x.v.as_slice())
+            .collect()
+    }
+
+    /// The KV cache after the run: each layer's K and V of the prompt (a prefill) or of the
+    /// context and this step's token (a decode step).
+    pub fn kv_cache(&self) -> KvCache {
+        self.wiring
+            .kv_cache(&self.graph, |t, b| self.tensors[t.0 as usize][b].v.clone())
+    }
+
+    /// The logits after the run, one row of `V` per sequence (NaN where not computed).
+    pub fn logits(&self) -> Vec<Vec<f32>> {
+        let Some(out) = self.graph.output() else {
+            return Vec::new();
+        };
+        let cols = self.graph.tensor(out).cols as usize;
+        self.tensors[out.0 as usize]
+            .iter()
+            .flat_map(|t| t.v.chunks_exact(cols).map(<[f32]>::to_vec))
+            .collect()
     }
 
     /// The layer normalisation `op` applies.
@@ -182,42 +262,38 @@ impl DataPlane {
         let ks = p.k0 as usize..(p.k0 + p.k) as usize;
         match (op.role, op.attention, op.input, op.kv) {
             (Role::Scores | Role::Pv, Some(a), Some(x), Some(kv)) => {
-                let heads = a.heads as usize;
-                let (b, hd) = (p.inst as usize / heads, p.inst as usize % heads);
-                let dh = a.head_dim as usize;
-                let kvh = a.kv_head(hd as u64) as usize;
-                let kvt = &self.tensors[kv.tensor.0 as usize][b];
-                let kv_at =
-                    |row: usize, i: usize| kvt.v[row * kvt.cols + kv.col0 as usize + kvh * dh + i];
-                let xt = &self.tensors[x.tensor.0 as usize][b];
+                let inst = p.inst as usize;
+                let (kb, kcol) = kv_at(op, &a, inst);
+                let kvt = &self.tensors[kv.tensor.0 as usize][kb];
+                let kv_row = |row: usize| &kvt.v[row * kvt.cols + kcol..];
                 if op.role == Role::Scores {
-                    let q_at =
-                        |row: usize, i: usize| xt.v[row * xt.cols + x.col0 as usize + hd * dh + i];
                     for r in r0..r0 + rows {
+                        let (qb, qrow, qcol) = q_at(op, &a, inst, r);
+                        let xt = &self.tensors[x.tensor.0 as usize][qb];
+                        let q = &xt.v[qrow * xt.cols + qcol..];
                         for key in c0..c0 + cols {
-                            v.push(ks.clone().map(|i| q_at(r, i) * kv_at(key, i)).sum());
+                            let k = kv_row(key);
+                            v.push(ks.clone().map(|i| q[i] * k[i]).sum());
                         }
                     }
                 } else {
-                    // P rows of head `hd` are stacked after the earlier heads' rows.
-                    let s = op.rows as usize;
                     for r in r0..r0 + rows {
-                        let at = (hd * s + r) * xt.cols;
-                        let prow = &xt.v[at..at + xt.cols];
+                        let (pb, prow) = p_at(op, &a, inst, r);
+                        let xt = &self.tensors[x.tensor.0 as usize][pb];
+                        let prow = &xt.v[prow * xt.cols..(prow + 1) * xt.cols];
                         for c in c0..c0 + cols {
-                            v.push(ks.clone().map(|key| prow[key] * kv_at(key, c)).sum());
+                            v.push(ks.clone().map(|key| prow[key] * kv_row(key)[c]).sum());
                         }
                     }
                 }
             }
             // (`new` refused a graph with a linear layer these weights do not hold.)
-            (Role::Linear { class }, _, Some(x), _)
-                if let Some(lin) = self.layer(op).linear(class) =>
-            {
+            (Role::Linear { .. }, _, Some(x), _) if let Some(lin) = self.linear(p.op) => {
                 let act = self.values(x.tensor, p.inst as usize);
                 let k = lin.k;
+                let base = x.row0 as usize;
                 for r in r0..r0 + rows {
-                    let a = &act[r * k..(r + 1) * k];
+                    let a = &act[(base + r) * k..(base + r + 1) * k];
                     for c in c0..c0 + cols {
                         v.push(lin.mac(c, a, ks.clone()));
                     }
@@ -244,7 +320,7 @@ impl DataPlane {
         };
         let bias = op
             .linear_class()
-            .and_then(|c| self.layer(op).linear(c))
+            .and_then(|_| self.linear(t.op))
             .map(|l| &l.bias);
         let cols = data.cols as usize;
         for (i, x) in data.v.iter_mut().enumerate() {
@@ -344,7 +420,10 @@ impl DataPlane {
         k
     }
 
-    /// Commits a tile that reached the activation buffer or DRAM to the memory image.
+    /// Commits a tile that reached the activation buffer or DRAM to the memory image:
+    /// rounded to f16, or, when the chain up to the storing op has a row-wise op (LayerNorm,
+    /// RMSNorm, rotary), that op applied once the row is complete, then rounded. A completed
+    /// row of a decode step's `qkv` appends its K and V to the cache (module header).
     pub fn commit(&mut self, t: &Tile) {
         let Some(data) = t.data.as_deref() else {
             return;
@@ -355,35 +434,76 @@ impl DataPlane {
         let Some(out) = op.output else {
             return;
         };
-        // A LayerNorm of the chain up to the storing op runs once the row is complete.
-        let norm = (self.chain_start(j)..=j)
-            .map(|i| &self.graph.ops[i])
-            .find(|o| {
-                matches!(
-                    o.vector_op(),
-                    Some(VectorOp::LayerNorm | VectorOp::AddLayerNorm)
-                )
-            })
-            .map(|o| Self::norm(&self.weights, o).clone());
-        let (b, row_base, col_base) = op.out_at(u64::from(data.inst));
-        let tensor = &mut self.tensors[out.0 as usize][b as usize];
+        // A row-wise op of the chain up to the storing op runs once the row is complete.
+        let row_wise = row_op(&self.graph.ops[self.chain_start(j)..=j]).cloned();
         let (rows, cols) = (data.rows as usize, data.cols as usize);
+        let mut completed = Vec::new();
         for r in 0..rows {
-            let row = row_base as usize + data.row0 as usize + r;
-            let at = row * tensor.cols + col_base as usize + data.col0 as usize;
-            tensor.v[at..at + cols].copy_from_slice(&data.v[r * cols..(r + 1) * cols]);
-            tensor.done[row] += cols;
-            if let Some(norm) = &norm
-                && tensor.done[row] == tensor.cols
-            {
-                let x = &mut tensor.v[row * tensor.cols..(row + 1) * tensor.cols];
-                let n = x.len() as f32;
-                let mean = x.iter().sum::<f32>() / n;
-                let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
-                let inv = 1.0 / (var + LN_EPS as f32).sqrt();
-                for (j, v) in x.iter_mut().enumerate() {
-                    *v = to_f16((*v - mean) * inv * norm.gamma[j] + norm.beta[j]);
+            let (b, row, col) = dest(op, data.inst as usize, data.row0 as usize + r);
+            let tensor = &mut self.tensors[out.0 as usize][b];
+            let at = row * tensor.cols + col + data.col0 as usize;
+            let src = &data.v[r * cols..(r + 1) * cols];
+            let dst = &mut tensor.v[at..at + cols];
+            if row_wise.is_some() {
+                dst.copy_from_slice(src);
+            } else {
+                for (d, &x) in dst.iter_mut().zip(src) {
+                    *d = to_f16(x);
                 }
+            }
+            tensor.done[row] += cols;
+            if tensor.done[row] == tensor.cols {
+                completed.push((b, row));
+            }
+        }
+        for (b, row) in completed {
+            if let Some(o) = &row_wise {
+                self.finish_row(o, out, b, row);
+            }
+            if let Some((cache, cb, crow, k0)) = self.wiring.append(out, row) {
+                let src = &self.tensors[out.0 as usize][b];
+                let kv = src.v[row * src.cols + k0..(row + 1) * src.cols].to_vec();
+                let dst = &mut self.tensors[cache.0 as usize][cb];
+                let at = crow * dst.cols;
+                dst.v[at..at + dst.cols].copy_from_slice(&kv);
+                dst.done[crow] = dst.cols;
+            }
+        }
+    }
+
+    /// The row-wise op `o` on row `row` of instance `b` of tensor `out`, rounded to f16:
+    /// LayerNorm and RMSNorm in f32, the rotary in f64 (its angles a table of the unit).
+    fn finish_row(&mut self, o: &Op, out: TensorId, b: usize, row: usize) {
+        let vop = o.vector_op();
+        let ln = matches!(vop, Some(VectorOp::LayerNorm | VectorOp::AddLayerNorm))
+            .then(|| Self::norm(&self.weights, o).clone());
+        let gamma = match (vop, &self.weights.decoder) {
+            (Some(VectorOp::RmsNorm), Some(dec)) => Some(self.wiring.rms_gamma(dec, o).to_vec()),
+            _ => None,
+        };
+        let eps = self.wiring.eps();
+        let pos = self.wiring.position(row);
+        let tensor = &mut self.tensors[out.0 as usize][b];
+        let x = &mut tensor.v[row * tensor.cols..(row + 1) * tensor.cols];
+        if let Some(norm) = ln {
+            let n = x.len() as f32;
+            let mean = x.iter().sum::<f32>() / n;
+            let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+            let inv = 1.0 / (var + LN_EPS as f32).sqrt();
+            for (j, v) in x.iter_mut().enumerate() {
+                *v = to_f16((*v - mean) * inv * norm.gamma[j] + norm.beta[j]);
+            }
+        } else if let Some(gamma) = gamma {
+            let ms = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+            let inv = 1.0 / (ms + eps as f32).sqrt();
+            for (v, g) in x.iter_mut().zip(gamma) {
+                *v = to_f16(*v * inv * g);
+            }
+        } else if vop == Some(VectorOp::Rotary) {
+            let mut r: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+            self.wiring.rotate(&mut r, pos);
+            for (v, y) in x.iter_mut().zip(r) {
+                *v = to_f16(y as f32);
             }
         }
     }
@@ -485,4 +605,51 @@ impl Acc {
             non_finite: self.non_finite,
         }
     }
+}
+
+/// Seeded decoder inputs for `w`: token ids `U{0..V}` per sequence and position, and in a
+/// decode step a cache of `U(-sqrt 3, sqrt 3)` values rounded to f16.
+fn seeded_inputs(w: &Workload, wiring: &Wiring, vocab: usize, seed: u64) -> DecoderInputs {
+    let (seqs, per_seq) = match w.phase {
+        Phase::Prefill => (w.batch as usize, w.seq as usize),
+        Phase::Decode { .. } => (w.batch as usize, 1),
+    };
+    let tokens = (0..seqs)
+        .map(|b| {
+            crate::workload::stanm::inputs(1, per_seq, seed ^ (0x70C0_0000 + b as u64))
+                .into_iter()
+                .map(|u| (((u + 1.0) / 2.0 * vocab as f32) as usize).min(vocab - 1) as u32)
+                .collect()
+        })
+        .collect();
+    let cache = match w.phase {
+        Phase::Prefill => None,
+        Phase::Decode { context } => {
+            let g = w.graph();
+            let shape = wiring.kv_cache(&g, |t, _| {
+                vec![0.0f32; (g.tensor(t).rows * g.tensor(t).cols) as usize]
+            });
+            let c = context as usize;
+            let values = shape
+                .values
+                .iter()
+                .enumerate()
+                .map(|(l, seqs)| {
+                    seqs.iter()
+                        .enumerate()
+                        .map(|(b, full)| {
+                            let n = full.len() / (c + 1) * c;
+                            let s = seed ^ (0xCAC4_0000 + (l as u64) * 4096 + b as u64);
+                            crate::workload::stanm::inputs(1, n, s)
+                                .into_iter()
+                                .map(|u| to_f16(u * 3f32.sqrt()))
+                                .collect()
+                        })
+                        .collect()
+                })
+                .collect();
+            Some(KvCache { tokens: c, values })
+        }
+    };
+    DecoderInputs { tokens, cache }
 }

@@ -22,20 +22,35 @@
 //!   normalise in f32, rounded to f16.
 //! - vector unit: GELU (`x * (1 + erf(x / sqrt 2)) / 2`) rounded to f16; residual add in f32,
 //!   then LayerNorm (`eps = 1e-12`) of each row once all its columns are committed, rounded
-//!   to f16 (a modelling shortcut: the unit's row statistics are applied at commit).
+//!   to f16 (a modelling shortcut: the unit's row statistics are applied at commit). The
+//!   Llama family's ops the same way: `silu(gate) * up` rounded to f16; RMSNorm (`x /
+//!   sqrt(mean(x^2) + eps) * gamma`, the model's eps, in f32) and the rotary embedding
+//!   (rotate-half pairs, [`wiring`]; angles in f64) of a row once it is complete, rounded
+//!   to f16; a residual stored beside its norm (a pre-norm chain) rounded to f16.
+//!
+//! Decoders ([`llama_weights`]): a prefill of token ids or a decode step with a KV cache
+//! ([`DecoderInputs`], [`KvCache`]); the logits and the cache after a run come from
+//! [`DataPlane::logits`] and [`DataPlane::kv_cache`], so a caller chains prefill and decode
+//! steps through the simulator. [`generate`] runs greedy generation in the f64 reference
+//! alone.
 //!
 //! The reference ([`reference`]) computes the same network in f64 from the same stored
 //! weights (f16 values, so both sides use identical weights) and the same seeded input.
 
 pub mod dataplane;
+pub mod generate;
+pub mod llama_weights;
 pub mod reference;
 pub mod weights;
+pub mod wiring;
 
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-pub use dataplane::DataPlane;
+pub use dataplane::{DataPlane, DecoderInputs};
+pub use generate::{Generated, generate};
+pub use wiring::KvCache;
 
 /// The data plane as the modules of one simulation share it.
 pub type Shared = Arc<Mutex<DataPlane>>;
@@ -48,8 +63,9 @@ pub fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, DataPlane> {
 /// Default tolerance on the model output's relative error `||y - y_ref||_F / ||y_ref||_F`.
 ///
 /// f16 has a unit roundoff of `2^-11 ~ 4.9e-4`; a layer rounds six stored tensors (QKV, P,
-/// context, two LayerNorm outputs, GELU) and LayerNorm renormalises, so errors stay a few
-/// times `2^-11` per layer. `1e-2` (20 unit roundoffs) holds a few layers with a margin while
+/// context, two LayerNorm outputs, GELU; a decoder's eight: QKV after rotary, P, context,
+/// residual, two RMSNorm outputs, gate, SwiGLU) and the norms renormalise, so errors stay a
+/// few times `2^-11` per layer (SmolLM2's logits: 7e-4 after 2 layers). `1e-2` (20 unit roundoffs) holds a few layers with a margin while
 /// a single wrong index, bias, mask or dependency gives errors of order 1.
 pub const DEFAULT_TOLERANCE: f64 = 1e-2;
 
@@ -57,7 +73,8 @@ pub const DEFAULT_TOLERANCE: f64 = 1e-2;
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct TensorError {
     /// `L{layer}.{tensor}`: `qkv`, `p` (softmax output), `context`, `add_ln1`, `gelu`,
-    /// `add_ln2` (the layer's output).
+    /// `add_ln2` (the layer's output); a decoder's `input_norm`, `qkv`, `kv_cache`, `p`,
+    /// `context`, `h1`, `h1n`, `gate`, `act`, `input`, `final_norm`, `logits`.
     pub name: String,
     /// Values compared.
     pub values: u64,
@@ -78,7 +95,7 @@ pub struct FunctionalReport {
     pub seed: u64,
     /// Tolerance on the output's relative error.
     pub tolerance: f64,
-    /// Max `|y - y_ref|` over the model output (last layer's `add_ln2`).
+    /// Max `|y - y_ref|` over the model output (last layer's `add_ln2`, a decoder's logits).
     pub output_max_abs_error: f64,
     /// `||y - y_ref||_F / ||y_ref||_F` over the model output.
     pub output_rel_error: f64,

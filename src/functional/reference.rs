@@ -4,14 +4,19 @@
 //! Per instance (`x` the op's input, `W` dense from the stored slots): a linear layer is
 //! `x W^T + b`; scores of head `h` are `Q_h K_g^T / sqrt(dh)` (`g` its key/value head),
 //! the softmax is taken over the keys a query sees (all, or those at or before it when
-//! causal), and P·V writes `context[:, h] = P_h V_g`. Vector ops follow their matmul in
-//! order: `Add`, `Mul`, `LayerNorm(x)`, `LayerNorm(x + r)`, `GELU`, `SiLU`, `silu(r) * x`;
-//! each op with an output stores the value so far.
+//! causal), and P·V writes `context[:, h] = P_h V_g` (a decode step's grouped attention:
+//! the group's query heads against their key/value head's cache, [`super::wiring`]). Vector
+//! ops follow their matmul in order: `Add`, `Mul`, `LayerNorm(x)`, `LayerNorm(x + r)`,
+//! `RMSNorm(x)`, the rotary, `GELU`, `SiLU`, `silu(r) * x`; each op with an output stores the
+//! value so far, and a decode step's `qkv` rows append their K and V to the cache. The
+//! inputs are the tensors no op writes (the model input, a decoder's `input_norm` and KV
+//! cache), as the data plane holds them or as [`super::generate`] gives them.
 
 use super::dataplane::{DataPlane, silu};
-use super::weights::{Linear, Norm};
+use super::weights::{Linear, ModelWeights, Norm};
+use super::wiring::{Initial, Wiring, dest, kv_at, p_at, q_at};
 use super::{LN_EPS, gelu};
-use crate::model::{Role, TensorId, VectorOp};
+use crate::model::{Graph, Role, TensorId, VectorOp};
 
 /// Every stored tensor, exact.
 pub struct Reference {
@@ -19,17 +24,15 @@ pub struct Reference {
     tensors: Vec<Vec<Vec<f64>>>,
 }
 
-/// `x W^T + b` for `x` of `rows x k`.
-fn linear(x: &[f64], rows: usize, lin: &Linear) -> Vec<f64> {
-    let w = lin.dense_f64();
+/// `x W^T + b` for the `rows x k` of `x` from row `row0` (the stored slots' dot products,
+/// the same sums as with the dense matrix).
+fn linear(x: &[f64], row0: usize, rows: usize, lin: &Linear) -> Vec<f64> {
     let k = lin.k;
     let mut y = Vec::with_capacity(rows * lin.out);
-    for r in 0..rows {
+    for r in row0..row0 + rows {
         let a = &x[r * k..(r + 1) * k];
         for c in 0..lin.out {
-            let wc = &w[c * k..(c + 1) * k];
-            let dot: f64 = a.iter().zip(wc).map(|(p, q)| p * q).sum();
-            y.push(dot + f64::from(lin.bias[c]));
+            y.push(lin.dot_f64(c, a) + f64::from(lin.bias[c]));
         }
     }
     y
@@ -49,30 +52,61 @@ fn layer_norm(x: &mut [f64], cols: usize, norm: &Norm) {
 }
 
 impl Reference {
-    /// Runs the graph of `dp`'s workload on its input and weights.
+    /// Runs the graph of `dp`'s workload on its inputs (the tensors no op writes, as the
+    /// memory image holds them) and weights.
     pub fn compute(dp: &DataPlane) -> Reference {
         let g = dp.graph();
+        let mut written = vec![false; g.tensors.len()];
+        for o in &g.ops {
+            if let Some(t) = o.output {
+                written[t.0 as usize] = true;
+            }
+        }
+        let initial = (0..g.tensors.len())
+            .map(|t| {
+                (!written[t]).then(|| {
+                    dp.tensor_values(TensorId(t as u32))
+                        .into_iter()
+                        .map(|v| v.iter().map(|&x| f64::from(x)).collect())
+                        .collect()
+                })
+            })
+            .collect();
+        Reference::run(g, dp.wiring(), dp.weights(), initial)
+    }
+
+    /// Runs graph `g` on `initial` values (per tensor and instance; the rest start at 0).
+    pub(crate) fn run(
+        g: &Graph,
+        wiring: &Wiring,
+        weights: &ModelWeights,
+        initial: Initial,
+    ) -> Reference {
         let mut tensors: Vec<Vec<Vec<f64>>> = g
             .tensors
             .iter()
-            .map(|t| vec![vec![0.0; (t.rows * t.cols) as usize]; t.instances as usize])
+            .zip(initial)
+            .map(|(t, init)| {
+                init.unwrap_or_else(|| {
+                    vec![vec![0.0; (t.rows * t.cols) as usize]; t.instances as usize]
+                })
+            })
             .collect();
-        for (b, x) in tensors[0].iter_mut().enumerate() {
-            *x = dp.input(b).iter().map(|&v| f64::from(v)).collect();
-        }
         // The value flowing along a chain (a matmul's output, then each vector op's), and
         // scores waiting for their softmax, per instance.
         let mut flow: Vec<Vec<f64>> = Vec::new();
-        for o in &g.ops {
+        for (j, o) in g.ops.iter().enumerate() {
             let rows = o.rows as usize;
             match (o.role, o.attention, o.input, o.kv) {
-                (Role::Linear { class }, _, Some(x), _) => {
+                (Role::Linear { .. }, _, Some(x), _) => {
                     // (`DataPlane::new` refused a linear layer the weights do not hold.)
-                    let Some(lin) = dp.weights().layers[o.layer as usize].linear(class) else {
+                    let Some(lin) = wiring.linear(weights, g, j) else {
                         continue;
                     };
                     flow = (0..o.instances as usize)
-                        .map(|b| linear(&tensors[x.tensor.0 as usize][b], rows, lin))
+                        .map(|b| {
+                            linear(&tensors[x.tensor.0 as usize][b], x.row0 as usize, rows, lin)
+                        })
                         .collect();
                 }
                 (Role::Scores | Role::Pv, Some(a), Some(x), Some(kv)) => {
@@ -81,33 +115,26 @@ impl Reference {
                         g.tensor(x.tensor).cols as usize,
                         g.tensor(kv.tensor).cols as usize,
                     );
-                    flow = (0..o.instances)
+                    flow = (0..o.instances as usize)
                         .map(|inst| {
-                            let (b, h) = ((inst / a.heads) as usize, inst % a.heads);
-                            let (xt, kt) = (
-                                &tensors[x.tensor.0 as usize][b],
-                                &tensors[kv.tensor.0 as usize][b],
-                            );
-                            let kcol = kv.col0 as usize + a.kv_head(h) as usize * dh;
+                            let (kb, kcol) = kv_at(o, &a, inst);
+                            let kt = &tensors[kv.tensor.0 as usize][kb];
                             let mut y = Vec::with_capacity(rows * o.cols as usize);
                             for r in 0..rows {
                                 if o.role == Role::Scores {
-                                    let qcol = x.col0 as usize + h as usize * dh;
+                                    let (qb, qrow, qcol) = q_at(o, &a, inst, r);
+                                    let q = &tensors[x.tensor.0 as usize][qb][qrow * xc + qcol..];
                                     for key in 0..o.cols as usize {
-                                        y.push(
-                                            (0..dh)
-                                                .map(|i| {
-                                                    xt[r * xc + qcol + i] * kt[key * kc + kcol + i]
-                                                })
-                                                .sum(),
-                                        );
+                                        let k = &kt[key * kc + kcol..];
+                                        y.push((0..dh).map(|i| q[i] * k[i]).sum());
                                     }
                                 } else {
-                                    let prow = (h as usize * rows + r) * xc;
+                                    let (pb, prow) = p_at(o, &a, inst, r);
+                                    let pr = &tensors[x.tensor.0 as usize][pb][prow * xc..];
                                     for c in 0..dh {
                                         y.push(
                                             (0..o.k as usize)
-                                                .map(|key| xt[prow + key] * kt[key * kc + kcol + c])
+                                                .map(|key| pr[key] * kt[key * kc + kcol + c])
                                                 .sum(),
                                         );
                                     }
@@ -156,7 +183,18 @@ impl Reference {
                             };
                         }
                         if matches!(op, VectorOp::LayerNorm | VectorOp::AddLayerNorm) {
-                            layer_norm(y, cols, DataPlane::norm(dp.weights(), o));
+                            layer_norm(y, cols, DataPlane::norm(weights, o));
+                        }
+                        if let (VectorOp::RmsNorm, Some(dec)) = (op, &weights.decoder) {
+                            let gamma = wiring.rms_gamma(dec, o);
+                            for row in y.chunks_exact_mut(cols) {
+                                wiring.rms_norm(row, gamma);
+                            }
+                        }
+                        if op == VectorOp::Rotary {
+                            for (r, row) in y.chunks_exact_mut(cols).enumerate() {
+                                wiring.rotate(row, wiring.position(r));
+                            }
                         }
                     }
                 }
@@ -165,18 +203,27 @@ impl Reference {
             if let Some(t) = o.output {
                 let cols = g.tensor(t).cols as usize;
                 for (inst, y) in flow.iter().enumerate() {
-                    let (b, row0, col0) = o.out_at(inst as u64);
-                    let (b, row0, col0) = (b as usize, row0 as usize, col0 as usize);
                     let w = y.len() / rows;
-                    let dst = &mut tensors[t.0 as usize][b];
                     for (r, yr) in y.chunks_exact(w).enumerate() {
-                        let at = (row0 + r) * cols + col0;
-                        dst[at..at + w].copy_from_slice(yr);
+                        let (b, row, col) = dest(o, inst, r);
+                        let at = row * cols + col;
+                        tensors[t.0 as usize][b][at..at + w].copy_from_slice(yr);
+                        // A decode step's cache append: this row's K and V.
+                        if let Some((cache, cb, crow, k0)) = wiring.append(t, row) {
+                            let kc = g.tensor(cache).cols as usize;
+                            tensors[cache.0 as usize][cb][crow * kc..(crow + 1) * kc]
+                                .copy_from_slice(&yr[k0..]);
+                        }
                     }
                 }
             }
         }
         Reference { tensors }
+    }
+
+    /// Every instance of tensor `t`.
+    pub(crate) fn instances(&self, t: TensorId) -> &[Vec<f64>] {
+        &self.tensors[t.0 as usize]
     }
 
     /// Instance `b` of tensor `t`.

@@ -10,6 +10,10 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
+
+use super::llama_weights::LlamaWeights;
+use crate::model::LinearClass;
 
 use crate::workload::prune::{pack, prune, unpack_slots};
 use crate::workload::stanm::{StoredTensor, inputs, read_tensors};
@@ -106,6 +110,24 @@ impl Linear {
         acc
     }
 
+    /// `sum_i W[col, i] a[i]` in f64 over the stored slots, in ascending input order (the
+    /// reference's dot product: the same sum as the dense product, whose pruned weights
+    /// add exact zeros).
+    pub fn dot_f64(&self, col: usize, a: &[f64]) -> f64 {
+        let (n, m) = self.nm();
+        let groups = self.k.div_ceil(m);
+        let slots = &self.slots[col * groups * n..(col + 1) * groups * n];
+        let mut acc = 0.0f64;
+        for (g, group) in slots.chunks_exact(n).enumerate() {
+            for &(v, o) in group {
+                if v != 0.0 {
+                    acc += f64::from(v) * a[g * m + o as usize];
+                }
+            }
+        }
+        acc
+    }
+
     /// `W` expanded to dense `out x k`, in f64 (for the reference).
     pub fn dense_f64(&self) -> Vec<f64> {
         let (n, m) = self.nm();
@@ -166,17 +188,24 @@ impl LayerWeights {
 /// The weights of the layers a run simulates.
 #[derive(Clone, Debug)]
 pub struct ModelWeights {
-    /// Layers, in order.
+    /// Encoder layers, in order (empty for a decoder).
     pub layers: Vec<LayerWeights>,
+    /// A Llama-family decoder's weights (shared: generation steps reuse them).
+    pub decoder: Option<Arc<LlamaWeights>>,
 }
 
 /// Seeded uniform values in `[-scale, scale)`.
-fn uniform(n: usize, scale: f32, seed: u64) -> Vec<f32> {
+pub(crate) fn uniform(n: usize, scale: f32, seed: u64) -> Vec<f32> {
     inputs(1, n, seed).into_iter().map(|u| u * scale).collect()
 }
 
 /// A seeded linear layer pruned to `pattern` and packed as `stasim prune` stores it.
-fn seeded_linear(out: usize, k: usize, pattern: Pattern, seed: u64) -> Result<Linear, String> {
+pub(crate) fn seeded_linear(
+    out: usize,
+    k: usize,
+    pattern: Pattern,
+    seed: u64,
+) -> Result<Linear, String> {
     let w = uniform(out * k, (3.0 / k as f32).sqrt(), seed);
     let mask = prune(&w, out, k, pattern, None);
     let packed = pack(&w, std::slice::from_ref(&mask));
@@ -202,8 +231,44 @@ fn seeded_norm(d: usize, seed: u64) -> Norm {
 }
 
 impl ModelWeights {
-    /// Seeded weights for the workload's shapes and per-layer patterns.
+    /// A decoder's weights.
+    pub fn decoder(weights: LlamaWeights) -> ModelWeights {
+        ModelWeights {
+            layers: Vec::new(),
+            decoder: Some(Arc::new(weights)),
+        }
+    }
+
+    /// The weights of linear op `class` of `layer`, the `nth` of its class in the layer
+    /// (a decoder's gate is the first `Ffn1`, its up the second); `None` if these weights do
+    /// not hold it.
+    pub fn linear(&self, layer: u64, class: LinearClass, nth: usize) -> Option<&Linear> {
+        let l = layer as usize;
+        match &self.decoder {
+            None => self.layers.get(l)?.linear(class).filter(|_| nth == 0),
+            Some(dec) => {
+                if class == LinearClass::LmHead {
+                    return Some(dec.head());
+                }
+                let lw = dec.layers.get(l)?;
+                match (class, nth) {
+                    (LinearClass::Qkv, 0) => Some(&lw.qkv),
+                    (LinearClass::Proj, 0) => Some(&lw.o_proj),
+                    (LinearClass::Ffn1, 0) => Some(&lw.gate),
+                    (LinearClass::Ffn1, 1) => Some(&lw.up),
+                    (LinearClass::Ffn2, 0) => Some(&lw.down),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Seeded weights for the workload's shapes and per-layer patterns (a decoder's with
+    /// [`LlamaWeights::seeded`]).
     pub fn seeded(w: &Workload, seed: u64) -> Result<ModelWeights, String> {
+        if w.model.decoder.is_some() {
+            return LlamaWeights::seeded(w, seed).map(ModelWeights::decoder);
+        }
         let (d, f) = (w.model.hidden as usize, w.model.ffn as usize);
         let layers = (0..w.layers)
             .map(|l| {
@@ -219,7 +284,10 @@ impl ModelWeights {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(ModelWeights { layers })
+        Ok(ModelWeights {
+            layers,
+            decoder: None,
+        })
     }
 
     /// The weights of a `.stanm` file (family member `member`, default the densest), for
@@ -341,6 +409,9 @@ impl ModelWeights {
                 ln2,
             });
         }
-        Ok(ModelWeights { layers: out })
+        Ok(ModelWeights {
+            layers: out,
+            decoder: None,
+        })
     }
 }

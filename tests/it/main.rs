@@ -5,6 +5,7 @@ mod benches;
 mod cli;
 mod completions;
 mod decode;
+mod decode_values;
 mod dram;
 mod energy;
 mod functional;
