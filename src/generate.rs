@@ -137,24 +137,39 @@ pub struct GenerationReport {
     pub last_ops: Vec<OpBound>,
 }
 
-/// What bound `o` (see the module header).
-pub fn bound(o: &OpReport) -> &'static str {
-    if o.pe_cycles == 0 {
-        return match o.role {
+/// What the PE array can spend an op's cycles on, in the order ties are broken.
+const STATES: [&str; 5] = ["compute", "DRAM", "buffer", "softmax", "accumulator"];
+
+/// `o`'s PE-array cycles by [`STATES`].
+fn states(o: &OpReport) -> [u64; 5] {
+    [
+        o.pe_busy_cycles(),
+        o.stall_dram_cycles,
+        o.stall_buffer_cycles,
+        o.stall_softmax_cycles,
+        o.stall_downstream_cycles,
+    ]
+}
+
+/// The bound of an op of `role` whose PE-array cycles are `cycles` (see the module header):
+/// the largest state (the first on a tie), or its unit when the PE array never ran it.
+fn bound_of(role: Role, cycles: [u64; 5]) -> &'static str {
+    if cycles.iter().all(|&c| c == 0) {
+        return match role {
             Role::Softmax => "softmax",
-            _ => "vector unit",
+            Role::Vector { .. } => "vector unit",
+            _ => "compute",
         };
     }
-    [
-        (o.pe_busy_cycles(), "compute"),
-        (o.stall_dram_cycles, "DRAM"),
-        (o.stall_buffer_cycles, "buffer"),
-        (o.stall_softmax_cycles, "softmax"),
-        (o.stall_downstream_cycles, "accumulator"),
-    ]
-    .into_iter()
-    .max_by_key(|&(c, _)| c)
-    .map_or("compute", |x| x.1)
+    let k = (0..STATES.len())
+        .max_by_key(|&k| (cycles[k], STATES.len() - k))
+        .unwrap_or(0);
+    STATES[k]
+}
+
+/// What bound `o` (see the module header).
+pub fn bound(o: &OpReport) -> &'static str {
+    bound_of(o.role, states(o))
 }
 
 /// The byte ledger of a run of `w` whose report is `r`.
@@ -207,46 +222,35 @@ fn step_report(w: &Workload, r: &Report) -> StepReport {
 
 /// The ops of `r` summed over its layers, in first-seen order.
 fn op_bounds(r: &Report) -> Vec<OpBound> {
-    let mut out: Vec<(OpBound, [u64; 5])> = Vec::new();
+    let mut out: Vec<(OpBound, Role, [u64; 5])> = Vec::new();
     for o in r.layers.iter().flat_map(|l| &l.ops) {
-        let i = match out.iter().position(|(b, _)| b.name == o.name) {
-            Some(i) => i,
-            None => {
-                out.push((
-                    OpBound {
-                        name: o.name.clone(),
-                        critical_cycles: 0,
-                        bound: "",
-                        dram_bytes: 0,
-                    },
-                    [0; 5],
-                ));
+        let i = out
+            .iter()
+            .position(|(b, ..)| b.name == o.name)
+            .unwrap_or_else(|| {
+                let b = OpBound {
+                    name: o.name.clone(),
+                    critical_cycles: 0,
+                    bound: "",
+                    dram_bytes: 0,
+                };
+                out.push((b, o.role, [0; 5]));
                 out.len() - 1
-            }
-        };
-        let (b, sums) = &mut out[i];
+            });
+        let (b, _, sums) = &mut out[i];
         b.critical_cycles += o.critical_cycles;
         b.dram_bytes += o.dram_bytes;
-        // The bound of the sum: the same rule over the summed cycles.
-        let parts = [
-            o.pe_busy_cycles(),
-            o.stall_dram_cycles,
-            o.stall_buffer_cycles,
-            o.stall_softmax_cycles,
-            o.stall_downstream_cycles,
-        ];
-        for (s, p) in sums.iter_mut().zip(parts) {
-            *s += p;
+        for (s, c) in sums.iter_mut().zip(states(o)) {
+            *s += c;
         }
-        b.bound = if o.pe_cycles == 0 && sums.iter().all(|&s| s == 0) {
-            bound(o)
-        } else {
-            const NAMES: [&str; 5] = ["compute", "DRAM", "buffer", "softmax", "accumulator"];
-            let k = (0..5).max_by_key(|&k| (sums[k], 5 - k)).unwrap_or(0);
-            NAMES[k]
-        };
     }
-    out.into_iter().map(|(b, _)| b).collect()
+    out.into_iter()
+        .map(|(mut b, role, sums)| {
+            // The bound of the sum: the same rule over the summed cycles.
+            b.bound = bound_of(role, sums);
+            b
+        })
+        .collect()
 }
 
 /// `p`-quantile (nearest rank) of sorted `v`.
@@ -343,7 +347,7 @@ pub fn run(
         }
     }
     let prefill_report = reports.remove(0);
-    let mut ms: Vec<f64> = reports.iter().map(|s| s.time_us / 1e3).collect();
+    let ms: Vec<f64> = reports.iter().map(|s| s.time_us / 1e3).collect();
     let tpot = (!ms.is_empty()).then(|| Tpot {
         mean_ms: ms.iter().sum::<f64>() / ms.len() as f64,
         p50_ms: {
@@ -354,7 +358,6 @@ pub fn run(
         first_ms: ms[0],
         last_ms: ms[ms.len() - 1],
     });
-    ms.clear();
     Ok(GenerationReport {
         topology: topo.name.clone(),
         workload: prefill.clone(),

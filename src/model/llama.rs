@@ -86,41 +86,11 @@ pub fn lower(w: &Workload) -> Graph {
     };
     let mut x = act(&mut g, 0, "input", d, Home::Dram);
     let mut xn = act(&mut g, 0, "input_norm", d, Home::Dram);
-    let base = Op {
-        layer: 0,
-        name: "",
-        role: Role::Softmax,
-        kind: OpKind::Vector,
-        pattern: Pattern::DENSE,
-        input: None,
-        kv: None,
-        operand: None,
-        output: None,
-        attention: None,
-        norm: 0,
-        rows,
-        k: 0,
-        cols: 0,
-        instances: inst,
-        macs: 0,
-        dense_macs: 0,
-    };
+    let base = Op::blank(0, rows, inst);
     let linear = |layer, name, class, pattern: Pattern, k, cols, input: View| Op {
         layer,
         name,
-        role: Role::Linear { class },
-        kind: if pattern.is_dense() {
-            OpKind::DenseDense
-        } else {
-            OpKind::SparseDense
-        },
-        pattern,
-        input: Some(input),
-        k,
-        cols,
-        macs: pattern.useful_macs(rows, k, cols) * inst,
-        dense_macs: rows * k * cols * inst,
-        ..base.clone()
+        ..base.linear(class, pattern, k, cols, input)
     };
     let vector = |layer, name, op, cols, operand, output, norm| Op {
         layer,
@@ -309,26 +279,21 @@ pub fn lower(w: &Workload) -> Graph {
         instances: inst,
         home: Home::Dram,
     });
-    let (d_, v) = (d, dec.vocab);
+    let input = View {
+        tensor: xn,
+        col0: 0,
+        row0: rows - head_rows,
+    };
     g.ops.push(Op {
-        layer: w.layers - 1,
         name: "lm_head",
-        role: Role::Linear {
-            class: LinearClass::LmHead,
-        },
-        kind: OpKind::DenseDense,
-        input: Some(View {
-            tensor: xn,
-            col0: 0,
-            row0: rows - head_rows,
-        }),
         output: Some(logits),
-        rows: head_rows,
-        k: d_,
-        cols: v,
-        macs: head_rows * d_ * v * inst,
-        dense_macs: head_rows * d_ * v * inst,
-        ..base
+        ..Op::blank(w.layers - 1, head_rows, inst).linear(
+            LinearClass::LmHead,
+            Pattern::DENSE,
+            d,
+            dec.vocab,
+            input,
+        )
     });
     g
 }

@@ -314,6 +314,59 @@ pub struct Op {
 }
 
 impl Op {
+    /// An op of `layer` with `rows` output rows per instance and `instances` instances,
+    /// nothing else set (a vector-kind softmax with no operands): the base a lowering fills in.
+    pub fn blank(layer: u64, rows: u64, instances: u64) -> Op {
+        Op {
+            layer,
+            name: "",
+            role: Role::Softmax,
+            kind: OpKind::Vector,
+            pattern: Pattern::DENSE,
+            input: None,
+            kv: None,
+            operand: None,
+            output: None,
+            attention: None,
+            norm: 0,
+            rows,
+            k: 0,
+            cols: 0,
+            instances,
+            macs: 0,
+            dense_macs: 0,
+        }
+    }
+
+    /// This op's layer, rows and instances as a linear layer of `class` with `pattern`:
+    /// `[rows x k] x [k x cols]` reading `input`, its kind and MACs (useful: kept weights
+    /// only) following from the pattern.
+    pub fn linear(
+        &self,
+        class: LinearClass,
+        pattern: Pattern,
+        k: u64,
+        cols: u64,
+        input: View,
+    ) -> Op {
+        let (rows, n) = (self.rows, self.instances);
+        Op {
+            role: Role::Linear { class },
+            kind: if pattern.is_dense() {
+                OpKind::DenseDense
+            } else {
+                OpKind::SparseDense
+            },
+            pattern,
+            input: Some(input),
+            k,
+            cols,
+            macs: pattern.useful_macs(rows, k, cols) * n,
+            dense_macs: rows * k * cols * n,
+            ..self.clone()
+        }
+    }
+
     /// The linear class, for a linear layer.
     pub fn linear_class(&self) -> Option<LinearClass> {
         match self.role {
@@ -460,41 +513,11 @@ pub(crate) fn post_ln_layer(
     let hidden_t = tensor("add_ln1", s, d, Home::Chip);
     let ffn_t = tensor("gelu", s, f, Home::Chip);
     let out_t = tensor("add_ln2", s, d, Home::Chip);
-    let base = Op {
-        layer,
-        name: "",
-        role: Role::Softmax,
-        kind: OpKind::Vector,
-        pattern: Pattern::DENSE,
-        input: None,
-        kv: None,
-        operand: None,
-        output: None,
-        attention: None,
-        norm: 0,
-        rows: s,
-        k: 0,
-        cols: 0,
-        instances: b,
-        macs: 0,
-        dense_macs: 0,
-    };
+    let base = Op::blank(layer, s, b);
     let view = |tensor, col0| Some(View::cols(tensor, col0));
     let linear = |name, class, pattern: Pattern, k, cols, input| Op {
         name,
-        role: Role::Linear { class },
-        kind: if pattern.is_dense() {
-            OpKind::DenseDense
-        } else {
-            OpKind::SparseDense
-        },
-        pattern,
-        input: view(input, 0),
-        k,
-        cols,
-        macs: pattern.useful_macs(s, k, cols) * b,
-        dense_macs: s * k * cols * b,
-        ..base.clone()
+        ..base.linear(class, pattern, k, cols, View::cols(input, 0))
     };
     let vector = |name, op, cols, operand, output, norm| Op {
         name,

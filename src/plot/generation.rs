@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::legend::{Ink, headroom};
@@ -64,6 +65,41 @@ fn x_range(r: &GenerationReport) -> (f64, f64) {
     (first - 0.5, last + 0.5)
 }
 
+/// Axes of a chart against the steps' contexts: `y_desc` from 0 to `ymax`.
+fn against_context<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    r: &GenerationReport,
+    title: String,
+    y_desc: &str,
+    ymax: f64,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
+    let (x0, x1) = x_range(r);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 22))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x0..x1, 0f64..ymax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        // Contexts are whole tokens: ticks between them get no label.
+        .x_label_formatter(&|x| {
+            if (x - x.round()).abs() < 1e-6 {
+                format!("{x:.0}")
+            } else {
+                String::new()
+            }
+        })
+        .x_desc("context (tokens in the KV cache)")
+        .y_desc(y_desc)
+        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 18))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
 fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &GenerationReport) -> Res {
     root.fill(&WHITE).map_err(err)?;
     let points: Vec<(f64, f64)> = r
@@ -72,30 +108,12 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &GenerationRepo
         .map(|s| (s.context as f64, s.time_us / 1e3))
         .collect();
     let ymax = points.iter().map(|p| p.1).fold(0.0, f64::max) * headroom(1, 15, PLOT_PX) + 1e-9;
-    let (x0, x1) = x_range(r);
-    let mut chart = ChartBuilder::on(root)
-        .caption(
-            format!(
-                "{} (TTFT {:.2} ms)",
-                caption(r, "Decode step latency"),
-                r.ttft_ms
-            ),
-            (FONT, 22),
-        )
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(80)
-        .build_cartesian_2d(x0..x1, 0f64..ymax)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .x_desc("context (tokens in the KV cache)")
-        .y_desc("step latency (ms)")
-        .label_style((FONT, 16))
-        .axis_desc_style((FONT, 18))
-        .draw()
-        .map_err(err)?;
+    let title = format!(
+        "{} (TTFT {:.2} ms)",
+        caption(r, "Decode step latency"),
+        r.ttft_ms
+    );
+    let mut chart = against_context(root, r, title, "step latency (ms)", ymax)?;
     let blue = RGBColor(31, 119, 180);
     let mut ink = Ink::default();
     ink.path(&chart, points.iter().copied(), 1);
@@ -126,23 +144,8 @@ fn bytes<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &GenerationReport
         .fold(0.0, f64::max)
         * headroom(CLASSES.len(), 15, PLOT_PX)
         + 1e-9;
-    let (x0, x1) = x_range(r);
-    let mut chart = ChartBuilder::on(root)
-        .caption(caption(r, "DRAM bytes of each decode step"), (FONT, 22))
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(80)
-        .build_cartesian_2d(x0..x1, 0f64..ymax)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .x_desc("context (tokens in the KV cache)")
-        .y_desc("DRAM traffic (MB, read + written)")
-        .label_style((FONT, 16))
-        .axis_desc_style((FONT, 18))
-        .draw()
-        .map_err(err)?;
+    let title = caption(r, "DRAM bytes of each decode step");
+    let mut chart = against_context(root, r, title, "DRAM traffic (MB, read + written)", ymax)?;
     let mut ink = Ink::default();
     let mut base: Vec<f64> = vec![0.0; r.steps.len()];
     for (label, color, of) in CLASSES {

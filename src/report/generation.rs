@@ -79,7 +79,7 @@ pub fn summary(r: &GenerationReport) -> String {
         );
         let _ = writeln!(
             s,
-            "  tokens/s           {tps:.1} over the decode steps ({} sequences)",
+            "  tokens/s           {tps:.1} over the decode steps (batch {})",
             w.batch
         );
     }

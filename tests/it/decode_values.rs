@@ -15,8 +15,6 @@ use stasim::run::{WorkloadArgs, resolve_workload, simulate};
 use stasim::topology::{self, Source, Topology};
 use stasim::workload::{Phase, Workload};
 
-use crate::support::skipped;
-
 fn topo(name: &str) -> Topology {
     topology::load(&Source::read(name).unwrap(), &[]).unwrap()
 }
@@ -177,49 +175,17 @@ fn reference_generation_with_the_cache_equals_recomputing_the_whole_sequence() {
     }
 }
 
-/// Where scripts/fetch-smollm2.sh puts the GGUF (or `$STASIM_SMOLLM2`), else skipped.
-fn smollm2_path() -> Option<PathBuf> {
-    let path = std::env::var_os("STASIM_SMOLLM2")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/stasim/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-        });
-    if path.exists() {
-        Some(path)
-    } else {
-        skipped(&format!(
-            "{} not found (run scripts/fetch-smollm2.sh)",
-            path.display()
-        ));
-        None
-    }
-}
-
-/// `python3` (or `$STASIM_PYTHON`) if it imports numpy and gguf, else skipped.
-fn python_with_gguf() -> Option<String> {
-    let py = std::env::var("STASIM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import numpy, gguf"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        Some(py)
-    } else {
-        skipped(&format!(
-            "{py} with numpy and gguf is not available (python3 -m pip install numpy gguf)"
-        ));
-        None
-    }
-}
-
 /// "The capital of France is" in SmolLM2's vocabulary.
 const PROMPT: [u32; 5] = [504, 3575, 282, 4649, 314];
 
 #[test]
 fn the_real_smollm2_reference_matches_numpy_in_logits_and_16_greedy_tokens() {
-    let Some(path) = smollm2_path() else { return };
-    let Some(py) = python_with_gguf() else { return };
+    let Some(path) = crate::support::smollm2_path() else {
+        return;
+    };
+    let Some(py) = crate::support::python_with_gguf() else {
+        return;
+    };
     let dir = crate::support::tmp_dir("decode_values", "numpy");
     let logits_file = dir.join("logits.bin");
     let ids = PROMPT.map(|i| i.to_string()).join(",");
@@ -274,7 +240,9 @@ fn the_real_smollm2_reference_matches_numpy_in_logits_and_16_greedy_tokens() {
 
 #[test]
 fn the_real_smollm2_weights_run_through_the_engine_for_prefill_and_decode_steps() {
-    let Some(path) = smollm2_path() else { return };
+    let Some(path) = crate::support::smollm2_path() else {
+        return;
+    };
     let t = topo("sta-small");
     for pattern in ["dense", "2:4"] {
         let w = workload(&t, 2, PROMPT.len() as i64, 1, pattern);

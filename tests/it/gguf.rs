@@ -11,7 +11,7 @@ use std::process::Command;
 
 use stasim::gguf::{Array, Gguf, GgufError, Value, ValueType};
 
-use crate::support::{SplitMix64, assert_no_panics, skipped, tmp_dir};
+use crate::support::{SplitMix64, assert_no_panics, tmp_dir};
 
 // ---------------------------------------------------------------------------------------------
 // A minimal GGUF writer (the format as documented in ggml's docs/gguf.md), for test files.
@@ -741,45 +741,6 @@ fn llama_hyper_names_the_missing_key() {
 // ---------------------------------------------------------------------------------------------
 // The real SmolLM2-135M-Instruct (Q4_1).
 
-/// Where scripts/fetch-smollm2.sh puts the GGUF (or `$STASIM_SMOLLM2`), if it is there; else
-/// says the test is skipped.
-fn smollm2_path() -> Option<PathBuf> {
-    let path = std::env::var_os("STASIM_SMOLLM2")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/stasim/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-        });
-    if path.exists() {
-        Some(path)
-    } else {
-        skipped(&format!(
-            "{} not found (run scripts/fetch-smollm2.sh)",
-            path.display()
-        ));
-        None
-    }
-}
-
-/// The Python interpreter (`$STASIM_PYTHON`, else `python3`) if it imports numpy and gguf;
-/// else says the test is skipped.
-fn python_with_gguf() -> Option<String> {
-    let py = std::env::var("STASIM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import numpy, gguf"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        Some(py)
-    } else {
-        skipped(&format!(
-            "{py} with numpy and gguf is not available (CI installs them: python3 -m pip \
-             install numpy gguf)"
-        ));
-        None
-    }
-}
-
 fn py_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/py")
@@ -799,7 +760,9 @@ const LINEAR: [&str; 7] = [
 
 #[test]
 fn the_real_smollm2_gguf_has_the_published_shapes_and_parameter_counts() {
-    let Some(path) = smollm2_path() else { return };
+    let Some(path) = crate::support::smollm2_path() else {
+        return;
+    };
     let g = Gguf::open(&path).unwrap();
     let h = g.llama_hyper().unwrap();
     assert_eq!(h.architecture, "llama");
@@ -927,7 +890,9 @@ fn compare_with_python(py: &str, file: &Path, dir: &Path, specs: &[&str]) -> (f6
 
 #[test]
 fn the_small_test_file_dequantises_as_the_python_gguf_package_does() {
-    let Some(py) = python_with_gguf() else { return };
+    let Some(py) = crate::support::python_with_gguf() else {
+        return;
+    };
     let dir = tmp_dir("gguf", "py-small");
     let path = small_file().write(&dir, "small.gguf");
     let specs = ["t.f32", "t.f16", "t.bf16", "t.q8_0", "t.q4_0", "t.q4_1"];
@@ -937,8 +902,12 @@ fn the_small_test_file_dequantises_as_the_python_gguf_package_does() {
 
 #[test]
 fn the_real_smollm2_tensors_dequantise_as_the_python_gguf_package_does() {
-    let Some(path) = smollm2_path() else { return };
-    let Some(py) = python_with_gguf() else { return };
+    let Some(path) = crate::support::smollm2_path() else {
+        return;
+    };
+    let Some(py) = crate::support::python_with_gguf() else {
+        return;
+    };
     let dir = tmp_dir("gguf", "py-real");
     let specs = [
         "blk.0.attn_q.weight",
@@ -956,8 +925,12 @@ fn the_real_smollm2_tensors_dequantise_as_the_python_gguf_package_does() {
 
 #[test]
 fn the_numpy_reference_forward_pass_is_sane_and_deterministic() {
-    let Some(path) = smollm2_path() else { return };
-    let Some(py) = python_with_gguf() else { return };
+    let Some(path) = crate::support::smollm2_path() else {
+        return;
+    };
+    let Some(py) = crate::support::python_with_gguf() else {
+        return;
+    };
     let dir = tmp_dir("gguf", "py-reference");
     // "The capital of France is" in SmolLM2's vocabulary (no tokenizer in stasim yet).
     let ids = [504u64, 3575, 282, 4649, 314];
@@ -1046,26 +1019,6 @@ fn the_numpy_reference_forward_pass_is_sane_and_deterministic() {
     assert_eq!(tokens[generated[0]], "ĠParis");
 }
 
-/// Runs the one test `name` of this binary with `env` set; returns its output. (The same as
-/// `skips::run_alone`, which is private to that module.)
-fn run_test_alone(name: &str, env: &[(&str, &str)]) -> String {
-    let o = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--test-threads", "1"])
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(
-        o.status.success() && text.contains("1 passed"),
-        "{name}: {text}"
-    );
-    text
-}
-
 #[test]
 fn the_gguf_tests_needing_the_model_or_python_say_skipped_without_them() {
     let model = [
@@ -1074,7 +1027,7 @@ fn the_gguf_tests_needing_the_model_or_python_say_skipped_without_them() {
         "gguf::the_numpy_reference_forward_pass_is_sane_and_deterministic",
     ];
     for name in model {
-        let out = run_test_alone(name, &[("STASIM_SMOLLM2", "/nonexistent/smollm2.gguf")]);
+        let out = crate::skips::run_alone(name, &[("STASIM_SMOLLM2", "/nonexistent/smollm2.gguf")]);
         assert!(
             out.contains("skipped:") && out.contains("/nonexistent/smollm2.gguf not found"),
             "{name}: {out}"
@@ -1085,7 +1038,7 @@ fn the_gguf_tests_needing_the_model_or_python_say_skipped_without_them() {
         model[2],
         "gguf::the_small_test_file_dequantises_as_the_python_gguf_package_does",
     ] {
-        let out = run_test_alone(name, &[("STASIM_PYTHON", "/nonexistent/python3")]);
+        let out = crate::skips::run_alone(name, &[("STASIM_PYTHON", "/nonexistent/python3")]);
         assert!(
             out.contains("skipped:") && out.contains("numpy and gguf is not available"),
             "{name}: {out}"

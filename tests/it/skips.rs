@@ -4,7 +4,7 @@
 use std::process::Command;
 
 /// Runs the one test `name` of this binary with `env` set; returns its stdout and stderr.
-fn run_alone(name: &str, env: &[(&str, &str)]) -> String {
+pub(crate) fn run_alone(name: &str, env: &[(&str, &str)]) -> String {
     let exe = std::env::current_exe().unwrap();
     let o = Command::new(exe)
         .args([name, "--exact", "--test-threads", "1"])

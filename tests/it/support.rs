@@ -273,21 +273,56 @@ pub fn skipped(reason: &str) {
     let _ = writeln!(std::io::stderr(), "skipped: {name}: {reason}");
 }
 
-/// Where scripts/fetch-minilm.sh puts MiniLM-L6 (or `$STASIM_MINILM`), if it is there; else
-/// says the test is skipped.
-pub fn minilm_path() -> Option<PathBuf> {
-    let path = std::env::var_os("STASIM_MINILM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/stasim/minilm/model.safetensors")
-        });
+/// A model file a fetch script puts under `~/.cache/stasim/` (or at `$env`), if it is
+/// there; else says the test is skipped, naming the script.
+fn cached_model(env: &str, cache_path: &str, script: &str) -> Option<PathBuf> {
+    let path = std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/stasim")
+            .join(cache_path)
+    });
     if path.exists() {
         Some(path)
     } else {
+        skipped(&format!("{} not found (run {script})", path.display()));
+        None
+    }
+}
+
+/// Where scripts/fetch-minilm.sh puts MiniLM-L6 (or `$STASIM_MINILM`), if it is there; else
+/// says the test is skipped.
+pub fn minilm_path() -> Option<PathBuf> {
+    cached_model(
+        "STASIM_MINILM",
+        "minilm/model.safetensors",
+        "scripts/fetch-minilm.sh",
+    )
+}
+
+/// Where scripts/fetch-smollm2.sh puts the SmolLM2 GGUF (or `$STASIM_SMOLLM2`), if it is
+/// there; else says the test is skipped.
+pub fn smollm2_path() -> Option<PathBuf> {
+    cached_model(
+        "STASIM_SMOLLM2",
+        "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        "scripts/fetch-smollm2.sh",
+    )
+}
+
+/// The Python interpreter (`$STASIM_PYTHON`, else `python3`) if it imports numpy and gguf;
+/// else says the test is skipped.
+pub fn python_with_gguf() -> Option<String> {
+    let py = std::env::var("STASIM_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&py)
+        .args(["-c", "import numpy, gguf"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        Some(py)
+    } else {
         skipped(&format!(
-            "{} not found (run scripts/fetch-minilm.sh)",
-            path.display()
+            "{py} with numpy and gguf is not available (CI installs them: python3 -m pip \
+             install numpy gguf)"
         ));
         None
     }
