@@ -315,10 +315,21 @@ pub trait Accounted {
 /// Amounts bucketed by time, for charts over time: buckets of `bucket_ps`, at most
 /// [`TIMELINE_MAX_BUCKETS`] of them. A time past the last bucket doubles the width (merging
 /// neighbours) until it fits, so memory stays bounded however long the simulated run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Timeline {
     bucket_ps: u64,
     values: Vec<u64>,
+    /// The last bucket added to: its start, ps, and index (most adds land there again, and
+    /// finding it costs no division).
+    last_start_ps: u64,
+    last_index: usize,
+}
+
+impl PartialEq for Timeline {
+    /// Equal buckets (the cache of the last one added to does not count).
+    fn eq(&self, other: &Self) -> bool {
+        self.bucket_ps == other.bucket_ps && self.values == other.values
+    }
 }
 
 impl Default for Timeline {
@@ -339,6 +350,8 @@ impl Timeline {
         Timeline {
             bucket_ps: bucket_ps.max(1),
             values: Vec::new(),
+            last_start_ps: u64::MAX,
+            last_index: 0,
         }
     }
 
@@ -352,13 +365,22 @@ impl Timeline {
                 .collect();
             self.values = merged;
             self.bucket_ps = self.bucket_ps.saturating_mul(2);
+            self.last_start_ps = u64::MAX;
         }
     }
 
     /// Adds `amount` at time `t_ps`.
     pub fn add(&mut self, t_ps: u64, amount: u64) {
-        self.cover(t_ps);
-        let i = (t_ps / self.bucket_ps) as usize;
+        let i = match t_ps.checked_sub(self.last_start_ps) {
+            Some(d) if d < self.bucket_ps => self.last_index,
+            _ => {
+                self.cover(t_ps);
+                let i = t_ps / self.bucket_ps;
+                self.last_start_ps = i * self.bucket_ps;
+                self.last_index = i as usize;
+                i as usize
+            }
+        };
         if self.values.len() <= i {
             self.values.resize(i + 1, 0);
         }

@@ -20,6 +20,8 @@
 //! suffix `_2`, `_3`, ... in topology order, so every module keeps a scope of its own.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -42,7 +44,38 @@ struct Signal {
     name: String,
     kind: Kind,
     id: String,
-    last: Option<String>,
+    last: Option<Value>,
+}
+
+/// A signal's value as the VCD writes it (bits and integers without building text).
+#[derive(Clone, Debug, PartialEq)]
+enum Value {
+    /// A 1-bit wire.
+    Bit(bool),
+    /// An integer vector, written in binary.
+    Int(u64),
+    /// Anything else, as its VCD text (`r1.5`, `sname`).
+    Text(String),
+}
+
+/// How the records of one probe (module, signal, index) are written, found once per probe:
+/// the VCD signal it sets (`None`: not dumped), its string companion, its derived rate.
+#[derive(Copy, Clone, Debug, Default)]
+struct Route {
+    dump: Option<usize>,
+    companion: Option<usize>,
+    /// The derived bandwidth signal's name (of a cumulative byte counter).
+    rate_name: Option<&'static str>,
+    rate: Option<usize>,
+}
+
+/// A probe's identity: module, signal name (by address and length: the names are
+/// `'static` literals, so one name is one address in practice; two copies of one name get
+/// two routes to the one signal the name's text finds), index.
+type ProbeKey = (u32, usize, usize, u32);
+
+fn probe_key(actor: u32, signal: &'static str, index: u32) -> ProbeKey {
+    (actor, signal.as_ptr() as usize, signal.len(), index)
 }
 
 /// Bandwidth derived from a module's cumulative `bytes_done` probe.
@@ -61,8 +94,10 @@ pub struct VcdWriter {
     modules: Vec<String>,
     signals: Vec<Signal>,
     by_probe: BTreeMap<(u32, &'static str, u32), usize>,
+    /// Each probe's route, by [`ProbeKey`] (no string comparison per record).
+    routes: FxHashMap<ProbeKey, Route>,
     by_link: Vec<Option<usize>>,
-    rates: BTreeMap<(u32, u32), Rate>,
+    rates: Vec<Rate>,
     time_written: Option<u64>,
     window: (u64, u64),
     in_window: bool,
@@ -112,6 +147,15 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
+/// The derived bandwidth signal of a cumulative byte counter, if `signal` is one.
+fn rate_name(signal: &str) -> Option<&'static str> {
+    match signal {
+        "bytes_done" => Some("gbps"),
+        "ch_bytes_done" => Some("ch_gbps"),
+        _ => None,
+    }
+}
+
 /// One microsecond: the window of the derived bandwidth, ps.
 const RATE_WINDOW_PS: u64 = 1_000_000;
 
@@ -148,8 +192,9 @@ impl VcdWriter {
             modules: scope_names(&info.modules),
             signals: Vec::new(),
             by_probe: BTreeMap::new(),
+            routes: FxHashMap::default(),
             by_link: vec![None; links.len()],
-            rates: BTreeMap::new(),
+            rates: Vec::new(),
             time_written: None,
             window: window.unwrap_or((0, u64::MAX)),
             in_window: window.is_none_or(|w| w.0 == 0),
@@ -210,22 +255,36 @@ impl VcdWriter {
         i
     }
 
-    fn encode(kind: Kind, v: ProbeValue) -> Option<String> {
+    /// The route of a probe seen for the first time (its value of kind `kind`): the VCD
+    /// signal it sets, declared now. `bytes_done` (cumulative) only feeds the derived
+    /// `gbps`, and `tile` / `tile_end` only the Perfetto tile spans: they are not dumped.
+    fn route(&mut self, actor: u32, signal: &'static str, index: u32, kind: Kind) -> Route {
+        let dumped = !matches!(signal, "bytes_done" | "ch_bytes_done" | "tile" | "tile_end");
+        let route = Route {
+            dump: dumped.then(|| self.probe_signal(actor, signal, index, kind)),
+            rate_name: rate_name(signal),
+            ..Route::default()
+        };
+        self.routes.insert(probe_key(actor, signal, index), route);
+        route
+    }
+
+    fn encode(kind: Kind, v: ProbeValue) -> Option<Value> {
         match (kind, v) {
-            (Kind::Wire, ProbeValue::Bool(b)) => Some(if b { "1".into() } else { "0".into() }),
-            (Kind::Int, ProbeValue::Int(i)) => Some(format!("b{:b}", i as u64)),
-            (Kind::Real, ProbeValue::Real(x)) => Some(format!("r{x}")),
+            (Kind::Wire, ProbeValue::Bool(b)) => Some(Value::Bit(b)),
+            (Kind::Int, ProbeValue::Int(i)) => Some(Value::Int(i as u64)),
+            (Kind::Real, ProbeValue::Real(x)) => Some(Value::Text(format!("r{x}"))),
             _ => None,
         }
     }
 
-    /// Sets signal `i` to `text` at `t_ps`, writing it if it changed and is in the window.
-    fn set(&mut self, i: usize, text: String, t_ps: u64) -> std::io::Result<()> {
+    /// Sets signal `i` to `v` at `t_ps`, writing it if it changed and is in the window.
+    fn set(&mut self, i: usize, v: Value, t_ps: u64) -> std::io::Result<()> {
         let s = &mut self.signals[i];
-        if s.last.as_deref() == Some(text.as_str()) {
+        if s.last.as_ref() == Some(&v) {
             return Ok(());
         }
-        s.last = Some(text);
+        s.last = Some(v);
         if !self.in_window {
             return Ok(());
         }
@@ -238,11 +297,22 @@ impl VcdWriter {
             self.time_written = Some(t_ps);
         }
         let s = &self.signals[i];
-        let v = s.last.as_deref().unwrap_or("x");
-        if s.kind == Kind::Wire {
-            writeln!(self.body, "{v}{}", s.id)
-        } else {
-            writeln!(self.body, "{v} {}", s.id)
+        match &s.last {
+            Some(Value::Bit(b)) => writeln!(self.body, "{}{}", u8::from(*b), s.id),
+            Some(Value::Int(n)) => {
+                // `b` and the binary digits, without the formatting machinery.
+                let mut buf = [0u8; 65];
+                let digits = (64 - n.leading_zeros()).max(1) as usize;
+                buf[0] = b'b';
+                for k in 0..digits {
+                    buf[digits - k] = b'0' + ((n >> k) & 1) as u8;
+                }
+                self.body.write_all(&buf[..=digits])?;
+                writeln!(self.body, " {}", s.id)
+            }
+            Some(Value::Text(v)) => writeln!(self.body, "{v} {}", s.id),
+            None if s.kind == Kind::Wire => writeln!(self.body, "x{}", s.id),
+            None => writeln!(self.body, "x {}", s.id),
         }
     }
 
@@ -315,7 +385,7 @@ impl TraceWriter for VcdWriter {
         match *r {
             Record::Occupancy { link, count, .. } => {
                 if let Some(i) = self.by_link.get(link as usize).copied().flatten() {
-                    self.set(i, format!("b{count:b}"), t)?;
+                    self.set(i, Value::Int(u64::from(count)), t)?;
                 }
             }
             Record::Probe {
@@ -331,13 +401,15 @@ impl TraceWriter for VcdWriter {
                     ProbeValue::Real(_) => Kind::Real,
                     ProbeValue::Label(_) => return Ok(()),
                 };
-                // `bytes_done` (cumulative) only feeds the derived `gbps`, and `tile` /
-                // `tile_end` only the Perfetto tile spans; they are not dumped.
-                if !matches!(signal, "bytes_done" | "ch_bytes_done" | "tile" | "tile_end") {
-                    let i = self.probe_signal(actor, signal, index, kind);
-                    if let Some(text) = Self::encode(self.signals[i].kind, value) {
-                        self.set(i, text, t)?;
-                    }
+                let key = probe_key(actor, signal, index);
+                let mut route = match self.routes.get(&key) {
+                    Some(r) => *r,
+                    None => self.route(actor, signal, index, kind),
+                };
+                if let Some(i) = route.dump
+                    && let Some(v) = Self::encode(self.signals[i].kind, value)
+                {
+                    self.set(i, v, t)?;
                 }
                 // String companions (with `op_names` on): `op` -> `op_name`, `state` ->
                 // `state_name`.
@@ -358,31 +430,43 @@ impl TraceWriter for VcdWriter {
                         _ => None,
                     };
                     if let Some((name_signal, name)) = named {
-                        let i = self.probe_signal(actor, name_signal, index, Kind::Str);
-                        self.set(i, format!("s{name}"), t)?;
+                        let i = match route.companion {
+                            Some(i) => i,
+                            None => {
+                                let i = self.probe_signal(actor, name_signal, index, Kind::Str);
+                                route.companion = Some(i);
+                                self.routes.insert(key, route);
+                                i
+                            }
+                        };
+                        self.set(i, Value::Text(format!("s{name}")), t)?;
                     }
                 }
                 // Cumulative byte counters become bandwidths: `bytes_done` -> `gbps`,
                 // `ch_bytes_done` N -> `ch_gbpsN`.
-                let rate_name = match signal {
-                    "bytes_done" => Some("gbps"),
-                    "ch_bytes_done" => Some("ch_gbps"),
-                    _ => None,
-                };
-                if let (ProbeValue::Int(bytes), Some(rate_name)) = (value, rate_name) {
-                    let gbps = self.probe_signal(actor, rate_name, index, Kind::Real);
-                    let rate = self.rates.entry((actor, index)).or_insert(Rate {
-                        t0_ps: 0,
-                        bytes0: 0,
-                        signal: gbps,
-                    });
+                if let (ProbeValue::Int(bytes), Some(rate_name)) = (value, route.rate_name) {
+                    let k = match route.rate {
+                        Some(k) => k,
+                        None => {
+                            let gbps = self.probe_signal(actor, rate_name, index, Kind::Real);
+                            self.rates.push(Rate {
+                                t0_ps: 0,
+                                bytes0: 0,
+                                signal: gbps,
+                            });
+                            route.rate = Some(self.rates.len() - 1);
+                            self.routes.insert(key, route);
+                            self.rates.len() - 1
+                        }
+                    };
+                    let rate = &mut self.rates[k];
                     if t >= rate.t0_ps + RATE_WINDOW_PS {
                         let g =
                             (bytes - rate.bytes0) as f64 / ((t - rate.t0_ps) as f64 * 1e-12) / 1e9;
                         rate.t0_ps = t;
                         rate.bytes0 = bytes;
                         let sig = rate.signal;
-                        self.set(sig, format!("r{g:.3}"), t)?;
+                        self.set(sig, Value::Text(format!("r{g:.3}")), t)?;
                     }
                 }
             }

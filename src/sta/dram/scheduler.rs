@@ -380,6 +380,42 @@ impl Channel {
         }
     }
 
+    /// [`Channel::core`] (FR-FCFS, open page) of a bank whose row hit at index `i` just
+    /// issued (and left the queue; `prefetch`: it was a prefetch burst), without a scan of
+    /// the whole queue in the common case. The issued burst was the oldest hit of its class:
+    /// no demand hit sat before `i`, and when it was a prefetch, no demand hit anywhere and
+    /// no prefetch hit before `i`. So the next demand hit, if any, is the first at or after
+    /// `i`; else the oldest prefetch hit: before `i` (only after a demand burst), else the
+    /// first after. With no hit left, the full rule picks the row command.
+    fn core_after_col(&self, bank: u32, write: bool, i: usize, prefetch: bool) -> Core {
+        let q = &self.queues[bank as usize][usize::from(write)];
+        let open = self.dev.banks[bank as usize].open_row;
+        let mut first_prefetch = None;
+        for (j, b) in q.iter().enumerate().skip(i) {
+            if b.row == open {
+                if !b.prefetch {
+                    return Core {
+                        cmd: Cmd::Col(j as u32),
+                        key: Self::key(b, true),
+                    };
+                }
+                first_prefetch.get_or_insert(j);
+            }
+        }
+        let earlier = if prefetch {
+            None
+        } else {
+            (0..i.min(q.len())).find(|&j| q[j].row == open)
+        };
+        match earlier.or(first_prefetch) {
+            Some(j) => Core {
+                cmd: Cmd::Col(j as u32),
+                key: Self::key(&q[j], true),
+            },
+            None => self.core(bank, write),
+        }
+    }
+
     /// Bank `bank`'s offer for direction `write`: its command (kept while its queue and row
     /// stay) and the command's earliest legal time.
     fn offer(&mut self, bank: u32, write: bool) -> Offer {
@@ -569,11 +605,20 @@ impl Channel {
                 None
             }
             Cmd::Col(i) => {
-                let b = self.queues[bank][d].remove(i as usize)?;
-                if self.queues[bank][d].is_empty()
-                    && let Some(k) = self.active[d].iter().position(|&x| x == o.bank)
-                {
-                    self.active[d].swap_remove(k);
+                let q = &mut self.queues[bank][d];
+                let b = if i == 0 {
+                    q.pop_front()
+                } else {
+                    q.remove(i as usize)
+                }?;
+                if self.queues[bank][d].is_empty() {
+                    if let Some(k) = self.active[d].iter().position(|&x| x == o.bank) {
+                        self.active[d].swap_remove(k);
+                    }
+                } else if self.policy.fr_fcfs && !self.policy.close_page {
+                    let next = self.core_after_col(o.bank, write, i as usize, b.prefetch);
+                    debug_assert_eq!(next, self.core(o.bank, write), "core after a column");
+                    self.cores[bank][d] = Some(next);
                 }
                 match (b.write, b.prefetch) {
                     (true, _) => self.writes -= 1,
