@@ -20,11 +20,11 @@
 //! suffix `_2`, `_3`, ... in topology order, so every module keeps a scope of its own.
 
 use std::collections::{BTreeMap, BTreeSet};
-
-use rustc_hash::FxHashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+
+use rustc_hash::FxHashMap;
 
 use super::{Record, TraceInfo, TraceWriter};
 use crate::io::{AtomicFile, OutputError, TempFile};
@@ -98,6 +98,8 @@ pub struct VcdWriter {
     routes: FxHashMap<ProbeKey, Route>,
     by_link: Vec<Option<usize>>,
     rates: Vec<Rate>,
+    /// Index in `rates` of each (module, index) counter.
+    rate_of: BTreeMap<(u32, u32), usize>,
     time_written: Option<u64>,
     window: (u64, u64),
     in_window: bool,
@@ -195,6 +197,7 @@ impl VcdWriter {
             routes: FxHashMap::default(),
             by_link: vec![None; links.len()],
             rates: Vec::new(),
+            rate_of: BTreeMap::new(),
             time_written: None,
             window: window.unwrap_or((0, u64::MAX)),
             in_window: window.is_none_or(|w| w.0 == 0),
@@ -449,14 +452,17 @@ impl TraceWriter for VcdWriter {
                         Some(k) => k,
                         None => {
                             let gbps = self.probe_signal(actor, rate_name, index, Kind::Real);
-                            self.rates.push(Rate {
-                                t0_ps: 0,
-                                bytes0: 0,
-                                signal: gbps,
+                            let k = *self.rate_of.entry((actor, index)).or_insert_with(|| {
+                                self.rates.push(Rate {
+                                    t0_ps: 0,
+                                    bytes0: 0,
+                                    signal: gbps,
+                                });
+                                self.rates.len() - 1
                             });
-                            route.rate = Some(self.rates.len() - 1);
+                            route.rate = Some(k);
                             self.routes.insert(key, route);
-                            self.rates.len() - 1
+                            k
                         }
                     };
                     let rate = &mut self.rates[k];

@@ -207,6 +207,13 @@ impl Mapping {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_field_codes_follow_the_field_order() {
+        for (k, (_, f)) in CODES.iter().enumerate() {
+            assert_eq!(index(*f), k, "{f:?}");
+        }
+    }
+
     fn sizes() -> Sizes {
         Sizes {
             channels: 2,
