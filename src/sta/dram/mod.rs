@@ -40,6 +40,7 @@
 
 pub mod device;
 pub mod mapping;
+mod offers;
 pub mod scheduler;
 pub mod standards;
 mod ticks;

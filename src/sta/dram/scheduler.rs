@@ -33,6 +33,7 @@
 use std::collections::VecDeque;
 
 use super::device::{CLOSED, Device};
+use super::offers::{COL, Cmd, Offer, Offers, ROW};
 
 /// One burst waiting in a queue.
 #[derive(Copy, Clone, Debug)]
@@ -60,28 +61,11 @@ enum Opened {
     Conflict,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Cmd {
-    Act,
-    Pre,
-    /// Column command for the burst at this index of the bank's queue.
-    Col(u32),
-}
-
 /// A bank's choice of command, kept until its queue or open row changes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 struct Core {
     cmd: Cmd,
     key: u64,
-}
-
-#[derive(Copy, Clone, Debug)]
-struct Offer {
-    bank: u32,
-    cmd: Cmd,
-    /// Priority, lower first: prefetch bit, not-a-hit bit, age.
-    key: u64,
-    earliest: u64,
 }
 
 /// Statistics of one channel.
@@ -161,7 +145,7 @@ pub struct Channel {
     arrived: u64,
     /// Earliest legal time of the offers bursts arriving since `settle` changed.
     arrived_min: u64,
-    offers: Vec<Offer>,
+    offers: Offers,
     /// The offers are stale.
     dirty: bool,
     /// Direction the offers were made for.
@@ -189,7 +173,7 @@ impl Channel {
             next_tick: u64::MAX,
             arrived: 0,
             arrived_min: u64::MAX,
-            offers: Vec::new(),
+            offers: Offers::new(n),
             dirty: true,
             offered_write: false,
             stats: Stats::default(),
@@ -251,10 +235,7 @@ impl Channel {
     /// earliest legal time.
     fn offer_bank(&mut self, bank: u32, write: bool) -> u64 {
         let o = self.offer(bank, write);
-        match self.offers.iter_mut().find(|x| x.bank == bank) {
-            Some(x) => *x = o,
-            None => self.offers.push(o),
-        }
+        self.offers.set(o);
         o.earliest
     }
 
@@ -269,12 +250,8 @@ impl Channel {
     }
 
     /// The offers' earliest legal time (`u64::MAX`: no offer).
-    fn earliest_offer(&self) -> u64 {
-        self.offers
-            .iter()
-            .map(|o| o.earliest)
-            .min()
-            .unwrap_or(u64::MAX)
+    fn earliest_offer(&mut self) -> u64 {
+        self.offers.earliest()
     }
 
     /// Whether writes are served now (updating the drain state).
@@ -450,15 +427,13 @@ impl Channel {
     fn make_offers(&mut self, write: bool) -> u64 {
         let d = usize::from(write);
         self.offers.clear();
-        let mut earliest = u64::MAX;
         for k in 0..self.active[d].len() {
             let o = self.offer(self.active[d][k], write);
-            earliest = earliest.min(o.earliest);
-            self.offers.push(o);
+            self.offers.set(o);
         }
         self.dirty = false;
         self.offered_write = write;
-        earliest
+        self.offers.earliest()
     }
 
     /// After offer `issued` issued, with the direction unchanged: recomputes only the offers
@@ -469,34 +444,28 @@ impl Channel {
     /// commands and keys stay. Returns the offers' earliest legal time.
     fn update_offers(&mut self, issued: Offer, write: bool) -> u64 {
         let x = issued.bank;
-        let d = usize::from(write);
-        let rank = self.dev.at(x as usize).rank;
-        let mut earliest = u64::MAX;
-        let mut k = 0;
-        while k < self.offers.len() {
-            let o = self.offers[k];
-            if o.bank == x {
-                if self.queues[x as usize][d].is_empty() {
-                    self.offers.swap_remove(k);
-                    continue;
-                }
-                self.offers[k] = self.offer(x, write);
-            } else {
-                let a = self.dev.at(o.bank as usize);
-                match (issued.cmd, o.cmd) {
-                    (Cmd::Col(_), Cmd::Col(_)) => {
-                        self.offers[k].earliest = self.dev.earliest_col(a, write);
-                    }
-                    (Cmd::Act, Cmd::Act) if a.rank == rank => {
-                        self.offers[k].earliest = self.dev.earliest_act(a);
-                    }
-                    _ => {}
-                }
-            }
-            earliest = earliest.min(self.offers[k].earliest);
-            k += 1;
+        if self.queues[x as usize][usize::from(write)].is_empty() {
+            self.offers.remove(x);
+        } else {
+            let o = self.offer(x, write);
+            self.offers.set(o);
         }
-        earliest
+        let dev = &self.dev;
+        match issued.cmd {
+            Cmd::Col(_) => self.offers.update(COL, |o| {
+                (o.bank != x).then(|| dev.earliest_col(dev.at(o.bank as usize), write))
+            }),
+            Cmd::Act => {
+                let rank = dev.at(x as usize).rank;
+                self.offers.update(ROW, |o| {
+                    let a = dev.at(o.bank as usize);
+                    (o.bank != x && o.cmd == Cmd::Act && a.rank == rank)
+                        .then(|| dev.earliest_act(a))
+                });
+            }
+            Cmd::Pre => {}
+        }
+        self.offers.earliest()
     }
 
     /// Debug builds: the offers equal a full recomputation (in any order).
@@ -504,7 +473,7 @@ impl Channel {
     fn check_offers(&mut self) {
         let key = |o: &Offer| (o.bank, o.key, o.earliest, format!("{:?}", o.cmd));
         let mut have: Vec<_> = self.offers.iter().map(key).collect();
-        let kept = std::mem::take(&mut self.offers);
+        let kept = std::mem::replace(&mut self.offers, Offers::new(self.queues.len()));
         let write = self.offered_write;
         self.make_offers(write);
         let mut want: Vec<_> = self.offers.iter().map(key).collect();
@@ -539,12 +508,7 @@ impl Channel {
             return None;
         }
         let remade = (self.dirty || write != self.offered_write).then(|| self.make_offers(write));
-        let best = self
-            .offers
-            .iter()
-            .filter(|o| o.earliest <= t)
-            .min_by_key(|o| o.key)
-            .copied();
+        let best = self.offers.best(t);
         let issued = best.and_then(|o| self.issue(o, t, write, notes));
         let earliest = match best {
             Some(o) => {
