@@ -54,6 +54,10 @@ impl Row {
     }
 }
 
+/// A line: its label, the index of its pattern (colour) and batch (marker and dash), and
+/// its points `(context x batch, speedup)`.
+type Line = (String, usize, usize, Vec<(f64, f64)>);
+
 /// Whole-step speedup over dense of each sparse pattern, per context and batch.
 pub(super) struct ContextSpeedup {
     caption: String,
@@ -153,9 +157,8 @@ impl ContextSpeedup {
         })
     }
 
-    /// Each line: its label, pattern (colour), batch (marker and dash) and points
-    /// `(context x batch, speedup)` along x.
-    fn lines(&self) -> Vec<(String, usize, usize, Vec<(f64, f64)>)> {
+    /// Each line, its points along x.
+    fn lines(&self) -> Vec<Line> {
         let mut lines = Vec::new();
         for (pi, pattern) in self.patterns.iter().enumerate() {
             let of = self.rows.iter().filter(|r| r.pattern == *pattern);

@@ -345,7 +345,8 @@ where
         .disable_x_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
-        .y_label_formatter(&|y| format!("{y}"))
+        // Rounded to 9 decimals: a tick like 0.6000000000000001 reads 0.6.
+        .y_label_formatter(&|y| format!("{}", (y * 1e9).round() / 1e9))
         .x_labels(x_labels)
         .x_label_formatter(x_label)
         .label_style((FONT, 16))
