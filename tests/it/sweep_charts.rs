@@ -338,5 +338,22 @@ fn a_decode_sweep_draws_the_speedup_against_context_times_batch() {
     assert!(!out2.join("plots/speedup_vs_context.png").exists());
     assert!(!out2.join("plots/speedup_vs_context.csv").exists());
     let _ = std::fs::remove_dir_all(dir2);
+
+    // Prefills varying the batch have no context to chart against: named, not drawn.
+    let dir3 = tmp_dir("charts", "context-prefill");
+    let text = "topology: sta-small
+workload: {model: minilm-l6, layers: 1, seq: 16}
+axes:
+  pattern: [dense, 2:4]
+  batch: [1, 2]
+jobs: 2
+";
+    let (out3, stdout) = run_sweep(&dir3, text, &[]);
+    assert!(
+        stdout.contains("no speedup_vs_context: its points are prefills"),
+        "{stdout}"
+    );
+    assert!(!out3.join("plots/speedup_vs_context.csv").exists());
+    let _ = std::fs::remove_dir_all(dir3);
     let _ = std::fs::remove_dir_all(dir);
 }

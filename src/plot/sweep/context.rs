@@ -63,7 +63,7 @@ pub(super) struct ContextSpeedup {
     caption: String,
     /// Sparse patterns, in the sweep's order.
     patterns: Vec<String>,
-    /// The batches with a line each (one, the empty list, when not both axes vary).
+    /// The batches with a line each; empty (one line a pattern) unless both axes vary.
     batches: Vec<u64>,
     /// By pattern, batch, context.
     rows: Vec<Row>,
