@@ -49,6 +49,13 @@ fn plot(r: &sweep::results::Results, dir: &std::path::Path) -> Result<(), Error>
     } else {
         outln!("charts: {pngs} (PNG and SVG) in {}", dir.display());
     }
+    for f in w
+        .files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "csv"))
+    {
+        outln!("  with its numbers: {}", f.display());
+    }
     for (name, why) in &w.skipped {
         outln!("  no {name}: {why}");
     }

@@ -4,7 +4,7 @@
 //! ```yaml
 //! name: patterns                  # default: the file stem
 //! topology: sta                   # file or built-in name
-//! workload: {model: bert-base, seq: 128}   # base settings: model, seq, batch, layers, pattern
+//! workload: {model: bert-base, seq: 128}   # base: model, seq, batch, layers, pattern, context
 //! set: [dram.channels=1]          # base --set overrides
 //! axes:                           # full product, first axis outermost ...
 //!   pattern: [dense, "2:4", "2:8"]

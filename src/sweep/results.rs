@@ -125,7 +125,8 @@ fn plain_stat(r: &serde_json::Value, module: &str, stat: &str) -> String {
         .map_or_else(String::new, |x| format!("{x}"))
 }
 
-fn csv_field(s: &str) -> String {
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -218,7 +218,7 @@ axes:
 ";
     let (out2, stdout) = run_sweep(&dir2, text, &[]);
     assert!(stdout.contains("charts: none"), "{stdout}");
-    assert_eq!(stdout.matches("\n  no ").count(), 5, "{stdout}");
+    assert_eq!(stdout.matches("\n  no ").count(), 6, "{stdout}");
     assert!(!out2.join("plots").exists());
     let _ = std::fs::remove_dir_all(dir2);
 
@@ -260,5 +260,100 @@ jobs: 2
         }
     }
     assert!(svg.contains("1:8 (ideal 8×)"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A decode-step sweep of SmolLM2 (one layer) at batch 1: `pattern` and the listed `axes`.
+fn decode_sweep(axes: &str) -> String {
+    format!(
+        "topology: sta
+workload: {{model: smollm2-135m, layers: 1, batch: 1, context: 64}}
+axes:
+  pattern: [dense, 2:4]
+{axes}jobs: 2
+"
+    )
+}
+
+#[test]
+fn a_decode_sweep_draws_the_speedup_against_context_times_batch() {
+    let dir = tmp_dir("charts", "context");
+    let (out, stdout) = run_sweep(&dir, &decode_sweep("  context: [64, 1024]\n"), &[]);
+    assert!(stdout.contains("speedup_vs_context.csv"), "{stdout}");
+    let plots = out.join("plots");
+    let png = std::fs::read(plots.join("speedup_vs_context.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(&png[16..24], &[0, 0, 3, 232, 0, 0, 2, 48], "1000 x 560");
+    let svg = std::fs::read_to_string(plots.join("speedup_vs_context.svg")).unwrap();
+    assert!(svg.starts_with("<svg"));
+    // The caption names the model and the batch every point ran at.
+    assert!(svg.contains("smollm2-135m") && svg.contains("batch 1"));
+    assert!(svg.contains("context × batch"));
+
+    // Each row's speedup is the dense step's latency over the pattern's, both read from
+    // the points' reports here; x is context x batch from the reports.
+    let r = Results::read(&out).unwrap();
+    let csv = std::fs::read_to_string(plots.join("speedup_vs_context.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("pattern,context,batch,dense_latency_us,latency_us,speedup")
+    );
+    let mut speedups = Vec::new();
+    for (line, context) in lines.by_ref().zip(["64", "1024"]) {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[..3], ["2:4", context, "1"], "{line}");
+        let at = |p: &str| report(&r, &[("pattern", p), ("context", context)]);
+        for p in ["dense", "2:4"] {
+            assert_eq!(
+                u(at(p), &["workload", "phase", "context"]),
+                context.parse::<f64>().unwrap()
+            );
+            assert_eq!(u(at(p), &["workload", "batch"]), 1.0);
+        }
+        let dense = u(at("dense"), &["total_time_us"]);
+        let sparse = u(at("2:4"), &["total_time_us"]);
+        let num = |i: usize| f[i].parse::<f64>().unwrap();
+        assert_eq!((num(3), num(4)), (dense, sparse), "{line}");
+        let speedup = dense / sparse;
+        assert!(
+            (num(5) - speedup).abs() <= 1e-12 * speedup,
+            "{line}: {speedup}"
+        );
+        speedups.push(speedup);
+    }
+    assert_eq!(lines.next(), None, "one row a sparse point");
+    // N:M shrinks the weights, not the KV cache: the gain falls as the cache grows.
+    assert!(speedups[0] > 1.0 && speedups[1] > 1.0, "{speedups:?}");
+    assert!(speedups[1] < speedups[0], "{speedups:?}");
+
+    // Neither context nor batch varied: no chart, no CSV, and the reason.
+    let dir2 = tmp_dir("charts", "context-held");
+    let (out2, stdout) = run_sweep(&dir2, &decode_sweep(""), &[]);
+    assert!(
+        stdout.contains("no speedup_vs_context: the sweep does not vary `context` or `batch`"),
+        "{stdout}"
+    );
+    assert!(out2.join("plots/speedup_vs_pattern.png").exists());
+    assert!(!out2.join("plots/speedup_vs_context.png").exists());
+    assert!(!out2.join("plots/speedup_vs_context.csv").exists());
+    let _ = std::fs::remove_dir_all(dir2);
+
+    // Prefills varying the batch have no context to chart against: named, not drawn.
+    let dir3 = tmp_dir("charts", "context-prefill");
+    let text = "topology: sta-small
+workload: {model: minilm-l6, layers: 1, seq: 16}
+axes:
+  pattern: [dense, 2:4]
+  batch: [1, 2]
+jobs: 2
+";
+    let (out3, stdout) = run_sweep(&dir3, text, &[]);
+    assert!(
+        stdout.contains("no speedup_vs_context: its points are prefills"),
+        "{stdout}"
+    );
+    assert!(!out3.join("plots/speedup_vs_context.csv").exists());
+    let _ = std::fs::remove_dir_all(dir3);
     let _ = std::fs::remove_dir_all(dir);
 }

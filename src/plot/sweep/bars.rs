@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{CAPTION, Data, Run, nm};
+use super::{Data, Frame, Run, frame, nm, with_ideal};
 use crate::plot::legend::{Ink, headroom};
 use crate::plot::{FONT, PALETTE, PLOT_PX, Res, err};
 
@@ -156,12 +156,6 @@ impl Speedup {
     }
 }
 
-type BarChart<'a, DB> = ChartContext<
-    'a,
-    DB,
-    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
->;
-
 /// Legend places of the bar charts: above the bars first.
 const UPPER_FIRST: [SeriesLabelPosition; 5] = [
     SeriesLabelPosition::UpperLeft,
@@ -181,28 +175,15 @@ fn categories<'a, DB: DrawingBackend>(
     (x_desc, labels): (&str, &'a [String]),
     ymax: f64,
     y_desc: &str,
-) -> Result<BarChart<'a, DB>, String> {
+) -> Result<Frame<'a, DB, std::ops::Range<f64>>, String> {
     let n = labels.len();
-    let mut chart = ChartBuilder::on(root)
-        .caption(caption, (FONT, CAPTION))
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
-        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..ymax)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .y_label_formatter(&|y| format!("{y}"))
-        .x_labels(n * 2 + 1)
-        .x_label_formatter(&|x| category(labels, *x))
-        .label_style((FONT, 16))
-        .axis_desc_style((FONT, 18))
-        .draw()
-        .map_err(err)?;
-    Ok(chart)
+    frame(
+        root,
+        caption,
+        (-0.5f64..(n as f64 - 0.5), x_desc, n * 2 + 1),
+        &|x| category(labels, *x),
+        (0.0..ymax, y_desc),
+    )
 }
 
 /// The label of category `x` (a bar group's centre), empty between groups.
@@ -407,10 +388,7 @@ impl ByModel {
                         .map(|(mi, v)| Rectangle::new(bar(mi, v), color.filled())),
                 )
                 .map_err(err)?
-                .label(ink.label(match nm(pattern) {
-                    Some((n, m)) => format!("{pattern} (ideal {:.0}×)", m / n),
-                    None => pattern.clone(),
-                }))
+                .label(ink.label(with_ideal(pattern)))
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
                 });

@@ -17,6 +17,10 @@
 //!   utilisation >= DRAM utilisation `avg / peak bandwidth`), a hollow one memory-bound.
 //! - `latency_vs_dram`: latency against the DRAM's peak bandwidth (`dram.*` axis), one
 //!   line per PE-array setting, same floors and markers.
+//! - `speedup_vs_context` (a sweep of decode steps varying `pattern` and `context` and/or
+//!   `batch`): each sparse pattern's whole-step speedup over the dense step at the same
+//!   context and batch against `context x batch`, with `speedup_vs_context.csv` beside it
+//!   (see [`context`]).
 //!
 //! Only finished points are charted: failed, infeasible and timed-out points are left out
 //! (and counted, [`Written::failed_points`]). A sweep of a topology without a controller
@@ -27,17 +31,21 @@
 //! caption says what was held.
 
 mod bars;
+mod context;
 mod latency;
 
 use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use serde::Deserialize;
 
 use self::bars::{ByModel, EnergyBars, Speedup};
+use self::context::ContextSpeedup;
 use self::latency::{Along, Latency};
-use super::{Draw, Res, prepare, render};
+use super::{Draw, FONT, Res, err, prepare, render};
 use crate::model::{LinearClass, Role};
 use crate::sweep::results::Results;
 
@@ -60,7 +68,25 @@ struct Run {
 
 #[derive(Deserialize)]
 struct WorkloadInfo {
+    model: ModelInfo,
     seq: u64,
+    batch: u64,
+    /// Absent in reports written before decode steps.
+    #[serde(default)]
+    phase: Option<PhaseInfo>,
+}
+
+#[derive(Deserialize)]
+struct ModelInfo {
+    name: String,
+}
+
+/// `{"phase": "decode", "context": C}` or `{"phase": "prefill"}`.
+#[derive(Deserialize)]
+struct PhaseInfo {
+    /// Tokens in the KV cache of a decode step; none for a prefill.
+    #[serde(default)]
+    context: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -281,6 +307,55 @@ fn nm(pattern: &str) -> Option<(f64, f64)> {
     Some((n.trim().parse().ok()?, m.trim().parse().ok()?))
 }
 
+/// A pattern's legend label with its ideal speedup `M/N`.
+fn with_ideal(pattern: &str) -> String {
+    match nm(pattern) {
+        Some((n, m)) => format!("{pattern} (ideal {:.0}×)", m / n),
+        None => pattern.to_owned(),
+    }
+}
+
+/// A chart with a linear y axis `y`, `x` along (any f64 axis: a range, a range with key
+/// points) with `x_labels` tick labels written by `x_label`; no vertical mesh lines.
+type Frame<'a, DB, X> =
+    ChartContext<'a, DB, Cartesian2d<<X as AsRangedCoord>::CoordDescType, RangedCoordf64>>;
+
+/// The frame of a sweep chart: caption, axes and their descriptions, the mesh drawn.
+fn frame<'a, DB, X>(
+    root: &'a DrawingArea<DB, Shift>,
+    caption: String,
+    (x, x_desc, x_labels): (X, &str, usize),
+    x_label: &dyn Fn(&f64) -> String,
+    (y, y_desc): (std::ops::Range<f64>, &str),
+) -> Result<Frame<'a, DB, X>, String>
+where
+    DB: DrawingBackend,
+    X: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, (FONT, CAPTION))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x, y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        // Rounded to 9 decimals: a tick like 0.6000000000000001 reads 0.6.
+        .y_label_formatter(&|y| format!("{}", (y * 1e9).round() / 1e9))
+        .x_labels(x_labels)
+        .x_label_formatter(x_label)
+        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 18))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
 /// A sweep chart with its data.
 enum SweepChart<'a> {
     Speedup(Speedup),
@@ -288,6 +363,7 @@ enum SweepChart<'a> {
     Energy(EnergyBars),
     LatencyVsPe(Latency<'a>),
     LatencyVsDram(Latency<'a>),
+    Context(ContextSpeedup),
 }
 
 impl Draw for SweepChart<'_> {
@@ -298,6 +374,7 @@ impl Draw for SweepChart<'_> {
             SweepChart::Energy(_) => "energy_vs_pattern",
             SweepChart::LatencyVsPe(_) => "latency_vs_pe",
             SweepChart::LatencyVsDram(_) => "latency_vs_dram",
+            SweepChart::Context(_) => "speedup_vs_context",
         }
         .into()
     }
@@ -308,6 +385,7 @@ impl Draw for SweepChart<'_> {
             SweepChart::ByModel(c) => c.draw(area),
             SweepChart::Energy(c) => c.draw(area),
             SweepChart::LatencyVsPe(c) | SweepChart::LatencyVsDram(c) => c.draw(area),
+            SweepChart::Context(c) => c.draw(area),
         }
     }
 }
@@ -350,7 +428,13 @@ pub fn write_all(r: &Results, dir: &Path) -> Result<Written, String> {
         (None, _) => not_varied("`model`"),
         (_, None) => not_varied("`pattern`"),
     };
-    let candidates: [(&str, Result<SweepChart, String>); 5] = [
+    let steps = d.axis(|k| k == "context" || k == "batch");
+    let by_context = match (pattern, steps) {
+        (Some((pk, pv)), Some(_)) => ContextSpeedup::new(&d, pk, pv).map(SweepChart::Context),
+        (None, _) => not_varied("`pattern`"),
+        (_, None) => not_varied("`context` or `batch`"),
+    };
+    let candidates: [(&str, Result<SweepChart, String>); 6] = [
         (
             "speedup_vs_pattern",
             pattern.map_or_else(
@@ -380,6 +464,7 @@ pub fn write_all(r: &Results, dir: &Path) -> Result<Written, String> {
                 |k| Latency::new(&d, Along::Dram, k, pe).map(SweepChart::LatencyVsDram),
             ),
         ),
+        ("speedup_vs_context", by_context),
     ];
     for (name, chart) in candidates {
         match chart {
@@ -388,6 +473,9 @@ pub fn write_all(r: &Results, dir: &Path) -> Result<Written, String> {
                     prepare(dir)?;
                 }
                 out.files.extend(render(&c, dir)?);
+                if let SweepChart::Context(c) = &c {
+                    out.files.push(c.write_csv(dir)?);
+                }
             }
             Err(why) => out.skipped.push((name.to_owned(), why)),
         }
