@@ -411,11 +411,17 @@ mod tests {
     use crate::workload::{Patterns, preset};
 
     fn smollm2(phase: Phase, batch: u64) -> Workload {
+        decoder("smollm2-135m", phase, batch)
+    }
+
+    /// `name` with its decoder shape (GPT-2's for gpt2-small), all its layers, dense.
+    fn decoder(name: &str, phase: Phase, batch: u64) -> Workload {
+        let model = preset(name).unwrap();
         Workload {
-            model: preset("smollm2-135m").unwrap(),
+            model: crate::model::gpt2::as_decoder(&model).unwrap_or(model.clone()),
             seq: 16,
             batch,
-            layers: 30,
+            layers: model.layers,
             patterns: Patterns::uniform(Pattern::DENSE),
             per_layer: Vec::new(),
             value_bits: 16,
@@ -440,27 +446,38 @@ mod tests {
 
     #[test]
     fn every_tensor_is_written_once_before_it_is_read_in_both_phases() {
-        for phase in [Phase::Prefill, Phase::Decode { context: 40 }] {
-            let g = lower(&smollm2(phase, 3));
-            assert_eq!(g.ops.len(), 30 * 14 + 1);
-            // The inputs: the embedding, its norm, and (decode) each layer's cache.
-            let mut written: Vec<TensorId> = (0..g.tensors.len() as u32)
-                .map(TensorId)
-                .filter(|&t| !g.ops.iter().any(|o| o.output == Some(t)))
-                .collect();
-            let inputs = if phase == Phase::Prefill { 2 } else { 32 };
-            assert_eq!(written.len(), inputs, "{phase:?}");
-            for o in &g.ops {
-                let reads = [o.input.map(|v| v.tensor), o.kv.map(|v| v.tensor), o.operand];
-                for t in reads.into_iter().flatten() {
-                    assert!(written.contains(&t), "{phase:?} {}: reads {t:?}", o.name);
+        // (model, layers, ops a layer, last logits name).
+        let models = [
+            ("smollm2-135m", 30, 14, "L29.logits"),
+            ("gpt2-small", 12, 12, "L11.logits"),
+        ];
+        for (name, layers, per_layer, logits) in models {
+            for phase in [Phase::Prefill, Phase::Decode { context: 40 }] {
+                let g = lower(&decoder(name, phase, 3));
+                assert_eq!(g.ops.len(), layers * per_layer + 1, "{name}");
+                // The inputs: the embedding, its norm, and (decode) each layer's cache.
+                let mut written: Vec<TensorId> = (0..g.tensors.len() as u32)
+                    .map(TensorId)
+                    .filter(|&t| !g.ops.iter().any(|o| o.output == Some(t)))
+                    .collect();
+                let inputs = if phase == Phase::Prefill {
+                    2
+                } else {
+                    2 + layers
+                };
+                assert_eq!(written.len(), inputs, "{name} {phase:?}");
+                for o in &g.ops {
+                    let reads = [o.input.map(|v| v.tensor), o.kv.map(|v| v.tensor), o.operand];
+                    for t in reads.into_iter().flatten() {
+                        assert!(written.contains(&t), "{phase:?} {}: reads {t:?}", o.name);
+                    }
+                    if let Some(t) = o.output {
+                        assert!(!written.contains(&t), "{phase:?} {}: {t:?} twice", o.name);
+                        written.push(t);
+                    }
                 }
-                if let Some(t) = o.output {
-                    assert!(!written.contains(&t), "{phase:?} {}: {t:?} twice", o.name);
-                    written.push(t);
-                }
+                assert_eq!(g.tensor(g.output().unwrap()).name(), logits);
             }
-            assert_eq!(g.tensor(g.output().unwrap()).name(), "L29.logits");
         }
     }
 
