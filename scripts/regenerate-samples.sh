@@ -2,6 +2,7 @@
 # Writes every sample the repository commits and the README shows, from the release binary,
 # each with explicit output flags (a bare `stasim` writes to the ignored out/ instead):
 #   plots/*.{png,svg}                 the charts of the default run (sta, BERT-base, s=128, 2:4)
+#   plots/decode/*.{png,svg}          a SmolLM2-135M generation (2:4, prompt 128, 128 steps)
 #   traces/sample-sta-small.{vcd,json} 270-330 us of a sta-small run (attention: every module works)
 #   sweeps/results/NAME.csv, sweeps/charts/NAME/*   the committed sweeps (bert-base-100 takes
 #                                       about 1.5 min with two cores; --no-sweeps skips them)
@@ -27,6 +28,11 @@ trap 'rm -rf "$tmp"' EXIT
 echo "== plots/: the default run's charts"
 rm -f plots/*.png plots/*.svg
 "$stasim" run sta --plots plots >/dev/null
+
+echo "== plots/decode/: SmolLM2-135M 2:4, 128-token prompt, 128 decode steps (about 20 s)"
+rm -f plots/decode/*.png plots/decode/*.svg
+"$stasim" run --model smollm2-135m --pattern 2:4 --prompt 128 --generate 128 \
+  --plots plots/decode >/dev/null
 
 echo "== traces/sample-sta-small.{vcd,json}: sta-small, 270-330 us"
 "$stasim" run sta-small --trace-window 270us..330us \

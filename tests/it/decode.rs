@@ -80,14 +80,17 @@ fn kv_token_layer_bytes(m: &Shape) -> u64 {
     2 * m.hkv * m.dh * 2
 }
 
+/// The linear weights of `m`'s simulated layers: qkv, proj and the FFN's matrices.
+fn params(m: &Shape) -> u64 {
+    (m.d * (m.h + 2 * m.hkv) * m.dh + m.h * m.dh * m.d + m.ffn_mats * m.d * m.f) * m.layers
+}
+
 /// Bytes a decode step of `m` must move at batch `b` with `keep` of every 4 weights kept
 /// (4: dense) at context `c`, 16-bit values: weight values and indices (2 bits a kept value
 /// under 2:4), the dense lm_head (the tied embedding), K and V of `c + 1` tokens read and
 /// this token's written.
 fn step_bytes_of(m: &Shape, keep: u64, c: u64, b: u64) -> u64 {
-    let params =
-        (m.d * (m.h + 2 * m.hkv) * m.dh + m.h * m.dh * m.d + m.ffn_mats * m.d * m.f) * m.layers;
-    let kept = params * keep / 4;
+    let kept = params(m) * keep / 4;
     let index_bits = if keep == 4 { 0 } else { 2 };
     let weights = kept * 2 + kept * index_bits / 8;
     let lm_head = m.d * m.v * 2;
@@ -202,6 +205,44 @@ fn the_n_m_speedup_falls_as_context_times_batch_grows() {
         assert!(speedup > 1.0, "context {c} batch {b}: {speedup:.4}");
         last = speedup;
     }
+}
+
+/// MACs of one sequence's decode step at context `c` with `keep` of every 4 weights kept:
+/// the kept linear weights, the dense lm_head, and attention (`QKᵀ` and `PV`: `2 h dh (c +
+/// 1)` a layer).
+fn step_macs(keep: u64, c: u64) -> u64 {
+    let m = &SMOLLM2;
+    params(m) * keep / 4 + m.d * m.v + 2 * m.h * m.dh * (c + 1) * m.layers
+}
+
+#[test]
+fn a_batch_sweep_turns_compute_bound_at_the_knee_of_the_arithmetic() {
+    // Arithmetic: the weights stream once per step whatever the batch, so the step costs
+    // max(bytes / bandwidth, B x MACs / peak rate); the knee is where the two meet. Peak of
+    // sta.yaml's PE array: 16 x 16 x 8 MACs a cycle at 200 MHz.
+    let peak_macs_per_s = 16.0 * 16.0 * 8.0 * 200e6;
+    let c = 16;
+    let memory_us = step_bytes(2, c, 1) as f64 / streaming_gbps() / 1e3;
+    let compute_us_per_seq = step_macs(2, c) as f64 / peak_macs_per_s * 1e6;
+    let knee_arith = memory_us / compute_us_per_seq;
+    // Simulated: the flat level at batch 1 against the compute-bound line through the two
+    // largest batches (well past the knee).
+    let (flat, _) = step("2:4", c as i64, 1);
+    let (t1, _) = step("2:4", c as i64, 128);
+    let (t2, _) = step("2:4", c as i64, 192);
+    let slope = (t2 - t1) / 64.0;
+    let knee = 128.0 - (t1 - flat) / slope;
+    // Below the knee a step stays near its batch-1 time; far past it, time grows with B.
+    let (below, _) = step("2:4", c as i64, 16);
+    assert!(
+        below < flat * 1.1,
+        "batch 16: {below:.1} us against {flat:.1} us"
+    );
+    assert!(t2 > 1.4 * t1, "batch 192 {t2:.1} us, batch 128 {t1:.1} us");
+    assert!(
+        (knee / knee_arith - 1.0).abs() < 0.15,
+        "knee at batch {knee:.1} simulated, {knee_arith:.1} from the arithmetic"
+    );
 }
 
 /// Runs a generation of 2 steps after `m`'s 16-token prompt and checks it steps through

@@ -570,21 +570,26 @@ impl Dram {
     /// Each pass goes round the ports from `next_port`, one burst per port and turn, until
     /// every port has failed once; the next pass (and call) starts after the last port that
     /// admitted. A port that failed is not asked again in its pass: admissions only take
-    /// room and leave the other ports' heads alone, so it would fail again. The prefetch
-    /// pass asks only the ports whose head is a prefetch (the demand pass admitted or
-    /// refused the others for good).
+    /// room and leave the other ports' heads alone, so it would fail again; for the same
+    /// reason a port whose head does not fit at the start of a pass is never asked. The
+    /// prefetch pass starts with the ports whose head is a prefetch (the demand pass
+    /// admitted or refused the others for good).
     fn admit(&mut self, ctx: &mut Ctx<'_, Transaction>) -> bool {
         let n = self.ports.len();
         let all = (1u32 << n) - 1;
         let mut any = false;
         for prefetch in [false, true] {
-            let mut failed = if prefetch {
-                (0..n)
-                    .filter(|&k| !self.ports[k].head.is_some_and(|h| h.prefetch))
-                    .fold(0, |m, k| m | 1 << k)
-            } else {
-                0
-            };
+            // Ports that would fail their first turn are left out from the start: a port's
+            // head changes only when it admits, and room only shrinks during a pass.
+            let mut failed = 0;
+            for k in 0..n {
+                let fits = self
+                    .head(ctx, k)
+                    .is_some_and(|h| h.prefetch == prefetch && self.room(&h));
+                if !fits {
+                    failed |= 1 << k;
+                }
+            }
             let mut k = self.next_port;
             while failed != all {
                 k = next_port_in(!failed & all, k);
