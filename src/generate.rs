@@ -1,7 +1,8 @@
 //! Generation with a decoder: the prefill of the prompt, then `G` decode steps of one token
 //! per sequence, each a run of its own (a step needs the token the one before sampled, so
 //! nothing of one step overlaps the next). Step `t` attends to the `P + t` cached tokens and
-//! itself.
+//! itself. GPT-2 generates through its pre-LN decoder lowering ([`crate::model::gpt2`]),
+//! prefill included; a sequence holds at most its 1024 learned positions (`P + G <= 1024`).
 //!
 //! Each run is simulated independently, so steps run on all cores at once (a fixed order of
 //! assembly keeps the report byte-identical for any number of threads), and only a small
@@ -267,15 +268,32 @@ pub fn run(
     g: Generation,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<GenerationReport, Error> {
+    // GPT-2 generates with its pre-LN decoder lowering, the prefill included (its lm_head
+    // for the first token); a plain GPT-2 prefill run stays post-LN.
+    let gpt2 = crate::model::gpt2::as_decoder(&prefill.model).map(|model| Workload {
+        model,
+        ..prefill.clone()
+    });
+    let prefill = gpt2.as_ref().unwrap_or(prefill);
+    let input_error = |m: String| {
+        Error::Input(
+            crate::topology::InputError::new(
+                m,
+                crate::topology::Origin::CommandLine("--generate".into()),
+                "",
+            )
+            .with_hint("lower --prompt, --generate or --batch"),
+        )
+    };
     let Some(dec) = &prefill.model.decoder else {
         return Err(Error::Input(crate::topology::InputError::new(
             format!(
-                "--generate needs a decoder; `{}` is an encoder (or GPT-2, whose decode steps stasim does not lower yet)",
+                "--generate needs a decoder; `{}` is an encoder",
                 prefill.model.name
             ),
             crate::topology::Origin::CommandLine("--generate".into()),
             "",
-        ).with_hint("use a Llama-family model: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, llama-3.1-8b, or --model config.json")));
+        ).with_hint("use a decoder: gpt2-small, smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, llama-3.1-8b, or --model config.json")));
     };
     let kv_bytes_per_token_layer = 2 * dec.kv_heads * dec.head_dim * prefill.value_bits / 8;
     let steps: Vec<Workload> = (0..g.generate)
@@ -286,17 +304,8 @@ pub fn run(
             ..prefill.clone()
         })
         .collect();
-    for w in &steps {
-        w.validate().map_err(|m| {
-            Error::Input(
-                crate::topology::InputError::new(
-                    m,
-                    crate::topology::Origin::CommandLine("--generate".into()),
-                    "",
-                )
-                .with_hint("lower --prompt, --generate or --batch"),
-            )
-        })?;
+    for w in std::iter::once(prefill).chain(&steps) {
+        w.validate().map_err(input_error)?;
     }
     let runs: Vec<&Workload> = std::iter::once(prefill).chain(&steps).collect();
     let next = AtomicUsize::new(0);

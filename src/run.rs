@@ -49,6 +49,16 @@ pub fn data_plane(
     f: &FunctionalArgs,
 ) -> Result<crate::functional::Shared, InputError> {
     use crate::functional::{DataPlane, weights::ModelWeights};
+    if let Some(dec) = &w.model.decoder
+        && crate::model::decoder::Family::of(dec) == crate::model::decoder::Family::GPT2
+    {
+        return Err(InputError::new(
+            "--functional does not run GPT-2's decode steps yet (its values follow the post-LN prefill only)",
+            Origin::CommandLine("--functional".into()),
+            "",
+        )
+        .with_hint("drop --context for a functional GPT-2 prefill, or use a Llama-family model"));
+    }
     let values = functional_values(w);
     if values > FUNCTIONAL_MAX_VALUES {
         return Err(InputError::new(
@@ -264,6 +274,11 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
             .with_hint("the tokens already in the KV cache, e.g. --context 128"));
         }
     };
+    // A decode step of GPT-2 runs its pre-LN decoder lowering (its prefill stays post-LN).
+    let model = match args.context {
+        Some(_) => crate::model::gpt2::as_decoder(&model).unwrap_or(model),
+        None => model,
+    };
     let w = Workload {
         model,
         seq,
@@ -276,14 +291,26 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
     };
     if let (Some(c), None) = (args.context, &w.model.decoder) {
         return Err(InputError::new(
+            format!("--context {c}: `{}` is an encoder: it has no decode steps", w.model.name),
+            Origin::CommandLine(format!("--context {c}")),
+            "workload.context",
+        )
+        .with_hint("use a decoder: gpt2-small, smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, llama-3.1-8b, or a config.json"));
+    }
+    if let (Some(c), Some(dec)) = (args.context, &w.model.decoder)
+        && let Some(limit) = crate::model::decoder::Family::of(dec).position_limit(dec)
+        && c as u64 >= limit
+    {
+        return Err(InputError::new(
             format!(
-                "--context {c}: `{}` has no decode steps (an encoder, or GPT-2, whose decode stasim does not lower yet)",
-                w.model.name
+                "--context {c}: `{}` has {limit} learned positions, so a step sees at most {} cached tokens and itself",
+                w.model.name,
+                limit - 1
             ),
             Origin::CommandLine(format!("--context {c}")),
             "workload.context",
         )
-        .with_hint("use a Llama-family model: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, llama-3.1-8b, or a config.json"));
+        .with_hint(format!("give --context in 0..={}", limit - 1)));
     }
     w.validate().map_err(|m| {
         InputError::new(m, size_origin, "workload")

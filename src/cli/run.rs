@@ -29,8 +29,8 @@ pub struct Args {
     /// tokens/s and every step's byte ledger.
     #[arg(long)]
     pub generate: Option<i64>,
-    /// Simulate one decode step of a decoder with this many tokens already in the KV cache
-    /// (instead of the prefill).
+    /// Simulate one decode step of a decoder (a Llama-family model or GPT-2) with this many
+    /// tokens already in the KV cache (instead of the prefill).
     #[arg(long, conflicts_with = "generate")]
     pub context: Option<i64>,
     /// Threads simulating decode steps at once (default: the machine's cores).

@@ -1,8 +1,9 @@
 //! The model IR: a model is a typed operator graph ([`Graph`]) of tensors and the ops that
 //! read and write them. Each architecture is a lowering into it ([`bert`] for encoders,
-//! [`gpt2`] for the GPT-2 decoder); the planner, the controller, the reports, the charts, the
-//! traces and the functional data plane consume the graph and never look at op or tensor
-//! names (which are for people: `L3.ffn1`, `L3.context`).
+//! [`gpt2`] for the GPT-2 prefill, [`decoder`] for decoder LLMs: the Llama family, and
+//! GPT-2's decode steps and generation); the planner, the controller, the reports, the
+//! charts, the traces and the functional data plane consume the graph and never look at op
+//! or tensor names (which are for people: `L3.ffn1`, `L3.context`).
 //!
 //! # Tensors
 //! A [`Tensor`] has a shape per instance (`rows x cols`, one instance per batch element), a
@@ -41,8 +42,8 @@
 //! | `add_ln2` | residual add + LayerNorm | ffn2, `add_ln1` | `add_ln2` (the layer output) | `s x d` | B |
 
 pub mod bert;
+pub mod decoder;
 pub mod gpt2;
-pub mod llama;
 
 use serde::{Deserialize, Serialize};
 
@@ -464,7 +465,7 @@ impl Graph {
 /// The graph of `w`: its architecture's lowering.
 pub fn lower(w: &Workload) -> Graph {
     if w.model.decoder.is_some() {
-        llama::lower(w)
+        decoder::lower(w)
     } else if w.model.causal {
         gpt2::lower(w)
     } else {

@@ -10,6 +10,7 @@ pub mod stanm;
 
 use serde::Serialize;
 
+use crate::model::decoder::Family;
 pub use crate::model::{Op, OpKind};
 pub use nm::Pattern;
 
@@ -30,14 +31,16 @@ pub struct ModelShape {
     pub default_seq: u64,
     /// Causal (decoder) attention.
     pub causal: bool,
-    /// A Llama-family decoder's extra shape (RMSNorm, rotary, grouped-query attention,
-    /// SwiGLU); `None` for the BERT-style encoders and GPT-2.
+    /// A decoder LLM's extra shape: a Llama-family one (RMSNorm, rotary, grouped-query
+    /// attention, SwiGLU), or GPT-2's for its decode steps and generation
+    /// ([`crate::model::gpt2::as_decoder`]); `None` for the BERT-style encoders and a GPT-2
+    /// prefill (lowered post-LN).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decoder: Option<Decoder>,
 }
 
-/// The shape of a Llama-family decoder beyond [`ModelShape`]'s (Hugging Face names in
-/// brackets).
+/// The shape of a decoder beyond [`ModelShape`]'s (Hugging Face names in brackets): a
+/// Llama-family one, or GPT-2's (`rope_theta` 0, see [`crate::model::decoder::Family`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Decoder {
     /// Key/value heads `hkv` (`num_key_value_heads`; a divisor of the heads).
@@ -403,7 +406,7 @@ impl Workload {
         if let Phase::Decode { context } = self.phase {
             if m.decoder.is_none() {
                 return Err(format!(
-                    "model `{}` is not a decoder stasim can generate with (decode needs a Llama-family model: {})",
+                    "model `{}` is not a decoder stasim can generate with (decode needs a Llama-family model: {}, or gpt2-small)",
                     m.name,
                     DECODER_PRESETS
                         .iter()
@@ -415,6 +418,21 @@ impl Workload {
             if context >= MAX_SEQ {
                 return Err(format!(
                     "context {context} is above the limit of {MAX_SEQ} tokens"
+                ));
+            }
+        }
+        // Learned positions (GPT-2): a sequence holds no more tokens than the table has rows.
+        if let Some(dec) = &m.decoder
+            && let Some(limit) = Family::of(dec).position_limit(dec)
+        {
+            let tokens = match self.phase {
+                Phase::Prefill => self.seq,
+                Phase::Decode { context } => context + 1,
+            };
+            if tokens > limit {
+                return Err(format!(
+                    "model `{}` has {limit} learned positions, but a sequence of this run holds {tokens} tokens (its prompt, or its cached tokens and the new one)",
+                    m.name
                 ));
             }
         }
@@ -444,7 +462,7 @@ impl Workload {
             let per_row = product(&[d])
                 .saturating_mul(width)
                 .saturating_add(product(&[h, dh, d]))
-                .saturating_add(product(&[3, d, f]));
+                .saturating_add(product(&[Family::of(dec).ffn.matrices(), d, f]));
             let attention = product(&[2, h, dh]).saturating_mul(keys);
             let per_layer = rows
                 .saturating_mul(per_row)

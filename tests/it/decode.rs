@@ -1,7 +1,8 @@
-//! Decode steps of a Llama-family model against the arithmetic of the bytes they move: a
-//! step at batch 1 is bound by streaming its weights, the KV cache and the lm_head, at the
-//! bandwidth the DRAM model itself sustains on a sequential stream (measured here with
-//! `stasim dram`, the trace replay); N:M shrinks the weight bytes, and so the step.
+//! Decode steps of a decoder LLM (SmolLM2-135M, GPT-2-small) against the arithmetic of the
+//! bytes they move: a step at batch 1 is bound by streaming its weights, the KV cache and
+//! the lm_head, at the bandwidth the DRAM model itself sustains on a sequential stream
+//! (measured here with `stasim dram`, the trace replay); N:M shrinks the weight bytes, and
+//! so the step.
 
 use std::process::Command;
 
@@ -9,49 +10,96 @@ use stasim::generate::{self, Generation};
 use stasim::run::WorkloadArgs;
 use stasim::topology::{self, Source};
 
-/// SmolLM2-135M's shape (its Hugging Face config): hidden, q heads, kv heads, head size,
-/// FFN, vocabulary.
-const D: u64 = 576;
-const H: u64 = 9;
-const HKV: u64 = 3;
-const DH: u64 = 64;
-const F: u64 = 1536;
-const V: u64 = 49152;
+/// A decoder's shape (its Hugging Face config) and the layers a test simulates.
+struct Shape {
+    model: &'static str,
+    /// Hidden, q heads, kv heads, head size, FFN, vocabulary.
+    d: u64,
+    h: u64,
+    hkv: u64,
+    dh: u64,
+    f: u64,
+    v: u64,
+    /// `d x f` matrices of the FFN: 3 for SwiGLU (gate, up, down), 2 for GELU.
+    ffn_mats: u64,
+    /// Layers simulated (the lm_head always runs): enough for the weights to matter.
+    layers: u64,
+}
 
-/// Layers simulated (the lm_head always runs): enough for the weights to matter.
-const LAYERS: u64 = 8;
+/// SmolLM2-135M (`HuggingFaceTB/SmolLM2-135M-Instruct`).
+const SMOLLM2: Shape = Shape {
+    model: "smollm2-135m",
+    d: 576,
+    h: 9,
+    hkv: 3,
+    dh: 64,
+    f: 1536,
+    v: 49152,
+    ffn_mats: 3,
+    layers: 8,
+};
 
-fn args(pattern: &str, batch: i64, context: Option<i64>) -> WorkloadArgs {
+/// GPT-2-small (`openai-community/gpt2`): multi-head attention, a GELU FFN, the lm_head
+/// tied to its 50257 x 768 token embedding.
+const GPT2: Shape = Shape {
+    model: "gpt2-small",
+    d: 768,
+    h: 12,
+    hkv: 12,
+    dh: 64,
+    f: 3072,
+    v: 50257,
+    ffn_mats: 2,
+    layers: 3,
+};
+
+fn args_of(m: &Shape, pattern: &str, batch: i64, context: Option<i64>) -> WorkloadArgs {
     WorkloadArgs {
-        model: Some("smollm2-135m".into()),
+        model: Some(m.model.into()),
         seq: Some(16),
         batch: Some(batch),
-        layers: Some(LAYERS as i64),
+        layers: Some(m.layers as i64),
         pattern: Some(pattern.into()),
         context,
         ..WorkloadArgs::default()
     }
 }
 
-/// One decode step at context `c`: its latency, us, and its byte ledger.
-fn step(pattern: &str, c: i64, batch: i64) -> (f64, generate::Ledger) {
-    let a = args(pattern, batch, Some(c));
-    let r = crate::support::run_report("sta", a, &[]);
+/// One decode step of `m` at context `c`: its latency, us, and its byte ledger.
+fn step_of(m: &Shape, pattern: &str, c: i64, batch: i64) -> (f64, generate::Ledger) {
+    let r = crate::support::run_report("sta", args_of(m, pattern, batch, Some(c)), &[]);
     (r.total_time_us, generate::ledger(&r.workload, &r))
 }
 
-/// Bytes a decode step must move at batch `b` with `keep` of every 4 weights kept (4:
-/// dense) at context `c`, 16-bit values: weight values and indices (2 bits a kept value
+fn step(pattern: &str, c: i64, batch: i64) -> (f64, generate::Ledger) {
+    step_of(&SMOLLM2, pattern, c, batch)
+}
+
+/// KV cache bytes of `m` a token a layer at 16 bits: K and V of every key/value head.
+fn kv_token_layer_bytes(m: &Shape) -> u64 {
+    2 * m.hkv * m.dh * 2
+}
+
+/// The linear weights of `m`'s simulated layers: qkv, proj and the FFN's matrices.
+fn params(m: &Shape) -> u64 {
+    (m.d * (m.h + 2 * m.hkv) * m.dh + m.h * m.dh * m.d + m.ffn_mats * m.d * m.f) * m.layers
+}
+
+/// Bytes a decode step of `m` must move at batch `b` with `keep` of every 4 weights kept
+/// (4: dense) at context `c`, 16-bit values: weight values and indices (2 bits a kept value
 /// under 2:4), the dense lm_head (the tied embedding), K and V of `c + 1` tokens read and
 /// this token's written.
-fn step_bytes(keep: u64, c: u64, b: u64) -> u64 {
-    let params = (D * (H + 2 * HKV) * DH + H * DH * D + 3 * D * F) * LAYERS;
-    let kept = params * keep / 4;
+fn step_bytes_of(m: &Shape, keep: u64, c: u64, b: u64) -> u64 {
+    let kept = params(m) * keep / 4;
     let index_bits = if keep == 4 { 0 } else { 2 };
     let weights = kept * 2 + kept * index_bits / 8;
-    let lm_head = D * V * 2;
-    let kv = 2 * HKV * DH * 2 * ((c + 1) + 1) * b * LAYERS;
+    let lm_head = m.d * m.v * 2;
+    let kv = kv_token_layer_bytes(m) * ((c + 1) + 1) * b * m.layers;
     weights + lm_head + kv
+}
+
+fn step_bytes(keep: u64, c: u64, b: u64) -> u64 {
+    step_bytes_of(&SMOLLM2, keep, c, b)
 }
 
 /// The sequential-read bandwidth of the reference design's DRAM, GB/s, from the replay.
@@ -82,25 +130,52 @@ fn streaming_gbps() -> f64 {
     j["bandwidth_gbps"].as_f64().unwrap()
 }
 
-#[test]
-fn a_decode_step_at_batch_1_streams_its_bytes_at_the_bandwidth_the_dram_sustains() {
+/// `m`'s decode steps at batch 1, 2:4, contexts 128 and 1000: the ledger's classes are
+/// the arithmetic's, and the latency is within 5 % of the bytes at the streaming bandwidth.
+fn steps_stream_their_bytes(m: &Shape) {
     let gbps = streaming_gbps();
     for c in [128, 1000] {
-        let (us, l) = step("2:4", c, 1);
+        let (us, l) = step_of(m, "2:4", c, 1);
         // The ledger's classes are the arithmetic's (KV write: one token's K and V).
-        let bytes = step_bytes(2, c as u64, 1);
+        let bytes = step_bytes_of(m, 2, c as u64, 1);
         assert_eq!(
             l.weight_values + l.weight_indices + l.lm_head + l.kv_read + l.kv_write,
-            bytes
+            bytes,
+            "{}",
+            m.model
         );
         let expect_us = bytes as f64 / gbps / 1e3;
         let err = us / expect_us - 1.0;
         assert!(
             err.abs() < 0.05,
-            "context {c}: {us:.1} us simulated, {expect_us:.1} us from bytes / {gbps:.2} GB/s ({:+.1} %)",
+            "{} context {c}: {us:.1} us simulated, {expect_us:.1} us from bytes / {gbps:.2} GB/s ({:+.1} %)",
+            m.model,
             100.0 * err
         );
     }
+}
+
+#[test]
+fn a_decode_step_at_batch_1_streams_its_bytes_at_the_bandwidth_the_dram_sustains() {
+    steps_stream_their_bytes(&SMOLLM2);
+}
+
+#[test]
+fn a_gpt2_decode_step_at_batch_1_streams_its_bytes_at_the_bandwidth_the_dram_sustains() {
+    steps_stream_their_bytes(&GPT2);
+}
+
+#[test]
+fn a_gpt2_step_reads_and_writes_3072_kv_bytes_a_token_a_layer() {
+    // 2 (K, V) x 12 heads x 64 x 2 bytes.
+    assert_eq!(kv_token_layer_bytes(&GPT2), 3072);
+    let (c, b) = (100, 2);
+    let (_, l) = step_of(&GPT2, "dense", c, b);
+    let per_token_layer = 3072 * b as u64 * GPT2.layers;
+    assert_eq!(l.kv_write, per_token_layer, "{l:?}");
+    assert_eq!(l.kv_read, per_token_layer * (c as u64 + 1), "{l:?}");
+    // The lm_head streams once for the batch: the 50257 x 768 tied embedding.
+    assert_eq!(l.lm_head, 50257 * 768 * 2);
 }
 
 #[test]
@@ -136,8 +211,8 @@ fn the_n_m_speedup_falls_as_context_times_batch_grows() {
 /// the kept linear weights, the dense lm_head, and attention (`QKᵀ` and `PV`: `2 h dh (c +
 /// 1)` a layer).
 fn step_macs(keep: u64, c: u64) -> u64 {
-    let params = (D * (H + 2 * HKV) * DH + H * DH * D + 3 * D * F) * LAYERS;
-    params * keep / 4 + D * V + 2 * H * DH * (c + 1) * LAYERS
+    let m = &SMOLLM2;
+    params(m) * keep / 4 + m.d * m.v + 2 * m.h * m.dh * (c + 1) * m.layers
 }
 
 #[test]
@@ -170,37 +245,84 @@ fn a_batch_sweep_turns_compute_bound_at_the_knee_of_the_arithmetic() {
     );
 }
 
-#[test]
-fn a_generation_steps_through_the_contexts_after_its_prompt() {
+/// Runs a generation of 2 steps after `m`'s 16-token prompt and checks it steps through
+/// the contexts, each step the decode step of its context run alone; returns the report.
+fn generation_steps_through_its_contexts(m: &Shape) -> generate::GenerationReport {
     let src = Source::read("sta").unwrap();
     let t = topology::load(&src, &[]).unwrap();
-    let w = stasim::run::resolve_workload(&t, &args("2:4", 1, None)).unwrap();
+    let w = stasim::run::resolve_workload(&t, &args_of(m, "2:4", 1, None)).unwrap();
     let g = Generation {
         generate: 2,
         threads: 2,
     };
     let r = generate::run(&t, &w, g, &|_| {}).unwrap();
-    assert_eq!(r.kv_bytes_per_token_layer, 768);
+    assert_eq!(r.kv_bytes_per_token_layer, kv_token_layer_bytes(m));
     let contexts: Vec<u64> = r.steps.iter().map(|s| s.context).collect();
     assert_eq!(contexts, [16, 17]);
     // Each step is the decode step of its context run alone.
     for s in &r.steps {
-        let (us, l) = step("2:4", s.context as i64, 1);
+        let (us, l) = step_of(m, "2:4", s.context as i64, 1);
         assert_eq!((s.time_us, &s.ledger), (us, &l));
     }
     assert_eq!(r.ttft_ms, r.prefill.time_us / 1e3);
-    let tpot = r.tpot.unwrap();
+    let tpot = r.tpot.as_ref().unwrap();
     assert_eq!(tpot.last_ms, r.steps[1].time_us / 1e3);
+    r
+}
+
+#[test]
+fn a_generation_steps_through_the_contexts_after_its_prompt() {
+    let r = generation_steps_through_its_contexts(&SMOLLM2);
+    assert_eq!(r.kv_bytes_per_token_layer, 768);
+}
+
+#[test]
+fn a_gpt2_generation_prefill_ends_in_the_first_tokens_logits() {
+    let r = generation_steps_through_its_contexts(&GPT2);
+    assert_eq!(r.kv_bytes_per_token_layer, 3072);
+    // TTFT includes the lm_head (the plain GPT-2 prefill run has none), and the prompt's
+    // 16 tokens of K and V are written.
+    let p = &r.prefill.ledger;
+    assert_eq!(p.lm_head, 768 * 50257 * 2);
+    assert_eq!(p.kv_write, 3072 * 16 * GPT2.layers);
+    let plain = crate::support::run_report("sta", args_of(&GPT2, "2:4", 1, None), &[]);
+    assert_eq!(generate::ledger(&plain.workload, &plain).lm_head, 0);
+}
+
+/// `stasim run` with `a`: its exit code and stderr.
+fn stasim_run(a: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_stasim"))
+        .arg("run")
+        .args(a)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn gpt2_runs_past_its_1024_positions_are_input_errors() {
+    let gpt2 = ["--model", "gpt2-small", "--layers", "1"];
+    // A step at context 1023 holds 1024 tokens: the limit, accepted.
+    let (code, err) = stasim_run(&[&gpt2[..], &["--context", "1023", "--json"]].concat());
+    assert_eq!(code, Some(0), "{err}");
+    for extra in [
+        &["--context", "1024"][..],
+        &["--prompt", "1000", "--generate", "25"],
+    ] {
+        let (code, err) = stasim_run(&[&gpt2[..], extra].concat());
+        assert_eq!(code, Some(2), "{extra:?}: {err}");
+        assert!(err.contains("1024 learned positions"), "{extra:?}: {err}");
+        assert!(err.contains("hint"), "{extra:?}: {err}");
+    }
 }
 
 #[test]
 fn an_encoder_refuses_to_generate() {
-    let out = Command::new(env!("CARGO_BIN_EXE_stasim"))
-        .args(["run", "--model", "bert-base", "--generate", "4"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = stasim_run(&["--model", "bert-base", "--generate", "4"]);
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--generate needs a decoder"), "{err}");
     assert!(err.contains("smollm2-135m"), "{err}");
 }

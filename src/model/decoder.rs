@@ -1,55 +1,133 @@
-//! Llama-family decoders (Llama, Mistral, Qwen2, SmolLM2) lowered into the IR, for the
-//! prompt (prefill) and for one decode step (STA.md, "A decoder LLM layer").
+//! Decoder LLMs lowered into the IR with pre-norm layers, for the prompt (prefill) and for
+//! one decode step (STA.md, "A decoder LLM layer"): the Llama family (Llama, Mistral, Qwen2,
+//! SmolLM2: RMSNorm, rotary, grouped-query attention, SwiGLU) and GPT-2's decode steps and
+//! generation (LayerNorm, learned positions, multi-head attention, GELU; see [`super::gpt2`]).
+//! One lowering serves both, parameterised by the [`Family`]: the norm (RMSNorm or
+//! LayerNorm), rotary or not, and the FFN (SwiGLU `gate`/`up`/`down`, or GELU
+//! `ffn1`/`ffn2`).
 //!
 //! Hidden `d`, query heads `h`, key/value heads `hkv` (grouped-query attention, `group = h /
-//! hkv`), head size `dh`, FFN `f`, vocabulary `V`, qkv width `W = (h + 2 hkv) dh` (Q, then
-//! K, then V columns). A layer is pre-norm: the residual stream `x` and its normalisation
-//! `xn` travel side by side, so every norm is fused to the matmul before it (the chain
-//! stores the residual and, after the row-wise RMSNorm, its normalisation):
+//! hkv`; GPT-2: `hkv = h`), head size `dh` (GPT-2: 64), FFN `f`, vocabulary `V`, qkv width
+//! `W = (h + 2 hkv) dh` (Q, then K, then V columns). A layer is pre-norm: the residual
+//! stream `x` and its normalisation `xn` travel side by side, so every norm is fused to the
+//! matmul before it (the chain stores the residual and, after the row-wise norm, its
+//! normalisation). `norm` is RMSNorm (Llama) or LayerNorm (GPT-2):
 //!
 //! | op | role | reads | writes | shape (prefill, per sequence) |
 //! |---|---|---|---|---|
-//! | `qkv` | linear (qkv) | `xn` | (to `rope`) | `[s x d] x [d x W]` |
-//! | `rope` | rotary embedding | qkv | `qkv` (DRAM: the K, V columns are the KV cache) | `s x W` |
+//! | `qkv` | linear (qkv) | `xn` | `qkv` (GPT-2; Llama: to `rope`) | `[s x d] x [d x W]` |
+//! | `rope` | rotary embedding (Llama only) | qkv | `qkv` | `s x W` |
 //! | `scores` | scores, causal, per query head | `qkv` (Q, K of its group) | (softmax) | `[s x dh] x [dh x s]` |
 //! | `softmax` | softmax | scores | `p` (streamed) | `s` rows of `s` |
 //! | `pv` | P·V | `p`, `qkv` (V) | `context` | `[s x s] x [s x dh]` |
 //! | `proj` | linear (proj) | `context` | (to `add1`) | `[s x h dh] x [h dh x d]` |
 //! | `add1` | residual add | proj, `x` | `h1` | `s x d` |
-//! | `ffn_norm` | RMSNorm (norm 0) | `h1` | `h1n` | `s x d` |
-//! | `gate` | linear (ffn1) | `h1n` | `gate` | `[s x d] x [d x f]` |
-//! | `up` | linear (ffn1) | `h1n` | (to `silu_mul`) | `[s x d] x [d x f]` |
-//! | `silu_mul` | `SiLU(gate) * up` | up, `gate` | `act` | `s x f` |
-//! | `down` | linear (ffn2) | `act` | (to `add2`) | `[s x f] x [f x d]` |
-//! | `add2` | residual add | down, `h1` | `x` of the next layer | `s x d` |
-//! | `attn_norm` | RMSNorm (norm 1: the next layer's input norm, or the final norm) | `x` | `xn` | `s x d` |
+//! | `ffn_norm` | norm 0 | `h1` | `h1n` | `s x d` |
+//! | `gate` | linear (ffn1; SwiGLU) | `h1n` | `gate` | `[s x d] x [d x f]` |
+//! | `up` | linear (ffn1; SwiGLU) | `h1n` | (to `silu_mul`) | `[s x d] x [d x f]` |
+//! | `silu_mul` | `SiLU(gate) * up` (SwiGLU) | up, `gate` | `act` | `s x f` |
+//! | `down` | linear (ffn2; SwiGLU) | `act` | (to `add2`) | `[s x f] x [f x d]` |
+//! | `ffn1` | linear (ffn1; GELU) | `h1n` | (to `gelu`) | `[s x d] x [d x f]` |
+//! | `gelu` | GELU (GELU FFN) | ffn1 | `act` | `s x f` |
+//! | `ffn2` | linear (ffn2; GELU) | `act` | (to `add2`) | `[s x f] x [f x d]` |
+//! | `add2` | residual add | down / ffn2, `h1` | `x` of the next layer | `s x d` |
+//! | `attn_norm` | norm 1 (the next layer's input norm, or the final norm `final_norm`) | `x` | `xn` | `s x d` |
 //!
-//! After the last simulated layer the `lm_head` (`[d x V]`, dense: it is usually the
-//! embedding table, `tie_word_embeddings`) turns the final normalisation into logits; a
-//! prefill computes them for the last token of each sequence only (what generation needs).
-//! The gate and up projections are two matmuls (the same MACs and weight bytes as STA.md's
-//! one `[d x 2f]` product, whose output columns the vector unit could not pair).
+//! A Llama layer is 14 ops (`qkv`, `rope`, attention, `proj`, `add1`, `ffn_norm`, `gate`,
+//! `up`, `silu_mul`, `down`, `add2`, norm), a GPT-2 layer 12 (no `rope`; `ffn1`, `gelu`,
+//! `ffn2`). After the last simulated layer the `lm_head` (`[d x V]`, dense: it is usually
+//! the embedding table, `tie_word_embeddings`; GPT-2's is its 50257 x 768 token embedding)
+//! turns the final normalisation into logits; a prefill computes them for the last token of
+//! each sequence only (what generation needs). The gate and up projections are two matmuls
+//! (the same MACs and weight bytes as STA.md's one `[d x 2f]` product, whose output columns
+//! the vector unit could not pair). Biases (Qwen2's and GPT-2's qkv, GPT-2's proj and FFN,
+//! LayerNorm's beta) are not streamed: about a thousandth of the weights.
 //!
 //! The model input is the embedding of the tokens and its first normalisation (`input`,
-//! `input_norm`, both in DRAM): the embedding lookup gathers rows of the table and no matmul
-//! precedes the first layer's norm for it to fuse to, so the lookup (`rows x d` values, well
-//! under a thousandth of a layer's work) is taken as done before the run.
+//! `input_norm`, both in DRAM): the embedding lookup (GPT-2: plus the learned position
+//! embedding) gathers rows of the table and no matmul precedes the first layer's norm for
+//! it to fuse to, so the lookup (`rows x d` values, well under a thousandth of a layer's
+//! work) is taken as done before the run.
 //!
 //! # Decode
 //! A decode step has one token per sequence: the linear layers run the whole batch at once
 //! (`[B x d] x [d x n]`, one instance: the weights stream once per step), and attention is
 //! *grouped*: one instance per sequence and key/value head, its `group` query heads the rows
-//! (`[group x dh] x [dh x (c + 1)]`), so every cached key and value is read once per step.
+//! (`[group x dh] x [dh x (c + 1)]`; GPT-2: one query row per head), so every cached key
+//! and value is read once per step. The lm_head runs the `B` tokens as one `[B x d] x [d x
+//! V]` product.
 //!
 //! **KV cache layout** (one region a layer, `Home::KvCache`, a run input: earlier steps
 //! wrote it): per sequence, the K of each key/value head then the V of each, each a
 //! contiguous `[tokens x dh]` block of the cached tokens and the new one (`c + 1` tokens),
-//! so `2 hkv dh` values a token a layer (SmolLM2 at 16 bits: 768 bytes). The new token's K
-//! and V are the K and V columns of this step's `qkv` output (written to DRAM once: the
-//! cache append).
+//! so `2 hkv dh` values a token a layer (at 16 bits SmolLM2 768 bytes, GPT-2 3072). The new
+//! token's K and V are the K and V columns of this step's `qkv` output (written to DRAM
+//! once: the cache append).
 
 use super::{Attention, Graph, Home, LinearClass, Op, OpKind, Role, Tensor, VectorOp, View};
-use crate::workload::{Pattern, Phase, Workload};
+use crate::workload::{Decoder, Pattern, Phase, Workload};
+
+/// A decoder family's FFN.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Ffn {
+    /// `down(SiLU(gate(x)) * up(x))`: three `d x f` matrices.
+    SwiGlu,
+    /// `ffn2(GELU(ffn1(x)))`: two.
+    Gelu,
+}
+
+impl Ffn {
+    /// The `d x f` matrices of a layer's FFN.
+    pub fn matrices(self) -> u64 {
+        match self {
+            Ffn::SwiGlu => 3,
+            Ffn::Gelu => 2,
+        }
+    }
+}
+
+/// What sets a decoder family's layer apart: its norm, its positions and its FFN.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Family {
+    /// [`VectorOp::RmsNorm`] or [`VectorOp::LayerNorm`].
+    pub norm: VectorOp,
+    /// Rotary position embedding of Q and K (else learned positions, added to the input
+    /// embedding: no op in a layer, and no more positions than the table has).
+    pub rotary: bool,
+    /// The FFN.
+    pub ffn: Ffn,
+}
+
+impl Family {
+    /// The Llama family: RMSNorm, rotary, SwiGLU.
+    pub const LLAMA: Family = Family {
+        norm: VectorOp::RmsNorm,
+        rotary: true,
+        ffn: Ffn::SwiGlu,
+    };
+    /// GPT-2: LayerNorm, learned positions, GELU.
+    pub const GPT2: Family = Family {
+        norm: VectorOp::LayerNorm,
+        rotary: false,
+        ffn: Ffn::Gelu,
+    };
+
+    /// The family of decoder shape `dec`: GPT-2's has no rotary base (`rope_theta` 0, see
+    /// [`super::gpt2::decoder`]; a `config.json`'s must be positive), every other is Llama's.
+    pub fn of(dec: &Decoder) -> Family {
+        if dec.rope_theta > 0.0 {
+            Family::LLAMA
+        } else {
+            Family::GPT2
+        }
+    }
+
+    /// Most positions a sequence may hold (prompt, cache and new token): the learned
+    /// position table's rows; `None` for rotary, which has no table.
+    pub fn position_limit(self, dec: &Decoder) -> Option<u64> {
+        (!self.rotary).then_some(dec.max_context)
+    }
+}
 
 /// The graph of decoder `w` (prefill or one decode step, as `w.phase` says).
 pub fn lower(w: &Workload) -> Graph {
@@ -57,7 +135,8 @@ pub fn lower(w: &Workload) -> Graph {
         .model
         .decoder
         .as_ref()
-        .expect("llama::lower needs a decoder shape");
+        .expect("decoder::lower needs a decoder shape");
+    let fam = Family::of(dec);
     let (d, h, f, hkv, dh) = (
         w.model.hidden,
         w.model.heads,
@@ -158,8 +237,9 @@ pub fn lower(w: &Workload) -> Graph {
         let context = act(&mut g, layer, "context", h * dh, Home::Chip);
         let h1 = act(&mut g, layer, "h1", d, Home::Chip);
         let h1n = act(&mut g, layer, "h1n", d, Home::Chip);
-        let gate = act(&mut g, layer, "gate", f, Home::Chip);
-        let swiglu = act(&mut g, layer, "act", f, Home::Chip);
+        // SwiGLU's gate waits beside the up projection; a GELU FFN has none.
+        let gate = (fam.ffn == Ffn::SwiGlu).then(|| act(&mut g, layer, "gate", f, Home::Chip));
+        let ffn_act = act(&mut g, layer, "act", f, Home::Chip);
         let (next_x, next_xn) = if last {
             (None, act(&mut g, layer, "final_norm", d, Home::Chip))
         } else {
@@ -168,17 +248,33 @@ pub fn lower(w: &Workload) -> Graph {
                 act(&mut g, layer + 1, "input_norm", d, Home::Chip),
             )
         };
-        let ops = [
-            linear(
+        let qkv_op = linear(
+            layer,
+            "qkv",
+            LinearClass::Qkv,
+            p.qkv,
+            d,
+            width,
+            View::cols(xn, 0),
+        );
+        if fam.rotary {
+            g.ops.push(qkv_op);
+            g.ops.push(vector(
                 layer,
-                "qkv",
-                LinearClass::Qkv,
-                p.qkv,
-                d,
+                "rope",
+                VectorOp::Rotary,
                 width,
-                View::cols(xn, 0),
-            ),
-            vector(layer, "rope", VectorOp::Rotary, width, None, Some(qkv), 0),
+                None,
+                Some(qkv),
+                0,
+            ));
+        } else {
+            g.ops.push(Op {
+                output: Some(qkv),
+                ..qkv_op
+            });
+        }
+        g.ops.extend([
             Op {
                 input: Some(View::cols(qkv, 0)),
                 kv: Some(View::cols(kv_t, k0)),
@@ -212,58 +308,68 @@ pub fn lower(w: &Workload) -> Graph {
                 View::cols(context, 0),
             ),
             vector(layer, "add1", VectorOp::Add, d, Some(x), Some(h1), 0),
-            vector(layer, "ffn_norm", VectorOp::RmsNorm, d, None, Some(h1n), 0),
-            Op {
-                output: Some(gate),
-                ..linear(
-                    layer,
-                    "gate",
-                    LinearClass::Ffn1,
-                    p.ffn1,
-                    d,
-                    f,
-                    View::cols(h1n, 0),
-                )
-            },
+            vector(layer, "ffn_norm", fam.norm, d, None, Some(h1n), 0),
+        ]);
+        let up = |name| {
             linear(
                 layer,
-                "up",
+                name,
                 LinearClass::Ffn1,
                 p.ffn1,
                 d,
                 f,
                 View::cols(h1n, 0),
-            ),
-            vector(
-                layer,
-                "silu_mul",
-                VectorOp::SiluMul,
-                f,
-                Some(gate),
-                Some(swiglu),
-                0,
-            ),
+            )
+        };
+        let down = match gate {
+            Some(gate) => {
+                g.ops.extend([
+                    Op {
+                        output: Some(gate),
+                        ..up("gate")
+                    },
+                    up("up"),
+                    vector(
+                        layer,
+                        "silu_mul",
+                        VectorOp::SiluMul,
+                        f,
+                        Some(gate),
+                        Some(ffn_act),
+                        0,
+                    ),
+                ]);
+                "down"
+            }
+            None => {
+                g.ops.extend([
+                    up("ffn1"),
+                    vector(layer, "gelu", VectorOp::Gelu, f, None, Some(ffn_act), 0),
+                ]);
+                "ffn2"
+            }
+        };
+        g.ops.extend([
             linear(
                 layer,
-                "down",
+                down,
                 LinearClass::Ffn2,
                 p.ffn2,
                 f,
                 d,
-                View::cols(swiglu, 0),
+                View::cols(ffn_act, 0),
             ),
             vector(layer, "add2", VectorOp::Add, d, Some(h1), next_x, 0),
             vector(
                 layer,
                 if last { "final_norm" } else { "attn_norm" },
-                VectorOp::RmsNorm,
+                fam.norm,
                 d,
                 None,
                 Some(next_xn),
                 1,
             ),
-        ];
-        g.ops.extend(ops);
+        ]);
         if let Some(nx) = next_x {
             x = nx;
         }
@@ -305,11 +411,17 @@ mod tests {
     use crate::workload::{Patterns, preset};
 
     fn smollm2(phase: Phase, batch: u64) -> Workload {
+        decoder("smollm2-135m", phase, batch)
+    }
+
+    /// `name` with its decoder shape (GPT-2's for gpt2-small), all its layers, dense.
+    fn decoder(name: &str, phase: Phase, batch: u64) -> Workload {
+        let model = preset(name).unwrap();
         Workload {
-            model: preset("smollm2-135m").unwrap(),
+            model: crate::model::gpt2::as_decoder(&model).unwrap_or(model.clone()),
             seq: 16,
             batch,
-            layers: 30,
+            layers: model.layers,
             patterns: Patterns::uniform(Pattern::DENSE),
             per_layer: Vec::new(),
             value_bits: 16,
@@ -334,27 +446,38 @@ mod tests {
 
     #[test]
     fn every_tensor_is_written_once_before_it_is_read_in_both_phases() {
-        for phase in [Phase::Prefill, Phase::Decode { context: 40 }] {
-            let g = lower(&smollm2(phase, 3));
-            assert_eq!(g.ops.len(), 30 * 14 + 1);
-            // The inputs: the embedding, its norm, and (decode) each layer's cache.
-            let mut written: Vec<TensorId> = (0..g.tensors.len() as u32)
-                .map(TensorId)
-                .filter(|&t| !g.ops.iter().any(|o| o.output == Some(t)))
-                .collect();
-            let inputs = if phase == Phase::Prefill { 2 } else { 32 };
-            assert_eq!(written.len(), inputs, "{phase:?}");
-            for o in &g.ops {
-                let reads = [o.input.map(|v| v.tensor), o.kv.map(|v| v.tensor), o.operand];
-                for t in reads.into_iter().flatten() {
-                    assert!(written.contains(&t), "{phase:?} {}: reads {t:?}", o.name);
+        // (model, layers, ops a layer, last logits name).
+        let models = [
+            ("smollm2-135m", 30, 14, "L29.logits"),
+            ("gpt2-small", 12, 12, "L11.logits"),
+        ];
+        for (name, layers, per_layer, logits) in models {
+            for phase in [Phase::Prefill, Phase::Decode { context: 40 }] {
+                let g = lower(&decoder(name, phase, 3));
+                assert_eq!(g.ops.len(), layers * per_layer + 1, "{name}");
+                // The inputs: the embedding, its norm, and (decode) each layer's cache.
+                let mut written: Vec<TensorId> = (0..g.tensors.len() as u32)
+                    .map(TensorId)
+                    .filter(|&t| !g.ops.iter().any(|o| o.output == Some(t)))
+                    .collect();
+                let inputs = if phase == Phase::Prefill {
+                    2
+                } else {
+                    2 + layers
+                };
+                assert_eq!(written.len(), inputs, "{name} {phase:?}");
+                for o in &g.ops {
+                    let reads = [o.input.map(|v| v.tensor), o.kv.map(|v| v.tensor), o.operand];
+                    for t in reads.into_iter().flatten() {
+                        assert!(written.contains(&t), "{phase:?} {}: reads {t:?}", o.name);
+                    }
+                    if let Some(t) = o.output {
+                        assert!(!written.contains(&t), "{phase:?} {}: {t:?} twice", o.name);
+                        written.push(t);
+                    }
                 }
-                if let Some(t) = o.output {
-                    assert!(!written.contains(&t), "{phase:?} {}: {t:?} twice", o.name);
-                    written.push(t);
-                }
+                assert_eq!(g.tensor(g.output().unwrap()).name(), logits);
             }
-            assert_eq!(g.tensor(g.output().unwrap()).name(), "L29.logits");
         }
     }
 
