@@ -5,7 +5,8 @@
 #   plots/decode/*.{png,svg}          a SmolLM2-135M generation (2:4, prompt 128, 128 steps)
 #   traces/sample-sta-small.{vcd,json} 270-330 us of a sta-small run (attention: every module works)
 #   sweeps/results/NAME.csv, sweeps/charts/NAME/*   the committed sweeps (bert-base-100 takes
-#                                       about 1.5 min with two cores; --no-sweeps skips them)
+#                                       about 1.5 min with two cores, smollm2-decode about
+#                                       25 s; --no-sweeps skips them)
 # Usage: scripts/regenerate-samples.sh [--no-sweeps] [--jobs N]
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
@@ -39,13 +40,17 @@ echo "== traces/sample-sta-small.{vcd,json}: sta-small, 270-330 us"
   --vcd traces/sample-sta-small.vcd --perfetto traces/sample-sta-small.json >/dev/null
 
 if [ "$sweeps" = 1 ]; then
-  for name in bert-base-100 models; do
+  for name in bert-base-100 models smollm2-decode; do
     echo "== sweeps/results/$name.csv, sweeps/charts/$name/"
     "$stasim" sweep "sweeps/$name.yaml" --out "$tmp/$name" --jobs "$jobs" | tail -n 3
     cp "$tmp/$name/results.csv" "sweeps/results/$name.csv"
     rm -rf "sweeps/charts/$name"
     mkdir -p "sweeps/charts/$name"
     cp "$tmp/$name/plots/"*.png "$tmp/$name/plots/"*.svg "sweeps/charts/$name/"
+    # The speedup-against-context chart's numbers, where the sweep draws it.
+    if [ -e "$tmp/$name/plots/speedup_vs_context.csv" ]; then
+      cp "$tmp/$name/plots/speedup_vs_context.csv" "sweeps/charts/$name/"
+    fi
   done
 fi
 git status --short -- plots traces sweeps
