@@ -905,8 +905,8 @@ pub fn load_model(
             chosen.push(p.family[p.member_index(member).map_err(|m| err(path, m))?]);
         }
         // An encoder's [q, k, v, proj, ffn1, ffn2]; a decoder's [q, k, v, o, gate, up, down].
-        let (q, k, v, proj, ffn1, ffn2) = match chosen.as_slice() {
-            &[q, k, v, proj, gate, up, down] => {
+        let (q, k, v, proj, ffn1, ffn2) = match chosen[..] {
+            [q, k, v, proj, gate, up, down] => {
                 if gate != up {
                     return Err(err(
                         path,
@@ -918,7 +918,7 @@ pub fn load_model(
                 }
                 (q, k, v, proj, gate, down)
             }
-            &[q, k, v, proj, ffn1, ffn2] => (q, k, v, proj, ffn1, ffn2),
+            [q, k, v, proj, ffn1, ffn2] => (q, k, v, proj, ffn1, ffn2),
             _ => return Err(err(path, format!("layer {l}: a weight is missing"))),
         };
         if q != k || q != v {
