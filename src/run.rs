@@ -48,7 +48,6 @@ pub fn data_plane(
     args: &WorkloadArgs,
     f: &FunctionalArgs,
 ) -> Result<crate::functional::Shared, InputError> {
-    use crate::functional::{DataPlane, weights::ModelWeights};
     if let Some(dec) = &w.model.decoder
         && crate::model::decoder::Family::of(dec) == crate::model::decoder::Family::GPT2
     {
@@ -59,18 +58,46 @@ pub fn data_plane(
         )
         .with_hint("drop --context for a functional GPT-2 prefill, or use a Llama-family model"));
     }
+    check_functional_size(w, "--seq or --batch")?;
+    let (weights, source, origin) = functional_weights(w, args, f)?;
+    let plane = crate::functional::DataPlane::new(w, weights, f.seed, source)
+        .map_err(|m| functional_error(m, origin))?;
+    Ok(std::sync::Arc::new(std::sync::Mutex::new(plane)))
+}
+
+/// An error of a functional run's weights or inputs.
+fn functional_error(m: String, origin: Origin) -> InputError {
+    InputError::new(m, origin, "")
+        .with_hint("functional runs need 16-bit values and a checkpoint from `stasim prune`")
+}
+
+/// Refuses a functional run of `w` that would hold more than [`FUNCTIONAL_MAX_VALUES`]
+/// values; `lower` names what else to lower.
+fn check_functional_size(w: &Workload, lower: &str) -> Result<(), InputError> {
     let values = functional_values(w);
     if values > FUNCTIONAL_MAX_VALUES {
         return Err(InputError::new(
             format!(
-                "a functional run of this workload holds about {values} values (weights of {} layers and their activations), more than the limit of {FUNCTIONAL_MAX_VALUES}",
+                "a functional run of this workload holds about {values} values (weights of {} layers, the embedding and lm_head, and their activations), more than the limit of {FUNCTIONAL_MAX_VALUES}",
                 w.layers
             ),
             Origin::CommandLine("--functional".into()),
             "",
         )
-        .with_hint("functional runs are for small models and a few layers: lower --layers, --seq or --batch"));
+        .with_hint(format!("functional runs are for small models and a few layers: lower --layers, {lower}")));
     }
+    Ok(())
+}
+
+/// The weights of a functional run: the checkpoint's (an encoder's or a decoder's `.stanm`),
+/// else seeded; with where they came from.
+fn functional_weights(
+    w: &Workload,
+    args: &WorkloadArgs,
+    f: &FunctionalArgs,
+) -> Result<(crate::functional::weights::ModelWeights, String, Origin), InputError> {
+    use crate::functional::llama_weights::LlamaWeights;
+    use crate::functional::weights::ModelWeights;
     let (weights, source, origin) = match &args.checkpoint {
         Some(path) => {
             let member = args
@@ -85,8 +112,13 @@ pub fn data_plane(
                         "",
                     )
                 })?;
+            let weights = if w.model.decoder.is_some() {
+                LlamaWeights::from_stanm(path, member, w).map(ModelWeights::decoder)
+            } else {
+                ModelWeights::from_stanm(path, member, w.layers)
+            };
             (
-                ModelWeights::from_stanm(path, member, w.layers),
+                weights,
                 path.display().to_string(),
                 Origin::CommandLine(format!("--checkpoint {}", path.display())),
             )
@@ -97,14 +129,8 @@ pub fn data_plane(
             Origin::CommandLine("--functional".into()),
         ),
     };
-    let plane = weights
-        .and_then(|wt| DataPlane::new(w, wt, f.seed, source))
-        .map_err(|m| {
-            InputError::new(m, origin, "").with_hint(
-                "functional runs need 16-bit values and a checkpoint from `stasim prune`",
-            )
-        })?;
-    Ok(std::sync::Arc::new(std::sync::Mutex::new(plane)))
+    let weights = weights.map_err(|m| functional_error(m, origin.clone()))?;
+    Ok((weights, source, origin))
 }
 
 /// Most values a functional run may hold (weights, activations and the reference's
@@ -112,7 +138,12 @@ pub fn data_plane(
 pub const FUNCTIONAL_MAX_VALUES: u128 = 1 << 27;
 
 /// Values a functional run of `w` holds: every simulated layer's weights, and per batch
-/// element and layer its activations (`s x (3d + d + f + d)`) and attention (`h x s x s`).
+/// element and layer its activations and attention probabilities (`h x rows x keys`; a
+/// prefill's rows and keys are its `s` tokens, a decode step's one row attends to `context +
+/// 1` keys). An encoder's layer: weights `4 d^2 + 2 d f`, activations `rows (6 d + f)`. A
+/// decoder's: weights `W d + d h dh + 3 d f` (`W = (h + 2 hkv) dh`), activations `rows (4 d
+/// + W + h dh + 3 f)` and its KV cache `2 hkv dh keys`; and once, the embedding table and an
+/// untied lm_head (`V d` each) and the logits (`V` a sequence).
 fn functional_values(w: &Workload) -> u128 {
     let (s, b, l) = (u128::from(w.seq), u128::from(w.batch), u128::from(w.layers));
     let (d, f, h) = (
@@ -120,9 +151,125 @@ fn functional_values(w: &Workload) -> u128 {
         u128::from(w.model.ffn),
         u128::from(w.model.heads),
     );
-    let weights = 4 * d * d + 2 * d * f;
-    let acts = s * (6 * d + f) + h * s * s;
+    let (rows, keys) = match w.phase {
+        workload::Phase::Prefill => (s, s),
+        workload::Phase::Decode { context } => (1, u128::from(context) + 1),
+    };
+    let (weights, acts, once) = match &w.model.decoder {
+        None => (
+            4 * d * d + 2 * d * f,
+            rows * (6 * d + f) + h * rows * keys,
+            0,
+        ),
+        Some(dec) => {
+            let (hkv, dh, v) = (
+                u128::from(dec.kv_heads),
+                u128::from(dec.head_dim),
+                u128::from(dec.vocab),
+            );
+            let width = (h + 2 * hkv) * dh;
+            let tables = if dec.tied_embeddings { 1 } else { 2 };
+            (
+                width * d + d * h * dh + 3 * d * f,
+                rows * (4 * d + width + h * dh + 3 * f) + h * rows * keys + 2 * hkv * dh * keys,
+                tables * v * d + b * v,
+            )
+        }
+    };
     l.saturating_mul(weights.saturating_add(b.saturating_mul(acts)))
+        .saturating_add(once)
+}
+
+/// The prefill of `w` (its `seq` seeded tokens a sequence) and `generate` greedy decode
+/// steps with values through the engine, each run checked against the f64 reference
+/// ([`crate::functional::EngineGeneration`]). Every run is bounded as a functional run is
+/// (the last step, the longest context, included).
+pub fn functional_generation(
+    topo: &Topology,
+    w: &Workload,
+    args: &WorkloadArgs,
+    f: &FunctionalArgs,
+    generate: u64,
+) -> Result<crate::functional::EngineGeneration, Error> {
+    use crate::functional::{DataPlane, DecoderInputs, EngineRun, generate::argmax};
+    let Some(dec) = &w.model.decoder else {
+        let gpt2 = crate::model::gpt2::as_decoder(&w.model).is_some();
+        let (msg, hint) = if gpt2 {
+            (
+                format!("--functional runs `{}`'s prefill only, not its decode steps", w.model.name),
+                "drop --functional for a timing generation, or --generate for a functional prefill",
+            )
+        } else {
+            (
+                format!("`{}` is not a decoder: --generate needs one", w.model.name),
+                "use a decoder: smollm2-135m, a config.json or a .stanm pruned from a GGUF",
+            )
+        };
+        return Err(Error::Input(
+            InputError::new(msg, Origin::CommandLine("--generate".into()), "").with_hint(hint),
+        ));
+    };
+    let step_of = |t: u64| Workload {
+        phase: workload::Phase::Decode { context: w.seq + t },
+        ..w.clone()
+    };
+    check_functional_size(w, "--prompt or --batch")?;
+    if generate > 0 {
+        check_functional_size(&step_of(generate - 1), "--prompt, --generate or --batch")?;
+    }
+    let (mut weights, source, origin) = functional_weights(w, args, f)?;
+    let prompts = crate::functional::dataplane::seeded_tokens(w, dec.vocab as usize, f.seed);
+    let mut inputs = DecoderInputs {
+        tokens: prompts.clone(),
+        cache: None,
+    };
+    let mut tokens: Vec<Vec<u32>> = vec![Vec::new(); prompts.len()];
+    let mut runs = Vec::new();
+    for t in 0..=generate {
+        let run_w = if t == 0 { w.clone() } else { step_of(t - 1) };
+        let dp = DataPlane::with_inputs(&run_w, weights, f.seed, source.clone(), Some(inputs))
+            .map_err(|m| functional_error(m, origin.clone()))?;
+        let plane = std::sync::Arc::new(std::sync::Mutex::new(dp));
+        let outcome = simulate(topo, &run_w, None, None, Some((&plane, f.tolerance)))?;
+        let functional = outcome
+            .report
+            .functional
+            .ok_or_else(|| Error::Failed("a functional run without a functional report".into()))?;
+        let dp = std::sync::Arc::try_unwrap(plane)
+            .map_err(|_| Error::Failed("the data plane is still shared after the run".into()))?
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        for (seq, l) in tokens.iter_mut().zip(dp.logits()) {
+            let l: Vec<f64> = l.iter().map(|&x| f64::from(x)).collect();
+            seq.push(argmax(&l));
+        }
+        runs.push(EngineRun {
+            run: if t == 0 {
+                "prefill".into()
+            } else {
+                format!("step {}", t - 1)
+            },
+            context: match run_w.phase {
+                workload::Phase::Prefill => 0,
+                workload::Phase::Decode { context } => context,
+            },
+            cycles: outcome.report.total_cycles,
+            functional,
+        });
+        inputs = DecoderInputs {
+            tokens: tokens.iter().map(|s| vec![s[s.len() - 1]]).collect(),
+            cache: Some(dp.kv_cache()),
+        };
+        weights = dp.into_weights();
+    }
+    Ok(crate::functional::EngineGeneration {
+        weights: source,
+        tolerance: f.tolerance,
+        prompts,
+        tokens,
+        passed: runs.iter().all(|r| r.functional.passed),
+        runs,
+    })
 }
 
 /// A finished run.
@@ -260,25 +407,12 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
             .with_hint("16 (fixed point, the default) or 8"));
         }
     };
-    let phase = match args.context {
-        None => workload::Phase::Prefill,
-        Some(c) if (0..workload::MAX_SEQ as i64).contains(&c) => {
-            workload::Phase::Decode { context: c as u64 }
-        }
-        Some(c) => {
-            return Err(InputError::new(
-                format!("`context` = {c} is not in 0..{}", workload::MAX_SEQ),
-                Origin::CommandLine(format!("--context {c}")),
-                "workload.context",
-            )
-            .with_hint("the tokens already in the KV cache, e.g. --context 128"));
-        }
-    };
     // A decode step of GPT-2 runs its pre-LN decoder lowering (its prefill stays post-LN).
     let model = match args.context {
         Some(_) => crate::model::gpt2::as_decoder(&model).unwrap_or(model),
         None => model,
     };
+    let phase = phase_of(args.context, &model)?;
     let w = Workload {
         model,
         seq,
@@ -289,34 +423,54 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
         value_bits,
         phase,
     };
-    if let (Some(c), None) = (args.context, &w.model.decoder) {
-        return Err(InputError::new(
-            format!("--context {c}: `{}` is an encoder: it has no decode steps", w.model.name),
-            Origin::CommandLine(format!("--context {c}")),
-            "workload.context",
-        )
-        .with_hint("use a decoder: gpt2-small, smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, llama-3.1-8b, or a config.json"));
-    }
-    if let (Some(c), Some(dec)) = (args.context, &w.model.decoder)
-        && let Some(limit) = crate::model::decoder::Family::of(dec).position_limit(dec)
-        && c as u64 >= limit
-    {
-        return Err(InputError::new(
-            format!(
-                "--context {c}: `{}` has {limit} learned positions, so a step sees at most {} cached tokens and itself",
-                w.model.name,
-                limit - 1
-            ),
-            Origin::CommandLine(format!("--context {c}")),
-            "workload.context",
-        )
-        .with_hint(format!("give --context in 0..={}", limit - 1)));
-    }
     w.validate().map_err(|m| {
         InputError::new(m, size_origin, "workload")
             .with_hint("lower --seq, --batch or --layers (or the `workload:` block)")
     })?;
     Ok(w)
+}
+
+/// The phase `--context` asks for: the prefill, or a decode step of `model` (a decoder) with
+/// that many tokens cached.
+fn phase_of(
+    context: Option<i64>,
+    model: &workload::ModelShape,
+) -> Result<workload::Phase, InputError> {
+    let Some(c) = context else {
+        return Ok(workload::Phase::Prefill);
+    };
+    let origin = Origin::CommandLine(format!("--context {c}"));
+    if !(0..workload::MAX_SEQ as i64).contains(&c) {
+        return Err(InputError::new(
+            format!("`context` = {c} is not in 0..{}", workload::MAX_SEQ),
+            origin,
+            "workload.context",
+        )
+        .with_hint("the tokens already in the KV cache, e.g. --context 128"));
+    }
+    let Some(dec) = &model.decoder else {
+        return Err(InputError::new(
+            format!("--context {c}: `{}` is an encoder: it has no decode steps", model.name),
+            origin,
+            "workload.context",
+        )
+        .with_hint("use a decoder: gpt2-small, smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, llama-3.1-8b, a config.json, or a .stanm pruned from a GGUF"));
+    };
+    if let Some(limit) = crate::model::decoder::Family::of(dec).position_limit(dec)
+        && c as u64 >= limit
+    {
+        return Err(InputError::new(
+            format!(
+                "--context {c}: `{}` has {limit} learned positions, so a step sees at most {} cached tokens and itself",
+                model.name,
+                limit - 1
+            ),
+            origin,
+            "workload.context",
+        )
+        .with_hint(format!("give --context in 0..={}", limit - 1)));
+    }
+    Ok(workload::Phase::Decode { context: c as u64 })
 }
 
 /// The workload of a pruned checkpoint: its shapes and per-layer patterns.
@@ -352,6 +506,8 @@ fn checkpoint_workload(
             member: None,
             pattern: Some("dense".into()),
             layers: None,
+            // The phase is the checkpoint model's (the base is the topology's model).
+            context: None,
             ..args.clone()
         },
     )?;
@@ -368,12 +524,14 @@ fn checkpoint_workload(
     };
     // `base` checked a given --seq already (1..=MAX_SEQ).
     let seq = args.seq.map_or(model.default_seq, |s| s as u64);
+    let phase = phase_of(args.context, &model)?;
     let w = Workload {
         patterns: per_layer.first().copied().unwrap_or(base.patterns),
         per_layer,
         model,
         layers,
         seq,
+        phase,
         ..base
     };
     w.validate().map_err(|m| InputError::new(m, origin, ""))?;

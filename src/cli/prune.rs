@@ -1,4 +1,5 @@
-//! `stasim prune CHECKPOINT --pattern 2:4 [--family 4:8,2:8,1:8] --out FILE`, and
+//! `stasim prune CHECKPOINT --pattern 2:4 [--family 4:8,2:8,1:8] --out FILE` (a safetensors
+//! encoder checkpoint, or a Llama-family decoder's GGUF), and
 //! `stasim prune --verify FILE [CHECKPOINT]`.
 
 use std::io::Write;
@@ -12,7 +13,8 @@ use stasim::workload::{Pattern, Patterns};
 /// Arguments of `prune`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The safetensors checkpoint (with --verify: the source to compare against, optional).
+    /// The safetensors checkpoint or decoder GGUF (with --verify: the safetensors source to
+    /// compare against, optional).
     pub checkpoint: Option<PathBuf>,
     /// N:M pattern for every linear weight, or per class: qkv=..,proj=..,ffn1=..,ffn2=..
     #[arg(long, default_value = "2:4")]
@@ -151,11 +153,17 @@ fn to_stdout(
 
 /// Runs `prune`.
 pub fn run(a: &Args) -> Result<(), Error> {
-    let input = |msg: String, arg: &str| {
+    let input = |msg: String, arg: &str, gguf: bool| {
         super::arg_error(
             msg,
             arg,
-            "check the file: a safetensors checkpoint of a BERT-style encoder",
+            if gguf {
+                "check the file: a GGUF of a Llama-family decoder (llama, mistral, qwen2) with \
+                 F32, F16, BF16, Q8_0, Q4_0 or Q4_1 tensors"
+            } else {
+                "check the file: a safetensors checkpoint of a BERT-style encoder, or a \
+                 Llama-family GGUF"
+            },
         )
     };
     if let Some(file) = &a.verify {
@@ -207,7 +215,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
         return Err(super::arg_error(
             "no checkpoint given",
             "prune",
-            "stasim prune CHECKPOINT.safetensors --pattern 2:4",
+            "stasim prune CHECKPOINT.safetensors --pattern 2:4 (or model.gguf)",
         ));
     };
     let scheme = scheme(a)?;
@@ -235,8 +243,14 @@ pub fn run(a: &Args) -> Result<(), Error> {
     })?;
     stasim::io::remove_temporaries_on_signals();
     let t0 = std::time::Instant::now();
-    let r = prune_checkpoint(src, &scheme, &out, a.seed).map_err(|e| match e {
-        PruneError::Input(m) => input(m, &src.display().to_string()),
+    let gguf = stasim::gguf::prune::is_gguf(src);
+    let pruned = if gguf {
+        stasim::gguf::prune::prune_gguf(src, &scheme, &out, a.seed)
+    } else {
+        prune_checkpoint(src, &scheme, &out, a.seed)
+    };
+    let r = pruned.map_err(|e| match e {
+        PruneError::Input(m) => input(m, &src.display().to_string(), gguf),
         PruneError::Output(o) => o.into(),
     })?;
     let wall_s = t0.elapsed().as_secs_f64();

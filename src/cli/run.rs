@@ -266,15 +266,16 @@ fn run_plain(a: &Args, topo: &Topology) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs a prefill and `generate` decode steps (`run --generate`).
+/// Runs a prefill and `generate` decode steps (`run --generate`); with `--functional`, then
+/// the same with values through the engine, every run checked.
 fn run_generation(
     a: &Args,
     topo: &Topology,
     w: &stasim::workload::Workload,
+    wargs: &WorkloadArgs,
     generate: i64,
 ) -> Result<(), Error> {
     let refused = [
-        ("--functional", a.functional),
         ("--vcd", a.vcd.is_some()),
         ("--perfetto", a.perfetto.is_some()),
         ("--max-time", a.max_time.is_some()),
@@ -283,7 +284,7 @@ fn run_generation(
         return Err(super::arg_error(
             format!("{flag} does not apply to a generation run (--generate) yet"),
             flag,
-            "run the prefill alone (drop --generate) for traces, charts and functional runs",
+            "run the prefill alone (drop --generate) for traces",
         ));
     }
     if !(0..=stasim::workload::MAX_SEQ as i64).contains(&generate) {
@@ -319,6 +320,18 @@ fn run_generation(
     if let Some(dir) = &a.plots {
         output_folder(dir, "--plots")?;
     }
+    // Values first: a functional run too big or with bad weights is refused before the
+    // timing runs.
+    let values = match functional_args(a)? {
+        Some(f) => Some(stasim::run::functional_generation(
+            topo,
+            w,
+            wargs,
+            &f,
+            generate as u64,
+        )?),
+        None => None,
+    };
     let runs = generate as u64 + 1;
     let bar = indicatif::ProgressBar::new(runs);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
@@ -334,8 +347,13 @@ fn run_generation(
     let report = stasim::generate::run(topo, w, g, &|n| bar.set_position(n))?;
     bar.finish_and_clear();
     let wall_s = t0.elapsed().as_secs_f64();
-    let json = serde_json::to_string_pretty(&report)
-        .map_err(|e| Error::Output(format!("cannot encode the report as JSON: {e}")))?;
+    let json = match &values {
+        None => serde_json::to_string_pretty(&report),
+        Some(v) => serde_json::to_string_pretty(
+            &serde_json::json!({ "generation": &report, "functional": v }),
+        ),
+    }
+    .map_err(|e| Error::Output(format!("cannot encode the report as JSON: {e}")))?;
     if let Some((jpath, cpath)) = &files {
         stasim::io::write_atomic(jpath, format!("{json}\n").as_bytes())?;
         stasim::io::write_atomic(cpath, stasim::report::generation::csv(&report).as_bytes())?;
@@ -350,8 +368,68 @@ fn run_generation(
     } else {
         out!("{}", stasim::report::generation::summary(&report));
         outln!("\n  simulated {runs} runs in {wall_s:.3} s wall on {threads} threads");
+        if let Some(v) = &values {
+            out!("{}", functional_generation_summary(v));
+        }
     }
-    Ok(())
+    match values {
+        Some(v) if !v.passed => Err(Error::Check(format!(
+            "a run's output is above the tolerance {:.1e}: {}",
+            v.tolerance,
+            v.runs
+                .iter()
+                .filter(|r| !r.functional.passed)
+                .map(|r| format!(
+                    "{} (rel. error {:.3e})",
+                    r.run, r.functional.output_rel_error
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The text of a functional generation: each run's error, and the greedy tokens.
+fn functional_generation_summary(v: &stasim::functional::EngineGeneration) -> String {
+    use std::fmt::Write;
+    let mut s = format!(
+        "\nfunctional generation (values through the engine, each run against the f64 reference; weights {}, tolerance {:.1e}):\n  {:<10} {:>8} {:>12} {:>16} {:>7}\n",
+        v.weights, v.tolerance, "run", "context", "cycles", "logits rel.err", "passed"
+    );
+    for r in &v.runs {
+        let _ = writeln!(
+            s,
+            "  {:<10} {:>8} {:>12} {:>16.3e} {:>7}",
+            r.run,
+            r.context,
+            r.cycles,
+            r.functional.output_rel_error,
+            if r.functional.passed { "yes" } else { "NO" }
+        );
+    }
+    for (b, (p, t)) in v.prompts.iter().zip(&v.tokens).enumerate() {
+        let _ = writeln!(s, "  sequence {b}: prompt {p:?} -> greedy tokens {t:?}");
+    }
+    s
+}
+
+/// The functional run's settings, if `--functional` (a bad tolerance is an input error).
+fn functional_args(a: &Args) -> Result<Option<FunctionalArgs>, Error> {
+    if !a.functional {
+        return Ok(None);
+    }
+    if a.tolerance.is_nan() || a.tolerance <= 0.0 {
+        return Err(super::arg_error(
+            format!("--tolerance {} must be positive", a.tolerance),
+            &format!("--tolerance {}", a.tolerance),
+            "e.g. --tolerance 0.01",
+        ));
+    }
+    Ok(Some(FunctionalArgs {
+        seed: a.seed,
+        tolerance: a.tolerance,
+    }))
 }
 
 /// Runs `run`.
@@ -373,23 +451,11 @@ pub fn run(a: &Args) -> Result<(), Error> {
     };
     let w = resolve_workload(&topo, &wargs)?;
     if let Some(g) = a.generate {
-        return run_generation(a, &topo, &w, g);
+        return run_generation(a, &topo, &w, &wargs, g);
     }
-    let plane = if a.functional {
-        if a.tolerance.is_nan() || a.tolerance <= 0.0 {
-            return Err(super::arg_error(
-                format!("--tolerance {} must be positive", a.tolerance),
-                &format!("--tolerance {}", a.tolerance),
-                "e.g. --tolerance 0.01",
-            ));
-        }
-        let f = FunctionalArgs {
-            seed: a.seed,
-            tolerance: a.tolerance,
-        };
-        Some(data_plane(&w, &wargs, &f)?)
-    } else {
-        None
+    let plane = match functional_args(a)? {
+        Some(f) => Some(data_plane(&w, &wargs, &f)?),
+        None => None,
     };
     let report_files = a
         .out

@@ -178,6 +178,11 @@ impl DataPlane {
         })
     }
 
+    /// The weights, giving the data plane up (a generation moves them to its next run).
+    pub fn into_weights(self) -> ModelWeights {
+        self.weights
+    }
+
     /// The model's graph.
     pub fn graph(&self) -> &Graph {
         &self.graph
@@ -607,21 +612,27 @@ impl Acc {
     }
 }
 
-/// Seeded decoder inputs for `w`: token ids `U{0..V}` per sequence and position, and in a
-/// decode step a cache of `U(-sqrt 3, sqrt 3)` values rounded to f16.
-fn seeded_inputs(w: &Workload, wiring: &Wiring, vocab: usize, seed: u64) -> DecoderInputs {
+/// Seeded token ids of a decoder run of `w`: `U{0..V}` per sequence and position (a
+/// prefill's `seq` a sequence, a decode step's one).
+pub fn seeded_tokens(w: &Workload, vocab: usize, seed: u64) -> Vec<Vec<u32>> {
     let (seqs, per_seq) = match w.phase {
         Phase::Prefill => (w.batch as usize, w.seq as usize),
         Phase::Decode { .. } => (w.batch as usize, 1),
     };
-    let tokens = (0..seqs)
+    (0..seqs)
         .map(|b| {
             crate::workload::stanm::inputs(1, per_seq, seed ^ (0x70C0_0000 + b as u64))
                 .into_iter()
                 .map(|u| (((u + 1.0) / 2.0 * vocab as f32) as usize).min(vocab - 1) as u32)
                 .collect()
         })
-        .collect();
+        .collect()
+}
+
+/// Seeded decoder inputs for `w`: its [`seeded_tokens`], and in a decode step a cache of
+/// `U(-sqrt 3, sqrt 3)` values rounded to f16.
+fn seeded_inputs(w: &Workload, wiring: &Wiring, vocab: usize, seed: u64) -> DecoderInputs {
+    let tokens = seeded_tokens(w, vocab, seed);
     let cache = match w.phase {
         Phase::Prefill => None,
         Phase::Decode { context } => {

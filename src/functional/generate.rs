@@ -7,7 +7,16 @@
 //! position), token `t` the argmax of decode step `t`'s (ties: the lower id); `G` tokens take
 //! `G - 1` decode steps. The cache after the prefill is each layer's rotated K and the V of
 //! the prompt; each step appends its token's (the data plane's layout, [`super::KvCache`]).
+//!
+//! [`EngineGeneration`] is the record of the same generation with values through the
+//! simulated engine (`stasim run --functional --generate G`, [`crate::run::functional_generation`]):
+//! the prefill, then `G` decode steps, each fed the token the engine's logits chose and the
+//! KV cache the engine's run before left, each checked against the f64 reference of that run
+//! (from the same inputs); its tokens are the prefill's argmax and each step's (`G + 1`).
 
+use serde::Serialize;
+
+use super::FunctionalReport;
 use super::reference::Reference;
 use super::weights::ModelWeights;
 use super::wiring::{CacheF64, Wiring};
@@ -22,6 +31,36 @@ pub struct Generated {
     pub tokens: Vec<Vec<u32>>,
     /// Per decode step and sequence, the logits (`V` values).
     pub step_logits: Vec<Vec<Vec<f64>>>,
+}
+
+/// One run of an [`EngineGeneration`].
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct EngineRun {
+    /// `prefill` or `step t`.
+    pub run: String,
+    /// Tokens in the KV cache before the run (0 for the prefill).
+    pub context: u64,
+    /// Simulated cycles of the run.
+    pub cycles: u64,
+    /// The run's check against the reference.
+    pub functional: FunctionalReport,
+}
+
+/// A generation with values through the engine (module header).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct EngineGeneration {
+    /// Where the weights came from.
+    pub weights: String,
+    /// Tolerance on each run's output (logits) relative error.
+    pub tolerance: f64,
+    /// Per sequence, the prompt's token ids (seeded).
+    pub prompts: Vec<Vec<u32>>,
+    /// Per sequence, the greedy tokens: the prefill's, then each decode step's.
+    pub tokens: Vec<Vec<u32>>,
+    /// The prefill and every decode step.
+    pub runs: Vec<EngineRun>,
+    /// Whether every run passed.
+    pub passed: bool,
 }
 
 /// The index of the largest value (the first of equal ones).

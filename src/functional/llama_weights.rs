@@ -19,12 +19,20 @@
 //!   llama.cpp's converter permutes the rows of `attn_q` and `attn_k` of a `llama` GGUF
 //!   within each head so that its adjacent-pair rotary equals Hugging Face's rotate-half
 //!   form; the loader undoes that permutation, so the rotary here is the rotate-half one
-//!   (pairs `(i, i + dh/2)`) for every source.
+//!   (pairs `(i, i + dh/2)`) for every source;
+//! - a decoder `.stanm` pruned from a GGUF ([`LlamaWeights::from_stanm`]): the pruned
+//!   weights' slots exactly as stored (f16 values and their offsets, the chosen family
+//!   member), rows of Q and K put back in rotate-half order as above (the header says
+//!   whether they were permuted; a row's slots move with it), the dense tables and vectors as
+//!   stored (F16 tables, F32 vectors).
 
 use super::to_f16;
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::weights::{Linear, seeded_linear, uniform};
+use crate::workload::checkpoint::decoder_block;
+use crate::workload::stanm::{StoredTensor, read_tensors_where};
 use crate::workload::{Decoder, Pattern, Workload};
 
 /// One decoder layer.
@@ -402,14 +410,147 @@ impl LlamaWeights {
     }
 }
 
-/// Undoes llama.cpp's `permute(w, n_head, n_head_kv)` of Q or K rows (`rows x k`, row-major):
-/// the converter wrote, within each head of `dh` rows, row `2i + j` from HF row `j dh/2 + i`
+impl LlamaWeights {
+    /// The weights of a decoder `.stanm` file (family member `member`, default the
+    /// densest) for workload `w` (its first `w.layers` layers; the file's shapes must be the
+    /// workload's, as a workload from the same file's are). Errors name the file and tensor.
+    pub fn from_stanm(
+        path: &Path,
+        member: Option<Pattern>,
+        w: &Workload,
+    ) -> Result<LlamaWeights, String> {
+        let named = |m: String| format!("`{}`: {m}", path.display());
+        let dec = decoder_of(w)?;
+        let (d, layers) = (w.model.hidden as usize, w.layers);
+        let (h, hkv, dh) = (
+            w.model.heads as usize,
+            dec.kv_heads as usize,
+            dec.head_dim as usize,
+        );
+        // Only the run's blocks are decoded.
+        let stored = read_tensors_where(path, member, |n| {
+            decoder_block(n).is_none_or(|(l, _)| l < layers)
+        })?;
+        let permuted = stored.qk_rows_permuted;
+        let mut by_name: HashMap<String, (Vec<usize>, StoredTensor)> = stored
+            .tensors
+            .into_iter()
+            .map(|(n, shape, t)| (n, (shape, t)))
+            .collect();
+        let mut take = |name: &str| {
+            by_name.remove(name).ok_or_else(|| {
+                named(format!(
+                    "tensor `{name}` not found (a functional run needs every block's weights \
+                     and norms, the final norm and the embedding)"
+                ))
+            })
+        };
+        // A pruned weight `[out, in]` as a linear (the rows of `heads` heads un-permuted).
+        let pruned = |name: &str, t: (Vec<usize>, StoredTensor), heads: Option<usize>| {
+            let (shape, t) = t;
+            let (StoredTensor::Pruned { pattern, slots, .. }, &[out, k]) = (t, shape.as_slice())
+            else {
+                return Err(named(format!("`{name}` is not a pruned 2-D weight")));
+            };
+            let slots = match heads {
+                Some(hd) if permuted => unpermute_rope_rows(&slots, hd, slots.len() / out),
+                _ => slots,
+            };
+            Ok(Linear {
+                out,
+                k,
+                pattern,
+                slots,
+                bias: vec![0.0; out],
+            })
+        };
+        let dense = |name: &str, t: (Vec<usize>, StoredTensor), n: usize| match t {
+            (_, StoredTensor::Dense(v)) if v.len() == n => Ok(v),
+            _ => Err(named(format!(
+                "`{name}` is not a floating-point tensor of {n} values"
+            ))),
+        };
+        let mut out = Vec::with_capacity(layers as usize);
+        for l in 0..layers {
+            let t = |part: &str| format!("blk.{l}.{part}");
+            let mut qkv = pruned(&t("attn_q.weight"), take(&t("attn_q.weight"))?, Some(h))?;
+            let k = pruned(&t("attn_k.weight"), take(&t("attn_k.weight"))?, Some(hkv))?;
+            let v = pruned(&t("attn_v.weight"), take(&t("attn_v.weight"))?, None)?;
+            if (k.k, k.pattern) != (qkv.k, qkv.pattern) || (v.k, v.pattern) != (qkv.k, qkv.pattern)
+            {
+                return Err(named(format!(
+                    "block {l}: Q, K and V differ in inputs or pattern (STA runs them as one)"
+                )));
+            }
+            if dec.qkv_bias {
+                let mut b = Vec::with_capacity(qkv.out + k.out + v.out);
+                for (part, n, heads) in [("q", h, Some(h)), ("k", hkv, Some(hkv)), ("v", hkv, None)]
+                {
+                    let name = t(&format!("attn_{part}.bias"));
+                    let x = dense(&name, take(&name)?, n * dh)?;
+                    b.extend(match heads {
+                        Some(hd) if permuted => unpermute_rope_rows(&x, hd, 1),
+                        _ => x,
+                    });
+                }
+                qkv.bias = b;
+            } else {
+                qkv.bias = vec![0.0; qkv.out + k.out + v.out];
+            }
+            qkv.out += k.out + v.out;
+            qkv.slots.extend(k.slots);
+            qkv.slots.extend(v.slots);
+            let mut linear = |part: &str| pruned(&t(part), take(&t(part))?, None);
+            let (o_proj, gate, up, down) = (
+                linear("attn_output.weight")?,
+                linear("ffn_gate.weight")?,
+                linear("ffn_up.weight")?,
+                linear("ffn_down.weight")?,
+            );
+            let mut norm = |part: &str| dense(&t(part), take(&t(part))?, d);
+            out.push(LlamaLayer {
+                attn_norm: norm("attn_norm.weight")?,
+                ffn_norm: norm("ffn_norm.weight")?,
+                qkv,
+                o_proj,
+                gate,
+                up,
+                down,
+            });
+        }
+        let v = dec.vocab as usize;
+        let mut table = |name: &str| -> Result<Linear, String> {
+            let values = dense(name, take(name)?, v * d)?;
+            linear_from_dense(&values, v, d, Pattern::DENSE, vec![0.0; v])
+        };
+        let embedding = table("token_embd.weight")?;
+        let lm_head = if dec.tied_embeddings {
+            None
+        } else {
+            Some(table("output.weight")?)
+        };
+        let weights = LlamaWeights {
+            layers: out,
+            final_norm: dense("output_norm.weight", take("output_norm.weight")?, d)?,
+            embedding,
+            lm_head,
+            eps: dec.norm_eps,
+            rope_theta: dec.rope_theta,
+        };
+        weights.check(w).map_err(named)?;
+        Ok(weights)
+    }
+}
+
+/// Undoes llama.cpp's `permute(w, n_head, n_head_kv)` of Q or K rows (`rows x k`, row-major;
+/// any element type, e.g. a pruned weight's slots, `k` of them a row): the converter wrote,
+/// within each head of `dh` rows, row `2i + j` from HF row `j dh/2 + i`
 /// (`reshape(heads, 2, dh/2, k).swapaxes(1, 2)`); this puts every row back.
-pub fn unpermute_rope_rows(w: &[f32], heads: usize, k: usize) -> Vec<f32> {
+pub fn unpermute_rope_rows<T: Copy + Default>(w: &[T], heads: usize, k: usize) -> Vec<T> {
     let rows = w.len() / k;
     let dh = rows / heads;
     let half = dh / 2;
-    let mut out = vec![0.0f32; w.len()];
+    let mut out = vec![T::default(); w.len()];
     for hd in 0..heads {
         for i in 0..half {
             for j in 0..2 {

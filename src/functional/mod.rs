@@ -49,7 +49,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 pub use dataplane::{DataPlane, DecoderInputs};
-pub use generate::{Generated, generate};
+pub use generate::{EngineGeneration, EngineRun, Generated, generate};
 pub use wiring::KvCache;
 
 /// The data plane as the modules of one simulation share it.

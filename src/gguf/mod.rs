@@ -17,6 +17,7 @@
 //! file. Errors name the file, the byte offset and the key or tensor.
 
 pub mod dequant;
+pub mod prune;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -6,6 +6,11 @@
 //! `output.dense.weight` (`ffn2`). They must be 2-D floating point (F32, F16 or BF16).
 //! Everything else (embeddings, LayerNorm, biases) is left dense.
 //!
+//! A Llama-family decoder from a GGUF file names its linear weights `blk.{i}.` then
+//! `attn_q`, `attn_k`, `attn_v` (class `qkv`), `attn_output` (`proj`), `ffn_gate`, `ffn_up`
+//! (`ffn1`: both read the normed input) and `ffn_down` (`ffn2`), each `.weight`
+//! ([`DecoderRole`]).
+//!
 //! Every read of an input file goes through [`read_input`] (a regular file, read whole) and
 //! every safetensors buffer through [`open`] (offsets checked against the buffer before the
 //! `safetensors` crate sees them), so a damaged checkpoint is an error, never a panic.
@@ -98,6 +103,89 @@ impl Role {
             _ => [d, d],
         }
     }
+}
+
+/// The seven linear weights of a Llama-family decoder layer (GGUF names).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DecoderRole {
+    /// `attn_q.weight`, `[h dh, d]`.
+    Query,
+    /// `attn_k.weight`, `[hkv dh, d]`.
+    Key,
+    /// `attn_v.weight`, `[hkv dh, d]`.
+    Value,
+    /// `attn_output.weight`, `[d, h dh]`.
+    Output,
+    /// `ffn_gate.weight`, `[f, d]`.
+    Gate,
+    /// `ffn_up.weight`, `[f, d]`.
+    Up,
+    /// `ffn_down.weight`, `[d, f]`.
+    Down,
+}
+
+impl DecoderRole {
+    /// Every role, in layer order.
+    pub const ALL: [DecoderRole; 7] = [
+        DecoderRole::Query,
+        DecoderRole::Key,
+        DecoderRole::Value,
+        DecoderRole::Output,
+        DecoderRole::Gate,
+        DecoderRole::Up,
+        DecoderRole::Down,
+    ];
+
+    /// The class of linear layer (Q, K and V are one; gate and up are both `ffn1`).
+    pub fn class(self) -> Class {
+        match self {
+            DecoderRole::Query | DecoderRole::Key | DecoderRole::Value => Class::Qkv,
+            DecoderRole::Output => Class::Proj,
+            DecoderRole::Gate | DecoderRole::Up => Class::Ffn1,
+            DecoderRole::Down => Class::Ffn2,
+        }
+    }
+
+    /// The tensor name after `blk.{i}.`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            DecoderRole::Query => "attn_q.weight",
+            DecoderRole::Key => "attn_k.weight",
+            DecoderRole::Value => "attn_v.weight",
+            DecoderRole::Output => "attn_output.weight",
+            DecoderRole::Gate => "ffn_gate.weight",
+            DecoderRole::Up => "ffn_up.weight",
+            DecoderRole::Down => "ffn_down.weight",
+        }
+    }
+
+    /// `[out, in]` of this weight with hidden size `d`, `h` query and `hkv` key/value heads
+    /// of `dh`, and FFN size `f`.
+    pub fn shape(self, d: u64, h: u64, hkv: u64, dh: u64, f: u64) -> [u64; 2] {
+        match self {
+            DecoderRole::Query => [h * dh, d],
+            DecoderRole::Key | DecoderRole::Value => [hkv * dh, d],
+            DecoderRole::Output => [d, h * dh],
+            DecoderRole::Gate | DecoderRole::Up => [f, d],
+            DecoderRole::Down => [d, f],
+        }
+    }
+}
+
+/// The layer of a decoder tensor named `blk.{i}.…`, or `None`.
+pub fn decoder_block(name: &str) -> Option<(u64, &str)> {
+    let (layer, tail) = name.strip_prefix("blk.")?.split_once('.')?;
+    if layer.is_empty() || !layer.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((layer.parse().ok()?, tail))
+}
+
+/// The layer and role of a decoder's linear weight, or `None` for other tensors.
+pub fn decoder_role(name: &str) -> Option<(u64, DecoderRole)> {
+    let (layer, tail) = decoder_block(name)?;
+    let role = DecoderRole::ALL.into_iter().find(|r| r.suffix() == tail)?;
+    Some((layer, role))
 }
 
 /// The layer and role of a linear weight, or `None` for other tensors.
@@ -302,6 +390,13 @@ mod tests {
         assert_eq!(byte_len(Dtype::F16, &[3, 5]), Some(30));
         assert_eq!(byte_len(Dtype::F32, &[1 << 62, 4]), None);
         assert_eq!(byte_len(Dtype::F4, &[3]), None);
+        assert_eq!(
+            decoder_role("blk.12.ffn_up.weight"),
+            Some((12, DecoderRole::Up))
+        );
+        assert_eq!(decoder_role("blk.1.attn_norm.weight"), None);
+        assert_eq!(decoder_role("blk.+1.attn_q.weight"), None);
+        assert_eq!(DecoderRole::Up.class(), Class::Ffn1);
     }
 
     #[test]

@@ -9,7 +9,12 @@
 //! CRC-32                     u32, little endian: CRC-32 (IEEE, as zlib) of every byte before it
 //! ```
 //! Header: `{"format": "stanm-2", "values": "f16", "source": ..., "config": {"hidden",
-//! "heads", "ffn", "layers"}, "data_bytes": D, "tensors": [...]}`. A pruned linear weight is
+//! "heads", "ffn", "layers"}, "data_bytes": D, "tensors": [...]}`; a Llama-family decoder
+//! (pruned from a GGUF, [`crate::gguf::prune`]) adds `config.decoder`: `{"kv_heads",
+//! "head_dim", "vocab", "rope_theta", "rms_eps", "tied_embeddings", "qkv_bias",
+//! "max_context", "qk_rows_permuted"}` (an optional key: files without it read as before, so
+//! the format stays version 2; an older stasim refuses a decoder file by its tensor names).
+//! A pruned linear weight is
 //! `{"name", "layer", "class", "shape": [out, in], "patterns": [densest, ..., sparsest],
 //! "values": [offset, len], "indices": [offset, len], "tags": [offset, len]}` with offsets
 //! relative to the data section, in the layout of [`super::prune`]. Any other tensor is
@@ -21,7 +26,10 @@
 //! length and `data_bytes`, the checksum, then every tensor's offsets, lengths, shape, dtype
 //! and patterns against the data size (blobs are contiguous, in header order, with exactly the
 //! length their shape and patterns give), and the config against the tensors (hidden, heads
-//! dividing it, FFN, and every layer's six linear weights with their shapes). Only then is
+//! dividing it, FFN, and every layer's six linear weights with their shapes; a decoder's
+//! seven, `blk.{i}.attn_q/attn_k/attn_v/attn_output/ffn_gate/ffn_up/ffn_down.weight`, with
+//! the shapes of its grouped-query attention and SwiGLU, and its embedding `[V, d]`, and an
+//! `output.weight` `[V, d]` exactly when the lm_head is untied). Only then is
 //! anything sized by the header allocated, so every allocation is bounded by the file.
 //!
 //! # Writing
@@ -39,8 +47,8 @@ use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{
-    Class, Role, byte_len, check_values, decode_f32, dtype_name, is_decodable, open, parse_dtype,
-    read_input, role, to_f32, values_of,
+    Class, DecoderRole, Role, byte_len, check_values, decode_f32, decoder_role, dtype_name,
+    is_decodable, open, parse_dtype, read_input, role, to_f32, values_of,
 };
 use super::nm::Pattern;
 use super::prune::{Mask, Packed, apply, index_bits, pack, prune_family, unpack, unpack_slots};
@@ -71,7 +79,7 @@ pub enum Scheme {
 }
 
 impl Scheme {
-    fn for_class(&self, c: Class) -> Vec<Pattern> {
+    pub(crate) fn for_class(&self, c: Class) -> Vec<Pattern> {
         match self {
             Scheme::Family(f) => f.clone(),
             Scheme::Patterns(p) => vec![match c {
@@ -84,7 +92,7 @@ impl Scheme {
     }
 
     /// Every family the scheme prunes with is a valid one (see [`check_family`]).
-    fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         match self {
             Scheme::Family(f) => check_family(f),
             Scheme::Patterns(p) => p.all().iter().try_for_each(|&x| check_family(&[x])),
@@ -141,13 +149,111 @@ struct Entry {
 }
 
 /// The model's shape, recorded at pruning time (heads from a `config.json` beside the
-/// checkpoint, else the largest divisor of `hidden` up to `hidden / 64`).
+/// checkpoint, else the largest divisor of `hidden` up to `hidden / 64`; a GGUF's from its
+/// metadata).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-struct Config {
-    hidden: u64,
-    heads: u64,
-    ffn: u64,
-    layers: u64,
+pub(crate) struct Config {
+    pub(crate) hidden: u64,
+    pub(crate) heads: u64,
+    pub(crate) ffn: u64,
+    pub(crate) layers: u64,
+    /// A Llama-family decoder's shape beyond these (absent: a BERT-style encoder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) decoder: Option<DecoderConfig>,
+}
+
+/// A Llama-family decoder's shape in a `.stanm` header (the GGUF metadata it came from).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub(crate) struct DecoderConfig {
+    /// Key/value heads `hkv` (a divisor of `heads`).
+    pub(crate) kv_heads: u64,
+    /// Head size `dh`.
+    pub(crate) head_dim: u64,
+    /// Vocabulary `V`.
+    pub(crate) vocab: u64,
+    /// Rotary base.
+    pub(crate) rope_theta: f64,
+    /// RMSNorm epsilon.
+    pub(crate) rms_eps: f64,
+    /// The lm_head is the embedding table (no `output.weight`).
+    pub(crate) tied_embeddings: bool,
+    /// Q, K and V have biases (`blk.{i}.attn_q.bias`, ...; Qwen2).
+    pub(crate) qkv_bias: bool,
+    /// Longest context trained for.
+    pub(crate) max_context: u64,
+    /// Q and K rows are in llama.cpp's interleaved rotary order (a `llama` GGUF): a
+    /// functional run puts them back in rotate-half order.
+    pub(crate) qk_rows_permuted: bool,
+}
+
+/// Where a linear weight sits in its layer: one of an encoder's six or a decoder's seven.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Place {
+    Encoder(Role),
+    Decoder(DecoderRole),
+}
+
+impl Place {
+    /// The layer and place of tensor `name` in an encoder's or (`decoder`) a decoder's file.
+    fn of(name: &str, decoder: bool) -> Option<(u64, Place)> {
+        if decoder {
+            decoder_role(name).map(|(l, r)| (l, Place::Decoder(r)))
+        } else {
+            role(name).map(|(l, r)| (l, Place::Encoder(r)))
+        }
+    }
+
+    /// Linear weights a layer has.
+    fn per_layer(decoder: bool) -> usize {
+        if decoder {
+            DecoderRole::ALL.len()
+        } else {
+            Role::ALL.len()
+        }
+    }
+
+    /// Position in the layer (`Role::ALL` or `DecoderRole::ALL` order).
+    fn slot(self) -> usize {
+        match self {
+            Place::Encoder(r) => Role::ALL.iter().position(|x| *x == r).unwrap_or(0),
+            Place::Decoder(r) => DecoderRole::ALL.iter().position(|x| *x == r).unwrap_or(0),
+        }
+    }
+
+    fn class(self) -> Class {
+        match self {
+            Place::Encoder(r) => r.class(),
+            Place::Decoder(r) => r.class(),
+        }
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Place::Encoder(r) => r.suffix(),
+            Place::Decoder(r) => r.suffix(),
+        }
+    }
+
+    /// The suffix of slot `i` in a layer.
+    fn suffix_of_slot(decoder: bool, i: usize) -> &'static str {
+        if decoder {
+            DecoderRole::ALL[i].suffix()
+        } else {
+            Role::ALL[i].suffix()
+        }
+    }
+
+    /// `[out, in]` under config `c`.
+    fn shape(self, c: &Config) -> [u64; 2] {
+        match (self, &c.decoder) {
+            (Place::Decoder(r), Some(d)) => {
+                r.shape(c.hidden, c.heads, d.kv_heads, d.head_dim, c.ffn)
+            }
+            (Place::Encoder(r), _) => r.shape(c.hidden, c.ffn),
+            // `of` parses decoder names only for a decoder config.
+            (Place::Decoder(_), None) => [0, 0],
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -188,7 +294,7 @@ impl Span {
 struct PrunedEntry {
     name: String,
     layer: u64,
-    role: Role,
+    place: Place,
     rows: usize,
     k: usize,
     /// Densest first.
@@ -264,12 +370,13 @@ enum Checked {
 }
 
 /// A header that passed the check: every tensor, the config, and for each layer the index in
-/// `tensors` of each of its six linear weights ([`Role::ALL`] order).
+/// `tensors` of each of its six linear weights ([`Role::ALL`] order; a decoder's seven,
+/// [`DecoderRole::ALL`] order).
 #[derive(Clone, Debug)]
 struct Layout {
     config: Config,
     tensors: Vec<Checked>,
-    layers: Vec<[usize; 6]>,
+    layers: Vec<Vec<usize>>,
 }
 
 /// Bytes of values, indices and tags of a `rows x k` weight stored with densest pattern
@@ -364,6 +471,7 @@ fn check_header(h: &Header) -> Result<Layout, String> {
     };
     let mut names = HashSet::new();
     let mut tensors = Vec::with_capacity(h.tensors.len());
+    let decoder = h.config.as_ref().is_some_and(|c| c.decoder.is_some());
     for e in &h.tensors {
         let name = e.name.as_str();
         if !names.insert(name) {
@@ -371,12 +479,17 @@ fn check_header(h: &Header) -> Result<Layout, String> {
         }
         let t = match e.layer {
             Some(layer) => {
-                let r = match role(name) {
+                let r = match Place::of(name, decoder) {
                     Some((l, r)) if l == layer => r,
                     _ => {
+                        let form = if decoder {
+                            format!("`blk.{layer}.…weight`, a decoder's")
+                        } else {
+                            format!("`encoder.layer.{layer}.…weight`")
+                        };
                         return Err(format!(
                             "tensor `{name}` is stored pruned as layer {layer}, but its name is \
-                             not a linear weight of that layer (`encoder.layer.{layer}.…weight`)"
+                             not a linear weight of that layer ({form})"
                         ));
                     }
                 };
@@ -420,7 +533,7 @@ fn check_header(h: &Header) -> Result<Layout, String> {
                 Checked::Pruned(PrunedEntry {
                     name: name.to_owned(),
                     layer,
-                    role: r,
+                    place: r,
                     values: span(name, "values", e.values, v)?,
                     indices: span(name, "indices", e.indices, i)?,
                     tags: span(name, "tags", e.tags, tg)?,
@@ -485,9 +598,75 @@ fn check_header(h: &Header) -> Result<Layout, String> {
     })
 }
 
+/// A decoder's config against its dense tensors: sizes at least 1, `kv_heads` dividing
+/// `heads`, finite positive eps and theta, the embedding `[V, d]` and an `output.weight`
+/// `[V, d]` exactly when the lm_head is untied.
+fn check_decoder(c: &Config, d: &DecoderConfig, tensors: &[Checked]) -> Result<(), String> {
+    for (key, v) in [
+        ("kv_heads", d.kv_heads),
+        ("head_dim", d.head_dim),
+        ("vocab", d.vocab),
+        ("max_context", d.max_context),
+    ] {
+        if v == 0 {
+            return Err(format!("config.decoder.{key} = 0: it must be at least 1"));
+        }
+    }
+    if !c.heads.is_multiple_of(d.kv_heads) {
+        return Err(format!(
+            "config.decoder.kv_heads = {} does not divide config.heads = {}",
+            d.kv_heads, c.heads
+        ));
+    }
+    for (key, v) in [("rope_theta", d.rope_theta), ("rms_eps", d.rms_eps)] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(format!(
+                "config.decoder.{key} = {v}: it must be a positive number"
+            ));
+        }
+    }
+    let dense = |name: &str| {
+        tensors.iter().find_map(|t| match t {
+            Checked::Dense(x) if x.name == name => Some(x),
+            _ => None,
+        })
+    };
+    let table = [d.vocab, c.hidden];
+    for (name, wanted) in [
+        ("token_embd.weight", true),
+        ("output.weight", !d.tied_embeddings),
+    ] {
+        match (dense(name), wanted) {
+            (Some(t), true) if t.shape == table && is_decodable(t.dtype) => {}
+            (Some(t), true) => {
+                return Err(format!(
+                    "tensor `{name}` is {} {}; the decoder needs a floating-point {}",
+                    dtype_name(t.dtype),
+                    shape_text(&t.shape),
+                    shape_text(&table)
+                ));
+            }
+            (None, true) => {
+                return Err(format!(
+                    "the decoder has no `{name}` (a floating-point {})",
+                    shape_text(&table)
+                ));
+            }
+            (Some(_), false) => {
+                return Err(format!(
+                    "tensor `{name}` is present, but config.decoder.tied_embeddings is true"
+                ));
+            }
+            (None, false) => {}
+        }
+    }
+    Ok(())
+}
+
 /// The config against the tensors: sizes at least 1, heads dividing hidden, `layers` layers
-/// each with its six linear weights of the shapes hidden and FFN give.
-fn check_config(c: &Config, tensors: &[Checked]) -> Result<Vec<[usize; 6]>, String> {
+/// each with its six linear weights of the shapes hidden and FFN give (a decoder's seven,
+/// of the shapes its heads, key/value heads and head size give too, [`check_decoder`]).
+fn check_config(c: &Config, tensors: &[Checked]) -> Result<Vec<Vec<usize>>, String> {
     for (key, v) in [
         ("hidden", c.hidden),
         ("heads", c.heads),
@@ -498,11 +677,16 @@ fn check_config(c: &Config, tensors: &[Checked]) -> Result<Vec<[usize; 6]>, Stri
             return Err(format!("config.{key} = 0: it must be at least 1"));
         }
     }
-    if !c.hidden.is_multiple_of(c.heads) {
-        return Err(format!(
-            "config.heads = {} does not divide config.hidden = {}",
-            c.heads, c.hidden
-        ));
+    match &c.decoder {
+        // A decoder's heads need not divide hidden (head_dim is given).
+        Some(d) => check_decoder(c, d, tensors)?,
+        None if !c.hidden.is_multiple_of(c.heads) => {
+            return Err(format!(
+                "config.heads = {} does not divide config.hidden = {}",
+                c.heads, c.hidden
+            ));
+        }
+        None => {}
     }
     let pruned: Vec<(usize, &PrunedEntry)> = tensors
         .iter()
@@ -538,26 +722,32 @@ fn check_config(c: &Config, tensors: &[Checked]) -> Result<Vec<[usize; 6]>, Stri
             pruned.len()
         ));
     }
-    let mut table = vec![[usize::MAX; 6]; c.layers as usize];
+    let decoder = c.decoder.is_some();
+    let mut table = vec![vec![usize::MAX; Place::per_layer(decoder)]; c.layers as usize];
     for &(i, p) in &pruned {
         let cell = &mut table[p.layer as usize];
-        let slot = Role::ALL.iter().position(|r| *r == p.role).unwrap_or(0);
+        let slot = p.place.slot();
         if cell[slot] != usize::MAX {
             return Err(format!(
                 "layer {} has two `{}` tensors",
                 p.layer,
-                p.role.suffix()
+                p.place.suffix()
             ));
         }
-        let want = p.role.shape(c.hidden, c.ffn);
+        let want = p.place.shape(c);
         if [p.rows as u64, p.k as u64] != want {
+            let by = match &c.decoder {
+                Some(d) => format!(
+                    "hidden {}, heads {}, kv_heads {}, head_dim {}, ffn {}",
+                    c.hidden, c.heads, d.kv_heads, d.head_dim, c.ffn
+                ),
+                None => format!("hidden {}, ffn {}", c.hidden, c.ffn),
+            };
             return Err(format!(
-                "tensor `{}` has shape [{}, {}]; config (hidden {}, ffn {}) needs {}",
+                "tensor `{}` has shape [{}, {}]; config ({by}) needs {}",
                 p.name,
                 p.rows,
                 p.k,
-                c.hidden,
-                c.ffn,
                 shape_text(&want)
             ));
         }
@@ -567,7 +757,7 @@ fn check_config(c: &Config, tensors: &[Checked]) -> Result<Vec<[usize; 6]>, Stri
         if let Some(j) = cell.iter().position(|&i| i == usize::MAX) {
             return Err(format!(
                 "layer {l} has no `{}` (config.layers = {})",
-                Role::ALL[j].suffix(),
+                Place::suffix_of_slot(decoder, j),
                 c.layers
             ));
         }
@@ -708,13 +898,29 @@ pub fn load_model(
     };
     let mut patterns = Vec::with_capacity(layout.layers.len());
     for (l, cell) in layout.layers.iter().enumerate() {
-        let mut chosen = [Pattern::DENSE; 6];
-        for (slot, &i) in cell.iter().enumerate() {
+        let mut chosen = Vec::with_capacity(cell.len());
+        for &i in cell {
             let p =
                 pruned(i).ok_or_else(|| err(path, format!("layer {l}: a weight is not pruned")))?;
-            chosen[slot] = p.family[p.member_index(member).map_err(|m| err(path, m))?];
+            chosen.push(p.family[p.member_index(member).map_err(|m| err(path, m))?]);
         }
-        let [q, k, v, proj, ffn1, ffn2] = chosen;
+        // An encoder's [q, k, v, proj, ffn1, ffn2]; a decoder's [q, k, v, o, gate, up, down].
+        let (q, k, v, proj, ffn1, ffn2) = match chosen[..] {
+            [q, k, v, proj, gate, up, down] => {
+                if gate != up {
+                    return Err(err(
+                        path,
+                        format!(
+                            "layer {l}: the gate and up projections have different patterns \
+                             ({gate}, {up}); stasim runs both as class ffn1"
+                        ),
+                    ));
+                }
+                (q, k, v, proj, gate, down)
+            }
+            [q, k, v, proj, ffn1, ffn2] => (q, k, v, proj, ffn1, ffn2),
+            _ => return Err(err(path, format!("layer {l}: a weight is missing"))),
+        };
         if q != k || q != v {
             return Err(err(
                 path,
@@ -735,6 +941,16 @@ pub fn load_model(
         .file_stem()
         .map_or_else(|| "checkpoint".into(), |s| s.to_string_lossy().into_owned());
     let c = &layout.config;
+    let decoder = c.decoder.as_ref().map(|d| super::Decoder {
+        kv_heads: d.kv_heads,
+        head_dim: d.head_dim,
+        vocab: d.vocab,
+        tied_embeddings: d.tied_embeddings,
+        qkv_bias: d.qkv_bias,
+        rope_theta: d.rope_theta,
+        norm_eps: d.rms_eps,
+        max_context: d.max_context,
+    });
     Ok((
         super::ModelShape {
             name,
@@ -743,8 +959,8 @@ pub fn load_model(
             ffn: c.ffn,
             layers: c.layers,
             default_seq: 128,
-            causal: false,
-            decoder: None,
+            causal: decoder.is_some(),
+            decoder,
         },
         patterns,
     ))
@@ -775,9 +991,41 @@ pub fn read_tensors(
     path: &Path,
     member: Option<Pattern>,
 ) -> Result<Vec<(String, Vec<usize>, StoredTensor)>, String> {
+    read_tensors_where(path, member, |_| true).map(|t| t.tensors)
+}
+
+/// Tensors of a `.stanm` file ([`read_tensors_where`]).
+#[derive(Clone, Debug)]
+pub struct StoredTensors {
+    /// By name, with the shape, in header order.
+    pub tensors: Vec<(String, Vec<usize>, StoredTensor)>,
+    /// A decoder whose Q and K rows are in llama.cpp's interleaved rotary order (the header's
+    /// `config.decoder.qk_rows_permuted`).
+    pub qk_rows_permuted: bool,
+}
+
+/// As [`read_tensors`], decoding only the tensors whose name `keep` accepts (the others are
+/// still checked as every reader checks them).
+pub fn read_tensors_where(
+    path: &Path,
+    member: Option<Pattern>,
+    keep: impl Fn(&str) -> bool,
+) -> Result<StoredTensors, String> {
     let StanmFile { layout, data } = read_file(path, true)?;
+    let qk_rows_permuted = layout
+        .config
+        .decoder
+        .as_ref()
+        .is_some_and(|d| d.qk_rows_permuted);
     let mut out = Vec::with_capacity(layout.tensors.len());
     for t in &layout.tensors {
+        let name = match t {
+            Checked::Pruned(p) => &p.name,
+            Checked::Dense(d) => &d.name,
+        };
+        if !keep(name) {
+            continue;
+        }
         out.push(match t {
             Checked::Dense(d) => {
                 let stored = if is_decodable(d.dtype) {
@@ -804,7 +1052,10 @@ pub fn read_tensors(
             }
         });
     }
-    Ok(out)
+    Ok(StoredTensors {
+        tensors: out,
+        qk_rows_permuted,
+    })
 }
 
 /// Numbers for one member of one pruned weight.
@@ -1124,12 +1375,12 @@ fn default_heads(hidden: u64) -> u64 {
 }
 
 /// The model config of a checkpoint's linear weights, with `config.json` (if any) agreeing.
-fn model_config(src: &Path, entries: &[Entry]) -> Result<Config, String> {
+fn model_config(src: &Path, tensors: &[SourceTensor]) -> Result<Config, String> {
     let dim = |class: Class, i: usize| {
-        entries
+        tensors
             .iter()
-            .find(|e| e.class.as_deref() == Some(class.name()))
-            .and_then(|e| e.shape.get(i).copied())
+            .find(|t| t.linear.is_some_and(|(_, c)| c == class))
+            .and_then(|t| t.shape.get(i).copied())
     };
     let (Some(hidden), Some(ffn)) = (dim(Class::Proj, 0), dim(Class::Ffn1, 0)) else {
         return Err(err(
@@ -1139,9 +1390,9 @@ fn model_config(src: &Path, entries: &[Entry]) -> Result<Config, String> {
              `encoder.layer.N.intermediate.dense.weight`)",
         ));
     };
-    let layers = entries
+    let layers = tensors
         .iter()
-        .filter_map(|e| e.layer)
+        .filter_map(|t| t.linear.map(|(l, _)| l))
         .max()
         .map_or(0, |l| l.saturating_add(1));
     let mut config = Config {
@@ -1149,6 +1400,7 @@ fn model_config(src: &Path, entries: &[Entry]) -> Result<Config, String> {
         heads: default_heads(hidden),
         ffn,
         layers,
+        decoder: None,
     };
     if let Some(hf) = config_beside(src)? {
         for (key, said, have) in [
@@ -1199,13 +1451,29 @@ fn same_file(a: &Path, b: &Path) -> bool {
     false
 }
 
-/// Prunes checkpoint `src` with `scheme` into `out`. `seed` seeds the error inputs.
-pub fn prune_checkpoint(
-    src: &Path,
-    scheme: &Scheme,
-    out: &Path,
-    seed: u64,
-) -> Result<PruneReport, PruneError> {
+/// One tensor of a source being pruned: a linear weight (pruned) or any other tensor (copied
+/// as `dtype`, `bytes` long).
+#[derive(Clone, Debug)]
+pub(crate) struct SourceTensor {
+    pub(crate) name: String,
+    pub(crate) shape: Vec<u64>,
+    /// A linear weight's layer and class.
+    pub(crate) linear: Option<(u64, Class)>,
+    /// A copied tensor's dtype (ignored for a linear weight).
+    pub(crate) dtype: Dtype,
+    /// A copied tensor's bytes (ignored for a linear weight).
+    pub(crate) bytes: u64,
+}
+
+/// What a source gives for one of its tensors: a linear weight's values (row-major `[out,
+/// in]`), or a copied tensor's bytes, already checked.
+pub(crate) enum SourceData<'a> {
+    Linear(Vec<f32>),
+    Dense(std::borrow::Cow<'a, [u8]>),
+}
+
+/// The checks before anything is read: the scheme, and `out` is not the source itself.
+pub(crate) fn check_prune_args(src: &Path, scheme: &Scheme, out: &Path) -> Result<(), PruneError> {
     scheme.check()?;
     if same_file(src, out) {
         return Err(PruneError::Input(format!(
@@ -1215,25 +1483,94 @@ pub fn prune_checkpoint(
             src.display()
         )));
     }
+    Ok(())
+}
+
+/// Prunes checkpoint `src` with `scheme` into `out`. `seed` seeds the error inputs.
+pub fn prune_checkpoint(
+    src: &Path,
+    scheme: &Scheme,
+    out: &Path,
+    seed: u64,
+) -> Result<PruneReport, PruneError> {
+    check_prune_args(src, scheme, out)?;
     let bytes = read_input(src, u64::MAX)?;
     let st = open(&bytes).map_err(|m| err(src, m))?;
     let mut names: Vec<String> = st.names().into_iter().map(str::to_owned).collect();
     names.sort();
+    let mut tensors = Vec::with_capacity(names.len());
+    for name in &names {
+        let view = st
+            .tensor(name)
+            .map_err(|e| err(src, format!("tensor `{name}`: {e}")))?;
+        let linear = role(name).map(|(layer, r)| (layer, r.class()));
+        if linear.is_some() && !is_decodable(view.dtype()) {
+            return Err(PruneError::Input(err(
+                src,
+                format!(
+                    "tensor `{name}` has dtype {}; expected F32, F16 or BF16",
+                    view.dtype()
+                ),
+            )));
+        }
+        tensors.push(SourceTensor {
+            name: name.clone(),
+            shape: view.shape().iter().map(|&x| x as u64).collect(),
+            linear,
+            dtype: view.dtype(),
+            bytes: view.data().len() as u64,
+        });
+    }
+    let config = model_config(src, &tensors)?;
+    let mut read = |i: usize| -> Result<SourceData<'_>, String> {
+        let t = &tensors[i];
+        let view = st
+            .tensor(&t.name)
+            .map_err(|x| format!("tensor `{}`: {x}", t.name))?;
+        if t.linear.is_some() {
+            return to_f32(&view)
+                .map(SourceData::Linear)
+                .map_err(|m| format!("tensor `{}`: {m}", t.name));
+        }
+        if is_decodable(view.dtype()) {
+            // One value at a time: the embeddings need not be held twice.
+            check_values(
+                &t.name,
+                &t.shape,
+                values_of(view.dtype(), view.data())?,
+                false,
+            )?;
+        }
+        Ok(SourceData::Dense(std::borrow::Cow::Borrowed(view.data())))
+    };
+    write_stanm(src, scheme, out, seed, config, &tensors, &mut read)
+}
+
+/// Writes the `.stanm` of `tensors` (from `src`, read one at a time through `read`) with
+/// `config`: linear weights pruned with `scheme`, every other tensor copied. `seed` seeds the
+/// error inputs. Checks each linear weight's shape (2-D, `N <= in`) and values (finite, in
+/// f16's range), and the header as every reader does, before anything is written.
+pub(crate) fn write_stanm<'a>(
+    src: &Path,
+    scheme: &Scheme,
+    out: &Path,
+    seed: u64,
+    config: Config,
+    tensors: &[SourceTensor],
+    read: &mut dyn FnMut(usize) -> Result<SourceData<'a>, String>,
+) -> Result<PruneReport, PruneError> {
     // Pass 1: the header, from shapes and patterns alone.
-    let mut entries = Vec::with_capacity(names.len());
+    let mut entries = Vec::with_capacity(tensors.len());
     let mut offset = 0u64;
     let mut span = |len: u64| {
         let s = (offset, len);
         offset = offset.saturating_add(len);
         s
     };
-    for name in &names {
-        let view = st
-            .tensor(name)
-            .map_err(|e| err(src, format!("tensor `{name}`: {e}")))?;
-        let shape: Vec<u64> = view.shape().iter().map(|&x| x as u64).collect();
-        if let Some((layer, r)) = role(name) {
-            let class = r.class();
+    for t in tensors {
+        let name = &t.name;
+        let shape = t.shape.clone();
+        if let Some((layer, class)) = t.linear {
             let (rows, k) = match shape.as_slice() {
                 &[rows, k] if rows >= 1 && k >= 1 => (rows, k),
                 s => {
@@ -1247,19 +1584,10 @@ pub fn prune_checkpoint(
                     )));
                 }
             };
-            if !is_decodable(view.dtype()) {
-                return Err(PruneError::Input(err(
-                    src,
-                    format!(
-                        "tensor `{name}` has dtype {}; expected F32, F16 or BF16",
-                        view.dtype()
-                    ),
-                )));
-            }
             let fam = scheme.for_class(class);
             check_fits(name, k, fam[0]).map_err(|m| err(src, m))?;
             // Slots are at most 2 rows * k (N <= K): the weights' size bounds them.
-            let (v, i, t) = stored_sizes(rows, k, fam[0], fam.len())
+            let (v, i, tg) = stored_sizes(rows, k, fam[0], fam.len())
                 .ok_or_else(|| err(src, format!("tensor `{name}`: sizes overflow")))?;
             entries.push(Entry {
                 name: name.clone(),
@@ -1270,7 +1598,7 @@ pub fn prune_checkpoint(
                 patterns: fam.iter().map(ToString::to_string).collect(),
                 values: Some(span(v)),
                 indices: Some(span(i)),
-                tags: Some(span(t)),
+                tags: Some(span(tg)),
                 data: None,
             });
         } else {
@@ -1279,12 +1607,12 @@ pub fn prune_checkpoint(
                 layer: None,
                 class: None,
                 shape,
-                dtype: Some(dtype_name(view.dtype())),
+                dtype: Some(dtype_name(t.dtype)),
                 patterns: Vec::new(),
                 values: None,
                 indices: None,
                 tags: None,
-                data: Some(span(view.data().len() as u64)),
+                data: Some(span(t.bytes)),
             });
         }
     }
@@ -1294,7 +1622,7 @@ pub fn prune_checkpoint(
         source: src
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        config: Some(model_config(src, &entries)?),
+        config: Some(config),
         data_bytes: offset,
         tensors: entries,
     };
@@ -1323,25 +1651,40 @@ pub fn prune_checkpoint(
     w.write_all(&header_json).map_err(io)?;
     let data_start = w.bytes;
     // Pass 2: prune and write, one tensor at a time.
-    let mut tensors = Vec::new();
+    let mut reports = Vec::new();
     let mut dense_tensors = 0;
     for (ti, e) in header.tensors.iter().enumerate() {
-        let view = st
-            .tensor(&e.name)
-            .map_err(|x| err(src, format!("tensor `{}`: {x}", e.name)))?;
-        let Some(layer) = e.layer else {
-            if is_decodable(view.dtype()) {
-                // One value at a time: the embeddings need not be held twice.
-                let v = values_of(view.dtype(), view.data()).map_err(|m| err(src, m))?;
-                check_values(&e.name, &e.shape, v, false).map_err(|m| err(src, m))?;
+        let wv = match read(ti).map_err(|m| err(src, m))? {
+            SourceData::Dense(bytes) => {
+                if bytes.len() as u64 != tensors[ti].bytes {
+                    return Err(PruneError::Input(err(
+                        src,
+                        format!(
+                            "tensor `{}`: {} bytes, expected {} (a bug: please report it)",
+                            e.name,
+                            bytes.len(),
+                            tensors[ti].bytes
+                        ),
+                    )));
+                }
+                w.write_all(&bytes).map_err(io)?;
+                dense_tensors += 1;
+                continue;
             }
-            w.write_all(view.data()).map_err(io)?;
-            dense_tensors += 1;
-            continue;
+            SourceData::Linear(v) => v,
         };
-        // Pass 1 checked the shape: 2-D, its elements in the source.
+        // Pass 1 checked the shape: 2-D.
         let (rows, k) = (e.shape[0] as usize, e.shape[1] as usize);
-        let wv = to_f32(&view).map_err(|m| err(src, format!("tensor `{}`: {m}", e.name)))?;
+        if wv.len() != rows * k {
+            return Err(PruneError::Input(err(
+                src,
+                format!(
+                    "tensor `{}`: {} values for shape [{rows}, {k}]",
+                    e.name,
+                    wv.len()
+                ),
+            )));
+        }
         check_values(&e.name, &e.shape, wv.iter().copied(), true).map_err(|m| err(src, m))?;
         let fam: Vec<Pattern> = e
             .patterns
@@ -1366,9 +1709,9 @@ pub fn prune_checkpoint(
                 }
             })
             .collect();
-        tensors.push(TensorReport {
+        reports.push(TensorReport {
             name: e.name.clone(),
-            layer,
+            layer: e.layer.unwrap_or(0),
             class: e.class.clone().unwrap_or_default(),
             shape: [rows, k],
             dense_bytes: (rows * k * 2) as u64,
@@ -1394,7 +1737,7 @@ pub fn prune_checkpoint(
     file.write_all(&crc.finalize().to_le_bytes()).map_err(io)?;
     file.commit()?;
     Ok(PruneReport {
-        tensors,
+        tensors: reports,
         dense_tensors,
         file_bytes: bytes + TRAILER_BYTES,
     })

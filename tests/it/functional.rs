@@ -427,3 +427,115 @@ fn inconsistent_weights_are_errors_before_a_functional_run() {
     assert!(!err.contains("panicked"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_pruned_smollm2_stanm_holds_the_ggufs_weights_and_generates_through_the_engine() {
+    use stasim::functional::llama_weights::LlamaWeights;
+    let Some(gguf) = crate::support::smollm2_path() else {
+        return;
+    };
+    let Some(path) = crate::support::smollm2_2of4() else {
+        return;
+    };
+    // The .stanm's weights (slots unpacked, Q and K rows un-permuted) are the GGUF's pruned
+    // 2:4 by the GGUF loader, slot for slot; its embedding is the GGUF's rounded to f16.
+    let t = topo("sta");
+    let args = |checkpoint: bool| WorkloadArgs {
+        checkpoint: checkpoint.then(|| path.clone()),
+        model: (!checkpoint).then(|| "smollm2-135m".into()),
+        pattern: (!checkpoint).then(|| "2:4".into()),
+        layers: Some(2),
+        seq: Some(4),
+        ..WorkloadArgs::default()
+    };
+    let ours =
+        LlamaWeights::from_stanm(&path, None, &resolve_workload(&t, &args(true)).unwrap()).unwrap();
+    let theirs =
+        LlamaWeights::from_gguf(&gguf, &resolve_workload(&t, &args(false)).unwrap()).unwrap();
+    assert_eq!(ours.layers.len(), 2);
+    for (l, (a, b)) in ours.layers.iter().zip(&theirs.layers).enumerate() {
+        for (what, x, y) in [
+            ("qkv", &a.qkv, &b.qkv),
+            ("o_proj", &a.o_proj, &b.o_proj),
+            ("gate", &a.gate, &b.gate),
+            ("up", &a.up, &b.up),
+            ("down", &a.down, &b.down),
+        ] {
+            assert_eq!(
+                (x.out, x.k, x.pattern),
+                (y.out, y.k, y.pattern),
+                "{l} {what}"
+            );
+            assert!(x.slots == y.slots, "layer {l} {what}: slots differ");
+            assert_eq!(x.bias, y.bias);
+        }
+        assert_eq!(a.attn_norm, b.attn_norm);
+        assert_eq!(a.ffn_norm, b.ffn_norm);
+    }
+    assert_eq!(ours.final_norm, theirs.final_norm);
+    assert!(ours.lm_head.is_none());
+    assert!(
+        ours.embedding
+            .slots
+            .iter()
+            .zip(&theirs.embedding.slots)
+            .all(|(x, y)| x.0 == half::f16::from_f32(y.0).to_f32()),
+        "the embedding is the GGUF's rounded to f16"
+    );
+    // The CLI: prefill of 4 tokens and 2 decode steps with values, every run within the
+    // tolerance, and the same cycles as the timing runs (values never change timing).
+    let (code, out, err) = crate::stanm::cli(&[
+        "run",
+        "--checkpoint",
+        path.to_str().unwrap(),
+        "--layers",
+        "2",
+        "--prompt",
+        "4",
+        "--generate",
+        "2",
+        "--functional",
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let runs = j["functional"]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    let timing: Vec<u64> = std::iter::once(&j["generation"]["prefill"])
+        .chain(j["generation"]["steps"].as_array().unwrap())
+        .map(|s| s["cycles"].as_u64().unwrap())
+        .collect();
+    for (i, r) in runs.iter().enumerate() {
+        let f = &r["functional"];
+        assert_eq!(f["passed"], true, "{r}");
+        assert!(f["output_rel_error"].as_f64().unwrap() <= DEFAULT_TOLERANCE);
+        assert_eq!(r["context"].as_u64().unwrap(), [0, 4, 5][i]);
+        assert_eq!(r["cycles"].as_u64().unwrap(), timing[i], "run {i}");
+    }
+    let tokens = j["functional"]["tokens"][0].as_array().unwrap();
+    assert_eq!(tokens.len(), 3);
+    assert!(tokens.iter().all(|x| x.as_u64().unwrap() < 49_152));
+}
+
+#[test]
+fn functional_generation_is_refused_when_too_big_counting_the_lm_head() {
+    // SmolLM2's 30 layers of weights are 106 M values and its embedding 28 M: over the
+    // limit of 2^27 = 134 M only with the embedding counted.
+    let (d, h, hkv, dh, f, layers, vocab) =
+        (576u128, 9u128, 3u128, 64u128, 1536u128, 30u128, 49152u128);
+    let weights = layers * ((h + 2 * hkv) * dh * d + d * h * dh + 3 * d * f) + vocab * d;
+    assert!(weights > 1 << 27 && weights - vocab * d < 1 << 27);
+    let (code, _, err) = crate::stanm::cli(&[
+        "run",
+        "sta-small",
+        "--model",
+        "smollm2-135m",
+        "--prompt",
+        "2",
+        "--generate",
+        "1",
+        "--functional",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("more than the limit of 134217728"), "{err}");
+}

@@ -739,6 +739,218 @@ fn llama_hyper_names_the_missing_key() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// `stasim prune model.gguf`: a tiny Llama written here.
+
+/// The tiny Llama's shape: d 8, 2 heads and 1 key/value head of 4, f 12, 2 blocks, V 16.
+pub(crate) const TINY: (u64, u64, u64, u64, u64, u64, u64) = (8, 2, 1, 4, 12, 2, 16);
+
+/// The value of element `i` of tensor number `t` of the tiny Llama: distinct magnitudes in
+/// each group of 4 (`i * 7 mod 31` differs for 4 neighbours), signs alternating.
+pub(crate) fn tiny_value(t: u64, i: u64) -> f32 {
+    let m = ((i * 7 + t * 3) % 31) as f32 / 16.0 + 0.03125;
+    if (i + t).is_multiple_of(2) { m } else { -m }
+}
+
+/// A tiny `llama` GGUF (F32 tensors, [`TINY`] shape, values [`tiny_value`]) in `dir`; with
+/// `untied` an `output.weight`. Returns the path and each tensor's `(name, [out, in] or [n])`
+/// in file order.
+pub(crate) fn tiny_llama(
+    dir: &Path,
+    name: &str,
+    untied: bool,
+) -> (PathBuf, Vec<(String, Vec<u64>)>) {
+    let (d, h, hkv, dh, f, layers, v) = TINY;
+    let mut w = Writer::new();
+    w.kv_str("general.architecture", "llama")
+        .kv_u32("llama.block_count", layers as u32)
+        .kv_u32("llama.embedding_length", d as u32)
+        .kv_u32("llama.feed_forward_length", f as u32)
+        .kv_u32("llama.attention.head_count", h as u32)
+        .kv_u32("llama.attention.head_count_kv", hkv as u32)
+        .kv_u32("llama.context_length", 64)
+        .kv_u32("llama.vocab_size", v as u32)
+        .kv_f32("llama.rope.freq_base", 10000.0)
+        .kv_f32("llama.attention.layer_norm_rms_epsilon", 1e-5);
+    let mut shapes: Vec<(String, Vec<u64>)> = vec![
+        ("token_embd.weight".into(), vec![v, d]),
+        ("output_norm.weight".into(), vec![d]),
+    ];
+    if untied {
+        shapes.push(("output.weight".into(), vec![v, d]));
+    }
+    for l in 0..layers {
+        for (part, shape) in [
+            ("attn_norm", vec![d]),
+            ("attn_q", vec![h * dh, d]),
+            ("attn_k", vec![hkv * dh, d]),
+            ("attn_v", vec![hkv * dh, d]),
+            ("attn_output", vec![d, h * dh]),
+            ("ffn_norm", vec![d]),
+            ("ffn_gate", vec![f, d]),
+            ("ffn_up", vec![f, d]),
+            ("ffn_down", vec![d, f]),
+        ] {
+            shapes.push((format!("blk.{l}.{part}.weight"), shape));
+        }
+    }
+    for (t, (name, shape)) in shapes.iter().enumerate() {
+        let n: u64 = shape.iter().product();
+        let vals: Vec<f32> = (0..n).map(|i| tiny_value(t as u64, i)).collect();
+        // GGUF dims: the fastest-varying (inputs) first.
+        let dims: Vec<u64> = shape.iter().rev().copied().collect();
+        w.tensor(name, &dims, G_F32, f32_bytes(&vals));
+    }
+    (w.write(dir, name), shapes)
+}
+
+#[test]
+fn a_tiny_llama_gguf_prunes_into_a_decoder_stanm_with_its_config_and_values() {
+    let dir = tmp_dir("gguf", "prune-tiny");
+    let (src, shapes) = tiny_llama(&dir, "tiny.gguf", false);
+    let out = dir.join("tiny.stanm");
+    let (code, stdout, stderr) = crate::stanm::cli(&[
+        "prune",
+        src.to_str().unwrap(),
+        "--pattern",
+        "2:4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("total over 14 pruned weights (6 tensors kept dense)"),
+        "{stdout}"
+    );
+    let p = crate::stanm::split(&std::fs::read(&out).unwrap());
+    let c = &p.header["config"];
+    let (d, h, hkv, dh, f, layers, v) = TINY;
+    assert_eq!(
+        [&c["hidden"], &c["heads"], &c["ffn"], &c["layers"]].map(|x| x.as_u64().unwrap()),
+        [d, h, f, layers]
+    );
+    let dc = &c["decoder"];
+    assert_eq!(
+        [
+            &dc["kv_heads"],
+            &dc["head_dim"],
+            &dc["vocab"],
+            &dc["max_context"]
+        ]
+        .map(|x| x.as_u64().unwrap()),
+        [hkv, dh, v, 64]
+    );
+    assert_eq!(dc["rope_theta"].as_f64(), Some(10000.0));
+    assert!((dc["rms_eps"].as_f64().unwrap() - 1e-5).abs() < 1e-10);
+    assert_eq!(dc["tied_embeddings"], true);
+    assert_eq!(dc["qk_rows_permuted"], true);
+    // Tables f16, vectors f32; the seven linears of each block pruned.
+    for e in p.header["tensors"].as_array().unwrap() {
+        let name = e["name"].as_str().unwrap();
+        let pruned = e.get("layer").is_some();
+        let linear = LINEAR
+            .iter()
+            .any(|l| name.ends_with(&format!("{l}.weight")));
+        assert_eq!(pruned, linear, "{name}");
+        if !pruned {
+            let want = if e["shape"].as_array().unwrap().len() == 2 {
+                "F16"
+            } else {
+                "F32"
+            };
+            assert_eq!(e["dtype"], want, "{name}");
+        }
+    }
+    // Every kept value is the source's rounded to f16, two a group of 4, the two largest.
+    let stored = stasim::workload::stanm::read_tensors(&out, None).unwrap();
+    for (t, (name, shape)) in shapes.iter().enumerate() {
+        let (_, got_shape, got) = stored.iter().find(|x| &x.0 == name).unwrap();
+        assert_eq!(
+            got_shape.iter().map(|&x| x as u64).collect::<Vec<_>>(),
+            *shape
+        );
+        match got {
+            stasim::workload::stanm::StoredTensor::Pruned { slots, .. } => {
+                let (rows, k) = (shape[0], shape[1]);
+                assert_eq!(slots.len() as u64, rows * k / 4 * 2, "{name}");
+                for (g, pair) in slots.chunks(2).enumerate() {
+                    let (row, g0) = (g as u64 / (k / 4), g as u64 % (k / 4) * 4);
+                    let src: Vec<f32> = (0..4)
+                        .map(|j| tiny_value(t as u64, row * k + g0 + j))
+                        .collect();
+                    let mut order: Vec<usize> = (0..4).collect();
+                    order.sort_by(|&a, &b| src[b].abs().total_cmp(&src[a].abs()).then(a.cmp(&b)));
+                    let mut kept: Vec<usize> = pair.iter().map(|s| s.1 as usize).collect();
+                    kept.sort_unstable();
+                    let mut want: Vec<usize> = order[..2].to_vec();
+                    want.sort_unstable();
+                    assert_eq!(kept, want, "{name} group {g}");
+                    for &(val, off) in pair {
+                        assert_eq!(
+                            val,
+                            half::f16::from_f32(src[off as usize]).to_f32(),
+                            "{name}"
+                        );
+                    }
+                }
+            }
+            stasim::workload::stanm::StoredTensor::Dense(vals) => {
+                let f16 = shape.len() == 2;
+                for (i, &x) in vals.iter().enumerate() {
+                    let s = tiny_value(t as u64, i as u64);
+                    let want = if f16 {
+                        half::f16::from_f32(s).to_f32()
+                    } else {
+                        s
+                    };
+                    assert_eq!(x, want, "{name}[{i}]");
+                }
+            }
+            stasim::workload::stanm::StoredTensor::Other => panic!("{name} not decoded"),
+        }
+    }
+}
+
+#[test]
+fn bad_gguf_inputs_to_prune_are_exit_2_naming_the_file_and_the_problem() {
+    let dir = tmp_dir("gguf", "prune-bad");
+    let (good, _) = tiny_llama(&dir, "good.gguf", false);
+    let bytes = std::fs::read(&good).unwrap();
+    let truncated = dir.join("truncated.gguf");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let no_keys = small_file().write(&dir, "nokeys.gguf");
+    let mut gpt2 = Writer::new();
+    gpt2.kv_str("general.architecture", "gpt2")
+        .kv_u32("gpt2.block_count", 1)
+        .kv_u32("gpt2.embedding_length", 8)
+        .kv_u32("gpt2.feed_forward_length", 8)
+        .kv_u32("gpt2.attention.head_count", 2)
+        .kv_u32("gpt2.context_length", 8)
+        .kv_u32("gpt2.vocab_size", 4)
+        .kv_f32("gpt2.attention.layer_norm_rms_epsilon", 1e-5);
+    let gpt2 = gpt2.write(&dir, "gpt2.gguf");
+    let out = dir.join("out.stanm");
+    for (file, want) in [
+        (&truncated, "truncated.gguf"),
+        (&no_keys, "llama.embedding_length"),
+        (
+            &gpt2,
+            "`gpt2`; stasim prunes the Llama family: llama, mistral, qwen2",
+        ),
+    ] {
+        let (code, _, stderr) = crate::stanm::cli(&[
+            "prune",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(2), "{}: {stderr}", file.display());
+        assert!(stderr.contains(want), "{}: {stderr}", file.display());
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!out.exists(), "nothing is written for bad input");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The real SmolLM2-135M-Instruct (Q4_1).
 
 fn py_script(name: &str) -> PathBuf {

@@ -9,6 +9,7 @@
 //! - `release`: seconds in a release build, minutes in a debug one: run by the release test
 //!   suite only;
 //! - `minilm`: needs MiniLM-L6 fetched by scripts/fetch-minilm.sh;
+//! - `smollm2`: needs the SmolLM2-135M GGUF fetched by scripts/fetch-smollm2.sh;
 //! - `needs=TOOL,...`: needs those programs on PATH;
 //! - `slow`: minutes even in release: run only by scripts/readme-commands.sh (which sets
 //!   `STASIM_README_ALL=1`, fetches MiniLM first and runs this test);
@@ -76,10 +77,17 @@ fn sh_blocks(text: &str) -> Vec<Block> {
     blocks
 }
 
-/// Where scripts/fetch-minilm.sh puts MiniLM-L6: the README's commands name this path.
-fn minilm() -> PathBuf {
+/// Where a fetch script puts a model (under `~/.cache/stasim/`): the README's commands name
+/// this path.
+fn cached(path: &str) -> PathBuf {
     PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-        .join(".cache/stasim/minilm/model.safetensors")
+        .join(".cache/stasim")
+        .join(path)
+}
+
+/// Where scripts/fetch-minilm.sh puts MiniLM-L6.
+fn minilm() -> PathBuf {
+    cached("minilm/model.safetensors")
 }
 
 fn on_path(tool: &str) -> bool {
@@ -88,6 +96,9 @@ fn on_path(tool: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// Where scripts/fetch-smollm2.sh puts the SmolLM2 GGUF.
+const SMOLLM2: &str = "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// Why `b` is not run by this test, or `None` to run it.
 fn reason_to_skip(b: &Block, all: bool) -> Option<String> {
@@ -101,6 +112,10 @@ fn reason_to_skip(b: &Block, all: bool) -> Option<String> {
             "minilm" if !minilm().exists() => Some(format!(
                 "{} not found (run scripts/fetch-minilm.sh)",
                 minilm().display()
+            )),
+            "smollm2" if !cached(SMOLLM2).exists() => Some(format!(
+                "{} not found (run scripts/fetch-smollm2.sh)",
+                cached(SMOLLM2).display()
             )),
             t => t.strip_prefix("needs=").and_then(|tools| {
                 let missing: Vec<&str> = tools.split(',').filter(|t| !on_path(t)).collect();

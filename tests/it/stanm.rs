@@ -523,3 +523,227 @@ fn stored_values_that_are_not_finite_are_refused_on_read() {
     assert!(e.contains("query.weight") && e.contains("NaN"), "{e}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+// ---------------------------------------------------------------------------------------
+// Decoder files (pruned from a GGUF).
+
+/// The tiny Llama of the GGUF tests pruned 2:4 into `dir`.
+fn tiny_decoder(dir: &Path, untied: bool) -> PathBuf {
+    let (src, _) = crate::gguf::tiny_llama(dir, "tiny.gguf", untied);
+    let out = dir.join(if untied { "untied.stanm" } else { "tied.stanm" });
+    stasim::gguf::prune::prune_gguf(
+        &src,
+        &Scheme::Patterns(Patterns::uniform(pat("2:4"))),
+        &out,
+        1,
+    )
+    .unwrap();
+    out
+}
+
+/// The timing reader and the tensor reader both refuse `path` with `want`.
+fn refused_by_both(path: &Path, want: &str) {
+    let e = load_model(path, None).unwrap_err();
+    assert!(e.contains(want), "load_model: {e}");
+    let e = read_tensors(path, None).unwrap_err();
+    assert!(e.contains(want), "read_tensors: {e}");
+}
+
+#[test]
+fn a_decoder_header_is_checked_for_its_seven_linears_and_its_tables() {
+    let dir = tmp_dir("stanm", "decoder-header");
+    let (d, h, hkv, dh, f, layers, _) = crate::gguf::TINY;
+    let tied = tiny_decoder(&dir, false);
+    let untied = tiny_decoder(&dir, true);
+    // Both read back as decoders of the GGUF's shape.
+    for path in [&tied, &untied] {
+        let (m, per_layer) = load_model(path, None).unwrap();
+        let dec = m.decoder.as_ref().unwrap();
+        assert_eq!((m.hidden, m.heads, m.ffn, m.layers), (d, h, f, layers));
+        assert_eq!((dec.kv_heads, dec.head_dim), (hkv, dh));
+        assert!(m.causal);
+        assert_eq!(
+            per_layer,
+            vec![Patterns::uniform(pat("2:4")); layers as usize]
+        );
+    }
+    let good = split(&std::fs::read(&tied).unwrap());
+    let bad = dir.join("bad.stanm");
+    // A block without its K projection.
+    let mut p = good.clone();
+    let k1 = index_of(&p.header, "blk.1.attn_k.weight");
+    assert!(remove_tensor(&mut p, k1));
+    write_new(&bad, &join(&p));
+    refused_by_both(&bad, "layer 1 has no `attn_k.weight`");
+    // Key/value heads that do not divide the heads.
+    with_header(&good, &bad, |h| {
+        h["config"]["decoder"]["kv_heads"] = json!(3)
+    });
+    refused_by_both(&bad, "kv_heads = 3 does not divide config.heads = 2");
+    // A head size other than the K projection's rows give.
+    with_header(&good, &bad, |h| {
+        h["config"]["decoder"]["head_dim"] = json!(2)
+    });
+    refused_by_both(&bad, "needs [4, 8]");
+    // An untied lm_head that is not there, and one that is there but should not be.
+    with_header(&good, &bad, |h| {
+        h["config"]["decoder"]["tied_embeddings"] = json!(false)
+    });
+    refused_by_both(&bad, "the decoder has no `output.weight`");
+    let good_untied = split(&std::fs::read(&untied).unwrap());
+    with_header(&good_untied, &bad, |h| {
+        h["config"]["decoder"]["tied_embeddings"] = json!(true)
+    });
+    refused_by_both(&bad, "`output.weight` is present");
+    // A vocabulary the embedding does not have.
+    with_header(&good, &bad, |h| h["config"]["decoder"]["vocab"] = json!(17));
+    refused_by_both(
+        &bad,
+        "`token_embd.weight` is F16 [16, 8]; the decoder needs",
+    );
+    // An encoder's names in a decoder's file, and a decoder's names without its config.
+    with_header(&good, &bad, |h| {
+        h["config"].as_object_mut().unwrap().remove("decoder");
+    });
+    refused_by_both(&bad, "not a linear weight of that layer (`encoder.layer.0.");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_real_smollm2_gguf_prunes_to_2_of_4_with_the_published_counts_and_its_values() {
+    let Some(gguf) = crate::support::smollm2_path() else {
+        return;
+    };
+    let Some(path) = crate::support::smollm2_2of4() else {
+        return;
+    };
+    // The published shape (HuggingFaceTB/SmolLM2-135M-Instruct config.json).
+    let (d, h, hkv, dh, f, layers, vocab) = (576u64, 9u64, 3u64, 64u64, 1536u64, 30u64, 49152u64);
+    let per_layer = d * h * dh + 2 * (d * hkv * dh) + h * dh * d + 3 * d * f;
+    assert_eq!(layers * per_layer, 106_168_320);
+    assert_eq!(vocab * d, 28_311_552);
+    let p = split(&std::fs::read(&path).unwrap());
+    let c = &p.header["config"];
+    assert_eq!(
+        [&c["hidden"], &c["heads"], &c["ffn"], &c["layers"]].map(|x| x.as_u64().unwrap()),
+        [d, h, f, layers]
+    );
+    let dc = &c["decoder"];
+    assert_eq!(
+        [&dc["kv_heads"], &dc["head_dim"], &dc["vocab"]].map(|x| x.as_u64().unwrap()),
+        [hkv, dh, vocab]
+    );
+    assert_eq!(dc["rope_theta"].as_f64(), Some(100_000.0));
+    assert!((dc["rms_eps"].as_f64().unwrap() - 1e-5).abs() < 1e-10);
+    assert_eq!(dc["tied_embeddings"], true);
+    let elems = |e: &Value| -> u64 {
+        e["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .product()
+    };
+    let tensors = p.header["tensors"].as_array().unwrap();
+    let pruned: Vec<&Value> = tensors
+        .iter()
+        .filter(|e| e.get("layer").is_some())
+        .collect();
+    assert_eq!(pruned.len() as u64, 7 * layers);
+    assert_eq!(pruned.iter().map(|e| elems(e)).sum::<u64>(), 106_168_320);
+    for e in &pruned {
+        assert_eq!(e["patterns"], json!(["2:4"]));
+        // Half the weights kept, 2 bytes each.
+        assert_eq!(e["values"][1].as_u64().unwrap(), elems(e) / 2 * 2);
+    }
+    let embd = &tensors[index_of(&p.header, "token_embd.weight")];
+    assert_eq!((elems(embd), &embd["dtype"]), (28_311_552, &json!("F16")));
+    assert!(tensors.iter().all(|e| e["name"] != "output.weight"), "tied");
+    // Every group of 4 keeps 2, the two largest |w|, at the dequantised GGUF values rounded
+    // to f16 (first and last block).
+    let g = stasim::gguf::Gguf::open(&gguf).unwrap();
+    let stored = stasim::workload::stanm::read_tensors_where(&path, None, |n| {
+        n.starts_with("blk.0.") || n.starts_with("blk.29.")
+    })
+    .unwrap();
+    let mut checked = 0;
+    for (name, shape, t) in &stored.tensors {
+        let stasim::workload::stanm::StoredTensor::Pruned { slots, .. } = t else {
+            continue;
+        };
+        let (src_shape, src) = g.tensor_f32(name).unwrap();
+        assert_eq!(&src_shape, shape);
+        let k = shape[1];
+        assert_eq!(slots.len(), shape[0] * k / 2, "{name}");
+        for (gi, pair) in slots.chunks(2).enumerate() {
+            let base = gi / (k / 4) * k + gi % (k / 4) * 4;
+            let group = &src[base..base + 4];
+            let min_kept = pair
+                .iter()
+                .map(|s| group[s.1 as usize].abs())
+                .fold(f32::INFINITY, f32::min);
+            assert_ne!(pair[0].1, pair[1].1, "{name}: two distinct positions");
+            for (j, x) in group.iter().enumerate() {
+                if !pair.iter().any(|s| s.1 as usize == j) {
+                    assert!(
+                        x.abs() <= min_kept,
+                        "{name} group {gi}: a larger |w| dropped"
+                    );
+                }
+            }
+            for &(v, o) in pair {
+                assert_eq!(v, half::f16::from_f32(group[o as usize]).to_f32(), "{name}");
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 14);
+}
+
+#[test]
+fn a_pruned_smollm2_stanm_times_exactly_as_the_preset_with_its_pattern() {
+    let Some(path) = crate::support::smollm2_2of4() else {
+        return;
+    };
+    let t = stasim::topology::load(&stasim::topology::Source::read("sta").unwrap(), &[]).unwrap();
+    // A decode step at context 128 and a short prefill, two layers each.
+    for (context, seq) in [(Some(128), None), (None, Some(16))] {
+        let ck = resolve_workload(
+            &t,
+            &WorkloadArgs {
+                checkpoint: Some(path.clone()),
+                layers: Some(2),
+                context,
+                seq,
+                ..WorkloadArgs::default()
+            },
+        )
+        .unwrap();
+        let preset = resolve_workload(
+            &t,
+            &WorkloadArgs {
+                model: Some("smollm2-135m".into()),
+                pattern: Some("2:4".into()),
+                layers: Some(2),
+                context,
+                seq,
+                ..WorkloadArgs::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(ck.phase, preset.phase);
+        assert_eq!(ck.patterns_of(1), preset.patterns_of(1));
+        let a = stasim::run::simulate(&t, &ck, None, None, None)
+            .unwrap()
+            .report;
+        let b = stasim::run::simulate(&t, &preset, None, None, None)
+            .unwrap()
+            .report;
+        assert_eq!(
+            a.total_cycles, b.total_cycles,
+            "context {context:?} seq {seq:?}"
+        );
+        assert_eq!(a.dram.bytes_read, b.dram.bytes_read);
+        assert_eq!(a.dram.bytes_written, b.dram.bytes_written);
+    }
+}

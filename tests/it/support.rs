@@ -394,3 +394,20 @@ pub fn run_report(
         .unwrap_or_else(|e| panic!("{e}"))
         .report
 }
+
+/// The real SmolLM2 GGUF pruned 2:4 by `stasim prune` (once per test binary, into a temporary
+/// folder), or `None` when the GGUF is not there (the test is skipped and says so).
+pub fn smollm2_2of4() -> Option<PathBuf> {
+    static PRUNED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let src = smollm2_path()?;
+    let path = PRUNED.get_or_init(|| {
+        let out = tmp_dir("smollm2", "2of4").join("smollm2-2of4.stanm");
+        let two_of_four = stasim::workload::Pattern::parse("2:4").unwrap();
+        let scheme = stasim::workload::stanm::Scheme::Patterns(
+            stasim::workload::Patterns::uniform(two_of_four),
+        );
+        stasim::gguf::prune::prune_gguf(&src, &scheme, &out, 1).unwrap();
+        out
+    });
+    Some(path.clone())
+}
