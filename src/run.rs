@@ -196,7 +196,10 @@ pub fn functional_generation(
         let gpt2 = crate::model::gpt2::as_decoder(&w.model).is_some();
         let (msg, hint) = if gpt2 {
             (
-                format!("--functional runs `{}`'s prefill only, not its decode steps", w.model.name),
+                format!(
+                    "--functional runs `{}`'s prefill only, not its decode steps",
+                    w.model.name
+                ),
                 "drop --functional for a timing generation, or --generate for a functional prefill",
             )
         } else {

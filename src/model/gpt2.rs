@@ -77,7 +77,7 @@ pub fn as_decoder(model: &ModelShape) -> Option<ModelShape> {
 mod tests {
     use super::*;
     use crate::model::decoder::Family;
-    use crate::model::{Home, LinearClass, Role, VectorOp};
+    use crate::model::{Home, Role, VectorOp};
     use crate::workload::{Pattern, Patterns, Phase, preset};
 
     fn gpt2(phase: Phase, batch: u64, layers: u64) -> Workload {
@@ -128,13 +128,7 @@ mod tests {
         );
         // Parameters: 12 x (768 x 2304 + 768 x 768 + 2 x 768 x 3072) = 84,934,656, the
         // published 124 M less the 38.6 M token and 0.8 M position embeddings (and biases).
-        let block: u64 = g
-            .ops
-            .iter()
-            .filter(|o| matches!(o.linear_class(), Some(c) if c != LinearClass::LmHead))
-            .map(|o| o.k * o.cols)
-            .sum();
-        assert_eq!(block, 84_934_656);
+        assert_eq!(g.block_weights(), 84_934_656);
         let head = g.ops.last().unwrap();
         assert_eq!(
             (head.name, head.rows, head.k * head.cols),

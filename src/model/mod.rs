@@ -453,6 +453,16 @@ impl Graph {
         last
     }
 
+    /// Weights of the linear layers of the blocks (every linear op but the lm_head), as
+    /// parameters: what published parameter counts give.
+    pub fn block_weights(&self) -> u64 {
+        self.ops
+            .iter()
+            .filter(|o| matches!(o.linear_class(), Some(c) if c != LinearClass::LmHead))
+            .map(|o| o.k * o.cols)
+            .sum()
+    }
+
     /// The vector ops fused to the matmul at `i`: the run of vector ops after it.
     pub fn chain(&self, i: usize) -> std::ops::Range<usize> {
         let end = (i + 1..self.ops.len())
