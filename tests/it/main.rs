@@ -8,6 +8,7 @@ mod decode;
 mod decode_values;
 mod dram;
 mod energy;
+mod forward;
 mod functional;
 mod fuzz_checkpoints;
 mod gguf;
