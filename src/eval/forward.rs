@@ -15,6 +15,11 @@
 //! logits  = (RMSNorm(x) * g_final) E^T       E: the lm_head (the embedding when tied)
 //! ```
 //!
+//! Perplexity ([`Model::perplexity`]) over a token stream cut into windows of `n` tokens:
+//! each window is a sequence of its own, and every token but a window's first is predicted
+//! from those before it in the window, `ppl = exp(-mean log softmax(logits_{t-1})[token_t])`
+//! (log-softmax in f64).
+//!
 //! The embedding row of each token is the input. Every product `y = x W^T` sums each dot
 //! product in 8 lanes (lane `j` takes the `k` with `k mod 8 = j`, in order) and then adds the
 //! lanes in order: a fixed order of summation, so the same weights and tokens give the same
@@ -218,6 +223,32 @@ impl Model {
         }
         let xn = rms_norm(&x, &self.final_norm, self.eps);
         Ok(self.lm_head.apply(&xn, s))
+    }
+
+    /// Perplexity of `tokens` cut into windows of `window` tokens (a last, shorter window
+    /// counts too if it predicts anything), with the number of tokens predicted.
+    pub fn perplexity(&self, tokens: &[u32], window: usize) -> Result<(f64, usize), String> {
+        if window < 2 {
+            return Err(format!(
+                "a window of {window} tokens predicts nothing: give 2 or more"
+            ));
+        }
+        let v = self.vocab();
+        let (mut nll, mut n) = (0.0f64, 0usize);
+        for w in tokens.chunks(window).filter(|w| w.len() > 1) {
+            let logits = self.logits(w)?;
+            for t in 1..w.len() {
+                let row = &logits[(t - 1) * v..t * v];
+                let max = f64::from(row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)));
+                let sum: f64 = row.iter().map(|&x| (f64::from(x) - max).exp()).sum();
+                nll -= f64::from(row[w[t] as usize]) - max - sum.ln();
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return Err("no token to predict: give at least two".into());
+        }
+        Ok(((nll / n as f64).exp(), n))
     }
 
     /// Rotates the Q and K heads of `qkv` (`s` rows of `(h + 2 hkv) dh`) by position.

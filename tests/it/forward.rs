@@ -105,3 +105,39 @@ fn a_token_outside_the_vocabulary_is_an_error() {
     let err = m.logits(&[1, dec.vocab as u32]).unwrap_err();
     assert!(err.contains("outside the vocabulary"), "{err}");
 }
+
+#[test]
+fn perplexity_is_the_exponential_of_the_mean_negative_log_likelihood_over_windows() {
+    let w = workload(1, 4);
+    let dec = w.model.decoder.as_ref().unwrap();
+    let m = Model::new(
+        &LlamaWeights::seeded(&w, 5).unwrap(),
+        1,
+        w.model.heads as usize,
+        dec.kv_heads as usize,
+        dec.head_dim as usize,
+    )
+    .unwrap();
+    let tokens: Vec<u32> = (0..11).map(|i| (i * 7919 % 49152) as u32).collect();
+    // Windows of 4: [0..4), [4..8), [8..11): 3 + 3 + 2 predictions, each from its window.
+    let (ppl, n) = m.perplexity(&tokens, 4).unwrap();
+    assert_eq!(n, 8);
+    let v = m.vocab();
+    let mut nll = 0.0f64;
+    for win in tokens.chunks(4) {
+        let logits = m.logits(win).unwrap();
+        for t in 1..win.len() {
+            let row: Vec<f64> = logits[(t - 1) * v..t * v]
+                .iter()
+                .map(|&x| f64::from(x))
+                .collect();
+            let lse = row.iter().map(|x| x.exp()).sum::<f64>().ln();
+            nll += lse - row[win[t] as usize];
+        }
+    }
+    // Compared as mean log-likelihoods (seeded weights give very large perplexities).
+    let (got, want) = (ppl.ln(), nll / 8.0);
+    assert!((got / want - 1.0).abs() < 1e-9, "{got} against {want}");
+    assert!(m.perplexity(&tokens, 1).is_err());
+    assert!(m.perplexity(&tokens[..1], 4).is_err());
+}
