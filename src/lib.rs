@@ -39,6 +39,7 @@ pub mod blocks;
 pub mod component;
 pub mod energy;
 pub mod error;
+pub mod eval;
 pub mod functional;
 pub mod generate;
 pub mod gguf;

@@ -28,6 +28,7 @@ mod support;
 mod sweep;
 mod sweep_charts;
 mod sweep_mutation;
+mod tokenizer;
 mod topology;
 mod trace;
 mod workload_defaults;
