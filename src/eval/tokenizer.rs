@@ -244,23 +244,53 @@ impl ByteBpe {
     }
 
     /// The merges of one piece's bytes, by rank; a byte without a token is dropped before
-    /// merging (as Hugging Face's BPE without an unknown token does).
+    /// merging (as Hugging Face's BPE without an unknown token does). The candidate pairs wait
+    /// in a min-heap keyed by (rank, position of the left symbol), so the lowest rank merges
+    /// first and the leftmost on ties, in O(n log n); a popped pair whose symbols changed
+    /// since it was pushed is skipped.
     fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
-        let mut syms: Vec<u32> = piece
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let mut ids: Vec<u32> = piece
             .iter()
             .filter_map(|b| self.byte_ids[*b as usize])
             .collect();
-        loop {
-            let best = syms
-                .windows(2)
-                .enumerate()
-                .filter_map(|(i, w)| self.merges.get(&(w[0], w[1])).map(|&(r, m)| (r, i, m)))
-                .min();
-            let Some((_, i, merged)) = best else { break };
-            syms[i] = merged;
-            syms.remove(i + 1);
+        let n = ids.len();
+        // Doubly linked list of the live symbols (usize::MAX: none).
+        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        let mut next: Vec<usize> = (1..=n)
+            .map(|i| if i < n { i } else { usize::MAX })
+            .collect();
+        let mut alive = vec![true; n];
+        let mut heap = BinaryHeap::new();
+        let push = |heap: &mut BinaryHeap<_>, ids: &[u32], l: usize, r: usize| {
+            if let Some(&(rank, merged)) = self.merges.get(&(ids[l], ids[r])) {
+                heap.push(Reverse((rank, l, merged)));
+            }
+        };
+        for i in 1..n {
+            push(&mut heap, &ids, i - 1, i);
         }
-        out.extend(syms);
+        while let Some(Reverse((rank, l, merged))) = heap.pop() {
+            let r = next[l];
+            if !alive[l] || r == usize::MAX {
+                continue;
+            }
+            if self.merges.get(&(ids[l], ids[r])) != Some(&(rank, merged)) {
+                continue;
+            }
+            ids[l] = merged;
+            alive[r] = false;
+            next[l] = next[r];
+            if next[r] != usize::MAX {
+                prev[next[r]] = l;
+                push(&mut heap, &ids, l, next[r]);
+            }
+            if prev[l] != usize::MAX {
+                push(&mut heap, &ids, prev[l], l);
+            }
+        }
+        out.extend((0..n).filter(|&i| alive[i]).map(|i| ids[i]));
     }
 
     /// The token ids of `text` (no BOS added).

@@ -14,7 +14,8 @@ use crate::support::{SplitMix64, minilm_path, skipped, smollm2_path};
 
 /// Texts both tokenisers are checked on: words, digits, punctuation, contractions, leading
 /// and trailing spaces, newlines and tabs, accents, emoji, CJK, Greek and Cyrillic, odd
-/// whitespace, control characters, code, special-token text, an empty and a 300-letter word.
+/// whitespace, control characters, code, special-token text, an empty and a 300-letter word,
+/// 20,000 spaces (one piece of the byte-level pre-tokeniser) and the README.
 fn texts() -> Vec<String> {
     let mut t: Vec<String> = [
         "The capital of France is",
@@ -38,6 +39,10 @@ fn texts() -> Vec<String> {
     .map(|s| (*s).to_owned())
     .collect();
     t.push("a".repeat(300));
+    t.push(format!("{}x", " ".repeat(20_000)));
+    // A long real text: this repository's README (about 90 kB of prose, tables and code).
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    t.push(std::fs::read_to_string(readme).unwrap());
     t
 }
 
