@@ -686,3 +686,58 @@ fn template(
     }
     Ok((before, after))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tokenizer.json with a ten-entry vocabulary.
+    fn tiny() -> WordPiece {
+        let vocab = [
+            "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "caf", "##e", ".", "the",
+        ];
+        let vocab: serde_json::Map<String, serde_json::Value> = vocab
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ((*t).to_owned(), serde_json::json!(i)))
+            .collect();
+        let j = serde_json::json!({
+            "added_tokens": [{"id": 1, "content": "[CLS]", "special": true},
+                             {"id": 2, "content": "[SEP]", "special": true}],
+            "normalizer": {"type": "BertNormalizer", "lowercase": true},
+            "pre_tokenizer": {"type": "BertPreTokenizer"},
+            "post_processor": {"type": "TemplateProcessing", "single": [
+                {"SpecialToken": {"id": "[CLS]"}}, {"Sequence": {"id": "A"}},
+                {"SpecialToken": {"id": "[SEP]"}}]},
+            "model": {"type": "WordPiece", "unk_token": "[UNK]", "max_input_chars_per_word": 9,
+                      "vocab": vocab},
+        });
+        WordPiece::from_json(Path::new("tiny.json"), &j).unwrap()
+    }
+
+    #[test]
+    fn wordpiece_cuts_longest_first_lowercases_and_strips_accents() {
+        let t = tiny();
+        // un + ##aff + ##able (9 characters, the most allowed); "CAFÉ" -> "cafe" -> caf +
+        // ##e; "." is a word of its own; "thee" -> the + ##e; "xyz" has no cut: [UNK];
+        // "unaffables" (10 characters > 9) is [UNK] without trying.
+        assert_eq!(
+            t.encode("Unaffable\tCAFÉ. thee xyz unaffables"),
+            [1, 3, 4, 5, 6, 7, 8, 9, 7, 0, 0, 2]
+        );
+        assert_eq!(t.encode("[SEP]the"), [1, 2, 9, 2]);
+        assert_eq!(
+            t.decode(&[1, 3, 4, 5, 6, 7, 8, 2]).unwrap(),
+            "unaffable cafe."
+        );
+        assert!(t.decode(&[10]).is_err());
+    }
+
+    #[test]
+    fn a_tokenizer_json_of_another_kind_is_an_input_error() {
+        let j = serde_json::json!({"model": {"type": "BPE"}});
+        let e = WordPiece::from_json(Path::new("bpe.json"), &j).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("BertNormalizer"), "{e}");
+    }
+}
