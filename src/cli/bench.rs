@@ -1,5 +1,7 @@
 //! `stasim bench pipeline --transactions T`: the kernel benchmark of BENCH.md;
-//! `stasim bench replay`: DRAM trace replay, requests per second (`src/replay/bench.rs`).
+//! `stasim bench replay`: DRAM trace replay, requests per second (`src/replay/bench.rs`);
+//! `stasim bench forward`: the f32 forward pass of SmolLM2-135M (`src/eval/forward.rs`),
+//! tokens per second.
 
 use stasim::Error;
 use stasim::bench::{PipelineResult, peak_rss_kib, run_pipeline};
@@ -13,6 +15,23 @@ pub enum Which {
     /// DRAM trace replay: requests/s on the five canonical traces (or `--trace FILE`s);
     /// prints a RESULT line per run and a MEDIAN line per trace.
     Replay(ReplayBenchArgs),
+    /// The fast f32 forward pass (src/eval/forward.rs) of SmolLM2-135M from its GGUF over
+    /// one sequence of seeded tokens; prints a RESULT line per repetition.
+    Forward(ForwardBenchArgs),
+}
+
+/// Arguments of `bench forward`.
+#[derive(clap::Args, Debug)]
+pub struct ForwardBenchArgs {
+    /// SmolLM2-135M's GGUF (default: where scripts/fetch-smollm2.sh puts it).
+    #[arg(long, value_name = "FILE")]
+    pub gguf: Option<std::path::PathBuf>,
+    /// Tokens in the sequence.
+    #[arg(long, default_value_t = 256)]
+    pub tokens: u32,
+    /// Repetitions.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
 }
 
 /// Arguments of `bench replay`.
@@ -60,7 +79,66 @@ pub fn run(w: &Which) -> Result<(), Error> {
     match w {
         Which::Pipeline(a) => pipeline(a),
         Which::Replay(a) => replay(a),
+        Which::Forward(a) => forward(a),
     }
+}
+
+fn forward(a: &ForwardBenchArgs) -> Result<(), Error> {
+    use stasim::functional::llama_weights::LlamaWeights;
+    let path = a.gguf.clone().unwrap_or_else(|| {
+        std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/stasim/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    });
+    let arg = |m: String| {
+        super::arg_error(
+            m,
+            "--gguf",
+            "run scripts/fetch-smollm2.sh, or give --gguf FILE",
+        )
+    };
+    if !(1..=8192).contains(&a.tokens) {
+        return Err(super::arg_error(
+            format!("--tokens {}: give 1 to 8192", a.tokens),
+            "--tokens",
+            "e.g. --tokens 256",
+        ));
+    }
+    let topo = stasim::topology::load(&Source::read("sta")?, &[])?;
+    let args = stasim::run::WorkloadArgs {
+        model: Some("smollm2-135m".into()),
+        pattern: Some("dense".into()),
+        ..stasim::run::WorkloadArgs::default()
+    };
+    let w = stasim::run::resolve_workload(&topo, &args)?;
+    let weights = LlamaWeights::from_gguf(&path, &w).map_err(arg)?;
+    let dec = w.model.decoder.as_ref().map_or(1, |d| d.kv_heads) as usize;
+    let head_dim = (w.model.hidden / w.model.heads) as usize;
+    let model = stasim::eval::forward::Model::new(
+        &weights,
+        w.layers as usize,
+        w.model.heads as usize,
+        dec,
+        head_dim,
+    )
+    .map_err(arg)?;
+    drop(weights);
+    let v = model.vocab() as u64;
+    let mut rng = stasim::rng::SplitMix64::new(1);
+    let tokens: Vec<u32> = (0..a.tokens).map(|_| (rng.next_u64() % v) as u32).collect();
+    for _ in 0..a.repeat.max(1) {
+        let t0 = std::time::Instant::now();
+        model.logits(&tokens).map_err(arg)?;
+        let s = t0.elapsed().as_secs_f64();
+        outln!(
+            "RESULT bench=forward model=smollm2-135m tokens={} wall_s={s:.3} tokens_per_s={:.0}",
+            a.tokens,
+            f64::from(a.tokens) / s
+        );
+    }
+    if let Some(kib) = peak_rss_kib() {
+        outln!("peak_rss_mib={:.1}", kib as f64 / 1024.0);
+    }
+    Ok(())
 }
 
 fn replay(a: &ReplayBenchArgs) -> Result<(), Error> {

@@ -259,9 +259,16 @@ impl LlamaWeights {
             embedding: linear_from_dense(&table, v, d, Pattern::DENSE, vec![0.0; v])?,
             lm_head,
             eps: dec.norm_eps,
-            rope_theta: dec.rope_theta,
+            rope_theta: rope_theta(dec)?,
         })
     }
+}
+
+/// The rotary base of decoder shape `dec` (a GPT-2 shape, with learned positions, has none).
+fn rope_theta(dec: &Decoder) -> Result<f64, String> {
+    dec.rope_theta().ok_or_else(|| {
+        "functional decoder runs need rotary positions (a Llama-family model)".to_string()
+    })
 }
 
 impl LlamaWeights {
@@ -302,11 +309,12 @@ impl LlamaWeights {
             )));
         }
         // The data plane takes eps and theta from the workload's decoder shape.
+        let theta = rope_theta(dec).map_err(named)?;
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs();
-        if !close(hp.rms_eps, dec.norm_eps) || !close(hp.rope_freq_base, dec.rope_theta) {
+        if !close(hp.rms_eps, dec.norm_eps) || !close(hp.rope_freq_base, theta) {
             return Err(named(format!(
                 "the file's RMSNorm eps {} and rotary base {} are not the workload's {} and {}",
-                hp.rms_eps, hp.rope_freq_base, dec.norm_eps, dec.rope_theta
+                hp.rms_eps, hp.rope_freq_base, dec.norm_eps, theta
             )));
         }
         if hp.rope_dims != hp.head_dim {
@@ -535,7 +543,7 @@ impl LlamaWeights {
             embedding,
             lm_head,
             eps: dec.norm_eps,
-            rope_theta: dec.rope_theta,
+            rope_theta: rope_theta(dec).map_err(named)?,
         };
         weights.check(w).map_err(named)?;
         Ok(weights)

@@ -130,14 +130,19 @@ impl Linear {
 
     /// `W` expanded to dense `out x k`, in f64 (for the reference).
     pub fn dense_f64(&self) -> Vec<f64> {
+        self.dense()
+    }
+
+    /// `W` expanded to dense row-major `out x k` in `T` (f32 or f64: exact either way).
+    pub fn dense<T: From<f32> + Default + Copy + std::ops::AddAssign>(&self) -> Vec<T> {
         let (n, m) = self.nm();
         let groups = self.k.div_ceil(m);
-        let mut w = vec![0.0f64; self.out * self.k];
+        let mut w = vec![T::default(); self.out * self.k];
         for (i, &(v, o)) in self.slots.iter().enumerate() {
             let (col, g) = (i / (groups * n), i / n % groups);
             let idx = g * m + o as usize;
             if idx < self.k {
-                w[col * self.k + idx] += f64::from(v);
+                w[col * self.k + idx] += T::from(v);
             }
         }
         w

@@ -94,11 +94,13 @@ impl Wiring {
                 Phase::Decode { context } => Some(context),
                 Phase::Prefill => None,
             },
-            rope: dec.map(|d| Rope {
-                heads: w.model.heads as usize,
-                kv_heads: d.kv_heads as usize,
-                head_dim: d.head_dim as usize,
-                theta: d.rope_theta,
+            rope: dec.and_then(|d| {
+                Some(Rope {
+                    heads: w.model.heads as usize,
+                    kv_heads: d.kv_heads as usize,
+                    head_dim: d.head_dim as usize,
+                    theta: d.rope_theta()?,
+                })
             }),
             eps: dec.map_or(super::LN_EPS, |d| d.norm_eps),
             appends,

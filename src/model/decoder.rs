@@ -65,7 +65,7 @@
 //! once: the cache append).
 
 use super::{Attention, Graph, Home, LinearClass, Op, OpKind, Role, Tensor, VectorOp, View};
-use crate::workload::{Decoder, Pattern, Phase, Workload};
+use crate::workload::{Decoder, Pattern, Phase, Positions, Workload};
 
 /// A decoder family's FFN.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -112,13 +112,12 @@ impl Family {
         ffn: Ffn::Gelu,
     };
 
-    /// The family of decoder shape `dec`: GPT-2's has no rotary base (`rope_theta` 0, see
-    /// [`super::gpt2::decoder`]; a `config.json`'s must be positive), every other is Llama's.
+    /// The family of decoder shape `dec`: GPT-2's has learned positions (see
+    /// [`super::gpt2::decoder`]), every other is Llama's.
     pub fn of(dec: &Decoder) -> Family {
-        if dec.rope_theta > 0.0 {
-            Family::LLAMA
-        } else {
-            Family::GPT2
+        match dec.positions {
+            Positions::Rotary { .. } => Family::LLAMA,
+            Positions::Learned => Family::GPT2,
         }
     }
 

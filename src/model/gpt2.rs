@@ -34,7 +34,7 @@
 //! GPT-2's vocabulary and positions (every released GPT-2 size has these).
 
 use super::Graph;
-use crate::workload::{Decoder, ModelShape, Workload};
+use crate::workload::{Decoder, ModelShape, Positions, Workload};
 
 /// GPT-2's vocabulary (`vocab_size`): the tied lm_head's output columns.
 pub const VOCAB: u64 = 50257;
@@ -49,7 +49,7 @@ pub fn lower(w: &Workload) -> Graph {
 }
 
 /// GPT-2's decoder shape for a model of `heads` heads of hidden `hidden`: multi-head
-/// attention (`kv_heads = heads`), no rotary (`rope_theta` 0: the mark of
+/// attention (`kv_heads = heads`), learned positions (no rotary: the mark of
 /// [`super::decoder::Family::GPT2`]), a tied lm_head, biased Q, K, V.
 pub fn decoder(hidden: u64, heads: u64) -> Decoder {
     Decoder {
@@ -58,7 +58,7 @@ pub fn decoder(hidden: u64, heads: u64) -> Decoder {
         vocab: VOCAB,
         tied_embeddings: true,
         qkv_bias: true,
-        rope_theta: 0.0,
+        positions: Positions::Learned,
         norm_eps: LN_EPS,
         max_context: MAX_POSITIONS,
     }

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{Decoder, MAX_DIM, ModelShape};
+use super::{Decoder, MAX_DIM, ModelShape, Positions};
 use crate::topology::{InputError, Origin};
 
 /// Architectures lowered as Llama-family decoders.
@@ -220,7 +220,9 @@ pub fn parse(text: &str, path: &str) -> Result<ModelShape, InputError> {
                 vocab: c.count("vocab_size", None)?,
                 tied_embeddings: c.flag("tie_word_embeddings", false)?,
                 qkv_bias: arch == "Qwen2ForCausalLM" || c.flag("attention_bias", false)?,
-                rope_theta: c.float("rope_theta", 10000.0)?,
+                positions: Positions::Rotary {
+                    theta: c.float("rope_theta", 10000.0)?,
+                },
                 norm_eps: c.float("rms_norm_eps", 1e-6)?,
                 max_context: c.count("max_position_embeddings", Some(2048))?,
             }),

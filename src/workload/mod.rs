@@ -39,8 +39,22 @@ pub struct ModelShape {
     pub decoder: Option<Decoder>,
 }
 
+/// How a decoder tells its model where each token sits.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Positions {
+    /// Rotary embeddings of Q and K with base `theta` (`rope_theta`): the Llama family.
+    Rotary {
+        /// The rotary base.
+        theta: f64,
+    },
+    /// A learned table of `max_context` positions added to the embedding: GPT-2.
+    Learned,
+}
+
 /// The shape of a decoder beyond [`ModelShape`]'s (Hugging Face names in brackets): a
-/// Llama-family one, or GPT-2's (`rope_theta` 0, see [`crate::model::decoder::Family`]).
+/// Llama-family one (rotary positions), or GPT-2's (learned positions; see
+/// [`crate::model::decoder::Family`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Decoder {
     /// Key/value heads `hkv` (`num_key_value_heads`; a divisor of the heads).
@@ -53,12 +67,22 @@ pub struct Decoder {
     pub tied_embeddings: bool,
     /// Q, K and V projections have a bias (Qwen2).
     pub qkv_bias: bool,
-    /// Rotary base `theta` (`rope_theta`).
-    pub rope_theta: f64,
+    /// Rotary (with its base `rope_theta`) or learned positions.
+    pub positions: Positions,
     /// RMSNorm epsilon (`rms_norm_eps`).
     pub norm_eps: f64,
     /// Longest context the model was trained for (`max_position_embeddings`).
     pub max_context: u64,
+}
+
+impl Decoder {
+    /// The rotary base, for rotary positions.
+    pub fn rope_theta(&self) -> Option<f64> {
+        match self.positions {
+            Positions::Rotary { theta } => Some(theta),
+            Positions::Learned => None,
+        }
+    }
 }
 
 /// A Llama-family preset: `(name, d, h, hkv, f, layers, vocab, tied, qkv bias, theta, max
@@ -190,7 +214,7 @@ pub fn preset(name: &str) -> Option<ModelShape> {
                         vocab,
                         tied_embeddings: tied,
                         qkv_bias: bias,
-                        rope_theta: theta,
+                        positions: Positions::Rotary { theta },
                         norm_eps: if name.starts_with("qwen") { 1e-6 } else { 1e-5 },
                         max_context,
                     }),

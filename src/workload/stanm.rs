@@ -947,7 +947,9 @@ pub fn load_model(
         vocab: d.vocab,
         tied_embeddings: d.tied_embeddings,
         qkv_bias: d.qkv_bias,
-        rope_theta: d.rope_theta,
+        positions: super::Positions::Rotary {
+            theta: d.rope_theta,
+        },
         norm_eps: d.rms_eps,
         max_context: d.max_context,
     });

@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 
 use stasim::eval::tokenizer::{ByteBpe, WordPiece, byte_to_char};
 
-use crate::support::{SplitMix64, minilm_path, skipped, smollm2_path};
+use crate::stanm::cli as stasim;
+use crate::support::{SplitMix64, minilm_path, python_with, skipped, smollm2_path};
 
 /// Texts both tokenisers are checked on: words, digits, punctuation, contractions, leading
 /// and trailing spaces, newlines and tabs, accents, emoji, CJK, Greek and Cyrillic, odd
@@ -44,24 +45,6 @@ fn texts() -> Vec<String> {
     let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
     t.push(std::fs::read_to_string(readme).unwrap());
     t
-}
-
-/// `$STASIM_PYTHON` (else `python3`) if it imports `modules`; else says the test is skipped.
-fn python_with(modules: &str) -> Option<String> {
-    let py = std::env::var("STASIM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", &format!("import {modules}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        Some(py)
-    } else {
-        skipped(&format!(
-            "{py} with {modules} is not available (CI installs them: python3 -m pip install \
-             tokenizers gguf)"
-        ));
-        None
-    }
 }
 
 /// The reference's ids and decoded texts of `texts`.
@@ -126,7 +109,7 @@ fn minilm_tokenizer() -> Option<PathBuf> {
 #[test]
 fn smollm2_ids_match_hugging_face_tokenizers() {
     let Some(gguf) = smollm2_path() else { return };
-    let Some(py) = python_with("tokenizers, gguf") else {
+    let Some(py) = python_with("tokenizers, gguf", "tokenizers and gguf", "tokenizers gguf") else {
         return;
     };
     let bpe = ByteBpe::from_gguf_file(&gguf).unwrap();
@@ -154,7 +137,7 @@ fn minilm_ids_match_hugging_face_tokenizers() {
     let Some(path) = minilm_tokenizer() else {
         return;
     };
-    let Some(py) = python_with("tokenizers") else {
+    let Some(py) = python_with("tokenizers", "tokenizers", "tokenizers") else {
         return;
     };
     let wp = WordPiece::from_file(&path).unwrap();
@@ -237,18 +220,6 @@ fn the_byte_table_is_gpt2s() {
     all.sort_unstable();
     all.dedup();
     assert_eq!(all.len(), 256);
-}
-
-fn stasim(args: &[&str]) -> (Option<i32>, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_stasim"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 #[test]

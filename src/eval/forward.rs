@@ -1,0 +1,278 @@
+//! A fast f32 forward pass of a Llama-family decoder over whole token sequences, for
+//! calibration and evaluation (the simulator's own functional reference is f64 and walks
+//! the IR op by op; this one is the model's arithmetic written out, with the weights dense).
+//!
+//! Per layer, with `x` the residual stream `[s x d]` of a sequence of `s` tokens:
+//!
+//! ```text
+//! xn      = RMSNorm(x) * g_attn              RMSNorm(x) = x / sqrt(mean(x^2) + eps), by row
+//! [Q K V] = xn Wqkv^T + b                    h query heads, hkv key/value heads of dh
+//! Q, K    rotated: pair (i, i + dh/2) of a head at position p by p * theta^(-2i / dh)
+//! ctx_j   = softmax(Q_j K_g^T / sqrt(dh), causal) V_g     g = j / (h / hkv)
+//! x       = x + ctx Wo^T
+//! hn      = RMSNorm(x) * g_ffn
+//! x       = x + (SiLU(hn Wgate^T) * (hn Wup^T)) Wdown^T
+//! logits  = (RMSNorm(x) * g_final) E^T       E: the lm_head (the embedding when tied)
+//! ```
+//!
+//! The embedding row of each token is the input. Every product `y = x W^T` sums each dot
+//! product in 8 lanes (lane `j` takes the `k` with `k mod 8 = j`, in order) and then adds the
+//! lanes in order: a fixed order of summation, so the same weights and tokens give the same
+//! bits on every machine (the compiler may vectorise the lanes, never reorder them). Rows of
+//! the product are split between two threads, each computing whole rows the same way, 16
+//! rows at a time against each weight row (a weight row is read once per 16 tokens).
+
+use super::super::functional::llama_weights::LlamaWeights;
+use super::super::functional::weights::Linear;
+
+/// A dense linear `y = x W^T + b`, `W` row-major `[out x k]`.
+struct Dense {
+    out: usize,
+    k: usize,
+    w: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Dense {
+    fn of(l: &Linear) -> Dense {
+        Dense {
+            out: l.out,
+            k: l.k,
+            w: l.dense(),
+            bias: l.bias.clone(),
+        }
+    }
+
+    /// `x W^T + b` for `x` of `rows x k`.
+    fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        let mut y = vec![0.0f32; rows * self.out];
+        let half = rows.div_ceil(2) * self.out;
+        let (a, b) = y.split_at_mut(half.min(rows * self.out));
+        // Blocks of rows go over `W` once a block, so each weight row is read from memory
+        // once per `ROWS` rows of `x` (the pass is bound by weight bytes otherwise).
+        const ROWS: usize = 16;
+        let run = |ys: &mut [f32], row0: usize| {
+            for (b, yb) in ys.chunks_mut(ROWS * self.out).enumerate() {
+                let first = row0 + b * ROWS;
+                let n = yb.len() / self.out;
+                for j in 0..self.out {
+                    let wj = &self.w[j * self.k..(j + 1) * self.k];
+                    for r in 0..n {
+                        let xr = &x[(first + r) * self.k..(first + r + 1) * self.k];
+                        yb[r * self.out + j] = dot(xr, wj) + self.bias[j];
+                    }
+                }
+            }
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| run(a, 0));
+            run(b, rows.div_ceil(2));
+        });
+        y
+    }
+}
+
+/// `sum a_i b_i` in 8 lanes, then the lanes in order.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for j in 0..8 {
+            lanes[j] += x[j] * y[j];
+        }
+    }
+    for (j, (x, y)) in ra.iter().zip(rb).enumerate() {
+        lanes[j] += x * y;
+    }
+    lanes.iter().sum()
+}
+
+/// `x / sqrt(mean(x^2) + eps) * g`, row by row.
+fn rms_norm(x: &[f32], g: &[f32], eps: f32) -> Vec<f32> {
+    let d = g.len();
+    let mut y = x.to_vec();
+    for row in y.chunks_mut(d) {
+        let ms = dot(row, row) / d as f32;
+        let inv = 1.0 / (ms + eps).sqrt();
+        for (v, s) in row.iter_mut().zip(g) {
+            *v *= inv * s;
+        }
+    }
+    y
+}
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    qkv: Dense,
+    o_proj: Dense,
+    ffn_norm: Vec<f32>,
+    gate: Dense,
+    up: Dense,
+    down: Dense,
+}
+
+/// A Llama-family decoder with dense f32 weights.
+pub struct Model {
+    layers: Vec<Layer>,
+    final_norm: Vec<f32>,
+    embedding: Vec<f32>,
+    lm_head: Dense,
+    d: usize,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    eps: f32,
+    theta: f64,
+}
+
+impl Model {
+    /// The model of `w` (its first `layers` layers) with `heads` query heads and `kv_heads`
+    /// key/value heads of `head_dim`.
+    pub fn new(
+        w: &LlamaWeights,
+        layers: usize,
+        heads: usize,
+        kv_heads: usize,
+        head_dim: usize,
+    ) -> Result<Model, String> {
+        let d = w.embedding.k;
+        if heads == 0
+            || kv_heads == 0
+            || !heads.is_multiple_of(kv_heads)
+            || !head_dim.is_multiple_of(2)
+        {
+            return Err(format!(
+                "{heads} query heads over {kv_heads} key/value heads of {head_dim}: the heads must divide and the head size be even"
+            ));
+        }
+        if layers > w.layers.len() {
+            return Err(format!(
+                "{layers} layers asked, the weights have {}",
+                w.layers.len()
+            ));
+        }
+        let layers = w.layers[..layers]
+            .iter()
+            .map(|l| Layer {
+                attn_norm: l.attn_norm.clone(),
+                qkv: Dense::of(&l.qkv),
+                o_proj: Dense::of(&l.o_proj),
+                ffn_norm: l.ffn_norm.clone(),
+                gate: Dense::of(&l.gate),
+                up: Dense::of(&l.up),
+                down: Dense::of(&l.down),
+            })
+            .collect();
+        let embedding = Dense::of(&w.embedding);
+        let lm_head = w.lm_head.as_ref().map(Dense::of);
+        Ok(Model {
+            layers,
+            final_norm: w.final_norm.clone(),
+            embedding: embedding.w.clone(),
+            lm_head: lm_head.unwrap_or(embedding),
+            d,
+            heads,
+            kv_heads,
+            head_dim,
+            eps: w.eps as f32,
+            theta: w.rope_theta,
+        })
+    }
+
+    /// Vocabulary size.
+    pub fn vocab(&self) -> usize {
+        self.lm_head.out
+    }
+
+    /// The logits `[s x V]` of every position of `tokens` (each sees itself and those before).
+    pub fn logits(&self, tokens: &[u32]) -> Result<Vec<f32>, String> {
+        let (d, s) = (self.d, tokens.len());
+        let mut x = Vec::with_capacity(s * d);
+        for &t in tokens {
+            let t = t as usize;
+            if t >= self.vocab() {
+                return Err(format!(
+                    "token {t} is outside the vocabulary of {}",
+                    self.vocab()
+                ));
+            }
+            x.extend_from_slice(&self.embedding[t * d..(t + 1) * d]);
+        }
+        for l in &self.layers {
+            let xn = rms_norm(&x, &l.attn_norm, self.eps);
+            let mut qkv = l.qkv.apply(&xn, s);
+            self.rotate(&mut qkv, s);
+            let ctx = self.attention(&qkv, s);
+            let proj = l.o_proj.apply(&ctx, s);
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+            let hn = rms_norm(&x, &l.ffn_norm, self.eps);
+            let (g, u) = (l.gate.apply(&hn, s), l.up.apply(&hn, s));
+            let act: Vec<f32> = g
+                .iter()
+                .zip(&u)
+                .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
+                .collect();
+            let down = l.down.apply(&act, s);
+            x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
+        }
+        let xn = rms_norm(&x, &self.final_norm, self.eps);
+        Ok(self.lm_head.apply(&xn, s))
+    }
+
+    /// Rotates the Q and K heads of `qkv` (`s` rows of `(h + 2 hkv) dh`) by position.
+    fn rotate(&self, qkv: &mut [f32], s: usize) {
+        let (dh, half) = (self.head_dim, self.head_dim / 2);
+        let width = (self.heads + 2 * self.kv_heads) * dh;
+        let rotated = self.heads + self.kv_heads;
+        let freqs: Vec<f64> = (0..half)
+            .map(|i| self.theta.powf(-2.0 * i as f64 / dh as f64))
+            .collect();
+        for p in 0..s {
+            let row = &mut qkv[p * width..(p + 1) * width];
+            for head in row[..rotated * dh].chunks_mut(dh) {
+                for (i, f) in freqs.iter().enumerate() {
+                    let (sin, cos) = (p as f64 * f).sin_cos();
+                    let (a, b) = (head[i], head[i + half]);
+                    head[i] = a * cos as f32 - b * sin as f32;
+                    head[i + half] = a * sin as f32 + b * cos as f32;
+                }
+            }
+        }
+    }
+
+    /// Causal grouped-query attention: the context `[s x h dh]`.
+    fn attention(&self, qkv: &[f32], s: usize) -> Vec<f32> {
+        let (h, hkv, dh) = (self.heads, self.kv_heads, self.head_dim);
+        let width = (h + 2 * hkv) * dh;
+        let group = h / hkv;
+        let scale = 1.0 / (dh as f32).sqrt();
+        let mut ctx = vec![0.0f32; s * h * dh];
+        let mut p = vec![0.0f32; s];
+        for j in 0..h {
+            let g = j / group;
+            let (k0, v0) = ((h + g) * dh, (h + hkv + g) * dh);
+            for t in 0..s {
+                let q = &qkv[t * width + j * dh..t * width + (j + 1) * dh];
+                let mut max = f32::NEG_INFINITY;
+                for (u, pu) in p[..=t].iter_mut().enumerate() {
+                    *pu = dot(q, &qkv[u * width + k0..u * width + k0 + dh]) * scale;
+                    max = max.max(*pu);
+                }
+                let mut sum = 0.0f32;
+                for pu in &mut p[..=t] {
+                    *pu = (*pu - max).exp();
+                    sum += *pu;
+                }
+                let out = &mut ctx[t * h * dh + j * dh..t * h * dh + (j + 1) * dh];
+                for (u, pu) in p[..=t].iter().enumerate() {
+                    let v = &qkv[u * width + v0..u * width + v0 + dh];
+                    for (o, vv) in out.iter_mut().zip(v) {
+                        *o += pu / sum * vv;
+                    }
+                }
+            }
+        }
+        ctx
+    }
+}

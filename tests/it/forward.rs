@@ -1,0 +1,107 @@
+//! The fast f32 forward pass (`src/eval/forward.rs`) against the simulator's f64 reference
+//! (`stasim::functional::generate`, itself checked against numpy on the real SmolLM2): the
+//! last position's logits and the greedy tokens.
+
+use stasim::eval::forward::Model;
+use stasim::functional::generate;
+use stasim::functional::llama_weights::LlamaWeights;
+use stasim::functional::weights::ModelWeights;
+use stasim::run::{WorkloadArgs, resolve_workload};
+use stasim::topology::{self, Source};
+use stasim::workload::Workload;
+
+fn workload(layers: i64, seq: usize) -> Workload {
+    let t = topology::load(&Source::read("sta").unwrap(), &[]).unwrap();
+    let args = WorkloadArgs {
+        model: Some("smollm2-135m".into()),
+        layers: Some(layers),
+        seq: Some(seq as i64),
+        pattern: Some("dense".into()),
+        ..WorkloadArgs::default()
+    };
+    resolve_workload(&t, &args).unwrap()
+}
+
+/// The f32 pass's greedy continuation of `prompt` by `n` tokens (each step recomputes the
+/// whole sequence) and its logits at the prompt's last position.
+fn fast_greedy(m: &Model, prompt: &[u32], n: usize) -> (Vec<u32>, Vec<f32>) {
+    let mut seq = prompt.to_vec();
+    let v = m.vocab();
+    let mut first = Vec::new();
+    for step in 0..n {
+        let logits = m.logits(&seq).unwrap();
+        let last = &logits[(seq.len() - 1) * v..];
+        if step == 0 {
+            first = last.to_vec();
+        }
+        // Argmax, ties to the lower id (as the reference).
+        let best = (0..v).fold(0, |b, i| if last[i] > last[b] { i } else { b });
+        seq.push(best as u32);
+    }
+    (seq[prompt.len()..].to_vec(), first)
+}
+
+/// Max |f32 - f64| over max |f64|.
+fn rel_diff(fast: &[f32], reference: &[f64]) -> f64 {
+    assert_eq!(fast.len(), reference.len());
+    let max = reference.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let diff = fast
+        .iter()
+        .zip(reference)
+        .fold(0.0f64, |m, (a, b)| m.max((f64::from(*a) - b).abs()));
+    diff / max
+}
+
+fn check(w: &Workload, weights: LlamaWeights, prompt: &[u32], n: usize) {
+    let dec = w.model.decoder.as_ref().unwrap();
+    let fast = Model::new(
+        &weights,
+        w.layers as usize,
+        w.model.heads as usize,
+        dec.kv_heads as usize,
+        dec.head_dim as usize,
+    )
+    .unwrap();
+    let (tokens, logits) = fast_greedy(&fast, prompt, n);
+    let reference = generate(w, &ModelWeights::decoder(weights), &[prompt.to_vec()], n).unwrap();
+    let rel = rel_diff(&logits, &reference.prefill_logits[0]);
+    eprintln!("f32 forward: last-position logits max rel. difference {rel:e}, tokens {tokens:?}");
+    assert!(rel < 1e-4, "logits differ by {rel:e} of the largest");
+    assert_eq!(tokens, reference.tokens[0]);
+    // Deterministic: the same bits again.
+    assert_eq!(fast.logits(prompt).unwrap(), fast.logits(prompt).unwrap());
+}
+
+#[test]
+fn the_f32_forward_pass_matches_the_f64_reference_on_seeded_weights() {
+    let prompt = [17, 4000, 9, 31000, 2, 77, 5];
+    let w = workload(2, prompt.len());
+    check(&w, LlamaWeights::seeded(&w, 3).unwrap(), &prompt, 6);
+}
+
+#[test]
+fn the_f32_forward_pass_of_the_real_smollm2_matches_the_f64_reference() {
+    let Some(path) = crate::support::smollm2_path() else {
+        return;
+    };
+    // "The capital of France is".
+    let prompt = [504, 3575, 282, 4649, 314];
+    let w = workload(30, prompt.len());
+    check(&w, LlamaWeights::from_gguf(&path, &w).unwrap(), &prompt, 8);
+}
+
+#[test]
+fn a_token_outside_the_vocabulary_is_an_error() {
+    let w = workload(1, 2);
+    let dec = w.model.decoder.as_ref().unwrap();
+    let m = Model::new(
+        &LlamaWeights::seeded(&w, 1).unwrap(),
+        1,
+        w.model.heads as usize,
+        dec.kv_heads as usize,
+        dec.head_dim as usize,
+    )
+    .unwrap();
+    let err = m.logits(&[1, dec.vocab as u32]).unwrap_err();
+    assert!(err.contains("outside the vocabulary"), "{err}");
+}
