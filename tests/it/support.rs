@@ -312,17 +312,23 @@ pub fn smollm2_path() -> Option<PathBuf> {
 /// The Python interpreter (`$STASIM_PYTHON`, else `python3`) if it imports numpy and gguf;
 /// else says the test is skipped.
 pub fn python_with_gguf() -> Option<String> {
+    python_with("numpy, gguf", "numpy and gguf", "numpy gguf")
+}
+
+/// The Python interpreter (`$STASIM_PYTHON`, else `python3`) if it runs `import MODULES`;
+/// else says the test is skipped: "PY with WHAT is not available (CI installs them: python3
+/// -m pip install PIP)".
+pub fn python_with(modules: &str, what: &str, pip: &str) -> Option<String> {
     let py = std::env::var("STASIM_PYTHON").unwrap_or_else(|_| "python3".into());
     let ok = std::process::Command::new(&py)
-        .args(["-c", "import numpy, gguf"])
+        .args(["-c", &format!("import {modules}")])
         .output()
         .is_ok_and(|o| o.status.success());
     if ok {
         Some(py)
     } else {
         skipped(&format!(
-            "{py} with numpy and gguf is not available (CI installs them: python3 -m pip \
-             install numpy gguf)"
+            "{py} with {what} is not available (CI installs them: python3 -m pip install {pip})"
         ));
         None
     }
