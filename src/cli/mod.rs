@@ -22,6 +22,7 @@ mod bench;
 mod check;
 mod completions;
 mod dram;
+mod eval;
 mod graph;
 mod models;
 mod prune;
@@ -68,6 +69,8 @@ enum Command {
     Completions(completions::Args),
     /// Print the token ids of a text under SmolLM2's or MiniLM's tokeniser.
     Tokenize(tokenize::Args),
+    /// Perplexity of SmolLM2 (its GGUF or a pruned .stanm) on the held-out evaluation text.
+    Eval(eval::Args),
 }
 
 /// Writes to standard output; a failure is an output error naming it.
@@ -130,6 +133,7 @@ pub fn main() -> Result<(), Error> {
         Some(Command::Sweep(a)) => sweep::run(&a),
         Some(Command::Completions(a)) => completions::run(&a),
         Some(Command::Tokenize(a)) => tokenize::run(&a),
+        Some(Command::Eval(a)) => eval::run(&a),
         // The main job: the reference design on BERT-base, with every output in `out/`.
         None => run::run(&run::Args {
             topology: "sta".into(),

@@ -3,6 +3,7 @@
 //! last position's logits and the greedy tokens.
 
 use stasim::eval::forward::Model;
+use stasim::eval::text;
 use stasim::functional::generate;
 use stasim::functional::llama_weights::LlamaWeights;
 use stasim::functional::weights::ModelWeights;
@@ -140,4 +141,69 @@ fn perplexity_is_the_exponential_of_the_mean_negative_log_likelihood_over_window
     assert!((got / want - 1.0).abs() < 1e-9, "{got} against {want}");
     assert!(m.perplexity(&tokens, 1).is_err());
     assert!(m.perplexity(&tokens[..1], 4).is_err());
+}
+
+/// `stasim eval FILE --tokens 96 --window 48 --json`: its perplexity.
+fn eval_ppl(file: &std::path::Path) -> f64 {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stasim"))
+        .arg("eval")
+        .arg(file)
+        .args(["--tokens", "96", "--window", "48", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["predicted"], 94);
+    j["perplexity"].as_f64().unwrap()
+}
+
+#[test]
+fn stasim_eval_scores_the_dense_gguf_better_than_its_2_4_magnitude_pruning() {
+    let Some(gguf) = crate::support::smollm2_path() else {
+        return;
+    };
+    if !text::default_dir().join("COMPLETE").exists() {
+        crate::support::skipped("the evaluation text is not fetched (run scripts/fetch-text.sh)");
+        return;
+    }
+    let Some(pruned) = crate::support::smollm2_2of4() else {
+        return;
+    };
+    let (dense, sparse) = (eval_ppl(&gguf), eval_ppl(&pruned));
+    eprintln!(
+        "SmolLM2 perplexity, 96 evaluation tokens: dense {dense:.2}, 2:4 magnitude {sparse:.2}"
+    );
+    // A real language model predicts Shakespeare far better than chance (49,152 tokens);
+    // one-shot magnitude 2:4 of every linear layer loses much of that.
+    assert!(dense > 1.0 && dense < 200.0, "dense {dense}");
+    assert!(sparse > 2.0 * dense, "2:4 {sparse} against dense {dense}");
+}
+
+#[test]
+fn stasim_eval_refuses_bad_arguments() {
+    let bin = env!("CARGO_BIN_EXE_stasim");
+    let missing = std::process::Command::new(bin)
+        .args(["eval", "/nonexistent.gguf"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    let Some(gguf) = crate::support::smollm2_path() else {
+        return;
+    };
+    if !text::default_dir().join("COMPLETE").exists() {
+        crate::support::skipped("the evaluation text is not fetched (run scripts/fetch-text.sh)");
+        return;
+    }
+    let bad = std::process::Command::new(bin)
+        .arg("eval")
+        .arg(&gguf)
+        .args(["--window", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--window"));
 }

@@ -1,0 +1,153 @@
+//! `stasim eval CHECKPOINT [--tokens N] [--window W] [--member P] [--json]`: the perplexity
+//! of SmolLM2-135M (its GGUF, or a `.stanm` that `stasim prune` made of it) on the held-out
+//! evaluation text (`src/eval/text.rs`: four tragedies), tokenised by the GGUF's own BPE
+//! (`src/eval/tokenizer.rs`), with the fast f32 forward pass (`src/eval/forward.rs`): the
+//! first N tokens of the text, in windows of W tokens.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use stasim::Error;
+use stasim::eval::forward::Model;
+use stasim::eval::text::{self, Split};
+use stasim::eval::tokenizer::ByteBpe;
+use stasim::functional::llama_weights::LlamaWeights;
+use stasim::run::{WorkloadArgs, resolve_workload};
+use stasim::topology::Source;
+use stasim::workload::Pattern;
+
+/// Arguments of `eval`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// SmolLM2's GGUF, or a decoder `.stanm` pruned from it.
+    pub checkpoint: PathBuf,
+    /// Tokens of the evaluation text scored.
+    #[arg(long, default_value_t = 1024)]
+    pub tokens: usize,
+    /// Tokens a window (each window is a sequence of its own).
+    #[arg(long, default_value_t = 256)]
+    pub window: usize,
+    /// With a `.stanm` family: the member to score (default the densest).
+    #[arg(long)]
+    pub member: Option<String>,
+    /// The GGUF whose tokeniser to use (default: CHECKPOINT if it is a GGUF, else where
+    /// scripts/fetch-smollm2.sh puts SmolLM2).
+    #[arg(long, value_name = "GGUF")]
+    pub tokenizer: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn is_gguf(p: &std::path::Path) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(p)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok_and(|()| &magic == b"GGUF")
+}
+
+/// Runs `eval`.
+pub fn run(a: &Args) -> Result<(), Error> {
+    let ckpt = a.checkpoint.display().to_string();
+    if !a.checkpoint.is_file() {
+        return Err(super::arg_error(
+            format!("{ckpt} not found"),
+            &ckpt,
+            "give SmolLM2's GGUF (scripts/fetch-smollm2.sh) or a .stanm pruned from it",
+        ));
+    }
+    let gguf = is_gguf(&a.checkpoint);
+    let tok_path = a.tokenizer.clone().unwrap_or_else(|| {
+        if gguf {
+            a.checkpoint.clone()
+        } else {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/stasim/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        }
+    });
+    let bpe = ByteBpe::from_gguf_file(&tok_path)?;
+    let t = text::load(&text::default_dir(), Split::Evaluation)
+        .map_err(|m| super::arg_error(m, "evaluation text", "run scripts/fetch-text.sh"))?;
+    let ids = bpe.encode(&t);
+    if a.window < 2 || a.tokens < 2 || a.tokens > ids.len() {
+        return Err(super::arg_error(
+            format!(
+                "--tokens {} --window {}: the evaluation text has {} tokens; give 2 <= --tokens <= {} and --window >= 2",
+                a.tokens,
+                a.window,
+                ids.len(),
+                ids.len()
+            ),
+            "--tokens",
+            "e.g. --tokens 1024 --window 256",
+        ));
+    }
+    let topo = stasim::topology::load(&Source::read("sta")?, &[])?;
+    let args = if gguf {
+        WorkloadArgs {
+            model: Some("smollm2-135m".into()),
+            pattern: Some("dense".into()),
+            ..WorkloadArgs::default()
+        }
+    } else {
+        WorkloadArgs {
+            checkpoint: Some(a.checkpoint.clone()),
+            member: a.member.clone(),
+            ..WorkloadArgs::default()
+        }
+    };
+    let w = resolve_workload(&topo, &args)?;
+    let Some(dec) = w.model.decoder.as_ref() else {
+        return Err(super::arg_error(
+            format!("{ckpt} is not a decoder"),
+            &ckpt,
+            "eval scores decoders (SmolLM2's GGUF or a .stanm pruned from it)",
+        ));
+    };
+    let bad = |m: String| super::arg_error(m, &ckpt, "check the file, or re-run stasim prune");
+    let weights = if gguf {
+        LlamaWeights::from_gguf(&a.checkpoint, &w).map_err(bad)?
+    } else {
+        let member = a
+            .member
+            .as_deref()
+            .map(Pattern::parse)
+            .transpose()
+            .map_err(|m| {
+                super::arg_error(m, "--member", "a pattern of the file's family, e.g. 2:4")
+            })?;
+        LlamaWeights::from_stanm(&a.checkpoint, member, &w).map_err(bad)?
+    };
+    let model = Model::new(
+        &weights,
+        w.layers as usize,
+        w.model.heads as usize,
+        dec.kv_heads as usize,
+        dec.head_dim as usize,
+    )
+    .map_err(bad)?;
+    drop(weights);
+    let t0 = Instant::now();
+    let (ppl, n) = model.perplexity(&ids[..a.tokens], a.window).map_err(bad)?;
+    let wall = t0.elapsed().as_secs_f64();
+    let patterns = w.patterns.all().map(|p| p.to_string()).join(",");
+    if a.json {
+        let j = serde_json::json!({
+            "checkpoint": ckpt,
+            "patterns": patterns,
+            "text": "evaluation",
+            "tokens": a.tokens,
+            "window": a.window,
+            "predicted": n,
+            "perplexity": ppl,
+        });
+        outln!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+    } else {
+        outln!(
+            "perplexity {ppl:.3} on the evaluation text (Hamlet, Macbeth, Othello, Lear): {n} tokens predicted, the first {} in windows of {} ({ckpt}, patterns qkv,proj,ffn1,ffn2 = {patterns}; {wall:.1} s)",
+            a.tokens,
+            a.window
+        );
+    }
+    Ok(())
+}
