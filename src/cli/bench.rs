@@ -111,16 +111,7 @@ fn forward(a: &ForwardBenchArgs) -> Result<(), Error> {
     };
     let w = stasim::run::resolve_workload(&topo, &args)?;
     let weights = LlamaWeights::from_gguf(&path, &w).map_err(arg)?;
-    let dec = w.model.decoder.as_ref().map_or(1, |d| d.kv_heads) as usize;
-    let head_dim = (w.model.hidden / w.model.heads) as usize;
-    let model = stasim::eval::forward::Model::new(
-        &weights,
-        w.layers as usize,
-        w.model.heads as usize,
-        dec,
-        head_dim,
-    )
-    .map_err(arg)?;
+    let model = stasim::eval::forward::Model::of_workload(&weights, &w).map_err(arg)?;
     drop(weights);
     let v = model.vocab() as u64;
     let mut rng = stasim::rng::SplitMix64::new(1);

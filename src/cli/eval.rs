@@ -97,13 +97,13 @@ pub fn run(a: &Args) -> Result<(), Error> {
         }
     };
     let w = resolve_workload(&topo, &args)?;
-    let Some(dec) = w.model.decoder.as_ref() else {
+    if w.model.decoder.is_none() {
         return Err(super::arg_error(
             format!("{ckpt} is not a decoder"),
             &ckpt,
             "eval scores decoders (SmolLM2's GGUF or a .stanm pruned from it)",
         ));
-    };
+    }
     let bad = |m: String| super::arg_error(m, &ckpt, "check the file, or re-run stasim prune");
     let weights = if gguf {
         LlamaWeights::from_gguf(&a.checkpoint, &w).map_err(bad)?
@@ -118,14 +118,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
             })?;
         LlamaWeights::from_stanm(&a.checkpoint, member, &w).map_err(bad)?
     };
-    let model = Model::new(
-        &weights,
-        w.layers as usize,
-        w.model.heads as usize,
-        dec.kv_heads as usize,
-        dec.head_dim as usize,
-    )
-    .map_err(bad)?;
+    let model = Model::of_workload(&weights, &w).map_err(bad)?;
     drop(weights);
     let t0 = Instant::now();
     let (ppl, n) = model.perplexity(&ids[..a.tokens], a.window).map_err(bad)?;

@@ -29,6 +29,7 @@
 
 use super::super::functional::llama_weights::LlamaWeights;
 use super::super::functional::weights::Linear;
+use super::super::workload::Workload;
 
 /// A dense linear `y = x W^T + b`, `W` row-major `[out x k]`.
 struct Dense {
@@ -183,6 +184,23 @@ impl Model {
             eps: w.eps as f32,
             theta: w.rope_theta,
         })
+    }
+
+    /// The model of `w` (its layers and decoder shape) from weights `weights`.
+    pub fn of_workload(weights: &LlamaWeights, w: &Workload) -> Result<Model, String> {
+        let dec = w.model.decoder.as_ref().ok_or_else(|| {
+            format!(
+                "`{}` is not a decoder: the forward pass needs one",
+                w.model.name
+            )
+        })?;
+        Model::new(
+            weights,
+            w.layers as usize,
+            w.model.heads as usize,
+            dec.kv_heads as usize,
+            dec.head_dim as usize,
+        )
     }
 
     /// Vocabulary size.

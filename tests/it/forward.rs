@@ -54,15 +54,7 @@ fn rel_diff(fast: &[f32], reference: &[f64]) -> f64 {
 }
 
 fn check(w: &Workload, weights: LlamaWeights, prompt: &[u32], n: usize) {
-    let dec = w.model.decoder.as_ref().unwrap();
-    let fast = Model::new(
-        &weights,
-        w.layers as usize,
-        w.model.heads as usize,
-        dec.kv_heads as usize,
-        dec.head_dim as usize,
-    )
-    .unwrap();
+    let fast = Model::of_workload(&weights, w).unwrap();
     let (tokens, logits) = fast_greedy(&fast, prompt, n);
     let reference = generate(w, &ModelWeights::decoder(weights), &[prompt.to_vec()], n).unwrap();
     let rel = rel_diff(&logits, &reference.prefill_logits[0]);
@@ -94,31 +86,15 @@ fn the_f32_forward_pass_of_the_real_smollm2_matches_the_f64_reference() {
 #[test]
 fn a_token_outside_the_vocabulary_is_an_error() {
     let w = workload(1, 2);
-    let dec = w.model.decoder.as_ref().unwrap();
-    let m = Model::new(
-        &LlamaWeights::seeded(&w, 1).unwrap(),
-        1,
-        w.model.heads as usize,
-        dec.kv_heads as usize,
-        dec.head_dim as usize,
-    )
-    .unwrap();
-    let err = m.logits(&[1, dec.vocab as u32]).unwrap_err();
+    let m = Model::of_workload(&LlamaWeights::seeded(&w, 1).unwrap(), &w).unwrap();
+    let err = m.logits(&[1, m.vocab() as u32]).unwrap_err();
     assert!(err.contains("outside the vocabulary"), "{err}");
 }
 
 #[test]
 fn perplexity_is_the_exponential_of_the_mean_negative_log_likelihood_over_windows() {
     let w = workload(1, 4);
-    let dec = w.model.decoder.as_ref().unwrap();
-    let m = Model::new(
-        &LlamaWeights::seeded(&w, 5).unwrap(),
-        1,
-        w.model.heads as usize,
-        dec.kv_heads as usize,
-        dec.head_dim as usize,
-    )
-    .unwrap();
+    let m = Model::of_workload(&LlamaWeights::seeded(&w, 5).unwrap(), &w).unwrap();
     let tokens: Vec<u32> = (0..11).map(|i| (i * 7919 % 49152) as u32).collect();
     // Windows of 4: [0..4), [4..8), [8..11): 3 + 3 + 2 predictions, each from its window.
     let (ppl, n) = m.perplexity(&tokens, 4).unwrap();
