@@ -84,18 +84,17 @@ pub fn run(w: &Which) -> Result<(), Error> {
 }
 
 fn forward(a: &ForwardBenchArgs) -> Result<(), Error> {
-    use stasim::functional::llama_weights::LlamaWeights;
-    let path = a.gguf.clone().unwrap_or_else(|| {
-        std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".cache/stasim/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-    });
-    let arg = |m: String| {
-        super::arg_error(
-            m,
+    let path = a
+        .gguf
+        .clone()
+        .unwrap_or_else(|| super::cached(super::SMOLLM2_GGUF));
+    if !path.is_file() {
+        return Err(super::arg_error(
+            format!("{} not found", path.display()),
             "--gguf",
             "run scripts/fetch-smollm2.sh, or give --gguf FILE",
-        )
-    };
+        ));
+    }
     if !(1..=8192).contains(&a.tokens) {
         return Err(super::arg_error(
             format!("--tokens {}: give 1 to 8192", a.tokens),
@@ -103,22 +102,13 @@ fn forward(a: &ForwardBenchArgs) -> Result<(), Error> {
             "e.g. --tokens 256",
         ));
     }
-    let topo = stasim::topology::load(&Source::read("sta")?, &[])?;
-    let args = stasim::run::WorkloadArgs {
-        model: Some("smollm2-135m".into()),
-        pattern: Some("dense".into()),
-        ..stasim::run::WorkloadArgs::default()
-    };
-    let w = stasim::run::resolve_workload(&topo, &args)?;
-    let weights = LlamaWeights::from_gguf(&path, &w).map_err(arg)?;
-    let model = stasim::eval::forward::Model::of_workload(&weights, &w).map_err(arg)?;
-    drop(weights);
+    let (model, _) = super::eval::load_model(&path, None)?;
     let v = model.vocab() as u64;
     let mut rng = stasim::rng::SplitMix64::new(1);
     let tokens: Vec<u32> = (0..a.tokens).map(|_| (rng.next_u64() % v) as u32).collect();
     for _ in 0..a.repeat.max(1) {
         let t0 = std::time::Instant::now();
-        model.logits(&tokens).map_err(arg)?;
+        model.logits(&tokens).map_err(Error::Failed)?;
         let s = t0.elapsed().as_secs_f64();
         outln!(
             "RESULT bench=forward model=smollm2-135m tokens={} wall_s={s:.3} tokens_per_s={:.0}",

@@ -4,7 +4,7 @@
 //! (`src/eval/tokenizer.rs`), with the fast f32 forward pass (`src/eval/forward.rs`): the
 //! first N tokens of the text, in windows of W tokens.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use stasim::Error;
@@ -12,9 +12,10 @@ use stasim::eval::forward::Model;
 use stasim::eval::text::{self, Split};
 use stasim::eval::tokenizer::ByteBpe;
 use stasim::functional::llama_weights::LlamaWeights;
+use stasim::gguf::prune::is_gguf;
 use stasim::run::{WorkloadArgs, resolve_workload};
 use stasim::topology::Source;
-use stasim::workload::Pattern;
+use stasim::workload::{Pattern, Workload};
 
 /// Arguments of `eval`.
 #[derive(clap::Args, Debug)]
@@ -39,11 +40,47 @@ pub struct Args {
     pub json: bool,
 }
 
-fn is_gguf(p: &std::path::Path) -> bool {
-    let mut magic = [0u8; 4];
-    std::fs::File::open(p)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .is_ok_and(|()| &magic == b"GGUF")
+/// The f32 model of `checkpoint` (SmolLM2's GGUF, or a decoder `.stanm`; `member`: the family
+/// member of a `.stanm`) and its workload.
+pub(super) fn load_model(
+    checkpoint: &Path,
+    member: Option<&str>,
+) -> Result<(Model, Workload), Error> {
+    let ckpt = checkpoint.display().to_string();
+    let gguf = is_gguf(checkpoint);
+    let topo = stasim::topology::load(&Source::read("sta")?, &[])?;
+    let args = if gguf {
+        WorkloadArgs {
+            model: Some("smollm2-135m".into()),
+            pattern: Some("dense".into()),
+            ..WorkloadArgs::default()
+        }
+    } else {
+        WorkloadArgs {
+            checkpoint: Some(checkpoint.to_path_buf()),
+            member: member.map(str::to_owned),
+            ..WorkloadArgs::default()
+        }
+    };
+    let w = resolve_workload(&topo, &args)?;
+    if w.model.decoder.is_none() {
+        return Err(super::arg_error(
+            format!("{ckpt} is not a decoder"),
+            &ckpt,
+            "eval scores decoders (SmolLM2's GGUF or a .stanm pruned from it)",
+        ));
+    }
+    let bad = |m: String| super::arg_error(m, &ckpt, "check the file, or re-run stasim prune");
+    let weights = if gguf {
+        LlamaWeights::from_gguf(checkpoint, &w).map_err(bad)?
+    } else {
+        let member = member.map(Pattern::parse).transpose().map_err(|m| {
+            super::arg_error(m, "--member", "a pattern of the file's family, e.g. 2:4")
+        })?;
+        LlamaWeights::from_stanm(checkpoint, member, &w).map_err(bad)?
+    };
+    let model = Model::of_workload(&weights, &w).map_err(bad)?;
+    Ok((model, w))
 }
 
 /// Runs `eval`.
@@ -56,13 +93,11 @@ pub fn run(a: &Args) -> Result<(), Error> {
             "give SmolLM2's GGUF (scripts/fetch-smollm2.sh) or a .stanm pruned from it",
         ));
     }
-    let gguf = is_gguf(&a.checkpoint);
     let tok_path = a.tokenizer.clone().unwrap_or_else(|| {
-        if gguf {
+        if is_gguf(&a.checkpoint) {
             a.checkpoint.clone()
         } else {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/stasim/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+            super::cached(super::SMOLLM2_GGUF)
         }
     });
     let bpe = ByteBpe::from_gguf_file(&tok_path)?;
@@ -82,46 +117,11 @@ pub fn run(a: &Args) -> Result<(), Error> {
             "e.g. --tokens 1024 --window 256",
         ));
     }
-    let topo = stasim::topology::load(&Source::read("sta")?, &[])?;
-    let args = if gguf {
-        WorkloadArgs {
-            model: Some("smollm2-135m".into()),
-            pattern: Some("dense".into()),
-            ..WorkloadArgs::default()
-        }
-    } else {
-        WorkloadArgs {
-            checkpoint: Some(a.checkpoint.clone()),
-            member: a.member.clone(),
-            ..WorkloadArgs::default()
-        }
-    };
-    let w = resolve_workload(&topo, &args)?;
-    if w.model.decoder.is_none() {
-        return Err(super::arg_error(
-            format!("{ckpt} is not a decoder"),
-            &ckpt,
-            "eval scores decoders (SmolLM2's GGUF or a .stanm pruned from it)",
-        ));
-    }
-    let bad = |m: String| super::arg_error(m, &ckpt, "check the file, or re-run stasim prune");
-    let weights = if gguf {
-        LlamaWeights::from_gguf(&a.checkpoint, &w).map_err(bad)?
-    } else {
-        let member = a
-            .member
-            .as_deref()
-            .map(Pattern::parse)
-            .transpose()
-            .map_err(|m| {
-                super::arg_error(m, "--member", "a pattern of the file's family, e.g. 2:4")
-            })?;
-        LlamaWeights::from_stanm(&a.checkpoint, member, &w).map_err(bad)?
-    };
-    let model = Model::of_workload(&weights, &w).map_err(bad)?;
-    drop(weights);
+    let (model, w) = load_model(&a.checkpoint, a.member.as_deref())?;
     let t0 = Instant::now();
-    let (ppl, n) = model.perplexity(&ids[..a.tokens], a.window).map_err(bad)?;
+    let (ppl, n) = model
+        .perplexity(&ids[..a.tokens], a.window)
+        .map_err(Error::Failed)?;
     let wall = t0.elapsed().as_secs_f64();
     let patterns = w.patterns.all().map(|p| p.to_string()).join(",");
     if a.json {

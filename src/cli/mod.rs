@@ -100,6 +100,16 @@ pub fn parse_time(text: &str) -> Result<stasim::kernel::SimTime, Error> {
     })
 }
 
+/// SmolLM2's GGUF under the cache folder, where scripts/fetch-smollm2.sh puts it.
+pub const SMOLLM2_GGUF: &str = "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Where the fetch scripts put `rel`, under `~/.cache/stasim`.
+pub fn cached(rel: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+        .join(".cache/stasim")
+        .join(rel)
+}
+
 /// Error for a command-line value.
 pub fn arg_error(message: impl Into<String>, arg: &str, hint: impl Into<String>) -> Error {
     InputError::new(message, Origin::CommandLine(arg.to_owned()), "")

@@ -32,23 +32,13 @@ pub struct Args {
     pub text: String,
 }
 
-/// Where the fetch scripts put `rel`, under `~/.cache/stasim`.
-fn cached(rel: &str) -> PathBuf {
-    PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-        .join(".cache/stasim")
-        .join(rel)
-}
-
 /// Runs `tokenize`.
 pub fn run(a: &Args) -> Result<(), Error> {
     let (default, script) = match a.model {
-        Model::Smollm2 => (
-            "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-            "scripts/fetch-smollm2.sh",
-        ),
+        Model::Smollm2 => (super::SMOLLM2_GGUF, "scripts/fetch-smollm2.sh"),
         Model::Minilm => ("minilm/tokenizer.json", "scripts/fetch-minilm.sh"),
     };
-    let path = a.file.clone().unwrap_or_else(|| cached(default));
+    let path = a.file.clone().unwrap_or_else(|| super::cached(default));
     if !path.is_file() {
         return Err(super::arg_error(
             format!("tokeniser file {} not found", path.display()),

@@ -6,8 +6,8 @@
 //! bus, tCCD_S/L, tRTRS) and no row offer; an ACT moves the ACT offers of its rank (tRRD,
 //! tFAW) and no column offer; a PRE moves only its own bank. Each list caches the earliest
 //! legal time of its offers (recomputed when a change may have raised it), so a decision
-//! touches the list its command moved, not every waiting bank. A bank's place in the lists
-//! is indexed, so replacing its offer costs no search.
+//! touches the list its command moved, not every waiting bank. Each bank's place (list and
+//! index) is kept, so replacing its offer costs no search.
 //!
 //! The choice among offers ([`Offers::best`]: the lowest key among those legal at `t`) and
 //! the earliest time ([`Offers::earliest`]) do not depend on the lists' order, which may
@@ -37,7 +37,6 @@ pub(super) struct Offer {
 pub(super) const COL: usize = 0;
 /// The list of row commands (ACT, PRE).
 pub(super) const ROW: usize = 1;
-const NONE: u32 = u32::MAX;
 
 fn list_of(cmd: Cmd) -> usize {
     match cmd {
@@ -49,8 +48,8 @@ fn list_of(cmd: Cmd) -> usize {
 /// The offers of a channel, at most one per bank.
 pub(super) struct Offers {
     lists: [Vec<Offer>; 2],
-    /// Per bank: the index of its offer in its command's list (`NONE`: no offer).
-    pos: Vec<u32>,
+    /// Per bank: its offer's list and index there (`None`: no offer).
+    pos: Vec<Option<(usize, u32)>>,
     /// Per list: the earliest legal time of its offers (`u64::MAX`: none), `None` when a
     /// change may have raised it.
     min: [Option<u64>; 2],
@@ -61,7 +60,7 @@ impl Offers {
     pub fn new(banks: usize) -> Offers {
         Offers {
             lists: [Vec::new(), Vec::new()],
-            pos: vec![NONE; banks],
+            pos: vec![None; banks],
             min: [Some(u64::MAX); 2],
         }
     }
@@ -70,7 +69,7 @@ impl Offers {
     pub fn clear(&mut self) {
         for l in &self.lists {
             for o in l {
-                self.pos[o.bank as usize] = NONE;
+                self.pos[o.bank as usize] = None;
             }
         }
         self.lists[COL].clear();
@@ -78,23 +77,12 @@ impl Offers {
         self.min = [Some(u64::MAX); 2];
     }
 
-    /// The list bank `bank`'s offer is in.
-    fn list_with(&self, bank: u32) -> Option<usize> {
-        let i = self.pos[bank as usize];
-        (i != NONE).then(|| {
-            let in_col = self.lists[COL]
-                .get(i as usize)
-                .is_some_and(|o| o.bank == bank);
-            if in_col { COL } else { ROW }
-        })
-    }
-
     /// Sets bank `o.bank`'s offer to `o` (replacing the one it had).
     pub fn set(&mut self, o: Offer) {
         let l = list_of(o.cmd);
-        match self.list_with(o.bank) {
-            Some(old) if old == l => {
-                let i = self.pos[o.bank as usize] as usize;
+        match self.pos[o.bank as usize] {
+            Some((old, i)) if old == l => {
+                let i = i as usize;
                 let before = self.lists[l][i].earliest;
                 self.lists[l][i] = o;
                 self.min[l] = match self.min[l] {
@@ -107,7 +95,7 @@ impl Offers {
                 if other.is_some() {
                     self.remove(o.bank);
                 }
-                self.pos[o.bank as usize] = self.lists[l].len() as u32;
+                self.pos[o.bank as usize] = Some((l, self.lists[l].len() as u32));
                 self.lists[l].push(o);
                 self.min[l] = self.min[l].map(|m| m.min(o.earliest));
             }
@@ -116,14 +104,12 @@ impl Offers {
 
     /// Drops bank `bank`'s offer, if it has one.
     pub fn remove(&mut self, bank: u32) {
-        let Some(l) = self.list_with(bank) else {
+        let Some((l, i)) = self.pos[bank as usize].take() else {
             return;
         };
-        let i = self.pos[bank as usize] as usize;
-        let gone = self.lists[l].swap_remove(i);
-        self.pos[bank as usize] = NONE;
-        if let Some(moved) = self.lists[l].get(i) {
-            self.pos[moved.bank as usize] = i as u32;
+        let gone = self.lists[l].swap_remove(i as usize);
+        if let Some(moved) = self.lists[l].get(i as usize) {
+            self.pos[moved.bank as usize] = Some((l, i));
         }
         if self.min[l] == Some(gone.earliest) {
             self.min[l] = None;
