@@ -6,7 +6,7 @@
 #   traces/sample-sta-small.{vcd,json} 270-330 us of a sta-small run (attention: every module works)
 #   sweeps/results/NAME.csv, sweeps/charts/NAME/*   the committed sweeps (bert-base-100 takes
 #                                       about 1.5 min with two cores, smollm2-decode about
-#                                       25 s; --no-sweeps skips them)
+#                                       7 s; --no-sweeps skips them)
 # Usage: scripts/regenerate-samples.sh [--no-sweeps] [--jobs N]
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
