@@ -2,6 +2,7 @@
 //! patterns. Each architecture is lowered into the typed operator graph of
 //! [`crate::model`] ([`Workload::ops`]), which everything downstream consumes.
 
+pub mod calibrated;
 pub mod checkpoint;
 pub mod hf;
 pub mod nm;

@@ -43,15 +43,14 @@ impl Mask {
     }
 }
 
-/// Chooses the kept offsets of one group: the `n` largest `|w|` among `candidates`
-/// (offsets within the group), ties to the lower offset; returned ascending.
-fn choose(values: &[f32], candidates: &[u32], n: usize) -> Vec<u32> {
+/// Chooses the kept offsets of one group: the `n` with the largest `score` among
+/// `candidates` (offsets within the group), ties to the lower offset; returned ascending.
+pub fn choose(score: &[f64], candidates: &[u32], n: usize) -> Vec<u32> {
     let mut c: Vec<u32> = candidates.to_vec();
-    // Sort by |w| descending, then offset ascending: a total, deterministic order.
+    // Sort by score descending, then offset ascending: a total, deterministic order.
     c.sort_by(|&a, &b| {
-        values[b as usize]
-            .abs()
-            .total_cmp(&values[a as usize].abs())
+        score[b as usize]
+            .total_cmp(&score[a as usize])
             .then(a.cmp(&b))
     });
     c.truncate(n);
@@ -59,21 +58,36 @@ fn choose(values: &[f32], candidates: &[u32], n: usize) -> Vec<u32> {
     c
 }
 
-/// Prunes `w` (`rows x k`, row-major) to `pattern`, or, with `from`, a sparser member of a
-/// family from the previous member's mask (inheritance).
+/// Prunes `w` (`rows x k`, row-major) to `pattern` by magnitude `|w|`, or, with `from`, a
+/// sparser member of a family from the previous member's mask (inheritance).
 pub fn prune(w: &[f32], rows: usize, k: usize, pattern: Pattern, from: Option<&Mask>) -> Mask {
+    prune_scored(w, rows, k, pattern, from, &|_, v| f64::from(v.abs()))
+}
+
+/// [`prune`] with the ranking `score(column, w)` in place of `|w|` (Wanda's `|w| ||X_j||`,
+/// [`super::calibrated`]): the `N` largest scores of each group are kept.
+pub fn prune_scored(
+    w: &[f32],
+    rows: usize,
+    k: usize,
+    pattern: Pattern,
+    from: Option<&Mask>,
+    score: &dyn Fn(usize, f32) -> f64,
+) -> Mask {
     let m = pattern.m as usize;
     let groups = k.div_ceil(m);
     let mut kept = Vec::with_capacity(rows * groups);
+    let mut scores = Vec::with_capacity(m);
     for r in 0..rows {
         for g in 0..groups {
             let start = g * m;
             let len = m.min(k - start);
-            let vals = &w[r * k + start..r * k + start + len];
+            scores.clear();
+            scores.extend((0..len).map(|o| score(start + o, w[r * k + start + o])));
             // `len <= M`, a u32.
             let all: Vec<u32> = (0..len as u32).collect();
             let candidates = from.map_or(all, |f| f.kept[r * groups + g].clone());
-            kept.push(choose(vals, &candidates, (pattern.n as usize).min(len)));
+            kept.push(choose(&scores, &candidates, (pattern.n as usize).min(len)));
         }
     }
     Mask {
