@@ -1,12 +1,20 @@
-//! `stasim prune CHECKPOINT --pattern 2:4 [--family 4:8,2:8,1:8] --out FILE` (a safetensors
-//! encoder checkpoint, or a Llama-family decoder's GGUF), and
+//! `stasim prune CHECKPOINT --pattern 2:4 [--family 4:8,2:8,1:8] [--method M] --out FILE` (a
+//! safetensors encoder checkpoint, or a Llama-family decoder's GGUF), and
 //! `stasim prune --verify FILE [CHECKPOINT]`.
+//!
+//! A GGUF is pruned layer by layer on the calibration text by default
+//! ([`stasim::eval::calibrate`]): `--method wanda|sparsegpt` choose by the activations, and the
+//! report's relative errors are on the real activations for every method;
+//! `--error-inputs seeded` keeps magnitude's one-tensor-at-a-time prune with the error on
+//! seeded uniform inputs (what an encoder checkpoint gets).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use stasim::Error;
+use stasim::gguf::prune::Calibrated;
 use stasim::io::OutputError;
+use stasim::workload::calibrated::Method;
 use stasim::workload::stanm::{PruneError, PruneReport, Scheme, prune_checkpoint, verify};
 use stasim::workload::{Pattern, Patterns};
 
@@ -34,6 +42,29 @@ pub struct Args {
     /// Seed of the random inputs of the reconstruction error.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// How the kept weights are chosen (wanda and sparsegpt calibrate on real text; GGUF
+    /// decoders only).
+    #[arg(long, value_enum, default_value = "magnitude")]
+    pub method: Method,
+    /// Inputs of the report's relative error: the calibration text's activations (GGUF
+    /// decoders; the default there) or seeded uniform inputs (magnitude only; an encoder's).
+    #[arg(long, value_enum)]
+    pub error_inputs: Option<ErrorInputs>,
+    /// Calibration tokens (a whole number of windows of --calibration-window is used).
+    #[arg(long, default_value_t = 2048)]
+    pub calibration_tokens: usize,
+    /// Tokens a calibration sequence.
+    #[arg(long, default_value_t = 512)]
+    pub calibration_window: usize,
+}
+
+/// The inputs the report's relative error is measured on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ErrorInputs {
+    /// The activations of the calibration text, each layer's from the pruned layers before.
+    Calibration,
+    /// Seeded uniform inputs in [-1, 1).
+    Seeded,
 }
 
 fn scheme(a: &Args) -> Result<Scheme, Error> {
@@ -64,6 +95,60 @@ fn scheme(a: &Args) -> Result<Scheme, Error> {
         return Err(bad("dense is not a pruning pattern".into(), "--pattern"));
     }
     Ok(Scheme::Patterns(p))
+}
+
+/// The calibrated prune `a` asks for (`None`: magnitude on seeded inputs, one tensor at a
+/// time); wanda and sparsegpt need a GGUF decoder and calibration inputs.
+fn calibration(a: &Args, gguf: bool) -> Result<Option<Calibrated>, Error> {
+    let inputs = a.error_inputs.unwrap_or(if gguf {
+        ErrorInputs::Calibration
+    } else {
+        ErrorInputs::Seeded
+    });
+    if a.method != Method::Magnitude && !gguf {
+        return Err(super::arg_error(
+            format!(
+                "--method {} calibrates on a decoder's activations; this is not a GGUF",
+                a.method.name()
+            ),
+            "--method",
+            "give a Llama-family GGUF (e.g. SmolLM2's), or --method magnitude for an encoder",
+        ));
+    }
+    match inputs {
+        ErrorInputs::Seeded if a.method != Method::Magnitude => Err(super::arg_error(
+            format!(
+                "--method {} chooses weights by the calibration activations",
+                a.method.name()
+            ),
+            "--error-inputs",
+            "drop --error-inputs seeded (it goes with --method magnitude)",
+        )),
+        ErrorInputs::Seeded => Ok(None),
+        ErrorInputs::Calibration if !gguf => Err(super::arg_error(
+            "calibration activations need a decoder GGUF (encoders are not calibrated yet)",
+            "--error-inputs",
+            "use --error-inputs seeded for a safetensors encoder",
+        )),
+        ErrorInputs::Calibration => {
+            if a.calibration_window < 2 || a.calibration_tokens < a.calibration_window {
+                return Err(super::arg_error(
+                    format!(
+                        "--calibration-tokens {} --calibration-window {}: at least one window of 2 or more tokens",
+                        a.calibration_tokens, a.calibration_window
+                    ),
+                    "--calibration-tokens",
+                    "e.g. --calibration-tokens 2048 --calibration-window 512",
+                ));
+            }
+            Ok(Some(Calibrated {
+                method: a.method,
+                tokens: a.calibration_tokens,
+                window: a.calibration_window,
+                text_dir: stasim::eval::text::default_dir(),
+            }))
+        }
+    }
 }
 
 /// Writes the prune report's table to `w`.
@@ -244,8 +329,25 @@ pub fn run(a: &Args) -> Result<(), Error> {
     stasim::io::remove_temporaries_on_signals();
     let t0 = std::time::Instant::now();
     let gguf = stasim::gguf::prune::is_gguf(src);
+    let calibrated = calibration(a, gguf)?;
     let pruned = if gguf {
-        stasim::gguf::prune::prune_gguf(src, &scheme, &out, a.seed)
+        // Progress on stderr; a failing stderr only loses the progress.
+        let mut progress = |l: usize| {
+            let _ = writeln!(
+                std::io::stderr(),
+                "  layer {} pruned ({:.1} s)",
+                l + 1,
+                t0.elapsed().as_secs_f64()
+            );
+        };
+        stasim::gguf::prune::prune_gguf(
+            src,
+            &scheme,
+            &out,
+            a.seed,
+            calibrated.as_ref(),
+            &mut progress,
+        )
     } else {
         prune_checkpoint(src, &scheme, &out, a.seed)
     };

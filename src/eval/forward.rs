@@ -32,14 +32,40 @@ use super::super::functional::weights::Linear;
 use super::super::workload::Workload;
 
 /// A dense linear `y = x W^T + b`, `W` row-major `[out x k]`.
-struct Dense {
-    out: usize,
-    k: usize,
-    w: Vec<f32>,
-    bias: Vec<f32>,
+pub struct Dense {
+    /// Outputs.
+    pub out: usize,
+    /// Inputs.
+    pub k: usize,
+    /// `W`, `out x k`.
+    pub w: Vec<f32>,
+    /// `b`, `out`.
+    pub bias: Vec<f32>,
 }
 
+/// Where a calibration hook sees a block's linear inputs ([`Model::layer_with`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// Q, K and V (concatenated), on the attention RMSNorm's output.
+    Qkv,
+    /// The output projection, on the attention context.
+    OProj,
+    /// The SwiGLU gate and up, on the FFN RMSNorm's output.
+    GateUp,
+    /// The FFN down projection, on `SiLU(gate) * up`.
+    Down,
+}
+
+/// A calibration hook: `hook(site, inputs, rows, linears)` sees the `rows x k` inputs of the
+/// linears of `site` before they are applied, and may rewrite their weights.
+pub type Hook<'a> = dyn FnMut(Site, &[f32], usize, &mut [&mut Dense]) -> Result<(), String> + 'a;
+
 impl Dense {
+    /// The linear of `W` (`out x k`) and `b`.
+    pub fn new(out: usize, k: usize, w: Vec<f32>, bias: Vec<f32>) -> Dense {
+        Dense { out, k, w, bias }
+    }
+
     fn of(l: &Linear) -> Dense {
         Dense {
             out: l.out,
@@ -50,7 +76,7 @@ impl Dense {
     }
 
     /// `x W^T + b` for `x` of `rows x k`.
-    fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
+    pub fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
         let mut y = vec![0.0f32; rows * self.out];
         let half = rows.div_ceil(2) * self.out;
         let (a, b) = y.split_at_mut(half.min(rows * self.out));
@@ -106,6 +132,47 @@ fn rms_norm(x: &[f32], g: &[f32], eps: f32) -> Vec<f32> {
         }
     }
     y
+}
+
+/// A layer as [`Model::layer`] sees it: read-only for evaluation, writable for a hook.
+trait LayerAccess {
+    fn get(&self) -> &Layer;
+    fn hook(
+        &mut self,
+        hook: &mut Hook<'_>,
+        site: Site,
+        x: &[f32],
+        rows: usize,
+    ) -> Result<(), String>;
+}
+
+impl LayerAccess for &Layer {
+    fn get(&self) -> &Layer {
+        self
+    }
+    fn hook(&mut self, _: &mut Hook<'_>, _: Site, _: &[f32], _: usize) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl LayerAccess for &mut Layer {
+    fn get(&self) -> &Layer {
+        self
+    }
+    fn hook(
+        &mut self,
+        hook: &mut Hook<'_>,
+        site: Site,
+        x: &[f32],
+        rows: usize,
+    ) -> Result<(), String> {
+        match site {
+            Site::Qkv => hook(site, x, rows, &mut [&mut self.qkv]),
+            Site::OProj => hook(site, x, rows, &mut [&mut self.o_proj]),
+            Site::GateUp => hook(site, x, rows, &mut [&mut self.gate, &mut self.up]),
+            Site::Down => hook(site, x, rows, &mut [&mut self.down]),
+        }
+    }
 }
 
 struct Layer {
@@ -203,15 +270,63 @@ impl Model {
         )
     }
 
+    /// The model of the Llama-family GGUF at `path` for workload `w` (its first `w.layers`
+    /// layers), read straight into dense f32: one copy of the weights is all that is held.
+    pub fn from_gguf(path: &std::path::Path, w: &Workload) -> Result<Model, String> {
+        let dec = crate::functional::llama_weights::decoder_of(w)?;
+        let (d, f) = (w.model.hidden as usize, w.model.ffn as usize);
+        let (h, hkv, dh) = (
+            w.model.heads as usize,
+            dec.kv_heads as usize,
+            dec.head_dim as usize,
+        );
+        let mut layers = Vec::new();
+        let t = crate::functional::llama_weights::read_gguf_dense(path, w, &mut |_, b| {
+            let zero = |n: usize| vec![0.0f32; n];
+            layers.push(Layer {
+                attn_norm: b.attn_norm,
+                qkv: Dense::new((h + 2 * hkv) * dh, d, b.qkv, b.qkv_bias),
+                o_proj: Dense::new(d, h * dh, b.o_proj, zero(d)),
+                ffn_norm: b.ffn_norm,
+                gate: Dense::new(f, d, b.gate, zero(f)),
+                up: Dense::new(f, d, b.up, zero(f)),
+                down: Dense::new(d, f, b.down, zero(d)),
+            });
+            Ok(())
+        })?;
+        let v = t.vocab;
+        let lm_head = match t.lm_head {
+            Some(head) => Dense::new(v, d, head, vec![0.0; v]),
+            None => Dense::new(v, d, t.embedding.clone(), vec![0.0; v]),
+        };
+        Ok(Model {
+            layers,
+            final_norm: t.final_norm,
+            embedding: t.embedding,
+            lm_head,
+            d,
+            heads: h,
+            kv_heads: hkv,
+            head_dim: dh,
+            eps: t.eps as f32,
+            theta: t.rope_theta,
+        })
+    }
+
+    /// Layers.
+    pub fn layers(&self) -> usize {
+        self.layers.len()
+    }
+
     /// Vocabulary size.
     pub fn vocab(&self) -> usize {
         self.lm_head.out
     }
 
-    /// The logits `[s x V]` of every position of `tokens` (each sees itself and those before).
-    pub fn logits(&self, tokens: &[u32]) -> Result<Vec<f32>, String> {
-        let (d, s) = (self.d, tokens.len());
-        let mut x = Vec::with_capacity(s * d);
+    /// The embedding rows `[n x d]` of `tokens`.
+    pub fn embed(&self, tokens: &[u32]) -> Result<Vec<f32>, String> {
+        let d = self.d;
+        let mut x = Vec::with_capacity(tokens.len() * d);
         for &t in tokens {
             let t = t as usize;
             if t >= self.vocab() {
@@ -222,25 +337,72 @@ impl Model {
             }
             x.extend_from_slice(&self.embedding[t * d..(t + 1) * d]);
         }
+        Ok(x)
+    }
+
+    /// The logits `[s x V]` of every position of `tokens` (each sees itself and those before).
+    pub fn logits(&self, tokens: &[u32]) -> Result<Vec<f32>, String> {
+        let s = tokens.len();
+        let mut x = self.embed(tokens)?;
         for l in &self.layers {
-            let xn = rms_norm(&x, &l.attn_norm, self.eps);
-            let mut qkv = l.qkv.apply(&xn, s);
-            self.rotate(&mut qkv, s);
-            let ctx = self.attention(&qkv, s);
-            let proj = l.o_proj.apply(&ctx, s);
-            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
-            let hn = rms_norm(&x, &l.ffn_norm, self.eps);
-            let (g, u) = (l.gate.apply(&hn, s), l.up.apply(&hn, s));
-            let act: Vec<f32> = g
-                .iter()
-                .zip(&u)
-                .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
-                .collect();
-            let down = l.down.apply(&act, s);
-            x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
+            self.layer(l, &mut x, s, &mut |_, _, _, _| Ok(()))?;
         }
         let xn = rms_norm(&x, &self.final_norm, self.eps);
         Ok(self.lm_head.apply(&xn, s))
+    }
+
+    /// Runs layer `li` over the residual stream `x` of sequences of `s` tokens each
+    /// (`[n x d]`, `n` a multiple of `s`), calling `hook` before each group of linears is
+    /// applied (layer by layer calibration: a hook that prunes sees inputs from the layers
+    /// and linears it pruned before).
+    pub fn layer_with(
+        &mut self,
+        li: usize,
+        x: &mut [f32],
+        s: usize,
+        hook: &mut Hook<'_>,
+    ) -> Result<(), String> {
+        let mut layer = self.layers.remove(li);
+        let r = self.layer(&mut layer, x, s, hook);
+        self.layers.insert(li, layer);
+        r
+    }
+
+    fn layer<L: LayerAccess>(
+        &self,
+        mut l: L,
+        x: &mut [f32],
+        s: usize,
+        hook: &mut Hook<'_>,
+    ) -> Result<(), String> {
+        let rows = x.len() / self.d;
+        if s == 0 || !rows.is_multiple_of(s) {
+            return Err(format!("{rows} rows are not whole sequences of {s}"));
+        }
+        let xn = rms_norm(x, &l.get().attn_norm, self.eps);
+        l.hook(hook, Site::Qkv, &xn, rows)?;
+        let mut qkv = l.get().qkv.apply(&xn, rows);
+        let width = l.get().qkv.out;
+        let mut ctx = Vec::with_capacity(rows * self.heads * self.head_dim);
+        for seq in qkv.chunks_mut(s * width) {
+            self.rotate(seq, s);
+            ctx.extend(self.attention(seq, s));
+        }
+        l.hook(hook, Site::OProj, &ctx, rows)?;
+        let proj = l.get().o_proj.apply(&ctx, rows);
+        x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+        let hn = rms_norm(x, &l.get().ffn_norm, self.eps);
+        l.hook(hook, Site::GateUp, &hn, rows)?;
+        let (g, u) = (l.get().gate.apply(&hn, rows), l.get().up.apply(&hn, rows));
+        let act: Vec<f32> = g
+            .iter()
+            .zip(&u)
+            .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
+            .collect();
+        l.hook(hook, Site::Down, &act, rows)?;
+        let down = l.get().down.apply(&act, rows);
+        x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
+        Ok(())
     }
 
     /// Perplexity of `tokens` cut into windows of `window` tokens (a last, shorter window

@@ -4,6 +4,7 @@
 //! into token ids and back ([`tokenizer`]: SmolLM2's byte-level BPE from the GGUF's own token
 //! and merge tables, MiniLM's WordPiece from its `tokenizer.json`).
 
+pub mod calibrate;
 pub mod forward;
 pub mod text;
 pub mod tokenizer;

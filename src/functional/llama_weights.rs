@@ -276,6 +276,93 @@ impl LlamaWeights {
     /// pruned to its patterns; the file's hyperparameters must be the workload's shape).
     /// Errors name the file and the tensor.
     pub fn from_gguf(path: &Path, w: &Workload) -> Result<LlamaWeights, String> {
+        let dec = decoder_of(w)?;
+        let (d, f) = (w.model.hidden as usize, w.model.ffn as usize);
+        let (h, hkv, dh) = (
+            w.model.heads as usize,
+            dec.kv_heads as usize,
+            dec.head_dim as usize,
+        );
+        let mut layers = Vec::new();
+        let tables = read_gguf_dense(path, w, &mut |l, b| {
+            let p = w.patterns_of(l as u64);
+            let zero = |n: usize| vec![0.0f32; n];
+            layers.push(LlamaLayer {
+                attn_norm: b.attn_norm,
+                qkv: linear_from_dense(&b.qkv, (h + 2 * hkv) * dh, d, p.qkv, b.qkv_bias)?,
+                o_proj: linear_from_dense(&b.o_proj, d, h * dh, p.proj, zero(d))?,
+                ffn_norm: b.ffn_norm,
+                gate: linear_from_dense(&b.gate, f, d, p.ffn1, zero(f))?,
+                up: linear_from_dense(&b.up, f, d, p.ffn1, zero(f))?,
+                down: linear_from_dense(&b.down, d, f, p.ffn2, zero(d))?,
+            });
+            Ok(())
+        })?;
+        let v = tables.vocab;
+        let table = |t: Vec<f32>| -> Result<Linear, String> {
+            linear_from_dense(&t, v, d, Pattern::DENSE, vec![0.0; v])
+        };
+        let weights = LlamaWeights {
+            layers,
+            final_norm: tables.final_norm,
+            embedding: table(tables.embedding)?,
+            lm_head: tables.lm_head.map(table).transpose()?,
+            eps: tables.eps,
+            rope_theta: tables.rope_theta,
+        };
+        weights
+            .check(w)
+            .map_err(|m| format!("`{}`: {m}", path.display()))?;
+        Ok(weights)
+    }
+}
+
+/// One block of a Llama-family GGUF, dense f32 row-major `[out, in]`, with Q, K and V
+/// concatenated (`[(h + 2 hkv) dh, d]`) and Q and K rows in Hugging Face order.
+pub struct DenseBlock {
+    /// RMSNorm scale before attention (`d`).
+    pub attn_norm: Vec<f32>,
+    /// Q, K and V.
+    pub qkv: Vec<f32>,
+    /// Their bias (zero without one).
+    pub qkv_bias: Vec<f32>,
+    /// The attention output projection `[d, h dh]`.
+    pub o_proj: Vec<f32>,
+    /// RMSNorm scale before the FFN (`d`).
+    pub ffn_norm: Vec<f32>,
+    /// SwiGLU gate `[f, d]`.
+    pub gate: Vec<f32>,
+    /// SwiGLU up `[f, d]`.
+    pub up: Vec<f32>,
+    /// FFN down `[d, f]`.
+    pub down: Vec<f32>,
+}
+
+/// The rest of a Llama-family GGUF, dense f32.
+pub struct DenseTables {
+    /// The final RMSNorm scale (`d`).
+    pub final_norm: Vec<f32>,
+    /// The embedding `[V, d]`.
+    pub embedding: Vec<f32>,
+    /// An untied lm_head `[V, d]`.
+    pub lm_head: Option<Vec<f32>>,
+    /// Vocabulary size.
+    pub vocab: usize,
+    /// RMSNorm epsilon.
+    pub eps: f64,
+    /// Rotary base.
+    pub rope_theta: f64,
+}
+
+/// Reads the Llama-family GGUF at `path` for workload `w` (the file's hyperparameters must be
+/// its shape), one block at a time: `block(i, block i)` for its first `w.layers` blocks, then
+/// the tables. Errors name the file and the tensor.
+pub fn read_gguf_dense(
+    path: &Path,
+    w: &Workload,
+    block: &mut dyn FnMut(usize, DenseBlock) -> Result<(), String>,
+) -> Result<DenseTables, String> {
+    {
         let named = |m: String| format!("`{}`: {m}", path.display());
         let g = crate::gguf::Gguf::open(path).map_err(|e| e.to_string())?;
         let hp = g.llama_hyper().map_err(|e| e.to_string())?;
@@ -341,9 +428,7 @@ impl LlamaWeights {
                 Ok(vec![0.0; n])
             }
         };
-        let mut layers = Vec::new();
         for l in 0..w.layers as usize {
-            let p = w.patterns_of(l as u64);
             let t = |part: &str| format!("blk.{l}.{part}");
             let mut q = tensor(&t("attn_q.weight"), &[h * dh, d])?;
             let mut k = tensor(&t("attn_k.weight"), &[hkv * dh, d])?;
@@ -362,59 +447,33 @@ impl LlamaWeights {
             qkv_b.extend(bias(&t("attn_v.bias"), hkv * dh)?);
             q.extend(k);
             q.extend(v);
-            let zero = |n: usize| vec![0.0f32; n];
-            layers.push(LlamaLayer {
-                attn_norm: tensor(&t("attn_norm.weight"), &[d])?,
-                qkv: linear_from_dense(&q, (h + 2 * hkv) * dh, d, p.qkv, qkv_b)?,
-                o_proj: linear_from_dense(
-                    &tensor(&t("attn_output.weight"), &[d, h * dh])?,
-                    d,
-                    h * dh,
-                    p.proj,
-                    zero(d),
-                )?,
-                ffn_norm: tensor(&t("ffn_norm.weight"), &[d])?,
-                gate: linear_from_dense(
-                    &tensor(&t("ffn_gate.weight"), &[f, d])?,
-                    f,
-                    d,
-                    p.ffn1,
-                    zero(f),
-                )?,
-                up: linear_from_dense(
-                    &tensor(&t("ffn_up.weight"), &[f, d])?,
-                    f,
-                    d,
-                    p.ffn1,
-                    zero(f),
-                )?,
-                down: linear_from_dense(
-                    &tensor(&t("ffn_down.weight"), &[d, f])?,
-                    d,
-                    f,
-                    p.ffn2,
-                    zero(d),
-                )?,
-            });
+            block(
+                l,
+                DenseBlock {
+                    attn_norm: tensor(&t("attn_norm.weight"), &[d])?,
+                    qkv: q,
+                    qkv_bias: qkv_b,
+                    o_proj: tensor(&t("attn_output.weight"), &[d, h * dh])?,
+                    ffn_norm: tensor(&t("ffn_norm.weight"), &[d])?,
+                    gate: tensor(&t("ffn_gate.weight"), &[f, d])?,
+                    up: tensor(&t("ffn_up.weight"), &[f, d])?,
+                    down: tensor(&t("ffn_down.weight"), &[d, f])?,
+                },
+            )?;
         }
         let v = hp.vocab as usize;
-        let table = |name: &str| -> Result<Linear, String> {
-            linear_from_dense(&tensor(name, &[v, d])?, v, d, Pattern::DENSE, vec![0.0; v])
-        };
-        let weights = LlamaWeights {
-            layers,
+        Ok(DenseTables {
             final_norm: tensor("output_norm.weight", &[d])?,
-            embedding: table("token_embd.weight")?,
+            embedding: tensor("token_embd.weight", &[v, d])?,
             lm_head: if hp.untied_lm_head {
-                Some(table("output.weight")?)
+                Some(tensor("output.weight", &[v, d])?)
             } else {
                 None
             },
+            vocab: v,
             eps: hp.rms_eps,
             rope_theta: hp.rope_freq_base,
-        };
-        weights.check(w).map_err(named)?;
-        Ok(weights)
+        })
     }
 }
 
@@ -572,9 +631,37 @@ pub fn unpermute_rope_rows<T: Copy + Default>(w: &[T], heads: usize, k: usize) -
     out
 }
 
+/// llama.cpp's `permute(w, n_head, n_head_kv)` of Q or K rows (`rows x k`, row-major; any
+/// element type, `k` of them a row): the inverse of [`unpermute_rope_rows`], from Hugging
+/// Face's row order to the GGUF's.
+pub fn permute_rope_rows<T: Clone + Default>(w: &[T], heads: usize, k: usize) -> Vec<T> {
+    let rows = w.len() / k;
+    let dh = rows / heads;
+    let half = dh / 2;
+    let mut out = vec![T::default(); w.len()];
+    for hd in 0..heads {
+        for i in 0..half {
+            for j in 0..2 {
+                let gguf_row = hd * dh + 2 * i + j;
+                let hf_row = hd * dh + j * half + i;
+                out[gguf_row * k..(gguf_row + 1) * k]
+                    .clone_from_slice(&w[hf_row * k..(hf_row + 1) * k]);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permuting_inverts_unpermuting() {
+        let w: Vec<u32> = (0..3 * 16 * 2).collect();
+        assert_eq!(unpermute_rope_rows(&permute_rope_rows(&w, 3, 2), 3, 2), w);
+        assert_ne!(permute_rope_rows(&w, 3, 2), w);
+    }
 
     #[test]
     fn unpermuting_inverts_the_converters_permutation() {

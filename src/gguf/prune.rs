@@ -14,22 +14,35 @@
 //! undoes ([`crate::functional::llama_weights`]); pruning works row by row, so the order does
 //! not change what is kept.
 //!
+//! With a calibrated method (`--method wanda|sparsegpt`, or magnitude with the error on real
+//! activations) the whole model is read into f32 first and pruned layer by layer on the
+//! calibration text ([`crate::eval::calibrate`]); the file is then written as above, the
+//! linears already pruned.
+//!
 //! The header's decoder config comes from the GGUF metadata ([`super::LlamaHyper`]). A file
 //! that is not a GGUF, another architecture, partial rotary, a block with a weight missing
 //! or of the wrong shape, or a tensor type stasim cannot dequantise is an input error naming
 //! the file and the key or tensor.
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use safetensors::Dtype;
 
+use std::collections::HashMap;
+
 use super::Gguf;
+use crate::eval::calibrate::{Calibration, QkRows, prune_model};
+use crate::eval::forward::Model;
+use crate::eval::text::{self, Split};
+use crate::eval::tokenizer::ByteBpe;
+use crate::workload::calibrated::Method;
 use crate::workload::checkpoint::{check_values, decoder_role};
 use crate::workload::stanm::{
-    Config, DecoderConfig, PruneError, PruneReport, Scheme, SourceData, SourceTensor,
+    Config, DecoderConfig, PruneError, PruneReport, PrunedLinear, Scheme, SourceData, SourceTensor,
     check_prune_args, write_stanm,
 };
+use crate::workload::{Pattern, Patterns, Phase, Workload};
 
 /// The architectures whose blocks have the seven linear weights stasim lowers.
 pub const ARCHITECTURES: &[&str] = &["llama", "mistral", "qwen2"];
@@ -44,13 +57,29 @@ pub fn is_gguf(path: &Path) -> bool {
         && &magic == super::MAGIC
 }
 
-/// Prunes the decoder GGUF `src` with `scheme` into `out`; `seed` seeds the reconstruction
-/// error's inputs.
+/// A calibrated prune: the method and its calibration text.
+#[derive(Clone, Debug)]
+pub struct Calibrated {
+    /// How the kept weights are chosen.
+    pub method: Method,
+    /// Calibration tokens (a whole number of windows is used).
+    pub tokens: usize,
+    /// Tokens a calibration sequence.
+    pub window: usize,
+    /// Where the texts are ([`crate::eval::text::default_dir`]).
+    pub text_dir: PathBuf,
+}
+
+/// Prunes the decoder GGUF `src` with `scheme` into `out`: one tensor at a time by magnitude
+/// (`seed` seeds the reconstruction error's inputs), or, with `calibrated`, layer by layer on
+/// the calibration text (`progress(layer)` as each is done).
 pub fn prune_gguf(
     src: &Path,
     scheme: &Scheme,
     out: &Path,
     seed: u64,
+    calibrated: Option<&Calibrated>,
+    progress: &mut dyn FnMut(usize),
 ) -> Result<PruneReport, PruneError> {
     check_prune_args(src, scheme, out)?;
     let input = |m: String| PruneError::Input(m);
@@ -122,10 +151,23 @@ pub fn prune_gguf(
             qk_rows_permuted: hp.architecture == "llama",
         }),
     };
+    let mut pruned = match calibrated {
+        Some(c) => calibrate(src, &hp, &config, scheme, c, progress)?,
+        None => HashMap::new(),
+    };
     let mut read = |i: usize| -> Result<SourceData<'static>, String> {
         let t = &tensors[i];
+        if let Some(p) = pruned.remove(&t.name) {
+            return Ok(SourceData::Pruned(Box::new(p)));
+        }
         let (_, v) = g.tensor_f32(&t.name).map_err(|e| e.to_string())?;
         if t.linear.is_some() {
+            if calibrated.is_some() {
+                return Err(format!(
+                    "tensor `{}` was not calibrated (a bug: please report it)",
+                    t.name
+                ));
+            }
             return Ok(SourceData::Linear(v));
         }
         let f16 = t.dtype == Dtype::F16;
@@ -140,4 +182,45 @@ pub fn prune_gguf(
         Ok(SourceData::Dense(Cow::Owned(bytes)))
     };
     write_stanm(src, scheme, out, seed, config, &tensors, &mut read)
+}
+
+/// The block linears of `src` pruned layer by layer with `c` ([`crate::eval::calibrate`]).
+fn calibrate(
+    src: &Path,
+    hp: &super::LlamaHyper,
+    config: &Config,
+    scheme: &Scheme,
+    c: &Calibrated,
+    progress: &mut dyn FnMut(usize),
+) -> Result<HashMap<String, PrunedLinear>, PruneError> {
+    let input = |m: String| PruneError::Input(format!("`{}`: {m}", src.display()));
+    let text = text::load(&c.text_dir, Split::Calibration).map_err(|m| {
+        PruneError::Input(format!(
+            "{m}: the calibration text is missing (run scripts/fetch-text.sh, or set STASIM_TEXT)"
+        ))
+    })?;
+    let bpe = ByteBpe::from_gguf_file(src).map_err(|e| input(e.to_string()))?;
+    let calib = Calibration::new(&bpe.encode(&text), c.tokens, c.window).map_err(input)?;
+    let shape = config.shape(
+        src.file_stem()
+            .map_or_else(|| "gguf".into(), |s| s.to_string_lossy().into_owned()),
+    );
+    let w = Workload {
+        model: shape,
+        seq: c.window as u64,
+        batch: 1,
+        layers: hp.layers,
+        patterns: Patterns::uniform(Pattern::DENSE),
+        per_layer: Vec::new(),
+        value_bits: 16,
+        phase: Phase::Prefill,
+    };
+    let mut model = Model::from_gguf(src, &w).map_err(input)?;
+    let qk = QkRows {
+        permuted: hp.architecture == "llama",
+        heads: hp.heads as usize,
+        kv_heads: hp.kv_heads as usize,
+        head_dim: hp.head_dim as usize,
+    };
+    prune_model(&mut model, &calib, c.method, scheme, qk, progress).map_err(input)
 }

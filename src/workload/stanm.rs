@@ -940,32 +940,35 @@ pub fn load_model(
     let name = path
         .file_stem()
         .map_or_else(|| "checkpoint".into(), |s| s.to_string_lossy().into_owned());
-    let c = &layout.config;
-    let decoder = c.decoder.as_ref().map(|d| super::Decoder {
-        kv_heads: d.kv_heads,
-        head_dim: d.head_dim,
-        vocab: d.vocab,
-        tied_embeddings: d.tied_embeddings,
-        qkv_bias: d.qkv_bias,
-        positions: super::Positions::Rotary {
-            theta: d.rope_theta,
-        },
-        norm_eps: d.rms_eps,
-        max_context: d.max_context,
-    });
-    Ok((
+    Ok((layout.config.shape(name), patterns))
+}
+
+impl Config {
+    /// The model shape this config describes, named `name`.
+    pub(crate) fn shape(&self, name: String) -> super::ModelShape {
+        let decoder = self.decoder.as_ref().map(|d| super::Decoder {
+            kv_heads: d.kv_heads,
+            head_dim: d.head_dim,
+            vocab: d.vocab,
+            tied_embeddings: d.tied_embeddings,
+            qkv_bias: d.qkv_bias,
+            positions: super::Positions::Rotary {
+                theta: d.rope_theta,
+            },
+            norm_eps: d.rms_eps,
+            max_context: d.max_context,
+        });
         super::ModelShape {
             name,
-            hidden: c.hidden,
-            heads: c.heads,
-            ffn: c.ffn,
-            layers: c.layers,
+            hidden: self.hidden,
+            heads: self.heads,
+            ffn: self.ffn,
+            layers: self.layers,
             default_seq: 128,
             causal: decoder.is_some(),
             decoder,
-        },
-        patterns,
-    ))
+        }
+    }
 }
 
 /// One tensor of a `.stanm` file, decoded.
@@ -1069,8 +1072,13 @@ pub struct MemberReport {
     pub bytes: u64,
     /// Share of the dense weights' total magnitude that is kept.
     pub kept_magnitude: f64,
-    /// `||X W - X W_pruned|| / ||X W||` on seeded inputs.
+    /// `||X W - X W_pruned|| / ||X W||`: on the calibration activations of a calibrated
+    /// prune ([`crate::eval::calibrate`]), else on seeded inputs.
     pub rel_error: f64,
+    /// A sparser member of a calibrated family: the same error when pruned on its own from
+    /// the dense weights (not inherited).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub independent_rel_error: Option<f64>,
 }
 
 /// Numbers for one pruned weight.
@@ -1135,7 +1143,7 @@ fn rel_error(x: &[f32], rows: usize, w: &[f32], wp: &[f32], out: usize, k: usize
     if den == 0.0 { 0.0 } else { (num / den).sqrt() }
 }
 
-fn kept_share(w: &[f32], wp: &[f32]) -> f64 {
+pub(crate) fn kept_share(w: &[f32], wp: &[f32]) -> f64 {
     let all: f64 = w.iter().map(|v| f64::from(v.abs())).sum();
     let kept: f64 = wp.iter().map(|v| f64::from(v.abs())).sum();
     if all == 0.0 { 1.0 } else { kept / all }
@@ -1472,6 +1480,17 @@ pub(crate) struct SourceTensor {
 pub(crate) enum SourceData<'a> {
     Linear(Vec<f32>),
     Dense(std::borrow::Cow<'a, [u8]>),
+    /// A linear weight pruned already (a calibrated prune, [`crate::eval::calibrate`]).
+    Pruned(Box<PrunedLinear>),
+}
+
+/// One linear pruned outside [`write_stanm`], ready to write: its packed form (the layout of
+/// [`super::prune`], with the header's patterns) and its report.
+pub struct PrunedLinear {
+    /// Values, indices and tags as the `.stanm` stores them.
+    pub packed: Packed,
+    /// Its numbers.
+    pub report: TensorReport,
 }
 
 /// The checks before anything is read: the scheme, and `out` is not the source itself.
@@ -1674,6 +1693,32 @@ pub(crate) fn write_stanm<'a>(
                 continue;
             }
             SourceData::Linear(v) => v,
+            SourceData::Pruned(p) => {
+                let spans = [e.values, e.indices, e.tags];
+                let lens = [
+                    p.packed.values.len(),
+                    p.packed.indices.len(),
+                    p.packed.tags.len(),
+                ];
+                if spans
+                    .iter()
+                    .zip(lens)
+                    .any(|(s, l)| s.map(|s| s.1) != Some(l as u64))
+                {
+                    return Err(PruneError::Input(err(
+                        src,
+                        format!(
+                            "tensor `{}`: packed sizes {lens:?} are not the header's (a bug: please report it)",
+                            e.name
+                        ),
+                    )));
+                }
+                w.write_all(&p.packed.values).map_err(io)?;
+                w.write_all(&p.packed.indices).map_err(io)?;
+                w.write_all(&p.packed.tags).map_err(io)?;
+                reports.push(p.report);
+                continue;
+            }
         };
         // Pass 1 checked the shape: 2-D.
         let (rows, k) = (e.shape[0] as usize, e.shape[1] as usize);
@@ -1708,6 +1753,7 @@ pub(crate) fn write_stanm<'a>(
                     bytes: m.pattern.stored_bytes(k as u64, rows as u64, 16),
                     kept_magnitude: kept_share(&wv, &wp),
                     rel_error: rel_error(&x, 32, &wv, &wp, rows, k),
+                    independent_rel_error: None,
                 }
             })
             .collect();

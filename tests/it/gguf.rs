@@ -813,6 +813,8 @@ fn a_tiny_llama_gguf_prunes_into_a_decoder_stanm_with_its_config_and_values() {
         src.to_str().unwrap(),
         "--pattern",
         "2:4",
+        "--error-inputs",
+        "seeded",
         "--out",
         out.to_str().unwrap(),
     ]);

@@ -536,6 +536,8 @@ fn tiny_decoder(dir: &Path, untied: bool) -> PathBuf {
         &Scheme::Patterns(Patterns::uniform(pat("2:4"))),
         &out,
         1,
+        None,
+        &mut |_| {},
     )
     .unwrap();
     out

@@ -412,7 +412,7 @@ pub fn smollm2_2of4() -> Option<PathBuf> {
         let scheme = stasim::workload::stanm::Scheme::Patterns(
             stasim::workload::Patterns::uniform(two_of_four),
         );
-        stasim::gguf::prune::prune_gguf(&src, &scheme, &out, 1).unwrap();
+        stasim::gguf::prune::prune_gguf(&src, &scheme, &out, 1, None, &mut |_| {}).unwrap();
         out
     });
     Some(path.clone())
