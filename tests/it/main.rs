@@ -2,6 +2,7 @@
 
 mod accounting;
 mod benches;
+mod calibrated;
 mod cli;
 mod completions;
 mod decode;
