@@ -54,3 +54,22 @@ fn the_systemc_test_says_skipped_when_gxx_is_absent() {
         "{out}"
     );
 }
+
+#[test]
+fn calibrated_pruning_tests_say_skipped_without_smollm2_or_the_text() {
+    for name in [
+        "calibrated::wanda_and_sparsegpt_beat_magnitude_at_2_4_on_the_real_smollm2",
+        "calibrated::a_calibrated_prune_repeated_is_byte_identical",
+    ] {
+        let out = run_alone(name, &[("STASIM_SMOLLM2", "/nonexistent/smollm2.gguf")]);
+        assert!(
+            out.contains("skipped:") && out.contains("/nonexistent/smollm2.gguf not found"),
+            "{name}: {out}"
+        );
+        let out = run_alone(name, &[("STASIM_TEXT", "/nonexistent/text")]);
+        assert!(
+            out.contains("skipped:") && out.contains("fetch-text.sh"),
+            "{name}: {out}"
+        );
+    }
+}
