@@ -203,6 +203,18 @@ fn print(w: &mut impl Write, r: &PruneReport) -> std::io::Result<()> {
             100.0 * mean(&|t| t.members[j].kept_magnitude),
             mean(&|t| t.members[j].rel_error)
         )?;
+        let alone: Option<Vec<f64>> = r
+            .tensors
+            .iter()
+            .map(|t| t.members[j].independent_rel_error)
+            .collect();
+        if let Some(alone) = alone {
+            writeln!(
+                w,
+                "                                      pruned alone from the dense weights: mean rel. error {:.4}",
+                alone.iter().sum::<f64>() / alone.len().max(1) as f64
+            )?;
+        }
     }
     if n > 1 {
         let separate: u64 = r
