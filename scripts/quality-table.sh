@@ -5,11 +5,14 @@
 # latency of each pattern (`stasim run --model smollm2-135m --context 512 --pattern P`, batch
 # 1, the reference design). Each method prunes two inherited families, 2:4 -> 1:4 and
 # 4:8 -> 2:8 (`stasim prune --family`), calibrated on the calibration text; the sparser
-# member is pruned from the denser member's updated weights.
+# member is pruned from the denser member's updated weights, calibrated on the densest
+# member's activations; 1:4 and 2:8 are also pruned alone from the dense weights
+# (`--pattern`, each calibrated on its own pruned layers) for the comparison.
 #
 # Usage: scripts/quality-table.sh [DIR]   (DIR default out/quality: the .stanm files, logs)
-# Needs scripts/fetch-smollm2.sh and scripts/fetch-text.sh first. About 15 minutes on two
-# quiet cores (SparseGPT prunes take about 2 minutes a family).
+# Needs scripts/fetch-smollm2.sh and scripts/fetch-text.sh first. About 30 minutes on two
+# cores (a SparseGPT family prune takes about 3 minutes, a prune alone 2); the .stanm
+# files in DIR are reused by a second call.
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
 dir="${1:-$here/out/quality}"
@@ -39,13 +42,25 @@ for m in magnitude wanda sparsegpt; do
       rows+=("$m $p $(ppl "$f" --member "$p")")
     done
   done
+  for p in 1:4 2:8; do
+    f="$dir/smollm2-$m-${p//:/_}-alone.stanm"
+    [ -f "$f" ] || "$stasim" prune "$gguf" --method "$m" --pattern "$p" --out "$f" \
+      > "$dir/$(basename "$f" .stanm).log"
+    rows+=("$m $p-alone $(ppl "$f")")
+  done
 done
 
 printf '| pattern | decode step, context 512 (us) | magnitude | Wanda | SparseGPT |\n'
 printf '|---|---:|---:|---:|---:|\n'
 printf '| dense | %.1f | %.2f | %.2f | %.2f |\n' "${lat[dense]}" "$dense" "$dense" "$dense"
-for p in 2:4 4:8 1:4 2:8; do
-  line="| $p | $(printf '%.1f' "${lat[$p]}")"
+for p in 2:4 4:8 1:4 1:4-alone 2:8 2:8-alone; do
+  case $p in
+    1:4) label="1:4 (inherited from 2:4)" ;;
+    2:8) label="2:8 (inherited from 4:8)" ;;
+    *-alone) label="${p%-alone} (pruned alone)" ;;
+    *) label=$p ;;
+  esac
+  line="| $label | $(printf '%.1f' "${lat[${p%-alone}]}")"
   for m in magnitude wanda sparsegpt; do
     for r in "${rows[@]}"; do
       set -- $r
