@@ -7,26 +7,14 @@
 //! so they take about a minute a method; the README's table uses the defaults (2048
 //! calibration tokens, 1024 evaluation tokens).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-use stasim::eval::text;
 
 fn stasim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stasim"))
         .args(args)
         .output()
         .unwrap()
-}
-
-/// The GGUF and the text, or `None` after saying why the test skips.
-fn inputs() -> Option<PathBuf> {
-    let gguf = crate::support::smollm2_path()?;
-    if !text::default_dir().join("COMPLETE").exists() {
-        crate::support::skipped("the calibration text is not fetched (run scripts/fetch-text.sh)");
-        return None;
-    }
-    Some(gguf)
 }
 
 /// `stasim prune GGUF --method M --pattern 2:4` on 256 calibration tokens, into `out`.
@@ -70,7 +58,7 @@ fn perplexity(file: &Path) -> f64 {
 
 #[test]
 fn wanda_and_sparsegpt_beat_magnitude_at_2_4_on_the_real_smollm2() {
-    let Some(gguf) = inputs() else {
+    let Some(gguf) = crate::support::smollm2_and_text() else {
         return;
     };
     let dir = crate::support::tmp_dir("calibrated", "methods");
@@ -109,7 +97,7 @@ fn wanda_and_sparsegpt_beat_magnitude_at_2_4_on_the_real_smollm2() {
 
 #[test]
 fn a_calibrated_prune_repeated_is_byte_identical() {
-    let Some(gguf) = inputs() else {
+    let Some(gguf) = crate::support::smollm2_and_text() else {
         return;
     };
     let dir = crate::support::tmp_dir("calibrated", "repeat");
@@ -129,7 +117,7 @@ fn bad_calibration_arguments_are_exit_2_errors_naming_the_flag() {
     let unknown = stasim(&["prune", "/nonexistent.gguf", "--method", "obs"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("--method"));
-    let Some(gguf) = inputs() else {
+    let Some(gguf) = crate::support::smollm2_and_text() else {
         return;
     };
     let g = gguf.to_str().unwrap();

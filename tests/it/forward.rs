@@ -3,7 +3,6 @@
 //! last position's logits and the greedy tokens.
 
 use stasim::eval::forward::Model;
-use stasim::eval::text;
 use stasim::functional::generate;
 use stasim::functional::llama_weights::LlamaWeights;
 use stasim::functional::weights::ModelWeights;
@@ -139,13 +138,9 @@ fn eval_ppl(file: &std::path::Path) -> f64 {
 
 #[test]
 fn stasim_eval_scores_the_dense_gguf_better_than_its_2_4_magnitude_pruning() {
-    let Some(gguf) = crate::support::smollm2_path() else {
+    let Some(gguf) = crate::support::smollm2_and_text() else {
         return;
     };
-    if !text::default_dir().join("COMPLETE").exists() {
-        crate::support::skipped("the evaluation text is not fetched (run scripts/fetch-text.sh)");
-        return;
-    }
     let Some(pruned) = crate::support::smollm2_2of4() else {
         return;
     };
@@ -167,13 +162,9 @@ fn stasim_eval_refuses_bad_arguments() {
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
-    let Some(gguf) = crate::support::smollm2_path() else {
+    let Some(gguf) = crate::support::smollm2_and_text() else {
         return;
     };
-    if !text::default_dir().join("COMPLETE").exists() {
-        crate::support::skipped("the evaluation text is not fetched (run scripts/fetch-text.sh)");
-        return;
-    }
     let bad = std::process::Command::new(bin)
         .arg("eval")
         .arg(&gguf)

@@ -21,38 +21,40 @@ pub(crate) fn run_alone(name: &str, env: &[(&str, &str)]) -> String {
     text
 }
 
+/// Runs test `name` alone with `env` set; its output must say it skipped, giving `reason`.
+fn assert_skips(name: &str, env: &[(&str, &str)], reason: &str) {
+    let out = run_alone(name, env);
+    assert!(
+        out.contains("skipped:") && out.contains(reason),
+        "{name}: {out}"
+    );
+}
+
 #[test]
 fn tests_needing_the_real_minilm_say_skipped_when_it_is_absent() {
     for name in [
         "prune::the_real_minilm_checkpoint_prunes_and_round_trips",
         "functional::the_real_minilm_checkpoint_matches_the_reference",
     ] {
-        let out = run_alone(name, &[("STASIM_MINILM", "/nonexistent/model.safetensors")]);
-        assert!(
-            out.contains("skipped:") && out.contains("/nonexistent/model.safetensors not found"),
-            "{name}: {out}"
-        );
+        let env = [("STASIM_MINILM", "/nonexistent/model.safetensors")];
+        assert_skips(name, &env, "/nonexistent/model.safetensors not found");
     }
 }
 
 #[test]
 fn the_gnu_parallel_test_says_skipped_when_parallel_is_absent() {
     let name = "sweep::gnu_parallel_runs_the_shards";
-    let out = run_alone(name, &[("PATH", "/nonexistent")]);
-    assert!(
-        out.contains("skipped:") && out.contains("GNU parallel is not installed"),
-        "{out}"
+    assert_skips(
+        name,
+        &[("PATH", "/nonexistent")],
+        "GNU parallel is not installed",
     );
 }
 
 #[test]
 fn the_systemc_test_says_skipped_when_gxx_is_absent() {
     let name = "benches::the_systemc_pipeline_reproduces_5t_plus_10_and_5t_minus_115";
-    let out = run_alone(name, &[("PATH", "/nonexistent")]);
-    assert!(
-        out.contains("skipped:") && out.contains("needs g++ and SystemC"),
-        "{out}"
-    );
+    assert_skips(name, &[("PATH", "/nonexistent")], "needs g++ and SystemC");
 }
 
 #[test]
@@ -61,15 +63,12 @@ fn calibrated_pruning_tests_say_skipped_without_smollm2_or_the_text() {
         "calibrated::wanda_and_sparsegpt_beat_magnitude_at_2_4_on_the_real_smollm2",
         "calibrated::a_calibrated_prune_repeated_is_byte_identical",
     ] {
-        let out = run_alone(name, &[("STASIM_SMOLLM2", "/nonexistent/smollm2.gguf")]);
-        assert!(
-            out.contains("skipped:") && out.contains("/nonexistent/smollm2.gguf not found"),
-            "{name}: {out}"
-        );
-        let out = run_alone(name, &[("STASIM_TEXT", "/nonexistent/text")]);
-        assert!(
-            out.contains("skipped:") && out.contains("fetch-text.sh"),
-            "{name}: {out}"
+        let env = [("STASIM_SMOLLM2", "/nonexistent/smollm2.gguf")];
+        assert_skips(name, &env, "/nonexistent/smollm2.gguf not found");
+        assert_skips(
+            name,
+            &[("STASIM_TEXT", "/nonexistent/text")],
+            "fetch-text.sh",
         );
     }
 }

@@ -309,6 +309,17 @@ pub fn smollm2_path() -> Option<PathBuf> {
     )
 }
 
+/// The SmolLM2 GGUF when the calibration and evaluation text is fetched too (what calibrated
+/// pruning and perplexity need); else says the test is skipped, naming the missing script.
+pub fn smollm2_and_text() -> Option<PathBuf> {
+    let gguf = smollm2_path()?;
+    if !stasim::eval::text::default_dir().join("COMPLETE").exists() {
+        skipped("the calibration and evaluation text is not fetched (run scripts/fetch-text.sh)");
+        return None;
+    }
+    Some(gguf)
+}
+
 /// The Python interpreter (`$STASIM_PYTHON`, else `python3`) if it imports numpy and gguf;
 /// else says the test is skipped.
 pub fn python_with_gguf() -> Option<String> {
