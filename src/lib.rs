@@ -40,6 +40,7 @@ pub mod component;
 pub mod energy;
 pub mod error;
 pub mod eval;
+pub mod explore;
 pub mod functional;
 pub mod generate;
 pub mod gguf;

@@ -23,6 +23,7 @@ mod check;
 mod completions;
 mod dram;
 mod eval;
+mod explore;
 mod graph;
 mod models;
 mod prune;
@@ -71,6 +72,8 @@ enum Command {
     Tokenize(tokenize::Args),
     /// Perplexity of SmolLM2 (its GGUF or a pruned .stanm) on the held-out evaluation text.
     Eval(eval::Args),
+    /// Search per-class N:M choices of a decoder for the accuracy-latency frontier.
+    Explore(Box<explore::Args>),
 }
 
 /// Writes to standard output; a failure is an output error naming it.
@@ -144,6 +147,7 @@ pub fn main() -> Result<(), Error> {
         Some(Command::Completions(a)) => completions::run(&a),
         Some(Command::Tokenize(a)) => tokenize::run(&a),
         Some(Command::Eval(a)) => eval::run(&a),
+        Some(Command::Explore(a)) => explore::run(a.as_ref()),
         // The main job: the reference design on BERT-base, with every output in `out/`.
         None => run::run(&run::Args {
             topology: "sta".into(),

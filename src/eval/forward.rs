@@ -30,8 +30,10 @@
 use super::super::functional::llama_weights::LlamaWeights;
 use super::super::functional::weights::Linear;
 use super::super::workload::Workload;
+use std::sync::Arc;
 
 /// A dense linear `y = x W^T + b`, `W` row-major `[out x k]`.
+#[derive(Clone)]
 pub struct Dense {
     /// Outputs.
     pub out: usize,
@@ -167,30 +169,37 @@ impl LayerAccess for &mut Layer {
         rows: usize,
     ) -> Result<(), String> {
         match site {
-            Site::Qkv => hook(site, x, rows, &mut [&mut self.qkv]),
-            Site::OProj => hook(site, x, rows, &mut [&mut self.o_proj]),
-            Site::GateUp => hook(site, x, rows, &mut [&mut self.gate, &mut self.up]),
-            Site::Down => hook(site, x, rows, &mut [&mut self.down]),
+            Site::Qkv => hook(site, x, rows, &mut [Arc::make_mut(&mut self.qkv)]),
+            Site::OProj => hook(site, x, rows, &mut [Arc::make_mut(&mut self.o_proj)]),
+            Site::GateUp => hook(
+                site,
+                x,
+                rows,
+                &mut [Arc::make_mut(&mut self.gate), Arc::make_mut(&mut self.up)],
+            ),
+            Site::Down => hook(site, x, rows, &mut [Arc::make_mut(&mut self.down)]),
         }
     }
 }
 
+/// A block; its linears are shared between the models [`Model::mixed`] composes (a hook
+/// that rewrites one gets its own copy first).
 struct Layer {
     attn_norm: Vec<f32>,
-    qkv: Dense,
-    o_proj: Dense,
+    qkv: Arc<Dense>,
+    o_proj: Arc<Dense>,
     ffn_norm: Vec<f32>,
-    gate: Dense,
-    up: Dense,
-    down: Dense,
+    gate: Arc<Dense>,
+    up: Arc<Dense>,
+    down: Arc<Dense>,
 }
 
 /// A Llama-family decoder with dense f32 weights.
 pub struct Model {
     layers: Vec<Layer>,
     final_norm: Vec<f32>,
-    embedding: Vec<f32>,
-    lm_head: Dense,
+    embedding: Arc<Vec<f32>>,
+    lm_head: Arc<Dense>,
     d: usize,
     heads: usize,
     kv_heads: usize,
@@ -229,12 +238,12 @@ impl Model {
             .iter()
             .map(|l| Layer {
                 attn_norm: l.attn_norm.clone(),
-                qkv: Dense::of(&l.qkv),
-                o_proj: Dense::of(&l.o_proj),
+                qkv: Arc::new(Dense::of(&l.qkv)),
+                o_proj: Arc::new(Dense::of(&l.o_proj)),
                 ffn_norm: l.ffn_norm.clone(),
-                gate: Dense::of(&l.gate),
-                up: Dense::of(&l.up),
-                down: Dense::of(&l.down),
+                gate: Arc::new(Dense::of(&l.gate)),
+                up: Arc::new(Dense::of(&l.up)),
+                down: Arc::new(Dense::of(&l.down)),
             })
             .collect();
         let embedding = Dense::of(&w.embedding);
@@ -242,8 +251,8 @@ impl Model {
         Ok(Model {
             layers,
             final_norm: w.final_norm.clone(),
-            embedding: embedding.w.clone(),
-            lm_head: lm_head.unwrap_or(embedding),
+            embedding: Arc::new(embedding.w.clone()),
+            lm_head: Arc::new(lm_head.unwrap_or(embedding)),
             d,
             heads,
             kv_heads,
@@ -285,12 +294,12 @@ impl Model {
             let zero = |n: usize| vec![0.0f32; n];
             layers.push(Layer {
                 attn_norm: b.attn_norm,
-                qkv: Dense::new((h + 2 * hkv) * dh, d, b.qkv, b.qkv_bias),
-                o_proj: Dense::new(d, h * dh, b.o_proj, zero(d)),
+                qkv: Arc::new(Dense::new((h + 2 * hkv) * dh, d, b.qkv, b.qkv_bias)),
+                o_proj: Arc::new(Dense::new(d, h * dh, b.o_proj, zero(d))),
                 ffn_norm: b.ffn_norm,
-                gate: Dense::new(f, d, b.gate, zero(f)),
-                up: Dense::new(f, d, b.up, zero(f)),
-                down: Dense::new(d, f, b.down, zero(d)),
+                gate: Arc::new(Dense::new(f, d, b.gate, zero(f))),
+                up: Arc::new(Dense::new(f, d, b.up, zero(f))),
+                down: Arc::new(Dense::new(d, f, b.down, zero(d))),
             });
             Ok(())
         })?;
@@ -302,8 +311,8 @@ impl Model {
         Ok(Model {
             layers,
             final_norm: t.final_norm,
-            embedding: t.embedding,
-            lm_head,
+            embedding: Arc::new(t.embedding),
+            lm_head: Arc::new(lm_head),
             d,
             heads: h,
             kv_heads: hkv,
@@ -311,6 +320,65 @@ impl Model {
             eps: t.eps as f32,
             theta: t.rope_theta,
         })
+    }
+
+    /// A model of the same shape as every one of `models` whose blocks take each class of
+    /// linears from one of them (shared, not copied): `pick[c]` indexes `models` for class `c` in the order Q/K/V,
+    /// output projection, gate and up, down (the simulator's qkv, proj, ffn1, ffn2); the
+    /// embedding, norms and lm_head come from `models[base]`. An error when the shapes
+    /// differ or an index is out of range.
+    pub fn mixed(models: &[&Model], pick: [usize; 4], base: usize) -> Result<Model, String> {
+        let get = |i: usize| {
+            models
+                .get(i)
+                .copied()
+                .ok_or_else(|| format!("model {i} of {} asked for", models.len()))
+        };
+        let b = get(base)?;
+        let [qkv, o, gate_up, down] = pick.map(get);
+        let [qkv, o, gate_up, down] = [qkv?, o?, gate_up?, down?];
+        let shape = |x: &Model| (x.layers.len(), x.d, x.heads, x.kv_heads, x.head_dim);
+        if [qkv, o, gate_up, down]
+            .iter()
+            .any(|m| shape(m) != shape(b) || m.lm_head.out != b.lm_head.out)
+        {
+            return Err("the models mixed have different shapes".into());
+        }
+        let layers = (0..b.layers.len())
+            .map(|i| Layer {
+                attn_norm: b.layers[i].attn_norm.clone(),
+                qkv: qkv.layers[i].qkv.clone(),
+                o_proj: o.layers[i].o_proj.clone(),
+                ffn_norm: b.layers[i].ffn_norm.clone(),
+                gate: gate_up.layers[i].gate.clone(),
+                up: gate_up.layers[i].up.clone(),
+                down: down.layers[i].down.clone(),
+            })
+            .collect();
+        Ok(Model {
+            layers,
+            final_norm: b.final_norm.clone(),
+            embedding: b.embedding.clone(),
+            lm_head: b.lm_head.clone(),
+            ..*b
+        })
+    }
+
+    /// Whether `other` holds the same embedding, norms and lm_head as this model, bit for
+    /// bit (its linears may differ).
+    pub fn same_tables(&self, other: &Model) -> bool {
+        let same = |a: &[f32], b: &[f32]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+        };
+        self.layers.len() == other.layers.len()
+            && same(&self.embedding, &other.embedding)
+            && same(&self.final_norm, &other.final_norm)
+            && same(&self.lm_head.w, &other.lm_head.w)
+            && self
+                .layers
+                .iter()
+                .zip(&other.layers)
+                .all(|(a, b)| same(&a.attn_norm, &b.attn_norm) && same(&a.ffn_norm, &b.ffn_norm))
     }
 
     /// Layers.

@@ -18,6 +18,7 @@
 //! Charts of a whole sweep (many reports) are in [`sweep`]; of a generation (prefill and
 //! decode steps) in [`generation`].
 
+pub mod frontier;
 pub mod generation;
 mod legend;
 pub mod sweep;

@@ -885,6 +885,20 @@ fn check_magic(m: &[u8]) -> Result<(), String> {
     })
 }
 
+/// The family members a pruned file holds (densest first): the patterns of its first pruned
+/// tensor's family (a file's pruned tensors share one family unless it was pruned per class).
+pub fn members(path: &Path) -> Result<Vec<Pattern>, String> {
+    let StanmFile { layout, .. } = read_file(path, false)?;
+    layout
+        .tensors
+        .iter()
+        .find_map(|t| match t {
+            Checked::Pruned(p) => Some(p.family.clone()),
+            Checked::Dense(_) => None,
+        })
+        .ok_or_else(|| err(path, "no pruned tensor"))
+}
+
 /// The model a pruned file describes: its shape and each layer's patterns (`member` picks a
 /// family member; default the densest).
 pub fn load_model(
