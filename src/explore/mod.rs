@@ -160,16 +160,6 @@ impl Explorer {
                 .with_hint("stasim explore GGUF --from PRUNED.stanm [--from ...]"),
             )
         };
-        let sources =
-            Sources::load(&topo, &s.gguf, &s.files, s.only.as_deref(), progress).map_err(input)?;
-        let args = WorkloadArgs {
-            checkpoint: s.files.first().cloned(),
-            context: Some(s.context as i64),
-            batch: Some(s.batch as i64),
-            ..WorkloadArgs::default()
-        };
-        let mut step = resolve_workload(&topo, &args)?;
-        step.per_layer.clear();
         let bpe = ByteBpe::from_gguf_file(&s.gguf)?;
         let t = text::load(&s.text_dir, Split::Evaluation).map_err(input)?;
         let ids = bpe.encode(&t);
@@ -182,6 +172,16 @@ impl Explorer {
                 ids.len()
             )));
         }
+        let sources =
+            Sources::load(&topo, &s.gguf, &s.files, s.only.as_deref(), progress).map_err(input)?;
+        let args = WorkloadArgs {
+            checkpoint: s.files.first().cloned(),
+            context: Some(s.context as i64),
+            batch: Some(s.batch as i64),
+            ..WorkloadArgs::default()
+        };
+        let mut step = resolve_workload(&topo, &args)?;
+        step.per_layer.clear();
         let version = env!("CARGO_PKG_VERSION");
         let mut lh = StableHash::new();
         lh.field(topo_text).field(&format!("{step:?}"));

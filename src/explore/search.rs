@@ -22,6 +22,11 @@
 //!    again, until every point on it is measured or `budget` refinement measurements are
 //!    spent. Each round measures at least one new candidate, so the search ends.
 //!
+//! 4. **Challengers**: for each uniform candidate, the mixed candidate (not yet measured)
+//!    with the lowest predicted perplexity among those predicted at least as fast as the
+//!    uniform one measured is measured too, so that every uniform pattern is compared
+//!    with a measured mixed point of its speed, whether or not the frontier went there.
+//!
 //! The frontier reported is the Pareto frontier of the **measured** candidates only:
 //! every value on it is a simulated latency and an evaluated perplexity, never a
 //! prediction. A point is on it when no other measured point is at least as fast and at
@@ -50,6 +55,9 @@ pub enum Stage {
     Single,
     /// On the predicted frontier of a refinement round.
     Refined,
+    /// The mixed candidate predicted best among those predicted at least as fast as a
+    /// uniform one (stage 4).
+    Challenger,
 }
 
 impl Stage {
@@ -60,6 +68,7 @@ impl Stage {
             Stage::Uniform => "uniform",
             Stage::Single => "single",
             Stage::Refined => "refined",
+            Stage::Challenger => "challenger",
         }
     }
 }
@@ -249,6 +258,40 @@ pub fn run(
         }
         spent += new.len();
     }
+    let mut challengers: Vec<Choice> = Vec::new();
+    for u in 1..options {
+        let Some(lat) = points
+            .iter()
+            .find(|p| p.choice == [u; 4])
+            .map(|p| p.measured.latency_us)
+        else {
+            continue;
+        };
+        let best = all_choices(options)
+            .filter(|c| c.iter().any(|&o| o != c[0]))
+            .filter(|c| !points.iter().any(|p| p.choice == *c) && !challengers.contains(c))
+            .map(|c| (c, surrogate.predict(c)))
+            .filter(|(_, m)| m.latency_us <= lat)
+            .min_by(|a, b| a.1.perplexity.total_cmp(&b.1.perplexity));
+        if let Some((c, _)) = best {
+            challengers.push(c);
+        }
+    }
+    if !challengers.is_empty() {
+        progress(&format!(
+            "challengers: {} mixed candidates predicted best at the speed of a uniform one",
+            challengers.len()
+        ));
+        let got = measure(&challengers)?;
+        for (c, m) in challengers.into_iter().zip(got) {
+            points.push(Point {
+                choice: c,
+                stage: Stage::Challenger,
+                predicted: Some(surrogate.predict(c)),
+                measured: m,
+            });
+        }
+    }
     Ok(points)
 }
 
@@ -343,8 +386,8 @@ mod tests {
             assert!((pr.perplexity / p.measured.perplexity - 1.0).abs() < 1e-9);
         }
         // The probes, one round measuring the whole predicted frontier, and at most one more
-        // (a prediction and a measurement may round differently).
-        assert!(calls <= 3, "{calls} batches");
+        // (a prediction and a measurement may round differently), and the challengers.
+        assert!(calls <= 4, "{calls} batches");
         assert!(points.len() < 256 / 4, "{} of 256 measured", points.len());
     }
 
@@ -369,7 +412,12 @@ mod tests {
             &mut |_| {},
         )
         .unwrap();
-        assert_eq!(n, probes(5).len() + 3);
+        let challengers = points
+            .iter()
+            .filter(|p| p.stage == Stage::Challenger)
+            .count();
+        assert!((1..=4).contains(&challengers), "{challengers} challengers");
+        assert_eq!(n, probes(5).len() + 3 + challengers);
         assert_eq!(points.len(), n);
         assert!(run(1, 3, &mut |_| Ok(vec![]), &mut |_| {}).is_err());
     }

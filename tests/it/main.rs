@@ -9,6 +9,7 @@ mod decode;
 mod decode_values;
 mod dram;
 mod energy;
+mod explore;
 mod forward;
 mod functional;
 mod fuzz_checkpoints;

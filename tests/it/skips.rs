@@ -58,10 +58,11 @@ fn the_systemc_test_says_skipped_when_gxx_is_absent() {
 }
 
 #[test]
-fn calibrated_pruning_tests_say_skipped_without_smollm2_or_the_text() {
+fn calibrated_pruning_and_explorer_tests_say_skipped_without_smollm2_or_the_text() {
     for name in [
         "calibrated::wanda_and_sparsegpt_beat_magnitude_at_2_4_on_the_real_smollm2",
         "calibrated::a_calibrated_prune_repeated_is_byte_identical",
+        "explore::the_explorer_records_what_eval_and_run_give_and_its_frontier_is_the_pareto_set",
     ] {
         let env = [("STASIM_SMOLLM2", "/nonexistent/smollm2.gguf")];
         assert_skips(name, &env, "/nonexistent/smollm2.gguf not found");

@@ -1,0 +1,240 @@
+//! `stasim explore` on the real SmolLM2 (skipped, visibly, without it): its recorded values
+//! against `stasim eval` and `stasim run` of the same patterns, its frontier against a
+//! brute-force Pareto check of every point it measured, its caches (a second run measures
+//! nothing and writes the same bytes), and its errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn stasim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stasim"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A row of points.csv: stage, patterns `qkv=..,proj=..,ffn1=..,ffn2=..`, latency, perplexity,
+/// on the frontier.
+#[derive(Clone, Debug, PartialEq)]
+struct Row {
+    stage: String,
+    patterns: String,
+    latency_us: f64,
+    perplexity: f64,
+    frontier: bool,
+}
+
+fn rows(path: &Path) -> Vec<Row> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "stage,qkv,proj,ffn1,ffn2,latency_us,perplexity,predicted_latency_us,predicted_perplexity,frontier"
+        )
+    );
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 10, "{l}");
+            Row {
+                stage: f[0].into(),
+                patterns: format!("qkv={},proj={},ffn1={},ffn2={}", f[1], f[2], f[3], f[4]),
+                latency_us: f[5].parse().unwrap(),
+                perplexity: f[6].parse().unwrap(),
+                frontier: f[9] == "1",
+            }
+        })
+        .collect()
+}
+
+/// The 2:8 magnitude prune of SmolLM2, made once into a temporary folder.
+fn smollm2_2of8(src: &Path) -> PathBuf {
+    let out = crate::support::tmp_dir("explore", "2of8").join("smollm2-2of8.stanm");
+    let p = stasim::workload::Pattern::parse("2:8").unwrap();
+    let scheme = stasim::workload::stanm::Scheme::Patterns(stasim::workload::Patterns::uniform(p));
+    stasim::gguf::prune::prune_gguf(src, &scheme, &out, 1, None, &mut |_| {}).unwrap();
+    out
+}
+
+fn json_f64(out: &str, key: &str) -> f64 {
+    let j: serde_json::Value = serde_json::from_str(out).unwrap();
+    j[key].as_f64().unwrap()
+}
+
+#[test]
+fn the_explorer_records_what_eval_and_run_give_and_its_frontier_is_the_pareto_set() {
+    let Some(gguf) = crate::support::smollm2_and_text() else {
+        return;
+    };
+    let Some(two4) = crate::support::smollm2_2of4() else {
+        return;
+    };
+    let two8 = smollm2_2of8(&gguf);
+    let dir = crate::support::tmp_dir("explore", "run");
+    let (g, a, b, d) = (
+        gguf.to_str().unwrap(),
+        two4.to_str().unwrap(),
+        two8.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    );
+    let args = [
+        "explore", g, "--from", a, "--from", b, "--tokens", "64", "--window", "64", "--budget",
+        "6", "--out", d,
+    ];
+    let first = stasim(&args);
+    let out = ok(&first);
+    assert!(
+        out.contains("every frontier point re-simulated and re-evaluated to its recorded values"),
+        "{out}"
+    );
+    let pts = rows(&dir.join("points.csv"));
+    // Probes of 3 options (dense, 2:4, 2:8): dense, 2 uniform, 4 x 2 single-class.
+    let probes = ["dense", "uniform", "single"];
+    assert_eq!(
+        pts.iter()
+            .filter(|r| probes.contains(&r.stage.as_str()))
+            .count(),
+        11
+    );
+    // At most one challenger a uniform pattern.
+    assert!(pts.iter().filter(|r| r.stage == "challenger").count() <= 2);
+    let refined = pts.iter().filter(|r| r.stage == "refined").count();
+    assert!((1..=6).contains(&refined), "{refined} refined points");
+    let mut seen: Vec<&str> = pts.iter().map(|r| r.patterns.as_str()).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), pts.len(), "a candidate measured twice");
+
+    // The frontier is every point no other beats (at least as fast and as good, better in
+    // one), by brute force.
+    for (i, r) in pts.iter().enumerate() {
+        let dominated = pts.iter().enumerate().any(|(j, s)| {
+            let le = s.latency_us <= r.latency_us && s.perplexity <= r.perplexity;
+            let lt = s.latency_us < r.latency_us || s.perplexity < r.perplexity;
+            j != i && le && (lt || j < i)
+        });
+        assert_eq!(r.frontier, !dominated, "{r:?}");
+    }
+    let mut front: Vec<Row> = pts.iter().filter(|r| r.frontier).cloned().collect();
+    front.sort_by(|x, y| x.latency_us.total_cmp(&y.latency_us));
+    assert_eq!(rows(&dir.join("frontier.csv")), front);
+
+    let find = |p: &str| pts.iter().find(|r| r.patterns == p).unwrap().clone();
+    let dense = find("qkv=dense,proj=dense,ffn1=dense,ffn2=dense");
+    let u24 = find("qkv=2:4,proj=2:4,ffn1=2:4,ffn2=2:4");
+    let u28 = find("qkv=2:8,proj=2:8,ffn1=2:8,ffn2=2:8");
+    // Perplexities: the uniform points are their files' models, the dense point the GGUF's.
+    let eval = |f: &str| {
+        json_f64(
+            &ok(&stasim(&[
+                "eval", f, "--tokens", "64", "--window", "64", "--json",
+            ])),
+            "perplexity",
+        )
+    };
+    assert_eq!(dense.perplexity, eval(g));
+    assert_eq!(u24.perplexity, eval(a));
+    assert_eq!(u28.perplexity, eval(b));
+    // Latencies: the decode step `stasim run` simulates for the same patterns.
+    let run = |p: &str| {
+        json_f64(
+            &ok(&stasim(&[
+                "run",
+                "--model",
+                "smollm2-135m",
+                "--context",
+                "512",
+                "--pattern",
+                p,
+                "--json",
+            ])),
+            "total_time_us",
+        )
+    };
+    assert_eq!(u28.latency_us, run("2:8"));
+    let mixed = pts.iter().find(|r| r.stage == "refined").unwrap().clone();
+    assert_eq!(mixed.latency_us, run(&mixed.patterns));
+    // Fewer weight bytes make every decode step faster: each single-class point beats dense,
+    // 2:8 beats 2:4 in every class.
+    for r in pts.iter().filter(|r| r.stage == "single") {
+        assert!(r.latency_us < dense.latency_us, "{r:?}");
+        let other = r.patterns.replace("2:8", "2:4");
+        if other != r.patterns {
+            assert!(r.latency_us < find(&other).latency_us, "{r:?}");
+        }
+    }
+    let png = std::fs::read(dir.join("frontier.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+
+    // A second run takes every value from the caches and writes the same files.
+    let before: Vec<Vec<u8>> = ["points.csv", "frontier.csv", "explore.json", "frontier.png"]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect();
+    let second = stasim(&args);
+    ok(&second);
+    let err = String::from_utf8_lossy(&second.stderr);
+    let n = pts.len();
+    assert!(
+        err.contains(&format!(
+            "({n} latencies and {n} perplexities from the caches)"
+        )),
+        "{err}"
+    );
+    for (f, b) in ["points.csv", "frontier.csv", "explore.json", "frontier.png"]
+        .iter()
+        .zip(before)
+    {
+        assert_eq!(std::fs::read(dir.join(f)).unwrap(), b, "{f} changed");
+    }
+}
+
+#[test]
+fn the_explorer_refuses_bad_arguments_with_exit_2() {
+    let missing = stasim(&[
+        "explore",
+        "/nonexistent.gguf",
+        "--from",
+        "/nonexistent.stanm",
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent.gguf"));
+    // --from is required.
+    assert_eq!(
+        stasim(&["explore", "/nonexistent.gguf"]).status.code(),
+        Some(2)
+    );
+    let Some(gguf) = crate::support::smollm2_and_text() else {
+        return;
+    };
+    let Some(two4) = crate::support::smollm2_2of4() else {
+        return;
+    };
+    let dir = crate::support::tmp_dir("explore", "bad");
+    let (g, a, d) = (
+        gguf.to_str().unwrap(),
+        two4.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    );
+    let no_pattern = stasim(&["explore", g, "--from", a, "--patterns", "3:8", "--out", d]);
+    assert_eq!(no_pattern.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&no_pattern.stderr);
+    assert!(e.contains("3:8") && e.contains("2:4"), "{e}");
+    let bad_tokens = stasim(&["explore", g, "--from", a, "--tokens", "1", "--out", d]);
+    assert_eq!(bad_tokens.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_tokens.stderr).contains("--tokens"));
+    // A GGUF given where a .stanm is expected.
+    let not_stanm = stasim(&["explore", g, "--from", g, "--out", d]);
+    assert_eq!(not_stanm.status.code(), Some(2));
+}
