@@ -104,7 +104,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
     };
     stasim::io::create_folder(&a.out)?;
     let say = |m: &str| eprintln!("{m}");
-    let mut ex = Explorer::new(&s, topo, &src.text, &mut |m| say(m))?;
+    let mut ex = Explorer::new(&s, topo, &src.text, &say)?;
     let o = ex.search(a.budget, &say)?;
     eprintln!(
         "searched in {:.1} s ({} latencies and {} perplexities from the caches); verifying the {} frontier points",

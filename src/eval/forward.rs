@@ -323,9 +323,9 @@ impl Model {
     }
 
     /// A model of the same shape as every one of `models` whose blocks take each class of
-    /// linears from one of them (shared, not copied): `pick[c]` indexes `models` for class `c` in the order Q/K/V,
-    /// output projection, gate and up, down (the simulator's qkv, proj, ffn1, ffn2); the
-    /// embedding, norms and lm_head come from `models[base]`. An error when the shapes
+    /// linears from one of them (shared, not copied): `pick[c]` indexes `models` for class
+    /// `c` in the order Q/K/V, output projection, gate and up, down (the simulator's qkv,
+    /// proj, ffn1, ffn2); the embedding, norms and lm_head come from `models[base]`. An error when the shapes
     /// differ or an index is out of range.
     pub fn mixed(models: &[&Model], pick: [usize; 4], base: usize) -> Result<Model, String> {
         let get = |i: usize| {

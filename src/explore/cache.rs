@@ -54,6 +54,21 @@ impl Cache {
         self.values.insert(key.to_owned(), value);
     }
 
+    /// The value of `key`: cached (`true`), else measured by `measure` and recorded
+    /// (`false`).
+    pub fn get_or_measure<E>(
+        &mut self,
+        key: &str,
+        measure: impl FnOnce() -> Result<f64, E>,
+    ) -> Result<(f64, bool), E> {
+        if let Some(v) = self.get(key) {
+            return Ok((v, true));
+        }
+        let v = measure()?;
+        self.put(key, v);
+        Ok((v, false))
+    }
+
     /// Values read from the file when opened.
     pub fn loaded(&self) -> usize {
         self.loaded

@@ -62,22 +62,36 @@ pub struct Settings {
     pub cache_dir: Option<PathBuf>,
 }
 
-/// The canonical text of per-class patterns (`qkv=..,proj=..,ffn1=..,ffn2=..`).
-pub fn patterns_text(p: &Patterns) -> String {
-    format!(
-        "qkv={},proj={},ffn1={},ffn2={}",
-        p.qkv, p.proj, p.ffn1, p.ffn2
-    )
-}
-
-/// A loaded explorer: options, topology, evaluation tokens, caches.
-pub struct Explorer {
+/// What measures a choice: its options, the topology, the evaluation tokens.
+struct Scorer {
     sources: Sources,
     topo: Topology,
     /// The decode step's workload (patterns replaced per candidate).
     step: Workload,
     ids: Vec<u32>,
     window: usize,
+}
+
+impl Scorer {
+    fn simulate(&self, c: Choice) -> Result<f64, Error> {
+        let mut w = self.step.clone();
+        w.patterns = self.sources.patterns(c);
+        Ok(simulate(&self.topo, &w, None, None, None)?
+            .report
+            .total_time_us)
+    }
+
+    fn evaluate(&self, c: Choice) -> Result<f64, Error> {
+        let m = self.sources.model(c).map_err(Error::Failed)?;
+        Ok(m.perplexity(&self.ids, self.window)
+            .map_err(Error::Failed)?
+            .0)
+    }
+}
+
+/// A loaded explorer: what measures, and the caches of what it measured.
+pub struct Explorer {
+    scorer: Scorer,
     latency: Cache,
     quality: Cache,
 }
@@ -99,13 +113,7 @@ pub struct Outcome {
 impl Outcome {
     /// The per-class patterns of point `i`.
     pub fn patterns(&self, i: usize) -> Patterns {
-        let p = self.points[i].choice.map(|o| self.options[o].0);
-        Patterns {
-            qkv: p[0],
-            proj: p[1],
-            ffn1: p[2],
-            ffn2: p[3],
-        }
+        Patterns::from_classes(self.points[i].choice.map(|o| self.options[o].0))
     }
 
     /// Whether point `i` gives every class one pattern.
@@ -148,7 +156,7 @@ impl Explorer {
         s: &Settings,
         topo: Topology,
         topo_text: &str,
-        progress: &mut dyn FnMut(&str),
+        progress: &dyn Fn(&str),
     ) -> Result<Explorer, Error> {
         let input = |m: String| {
             Error::from(
@@ -206,17 +214,20 @@ impl Explorer {
                 "perplexity-cache.csv",
                 format!("# stasim {version} explore perplexity {}", qh.hex()),
             ),
-            sources,
-            topo,
-            step,
-            ids: ids[..s.tokens].to_vec(),
-            window: s.window,
+            scorer: Scorer {
+                sources,
+                topo,
+                step,
+                ids: ids[..s.tokens].to_vec(),
+                window: s.window,
+            },
         })
     }
 
     /// The options: each pattern and its file.
     pub fn options(&self) -> Vec<(Pattern, PathBuf)> {
-        self.sources
+        self.scorer
+            .sources
             .options
             .iter()
             .map(|o| (o.pattern, o.file.clone()))
@@ -225,40 +236,20 @@ impl Explorer {
 
     /// The decode step of choice `c`, simulated (no cache): microseconds.
     pub fn simulate(&self, c: Choice) -> Result<f64, Error> {
-        let mut w = self.step.clone();
-        w.patterns = self.sources.patterns(c);
-        Ok(simulate(&self.topo, &w, None, None, None)?
-            .report
-            .total_time_us)
+        self.scorer.simulate(c)
     }
 
     /// The perplexity of choice `c`'s model (no cache).
     pub fn evaluate(&self, c: Choice) -> Result<f64, Error> {
-        let m = self.sources.model(c).map_err(Error::Failed)?;
-        Ok(m.perplexity(&self.ids, self.window)
-            .map_err(Error::Failed)?
-            .0)
+        self.scorer.evaluate(c)
     }
 
     /// Measures `c`, from the caches when they hold it; says whether each came from one.
     fn measure(&mut self, c: Choice) -> Result<(Measured, bool, bool), Error> {
-        let key = patterns_text(&self.sources.patterns(c));
-        let (lat, lc) = match self.latency.get(&key) {
-            Some(v) => (v, true),
-            None => {
-                let v = self.simulate(c)?;
-                self.latency.put(&key, v);
-                (v, false)
-            }
-        };
-        let (ppl, qc) = match self.quality.get(&key) {
-            Some(v) => (v, true),
-            None => {
-                let v = self.evaluate(c)?;
-                self.quality.put(&key, v);
-                (v, false)
-            }
-        };
+        let s = &self.scorer;
+        let key = s.sources.patterns(c).list();
+        let (lat, lc) = self.latency.get_or_measure(&key, || s.simulate(c))?;
+        let (ppl, qc) = self.quality.get_or_measure(&key, || s.evaluate(c))?;
         Ok((
             Measured {
                 latency_us: lat,
@@ -272,30 +263,22 @@ impl Explorer {
     /// Runs the search with at most `budget` refinement measurements.
     pub fn search(&mut self, budget: usize, progress: &dyn Fn(&str)) -> Result<Outcome, Error> {
         let t0 = Instant::now();
-        let options = self.sources.options.len();
+        let options = self.scorer.sources.options.len();
         let mut cached = (0, 0);
         let mut done = 0usize;
-        let mut failure: Option<Error> = None;
         let points = {
             let this = &mut *self;
-            let mut measure = |cs: &[Choice]| -> Result<Vec<Measured>, String> {
+            let mut measure = |cs: &[Choice]| -> Result<Vec<Measured>, Error> {
                 let mut v = Vec::with_capacity(cs.len());
                 for &c in cs {
                     let t = Instant::now();
-                    let (m, lc, qc) = match this.measure(c) {
-                        Ok(x) => x,
-                        Err(e) => {
-                            let msg = e.to_string();
-                            failure = Some(e);
-                            return Err(msg);
-                        }
-                    };
+                    let (m, lc, qc) = this.measure(c)?;
                     cached.0 += usize::from(lc);
                     cached.1 += usize::from(qc);
                     done += 1;
                     progress(&format!(
                         "  [{done}] {}: {:.1} us, perplexity {:.3}{}",
-                        patterns_text(&this.sources.patterns(c)),
+                        this.scorer.sources.patterns(c).list(),
                         m.latency_us,
                         m.perplexity,
                         if lc && qc {
@@ -307,16 +290,11 @@ impl Explorer {
                     v.push(m);
                 }
                 // Keep what was measured even if a later batch fails or is interrupted.
-                this.latency.save().map_err(|e| e.to_string())?;
-                this.quality.save().map_err(|e| e.to_string())?;
+                this.latency.save().map_err(Error::Output)?;
+                this.quality.save().map_err(Error::Output)?;
                 Ok(v)
             };
-            search::run(options, budget, &mut measure, &mut |s| progress(s))
-        };
-        let points = match (points, failure) {
-            (Ok(p), _) => p,
-            (Err(_), Some(e)) => return Err(e),
-            (Err(m), None) => return Err(Error::Failed(m)),
+            search::run(options, budget, &mut measure, progress)?
         };
         let ms: Vec<Measured> = points.iter().map(|p| p.measured).collect();
         let frontier = search::pareto(&ms);
@@ -348,7 +326,7 @@ impl Explorer {
                 && m.perplexity.to_bits() == rec.perplexity.to_bits();
             progress(&format!(
                 "  verified {}: {:.1} us, perplexity {:.3}{}",
-                patterns_text(&o.patterns(i)),
+                o.patterns(i).list(),
                 m.latency_us,
                 m.perplexity,
                 if same { "" } else { "  DIFFERS" }

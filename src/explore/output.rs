@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{Outcome, Settings, patterns_text};
+use super::{Outcome, Settings};
 
 /// The CSV header shared by `points.csv` and `frontier.csv`.
 const HEADER: &str = "stage,qkv,proj,ffn1,ffn2,latency_us,perplexity,predicted_latency_us,predicted_perplexity,frontier";
@@ -56,7 +56,7 @@ pub fn write(o: &Outcome, s: &Settings, dir: &Path) -> Result<Vec<PathBuf>, Stri
     let point = |i: usize| {
         let p = &o.points[i];
         serde_json::json!({
-            "patterns": patterns_text(&o.patterns(i)),
+            "patterns": o.patterns(i).list(),
             "stage": p.stage.name(),
             "latency_us": p.measured.latency_us,
             "perplexity": p.measured.perplexity,
@@ -146,7 +146,7 @@ pub fn summary(o: &Outcome) -> String {
                 writeln!(
                     t,
                     "best mixed point at least as fast {} ({:.1} us, perplexity {:.3}, {:.2}x {})",
-                    patterns_text(&o.patterns(b)),
+                    o.patterns(b).list(),
                     mb.latency_us,
                     mb.perplexity,
                     if mb.perplexity <= mu.perplexity {

@@ -32,6 +32,8 @@
 //! prediction. A point is on it when no other measured point is at least as fast and at
 //! least as good and better in one (of equal points, the first measured).
 
+use crate::Error;
+
 /// A candidate: the option index of each class, in the order qkv, proj, ffn1, ffn2.
 pub type Choice = [usize; 4];
 
@@ -179,7 +181,7 @@ impl Surrogate {
 }
 
 /// A measurer of a batch of candidates (see [`run`]).
-pub type Measure<'a> = dyn FnMut(&[Choice]) -> Result<Vec<Measured>, String> + 'a;
+pub type Measure<'a> = dyn FnMut(&[Choice]) -> Result<Vec<Measured>, Error> + 'a;
 
 /// Runs the search over `options` options per class (at least 2: dense and one more),
 /// measuring with `measure`, at most `budget` refinement measurements. `measure` gets the
@@ -190,12 +192,12 @@ pub fn run(
     options: usize,
     budget: usize,
     measure: &mut Measure<'_>,
-    progress: &mut dyn FnMut(&str),
-) -> Result<Vec<Point>, String> {
+    progress: &dyn Fn(&str),
+) -> Result<Vec<Point>, Error> {
     if options < 2 {
-        return Err(
+        return Err(Error::Failed(
             "the explorer needs dense and at least one sparse pattern to choose from".into(),
-        );
+        ));
     }
     let probes = probes(options);
     let choices: Vec<Choice> = probes.iter().map(|p| p.0).collect();
@@ -217,7 +219,7 @@ pub fn run(
         })
         .collect();
     let surrogate =
-        Surrogate::new(options, &points).ok_or("a probe was not measured".to_owned())?;
+        Surrogate::new(options, &points).ok_or(Error::Failed("a probe was not measured".into()))?;
     let mut spent = 0;
     let mut round = 0;
     while spent < budget {
@@ -368,7 +370,7 @@ mod tests {
                 calls += 1;
                 Ok(cs.iter().map(truth).collect())
             },
-            &mut |_| {},
+            &|_| {},
         )
         .unwrap();
         let all: Vec<Choice> = all_choices(4).collect();
@@ -409,7 +411,7 @@ mod tests {
                     })
                     .collect())
             },
-            &mut |_| {},
+            &|_| {},
         )
         .unwrap();
         let challengers = points
@@ -419,6 +421,6 @@ mod tests {
         assert!((1..=4).contains(&challengers), "{challengers} challengers");
         assert_eq!(n, probes(5).len() + 3 + challengers);
         assert_eq!(points.len(), n);
-        assert!(run(1, 3, &mut |_| Ok(vec![]), &mut |_| {}).is_err());
+        assert!(run(1, 3, &mut |_| Ok(vec![]), &|_| {}).is_err());
     }
 }

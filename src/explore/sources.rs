@@ -60,7 +60,7 @@ impl Sources {
         gguf: &Path,
         files: &[PathBuf],
         only: Option<&[Pattern]>,
-        progress: &mut dyn FnMut(&str),
+        progress: &dyn Fn(&str),
     ) -> Result<Sources, String> {
         let first = files
             .first()
@@ -141,13 +141,7 @@ impl Sources {
 
     /// The per-class patterns of choice `c`.
     pub fn patterns(&self, c: Choice) -> Patterns {
-        let p = c.map(|o| self.options[o].pattern);
-        Patterns {
-            qkv: p[0],
-            proj: p[1],
-            ffn1: p[2],
-            ffn2: p[3],
-        }
+        Patterns::from_classes(c.map(|o| self.options[o].pattern))
     }
 
     /// The model of choice `c` (see the module header).

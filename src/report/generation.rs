@@ -62,13 +62,7 @@ pub fn summary(r: &GenerationReport) -> String {
     let _ = writeln!(
         s,
         "stasim: {} on `{}` — prompt {} tokens, {} decode steps, batch {}, pattern {}, {}-bit values",
-        w.model.name,
-        r.topology,
-        w.seq,
-        r.generate,
-        w.batch,
-        pattern_text(w),
-        w.value_bits
+        w.model.name, r.topology, w.seq, r.generate, w.batch, w.patterns, w.value_bits
     );
     let _ = writeln!(s, "  TTFT (prefill)     {:.3} ms", r.ttft_ms);
     if let (Some(t), Some(tps)) = (&r.tpot, r.tokens_per_s) {
@@ -129,19 +123,6 @@ pub fn summary(r: &GenerationReport) -> String {
         );
     }
     s
-}
-
-/// The pattern as the user gave it (one for all classes, or the list).
-fn pattern_text(w: &crate::workload::Workload) -> String {
-    let p = &w.patterns;
-    if p.all().iter().all(|x| *x == p.qkv) {
-        p.qkv.to_string()
-    } else {
-        format!(
-            "qkv={},proj={},ffn1={},ffn2={}",
-            p.qkv, p.proj, p.ffn1, p.ffn2
-        )
-    }
 }
 
 /// Every run as a CSV row: the prefill (step -1), then the decode steps.

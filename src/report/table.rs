@@ -107,14 +107,7 @@ fn pe_time_line(s: &mut String, title: &str, t: &StallReport) {
 pub fn summary(r: &Report) -> String {
     let w = &r.workload;
     let mut s = String::new();
-    let pattern = if w.patterns.all().iter().all(|p| *p == w.patterns.qkv) {
-        w.patterns.qkv.to_string()
-    } else {
-        format!(
-            "qkv={},proj={},ffn1={},ffn2={}",
-            w.patterns.qkv, w.patterns.proj, w.patterns.ffn1, w.patterns.ffn2
-        )
-    };
+    let pattern = w.patterns.to_string();
     let _ = writeln!(
         s,
         "stasim: {} on `{}` — {} layers, {}, batch {}, pattern {}",

@@ -316,6 +316,36 @@ impl Patterns {
     pub fn all(&self) -> [Pattern; 4] {
         [self.qkv, self.proj, self.ffn1, self.ffn2]
     }
+
+    /// The patterns of the classes in [`Patterns::all`]'s order (qkv, proj, ffn1, ffn2).
+    pub fn from_classes([qkv, proj, ffn1, ffn2]: [Pattern; 4]) -> Patterns {
+        Patterns {
+            qkv,
+            proj,
+            ffn1,
+            ffn2,
+        }
+    }
+
+    /// The per-class list `qkv=..,proj=..,ffn1=..,ffn2=..` (what [`Patterns::parse`] reads),
+    /// even when every class has the same pattern.
+    pub fn list(&self) -> String {
+        format!(
+            "qkv={},proj={},ffn1={},ffn2={}",
+            self.qkv, self.proj, self.ffn1, self.ffn2
+        )
+    }
+}
+
+/// The patterns as a user writes them: one pattern when every class has it, else the list.
+impl std::fmt::Display for Patterns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.all().iter().all(|p| *p == self.qkv) {
+            write!(f, "{}", self.qkv)
+        } else {
+            f.write_str(&self.list())
+        }
+    }
 }
 
 /// A complete workload: a model, its size, and its patterns.

@@ -3,7 +3,7 @@
 //! brute-force Pareto check of every point it measured, its caches (a second run measures
 //! nothing and writes the same bytes), and its errors.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn stasim(args: &[&str]) -> Output {
@@ -58,15 +58,6 @@ fn rows(path: &Path) -> Vec<Row> {
         .collect()
 }
 
-/// The 2:8 magnitude prune of SmolLM2, made once into a temporary folder.
-fn smollm2_2of8(src: &Path) -> PathBuf {
-    let out = crate::support::tmp_dir("explore", "2of8").join("smollm2-2of8.stanm");
-    let p = stasim::workload::Pattern::parse("2:8").unwrap();
-    let scheme = stasim::workload::stanm::Scheme::Patterns(stasim::workload::Patterns::uniform(p));
-    stasim::gguf::prune::prune_gguf(src, &scheme, &out, 1, None, &mut |_| {}).unwrap();
-    out
-}
-
 fn json_f64(out: &str, key: &str) -> f64 {
     let j: serde_json::Value = serde_json::from_str(out).unwrap();
     j[key].as_f64().unwrap()
@@ -80,7 +71,9 @@ fn the_explorer_records_what_eval_and_run_give_and_its_frontier_is_the_pareto_se
     let Some(two4) = crate::support::smollm2_2of4() else {
         return;
     };
-    let two8 = smollm2_2of8(&gguf);
+    let Some(two8) = crate::support::smollm2_pruned("2:8") else {
+        return;
+    };
     let dir = crate::support::tmp_dir("explore", "run");
     let (g, a, b, d) = (
         gguf.to_str().unwrap(),

@@ -412,17 +412,26 @@ pub fn run_report(
         .report
 }
 
-/// The real SmolLM2 GGUF pruned 2:4 by `stasim prune` (once per test binary, into a temporary
-/// folder), or `None` when the GGUF is not there (the test is skipped and says so).
+/// The real SmolLM2 GGUF pruned 2:4 by `stasim prune`, or `None` when the GGUF is not there
+/// (see [`smollm2_pruned`]).
 pub fn smollm2_2of4() -> Option<PathBuf> {
-    static PRUNED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    smollm2_pruned("2:4")
+}
+
+/// The real SmolLM2 GGUF pruned by magnitude to `pattern` in every class by `stasim prune`
+/// (once per test binary and pattern, into a temporary folder), or `None` when the GGUF is
+/// not there (the test is skipped and says so).
+pub fn smollm2_pruned(pattern: &str) -> Option<PathBuf> {
+    static PRUNED: std::sync::Mutex<std::collections::BTreeMap<String, PathBuf>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
     let src = smollm2_path()?;
-    let path = PRUNED.get_or_init(|| {
-        let out = tmp_dir("smollm2", "2of4").join("smollm2-2of4.stanm");
-        let two_of_four = stasim::workload::Pattern::parse("2:4").unwrap();
-        let scheme = stasim::workload::stanm::Scheme::Patterns(
-            stasim::workload::Patterns::uniform(two_of_four),
-        );
+    let mut done = PRUNED.lock().unwrap_or_else(|e| e.into_inner());
+    let path = done.entry(pattern.to_owned()).or_insert_with(|| {
+        let tag = pattern.replace(':', "of");
+        let out = tmp_dir("smollm2", &tag).join(format!("smollm2-{tag}.stanm"));
+        let p = stasim::workload::Pattern::parse(pattern).unwrap();
+        let scheme =
+            stasim::workload::stanm::Scheme::Patterns(stasim::workload::Patterns::uniform(p));
         stasim::gguf::prune::prune_gguf(&src, &scheme, &out, 1, None, &mut |_| {}).unwrap();
         out
     });
