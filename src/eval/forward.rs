@@ -45,16 +45,19 @@ pub struct Dense {
     pub bias: Vec<f32>,
 }
 
-/// Where a calibration hook sees a block's linear inputs ([`Model::layer_with`]).
+/// Where a calibration hook sees a block's linear inputs ([`Model::layer_with`], and an
+/// encoder's [`super::encoder::Encoder::layer_with`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Site {
-    /// Q, K and V (concatenated), on the attention RMSNorm's output.
+    /// Q, K and V (concatenated), on the block's input (a decoder's attention RMSNorm output;
+    /// an encoder's layer input).
     Qkv,
     /// The output projection, on the attention context.
     OProj,
-    /// The SwiGLU gate and up, on the FFN RMSNorm's output.
+    /// The FFN's first linears: a decoder's SwiGLU gate and up on the FFN RMSNorm's output;
+    /// an encoder's up on the post-attention LayerNorm's output.
     GateUp,
-    /// The FFN down projection, on `SiLU(gate) * up`.
+    /// The FFN down projection, on `SiLU(gate) * up` (an encoder's: on `GELU(up)`).
     Down,
 }
 
@@ -68,7 +71,8 @@ impl Dense {
         Dense { out, k, w, bias }
     }
 
-    fn of(l: &Linear) -> Dense {
+    /// The dense form of a stored linear (its slots expanded, exactly).
+    pub(crate) fn of(l: &Linear) -> Dense {
         Dense {
             out: l.out,
             k: l.k,
@@ -107,7 +111,7 @@ impl Dense {
 }
 
 /// `sum a_i b_i` in 8 lanes, then the lanes in order.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
@@ -136,9 +140,18 @@ fn rms_norm(x: &[f32], g: &[f32], eps: f32) -> Vec<f32> {
     y
 }
 
-/// A layer as [`Model::layer`] sees it: read-only for evaluation, writable for a hook.
-trait LayerAccess {
-    fn get(&self) -> &Layer;
+/// A block whose linears a calibration hook may see and rewrite, by site (a decoder's
+/// [`Layer`] here, an encoder's in [`super::encoder`]).
+pub(crate) trait Sites {
+    /// The linears of `site`, in the order they are applied.
+    fn linears(&mut self, site: Site) -> Vec<&mut Dense>;
+}
+
+/// A block as a pass sees it: read-only for evaluation (`&L`), writable for a hook (`&mut L`).
+pub(crate) trait LayerAccess<L> {
+    /// The block.
+    fn get(&self) -> &L;
+    /// Shows `hook` the inputs `x` (`rows x k`) of `site`'s linears (nothing when read-only).
     fn hook(
         &mut self,
         hook: &mut Hook<'_>,
@@ -148,8 +161,8 @@ trait LayerAccess {
     ) -> Result<(), String>;
 }
 
-impl LayerAccess for &Layer {
-    fn get(&self) -> &Layer {
+impl<L> LayerAccess<L> for &L {
+    fn get(&self) -> &L {
         self
     }
     fn hook(&mut self, _: &mut Hook<'_>, _: Site, _: &[f32], _: usize) -> Result<(), String> {
@@ -157,8 +170,8 @@ impl LayerAccess for &Layer {
     }
 }
 
-impl LayerAccess for &mut Layer {
-    fn get(&self) -> &Layer {
+impl<L: Sites> LayerAccess<L> for &mut L {
+    fn get(&self) -> &L {
         self
     }
     fn hook(
@@ -168,16 +181,17 @@ impl LayerAccess for &mut Layer {
         x: &[f32],
         rows: usize,
     ) -> Result<(), String> {
+        hook(site, x, rows, &mut self.linears(site))
+    }
+}
+
+impl Sites for Layer {
+    fn linears(&mut self, site: Site) -> Vec<&mut Dense> {
         match site {
-            Site::Qkv => hook(site, x, rows, &mut [Arc::make_mut(&mut self.qkv)]),
-            Site::OProj => hook(site, x, rows, &mut [Arc::make_mut(&mut self.o_proj)]),
-            Site::GateUp => hook(
-                site,
-                x,
-                rows,
-                &mut [Arc::make_mut(&mut self.gate), Arc::make_mut(&mut self.up)],
-            ),
-            Site::Down => hook(site, x, rows, &mut [Arc::make_mut(&mut self.down)]),
+            Site::Qkv => vec![Arc::make_mut(&mut self.qkv)],
+            Site::OProj => vec![Arc::make_mut(&mut self.o_proj)],
+            Site::GateUp => vec![Arc::make_mut(&mut self.gate), Arc::make_mut(&mut self.up)],
+            Site::Down => vec![Arc::make_mut(&mut self.down)],
         }
     }
 }
@@ -436,7 +450,7 @@ impl Model {
         r
     }
 
-    fn layer<L: LayerAccess>(
+    fn layer<L: LayerAccess<Layer>>(
         &self,
         mut l: L,
         x: &mut [f32],
@@ -454,7 +468,12 @@ impl Model {
         let mut ctx = Vec::with_capacity(rows * self.heads * self.head_dim);
         for seq in qkv.chunks_mut(s * width) {
             self.rotate(seq, s);
-            ctx.extend(self.attention(seq, s));
+            ctx.extend(attention(
+                seq,
+                s,
+                [self.heads, self.kv_heads, self.head_dim],
+                true,
+            ));
         }
         l.hook(hook, Site::OProj, &ctx, rows)?;
         let proj = l.get().o_proj.apply(&ctx, rows);
@@ -519,39 +538,42 @@ impl Model {
             }
         }
     }
+}
 
-    /// Causal grouped-query attention: the context `[s x h dh]`.
-    fn attention(&self, qkv: &[f32], s: usize) -> Vec<f32> {
-        let (h, hkv, dh) = (self.heads, self.kv_heads, self.head_dim);
-        let width = (h + 2 * hkv) * dh;
-        let group = h / hkv;
-        let scale = 1.0 / (dh as f32).sqrt();
-        let mut ctx = vec![0.0f32; s * h * dh];
-        let mut p = vec![0.0f32; s];
-        for j in 0..h {
-            let g = j / group;
-            let (k0, v0) = ((h + g) * dh, (h + hkv + g) * dh);
-            for t in 0..s {
-                let q = &qkv[t * width + j * dh..t * width + (j + 1) * dh];
-                let mut max = f32::NEG_INFINITY;
-                for (u, pu) in p[..=t].iter_mut().enumerate() {
-                    *pu = dot(q, &qkv[u * width + k0..u * width + k0 + dh]) * scale;
-                    max = max.max(*pu);
-                }
-                let mut sum = 0.0f32;
-                for pu in &mut p[..=t] {
-                    *pu = (*pu - max).exp();
-                    sum += *pu;
-                }
-                let out = &mut ctx[t * h * dh + j * dh..t * h * dh + (j + 1) * dh];
-                for (u, pu) in p[..=t].iter().enumerate() {
-                    let v = &qkv[u * width + v0..u * width + v0 + dh];
-                    for (o, vv) in out.iter_mut().zip(v) {
-                        *o += pu / sum * vv;
-                    }
+/// Grouped-query attention over one sequence of `s` rows of `[Q K V]` (`(h + 2 hkv) dh`
+/// each, heads `[h, hkv, dh]`): the context `[s x h dh]`. With `causal`, position `t` sees
+/// positions `0..=t`; else every position of the sequence.
+pub(crate) fn attention(qkv: &[f32], s: usize, heads: [usize; 3], causal: bool) -> Vec<f32> {
+    let [h, hkv, dh] = heads;
+    let width = (h + 2 * hkv) * dh;
+    let group = h / hkv;
+    let scale = 1.0 / (dh as f32).sqrt();
+    let mut ctx = vec![0.0f32; s * h * dh];
+    let mut p = vec![0.0f32; s];
+    for j in 0..h {
+        let g = j / group;
+        let (k0, v0) = ((h + g) * dh, (h + hkv + g) * dh);
+        for t in 0..s {
+            let seen = if causal { t + 1 } else { s };
+            let q = &qkv[t * width + j * dh..t * width + (j + 1) * dh];
+            let mut max = f32::NEG_INFINITY;
+            for (u, pu) in p[..seen].iter_mut().enumerate() {
+                *pu = dot(q, &qkv[u * width + k0..u * width + k0 + dh]) * scale;
+                max = max.max(*pu);
+            }
+            let mut sum = 0.0f32;
+            for pu in &mut p[..seen] {
+                *pu = (*pu - max).exp();
+                sum += *pu;
+            }
+            let out = &mut ctx[t * h * dh + j * dh..t * h * dh + (j + 1) * dh];
+            for (u, pu) in p[..seen].iter().enumerate() {
+                let v = &qkv[u * width + v0..u * width + v0 + dh];
+                for (o, vv) in out.iter_mut().zip(v) {
+                    *o += pu / sum * vv;
                 }
             }
         }
-        ctx
     }
+    ctx
 }

@@ -303,120 +303,137 @@ impl ModelWeights {
         member: Option<Pattern>,
         layers: u64,
     ) -> Result<ModelWeights, String> {
-        let named = |m: String| format!("`{}`: {m}", path.display());
-        let mut by_name: HashMap<String, (Vec<usize>, StoredTensor)> = read_tensors(path, member)?
+        let mut by_name: Named = read_tensors(path, member)?
             .into_iter()
             .map(|(name, shape, t)| (name, (shape, t)))
             .collect();
-        let prefix = |layer: u64| -> Result<String, String> {
-            by_name
-                .keys()
-                .filter_map(|n| {
-                    n.strip_suffix("attention.self.query.weight")
-                        .filter(|p| p.ends_with(&format!("layer.{layer}.")))
-                })
-                .min()
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    named(format!(
-                        "no `attention.self.query.weight` for layer {layer}"
-                    ))
-                })
-        };
-        let prefixes = (0..layers).map(prefix).collect::<Result<Vec<_>, _>>()?;
-        let mut take = |name: String| {
-            by_name.remove(&name).ok_or_else(|| {
-                named(format!(
-                    "tensor `{name}` not found (a functional run needs every linear weight, its bias and the LayerNorm parameters)"
-                ))
-            })
-        };
-        let mut out = Vec::new();
-        for p in prefixes {
-            let mut linear = |parts: &[&str]| -> Result<Linear, String> {
-                let mut slots = Vec::new();
-                let mut bias = Vec::new();
-                let mut rows = 0;
-                let mut shared: Option<(usize, Pattern)> = None;
-                for part in parts {
-                    let name = format!("{p}{part}.weight");
-                    let (shape, t) = take(name.clone())?;
-                    let (
-                        StoredTensor::Pruned {
-                            pattern: pt,
-                            slots: s,
-                            ..
-                        },
-                        &[r, k],
-                    ) = (t, shape.as_slice())
-                    else {
-                        return Err(named(format!("`{name}` is not a pruned 2-D weight")));
-                    };
-                    if shared.is_some_and(|x| x != (k, pt)) {
-                        return Err(named(format!(
-                            "`{name}` differs in inputs or pattern from the other parts of its operation"
-                        )));
-                    }
-                    shared = Some((k, pt));
-                    rows += r;
-                    slots.extend(s);
-                    match take(format!("{p}{part}.bias"))? {
-                        (_, StoredTensor::Dense(b)) if b.len() == r => bias.extend(b),
-                        _ => {
-                            return Err(named(format!("`{p}{part}.bias` is not a vector of {r}")));
-                        }
-                    }
-                }
-                let (k, pattern) =
-                    shared.ok_or_else(|| named("an operation without weights".into()))?;
-                let lin = Linear {
-                    out: rows,
-                    k,
-                    pattern,
-                    slots,
-                    bias,
-                };
-                lin.check(&format!("`{}` ({p}{})", path.display(), parts.join(", ")))?;
-                Ok(lin)
-            };
-            let qkv = linear(&[
-                "attention.self.query",
-                "attention.self.key",
-                "attention.self.value",
-            ])?;
-            let proj = linear(&["attention.output.dense"])?;
-            let ffn1 = linear(&["intermediate.dense"])?;
-            let ffn2 = linear(&["output.dense"])?;
-            let d = proj.out;
-            let mut norm = |what: &str| -> Result<Norm, String> {
-                let mut get = |suffix: &str| {
-                    let name = format!("{p}{what}.LayerNorm.{suffix}");
-                    match take(name.clone())? {
-                        (_, StoredTensor::Dense(v)) if v.len() == d => Ok(v),
-                        _ => Err(named(format!(
-                            "`{name}` is not a floating-point vector of the hidden size {d}"
-                        ))),
-                    }
-                };
-                Ok(Norm {
-                    gamma: get("weight")?,
-                    beta: get("bias")?,
-                })
-            };
-            let ln1 = norm("attention.output")?;
-            let ln2 = norm("output")?;
-            out.push(LayerWeights {
-                qkv,
-                proj,
-                ffn1,
-                ffn2,
-                ln1,
-                ln2,
-            });
-        }
+        let (layers, _) = encoder_layers(path, &mut by_name, layers)?;
         Ok(ModelWeights {
-            layers: out,
+            layers,
             decoder: None,
         })
     }
+}
+
+/// Decoded tensors by name, with their shapes ([`read_tensors`]).
+pub type Named = HashMap<String, (Vec<usize>, StoredTensor)>;
+
+/// The encoder layers `0..layers` taken out of `by_name` (what is left is every other
+/// tensor), with each layer's name prefix (`encoder.layer.{i}.`, after any model prefix such
+/// as `bert.`). Every linear layer passes [`Linear::check`]; Q, K and V share K and a
+/// pattern; LayerNorm parameters are as long as the hidden size. `path` names the file in
+/// errors.
+pub fn encoder_layers(
+    path: &Path,
+    by_name: &mut Named,
+    layers: u64,
+) -> Result<(Vec<LayerWeights>, Vec<String>), String> {
+    let named = |m: String| format!("`{}`: {m}", path.display());
+    let prefix = |layer: u64| -> Result<String, String> {
+        by_name
+            .keys()
+            .filter_map(|n| {
+                n.strip_suffix("attention.self.query.weight")
+                    .filter(|p| p.ends_with(&format!("layer.{layer}.")))
+            })
+            .min()
+            .map(str::to_string)
+            .ok_or_else(|| {
+                named(format!(
+                    "no `attention.self.query.weight` for layer {layer}"
+                ))
+            })
+    };
+    let prefixes = (0..layers).map(prefix).collect::<Result<Vec<_>, _>>()?;
+    let mut take = |name: String| {
+        by_name.remove(&name).ok_or_else(|| {
+            named(format!(
+                "tensor `{name}` not found (a functional run needs every linear weight, its bias and the LayerNorm parameters)"
+            ))
+        })
+    };
+    let mut out = Vec::new();
+    for p in &prefixes {
+        let mut linear = |parts: &[&str]| -> Result<Linear, String> {
+            let mut slots = Vec::new();
+            let mut bias = Vec::new();
+            let mut rows = 0;
+            let mut shared: Option<(usize, Pattern)> = None;
+            for part in parts {
+                let name = format!("{p}{part}.weight");
+                let (shape, t) = take(name.clone())?;
+                let (
+                    StoredTensor::Pruned {
+                        pattern: pt,
+                        slots: s,
+                        ..
+                    },
+                    &[r, k],
+                ) = (t, shape.as_slice())
+                else {
+                    return Err(named(format!("`{name}` is not a pruned 2-D weight")));
+                };
+                if shared.is_some_and(|x| x != (k, pt)) {
+                    return Err(named(format!(
+                        "`{name}` differs in inputs or pattern from the other parts of its operation"
+                    )));
+                }
+                shared = Some((k, pt));
+                rows += r;
+                slots.extend(s);
+                match take(format!("{p}{part}.bias"))? {
+                    (_, StoredTensor::Dense(b)) if b.len() == r => bias.extend(b),
+                    _ => {
+                        return Err(named(format!("`{p}{part}.bias` is not a vector of {r}")));
+                    }
+                }
+            }
+            let (k, pattern) =
+                shared.ok_or_else(|| named("an operation without weights".into()))?;
+            let lin = Linear {
+                out: rows,
+                k,
+                pattern,
+                slots,
+                bias,
+            };
+            lin.check(&format!("`{}` ({p}{})", path.display(), parts.join(", ")))?;
+            Ok(lin)
+        };
+        let qkv = linear(&[
+            "attention.self.query",
+            "attention.self.key",
+            "attention.self.value",
+        ])?;
+        let proj = linear(&["attention.output.dense"])?;
+        let ffn1 = linear(&["intermediate.dense"])?;
+        let ffn2 = linear(&["output.dense"])?;
+        let d = proj.out;
+        let mut norm = |what: &str| -> Result<Norm, String> {
+            let mut get = |suffix: &str| {
+                let name = format!("{p}{what}.LayerNorm.{suffix}");
+                match take(name.clone())? {
+                    (_, StoredTensor::Dense(v)) if v.len() == d => Ok(v),
+                    _ => Err(named(format!(
+                        "`{name}` is not a floating-point vector of the hidden size {d}"
+                    ))),
+                }
+            };
+            Ok(Norm {
+                gamma: get("weight")?,
+                beta: get("bias")?,
+            })
+        };
+        let ln1 = norm("attention.output")?;
+        let ln2 = norm("output")?;
+        out.push(LayerWeights {
+            qkv,
+            proj,
+            ffn1,
+            ffn2,
+            ln1,
+            ln2,
+        });
+    }
+    Ok((out, prefixes))
 }

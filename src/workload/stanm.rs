@@ -864,6 +864,15 @@ fn read_file(path: &Path, keep_data: bool) -> Result<StanmFile, String> {
     Ok(StanmFile { layout, data })
 }
 
+/// Whether the file at `path` starts with `STANM` (a `.stanm` file of some version).
+pub fn is_stanm(path: &Path) -> bool {
+    let mut magic = [0u8; 5];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == b"STANM"
+}
+
 /// The magic and version: `STANM` and three digits, `002` for this format.
 fn check_magic(m: &[u8]) -> Result<(), String> {
     let Some(version) = m.strip_prefix(b"STANM") else {
@@ -951,10 +960,7 @@ pub fn load_model(
             ffn2,
         });
     }
-    let name = path
-        .file_stem()
-        .map_or_else(|| "checkpoint".into(), |s| s.to_string_lossy().into_owned());
-    Ok((layout.config.shape(name), patterns))
+    Ok((layout.config.shape(stem(path)), patterns))
 }
 
 impl Config {
@@ -1021,6 +1027,9 @@ pub struct StoredTensors {
     /// A decoder whose Q and K rows are in llama.cpp's interleaved rotary order (the header's
     /// `config.decoder.qk_rows_permuted`).
     pub qk_rows_permuted: bool,
+    /// The model's shape (the header's `config`; a safetensors checkpoint's from its tensors
+    /// and the `config.json` beside it), named by the file's stem.
+    pub shape: super::ModelShape,
 }
 
 /// As [`read_tensors`], decoding only the tensors whose name `keep` accepts (the others are
@@ -1074,6 +1083,50 @@ pub fn read_tensors_where(
     Ok(StoredTensors {
         tensors: out,
         qk_rows_permuted,
+        shape: layout.config.shape(stem(path)),
+    })
+}
+
+/// A file's stem, the name of the model it holds.
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or_else(|| "checkpoint".into(), |s| s.to_string_lossy().into_owned())
+}
+
+/// A safetensors encoder checkpoint read as [`read_tensors`] reads a `.stanm` (dense: every
+/// linear weight as the slots of [`Pattern::DENSE`], one `(value, 0)` a weight; every other
+/// floating-point tensor as f32; others [`StoredTensor::Other`]), every value checked finite,
+/// with the model shape [`prune_checkpoint`] would record.
+pub fn read_checkpoint_tensors(src: &Path) -> Result<StoredTensors, String> {
+    let bytes = read_input(src, u64::MAX)?;
+    let st = open(&bytes).map_err(|m| err(src, m))?;
+    let (tensors, config) = source_tensors(src, &st).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(tensors.len());
+    for t in &tensors {
+        let view = st
+            .tensor(&t.name)
+            .map_err(|e| err(src, format!("tensor `{}`: {e}", t.name)))?;
+        let shape: Vec<usize> = view.shape().to_vec();
+        let stored = if !is_decodable(view.dtype()) {
+            StoredTensor::Other
+        } else {
+            let v = to_f32(&view).map_err(|m| err(src, format!("tensor `{}`: {m}", t.name)))?;
+            check_values(&t.name, &t.shape, v.iter().copied(), false).map_err(|m| err(src, m))?;
+            match t.linear {
+                Some((layer, _)) => StoredTensor::Pruned {
+                    layer,
+                    pattern: Pattern::DENSE,
+                    slots: v.into_iter().map(|x| (x, 0)).collect(),
+                },
+                None => StoredTensor::Dense(v),
+            }
+        };
+        out.push((t.name.clone(), shape, stored));
+    }
+    Ok(StoredTensors {
+        tensors: out,
+        qk_rows_permuted: false,
+        shape: config.shape(stem(src)),
     })
 }
 
@@ -1528,9 +1581,65 @@ pub fn prune_checkpoint(
     out: &Path,
     seed: u64,
 ) -> Result<PruneReport, PruneError> {
+    prune_checkpoint_with(src, scheme, out, seed, None)
+}
+
+/// [`prune_checkpoint`], with every linear weight already pruned (`pruned`, by tensor name: a
+/// calibrated prune, [`crate::eval::calibrate`]) instead of by magnitude here; the other
+/// tensors are copied as always.
+pub fn prune_checkpoint_with(
+    src: &Path,
+    scheme: &Scheme,
+    out: &Path,
+    seed: u64,
+    mut pruned: Option<std::collections::HashMap<String, PrunedLinear>>,
+) -> Result<PruneReport, PruneError> {
     check_prune_args(src, scheme, out)?;
     let bytes = read_input(src, u64::MAX)?;
     let st = open(&bytes).map_err(|m| err(src, m))?;
+    let (tensors, config) = source_tensors(src, &st)?;
+    let mut read = |i: usize| -> Result<SourceData<'_>, String> {
+        let t = &tensors[i];
+        let view = st
+            .tensor(&t.name)
+            .map_err(|x| format!("tensor `{}`: {x}", t.name))?;
+        if t.linear.is_some() {
+            if let Some(p) = pruned.as_mut() {
+                return p
+                    .remove(&t.name)
+                    .map(|x| SourceData::Pruned(Box::new(x)))
+                    .ok_or_else(|| {
+                        format!(
+                            "tensor `{}` was not calibrated (a bug: please report it)",
+                            t.name
+                        )
+                    });
+            }
+            return to_f32(&view)
+                .map(SourceData::Linear)
+                .map_err(|m| format!("tensor `{}`: {m}", t.name));
+        }
+        if is_decodable(view.dtype()) {
+            // One value at a time: the embeddings need not be held twice.
+            check_values(
+                &t.name,
+                &t.shape,
+                values_of(view.dtype(), view.data())?,
+                false,
+            )?;
+        }
+        Ok(SourceData::Dense(std::borrow::Cow::Borrowed(view.data())))
+    };
+    write_stanm(src, scheme, out, seed, config, &tensors, &mut read)
+}
+
+/// The tensors of safetensors checkpoint `st` (read from `src`) in name order, each linear
+/// weight (by [`role`]) with its layer and class and of a floating-point dtype, and the model
+/// config they and the `config.json` beside `src` give.
+fn source_tensors(
+    src: &Path,
+    st: &safetensors::SafeTensors<'_>,
+) -> Result<(Vec<SourceTensor>, Config), PruneError> {
     let mut names: Vec<String> = st.names().into_iter().map(str::to_owned).collect();
     names.sort();
     let mut tensors = Vec::with_capacity(names.len());
@@ -1557,28 +1666,7 @@ pub fn prune_checkpoint(
         });
     }
     let config = model_config(src, &tensors)?;
-    let mut read = |i: usize| -> Result<SourceData<'_>, String> {
-        let t = &tensors[i];
-        let view = st
-            .tensor(&t.name)
-            .map_err(|x| format!("tensor `{}`: {x}", t.name))?;
-        if t.linear.is_some() {
-            return to_f32(&view)
-                .map(SourceData::Linear)
-                .map_err(|m| format!("tensor `{}`: {m}", t.name));
-        }
-        if is_decodable(view.dtype()) {
-            // One value at a time: the embeddings need not be held twice.
-            check_values(
-                &t.name,
-                &t.shape,
-                values_of(view.dtype(), view.data())?,
-                false,
-            )?;
-        }
-        Ok(SourceData::Dense(std::borrow::Cow::Borrowed(view.data())))
-    };
-    write_stanm(src, scheme, out, seed, config, &tensors, &mut read)
+    Ok((tensors, config))
 }
 
 /// Writes the `.stanm` of `tensors` (from `src`, read one at a time through `read`) with
