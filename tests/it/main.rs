@@ -8,6 +8,7 @@ mod completions;
 mod decode;
 mod decode_values;
 mod dram;
+mod encoder;
 mod energy;
 mod explore;
 mod forward;

@@ -35,9 +35,22 @@ fn tests_needing_the_real_minilm_say_skipped_when_it_is_absent() {
     for name in [
         "prune::the_real_minilm_checkpoint_prunes_and_round_trips",
         "functional::the_real_minilm_checkpoint_matches_the_reference",
+        "encoder::the_real_minilm_sentence_embeddings_match_numpy",
+        "encoder::a_pruned_minilm_family_loads_each_member_as_numpy_computes_it",
     ] {
         let env = [("STASIM_MINILM", "/nonexistent/model.safetensors")];
         assert_skips(name, &env, "/nonexistent/model.safetensors not found");
+    }
+}
+
+#[test]
+fn the_minilm_numpy_tests_say_skipped_without_python() {
+    for name in [
+        "encoder::the_real_minilm_sentence_embeddings_match_numpy",
+        "encoder::a_pruned_minilm_family_loads_each_member_as_numpy_computes_it",
+    ] {
+        let env = [("STASIM_PYTHON", "/nonexistent/python3")];
+        assert_skips(name, &env, "numpy and tokenizers is not available");
     }
 }
 
