@@ -254,8 +254,9 @@ fn op_bounds(r: &Report) -> Vec<OpBound> {
         .collect()
 }
 
-/// `p`-quantile (nearest rank) of sorted `v`.
-fn quantile(v: &[f64], p: f64) -> f64 {
+/// `p`-quantile (nearest rank) of sorted `v`: its `ceil(p n)`-th smallest (at least the
+/// first).
+pub(crate) fn quantile(v: &[f64], p: f64) -> f64 {
     let i = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
     v[i]
 }

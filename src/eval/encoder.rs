@@ -422,6 +422,40 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     ab / (aa * bb).sqrt()
 }
 
+/// The cosines of a pruned encoder's sentence embeddings to the dense one's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CosineStats {
+    /// Sentences.
+    pub sentences: usize,
+    /// Mean cosine.
+    pub mean: f64,
+    /// Smallest cosine.
+    pub min: f64,
+    /// 10th percentile (nearest rank: the `ceil(n / 10)`-th smallest).
+    pub p10: f64,
+}
+
+/// The cosine of each of `pruned` to the same sentence's `dense` embedding, summarised;
+/// `None` without sentences.
+pub fn compare(dense: &[Vec<f32>], pruned: &[Vec<f32>]) -> Option<CosineStats> {
+    let mut cos: Vec<f64> = dense
+        .iter()
+        .zip(pruned)
+        .map(|(a, b)| cosine(a, b))
+        .collect();
+    if cos.is_empty() {
+        return None;
+    }
+    let mean = cos.iter().sum::<f64>() / cos.len() as f64;
+    cos.sort_by(f64::total_cmp);
+    Some(CosineStats {
+        sentences: cos.len(),
+        mean,
+        min: cos[0],
+        p10: crate::generate::quantile(&cos, 0.1),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,6 +471,27 @@ mod tests {
         assert_eq!(cosine(&v, &vec![0.0; 384]), 0.0);
         // Orthogonal: (1, 1) and (1, -1).
         assert_eq!(cosine(&[1.0, 1.0], &[1.0, -1.0]), 0.0);
+    }
+
+    #[test]
+    fn the_comparison_gives_mean_min_and_the_nearest_rank_10th_percentile() {
+        // Twelve sentences in d = 2: cosines cos(k * 0.1) for k = 0..12 (e against itself
+        // rotated), so the smallest is cos(1.1) and the 2nd smallest (ceil(12 / 10) = 2) cos(1.0).
+        let dense: Vec<Vec<f32>> = (0..12).map(|_| vec![1.0, 0.0]).collect();
+        let pruned: Vec<Vec<f32>> = (0..12)
+            .map(|k| {
+                let a = k as f64 * 0.1;
+                vec![a.cos() as f32, a.sin() as f32]
+            })
+            .collect();
+        let s = compare(&dense, &pruned).unwrap();
+        let want: Vec<f64> = (0..12).map(|k| cosine(&[1.0, 0.0], &pruned[k])).collect();
+        assert_eq!(s.sentences, 12);
+        assert!((s.mean - want.iter().sum::<f64>() / 12.0).abs() < 1e-15);
+        assert_eq!(s.min, want[11]);
+        assert_eq!(s.p10, want[10]);
+        assert!((s.p10 - 1.0f64.cos()).abs() < 1e-7);
+        assert_eq!(compare(&[], &[]), None);
     }
 
     #[test]

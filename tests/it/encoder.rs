@@ -205,3 +205,140 @@ fn an_encoder_file_that_is_not_one_is_an_error_not_a_panic() {
         .unwrap();
     assert!(e.contains("not a .stanm"), "{e}");
 }
+
+fn stasim(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_stasim"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `stasim eval FILE --dense DENSE --sentences N --json ...`, which must succeed.
+pub(crate) fn eval_json(file: &Path, dense: &Path, n: usize, more: &[&str]) -> serde_json::Value {
+    let n = n.to_string();
+    let mut args = vec![
+        "eval",
+        file.to_str().unwrap(),
+        "--dense",
+        dense.to_str().unwrap(),
+        "--sentences",
+        &n,
+        "--json",
+    ];
+    args.extend(more);
+    let o = stasim(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn eval_of_minilm_against_itself_is_cosine_one_and_a_pruned_one_is_below() {
+    let Some(model) = crate::support::minilm_and_text() else {
+        return;
+    };
+    let j = eval_json(&model, &model, 16, &[]);
+    for key in ["mean_cosine", "min_cosine", "p10_cosine"] {
+        assert_eq!(j[key].as_f64(), Some(1.0), "{key}: {j}");
+    }
+    assert_eq!(j["sentences"].as_u64(), Some(16));
+    assert_eq!(j["patterns"], "dense,dense,dense,dense");
+    // The tokens are those of the first 16 sentences of the rule, counted independently of
+    // the CLI: the text's sentences encoded, 8 to 64 ids kept.
+    let tok = WordPiece::from_file(&model.with_file_name("tokenizer.json")).unwrap();
+    let t = stasim::eval::text::load(
+        &stasim::eval::text::default_dir(),
+        stasim::eval::text::Split::Evaluation,
+    )
+    .unwrap();
+    let want: usize = stasim::eval::text::sentences(&t)
+        .iter()
+        .map(|s| tok.encode(s).len())
+        .filter(|n| (8..=64).contains(n))
+        .take(16)
+        .sum();
+    assert_eq!(j["tokens"].as_u64(), Some(want as u64));
+    let dir = crate::support::tmp_dir("encoder", "eval");
+    let fam = dir.join("fam.stanm");
+    let scheme = Scheme::Family(vec![
+        Pattern::parse("2:4").unwrap(),
+        Pattern::parse("1:4").unwrap(),
+    ]);
+    prune_checkpoint(&model, &scheme, &fam, 1).unwrap();
+    let two = eval_json(&fam, &model, 16, &[]);
+    let one = eval_json(&fam, &model, 16, &["--member", "1:4"]);
+    assert_eq!(two["patterns"], "2:4,2:4,2:4,2:4");
+    assert_eq!(one["patterns"], "1:4,1:4,1:4,1:4");
+    let (c2, c1) = (
+        two["mean_cosine"].as_f64().unwrap(),
+        one["mean_cosine"].as_f64().unwrap(),
+    );
+    eprintln!("MiniLM magnitude, 16 sentences: 2:4 mean cosine {c2}, 1:4 {c1}");
+    assert!(c1 < c2 && c2 < 1.0, "1:4 {c1}, 2:4 {c2}");
+    let (min, p10) = (
+        two["min_cosine"].as_f64().unwrap(),
+        two["p10_cosine"].as_f64().unwrap(),
+    );
+    assert!(min <= p10 && p10 <= c2, "{min} {p10} {c2}");
+}
+
+#[test]
+fn bad_encoder_eval_arguments_are_exit_2_errors_naming_the_file_or_flag() {
+    let Some(model) = crate::support::minilm_and_text() else {
+        return;
+    };
+    let m = model.to_str().unwrap();
+    let dir = crate::support::tmp_dir("encoder", "eval-bad");
+    // MiniLM's first three layers only, without its config.json (so 6 heads are assumed):
+    // another model, pruned.
+    let bytes = std::fs::read(&model).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let keep: Vec<(String, safetensors::tensor::TensorView<'_>)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| {
+            !["3", "4", "5"]
+                .iter()
+                .any(|l| n.contains(&format!("layer.{l}.")))
+        })
+        .collect();
+    let small = dir.join("small.safetensors");
+    safetensors::serialize_to_file(keep, None, &small).unwrap();
+    let other = dir.join("small.stanm");
+    let two = Pattern::parse("2:4").unwrap();
+    prune_checkpoint(
+        &small,
+        &Scheme::Patterns(stasim::workload::Patterns::uniform(two)),
+        &other,
+        1,
+    )
+    .unwrap();
+    let o = other.to_str().unwrap();
+    for (args, names) in [
+        (
+            vec!["eval", m, "--dense", m, "--sentences", "0"],
+            "--sentences",
+        ),
+        (
+            vec!["eval", m, "--dense", m, "--sentences", "100000"],
+            "--sentences",
+        ),
+        (
+            vec!["eval", m, "--dense", "/nonexistent/dense.safetensors"],
+            "--dense",
+        ),
+        (
+            vec!["eval", o, "--dense", m, "--sentences", "4"],
+            "small.stanm",
+        ),
+        (
+            vec!["eval", m, "--dense", m, "--member", "2:4"],
+            "not a .stanm",
+        ),
+    ] {
+        let r = stasim(&args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(names), "{args:?} does not name {names}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

@@ -44,6 +44,22 @@ fn tests_needing_the_real_minilm_say_skipped_when_it_is_absent() {
 }
 
 #[test]
+fn minilm_quality_tests_say_skipped_without_minilm_or_the_text() {
+    for name in [
+        "encoder::eval_of_minilm_against_itself_is_cosine_one_and_a_pruned_one_is_below",
+        "encoder::bad_encoder_eval_arguments_are_exit_2_errors_naming_the_file_or_flag",
+    ] {
+        let env = [("STASIM_MINILM", "/nonexistent/model.safetensors")];
+        assert_skips(name, &env, "/nonexistent/model.safetensors not found");
+        assert_skips(
+            name,
+            &[("STASIM_TEXT", "/nonexistent/text")],
+            "fetch-text.sh",
+        );
+    }
+}
+
+#[test]
 fn the_minilm_numpy_tests_say_skipped_without_python() {
     for name in [
         "encoder::the_real_minilm_sentence_embeddings_match_numpy",

@@ -312,12 +312,22 @@ pub fn smollm2_path() -> Option<PathBuf> {
 /// The SmolLM2 GGUF when the calibration and evaluation text is fetched too (what calibrated
 /// pruning and perplexity need); else says the test is skipped, naming the missing script.
 pub fn smollm2_and_text() -> Option<PathBuf> {
-    let gguf = smollm2_path()?;
+    with_text(smollm2_path()?)
+}
+
+/// MiniLM's safetensors when the calibration and evaluation text is fetched too; else says
+/// the test is skipped, naming the missing script.
+pub fn minilm_and_text() -> Option<PathBuf> {
+    with_text(minilm_path()?)
+}
+
+/// `model` if the calibration and evaluation text is fetched; else says the test is skipped.
+fn with_text(model: PathBuf) -> Option<PathBuf> {
     if !stasim::eval::text::default_dir().join("COMPLETE").exists() {
         skipped("the calibration and evaluation text is not fetched (run scripts/fetch-text.sh)");
         return None;
     }
-    Some(gguf)
+    Some(model)
 }
 
 /// The Python interpreter (`$STASIM_PYTHON`, else `python3`) if it imports numpy and gguf;
