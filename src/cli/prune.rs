@@ -6,7 +6,10 @@
 //! ([`stasim::eval::calibrate`]): `--method wanda|sparsegpt` choose by the activations, and the
 //! report's relative errors are on the real activations for every method;
 //! `--error-inputs seeded` keeps magnitude's one-tensor-at-a-time prune with the error on
-//! seeded uniform inputs (what an encoder checkpoint gets).
+//! seeded uniform inputs. A safetensors encoder (MiniLM) is pruned that way by default with
+//! `--method magnitude`, and layer by layer on the calibration text's sentences with
+//! `--method wanda|sparsegpt` (or `--error-inputs calibration`): `--calibration-tokens` is
+//! then the most the sentences taken total (`--calibration-window` is a decoder's).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,18 +45,19 @@ pub struct Args {
     /// Seed of the random inputs of the reconstruction error.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// How the kept weights are chosen (wanda and sparsegpt calibrate on real text; GGUF
-    /// decoders only).
+    /// How the kept weights are chosen (wanda and sparsegpt calibrate on real text).
     #[arg(long, value_enum, default_value = "magnitude")]
     pub method: Method,
-    /// Inputs of the report's relative error: the calibration text's activations (GGUF
-    /// decoders; the default there) or seeded uniform inputs (magnitude only; an encoder's).
+    /// Inputs of the report's relative error: the calibration text's activations (the
+    /// default for a GGUF decoder, and for an encoder with wanda or sparsegpt) or seeded
+    /// uniform inputs (magnitude only; an encoder's default with magnitude).
     #[arg(long, value_enum)]
     pub error_inputs: Option<ErrorInputs>,
-    /// Calibration tokens (a whole number of windows of --calibration-window is used).
+    /// Calibration tokens (a decoder: a whole number of windows of --calibration-window is
+    /// used; an encoder: the first calibration sentences while they total at most this).
     #[arg(long, default_value_t = 2048)]
     pub calibration_tokens: usize,
-    /// Tokens a calibration sequence.
+    /// Tokens a calibration sequence (decoders; an encoder's sequences are sentences).
     #[arg(long, default_value_t = 512)]
     pub calibration_window: usize,
 }
@@ -98,23 +102,15 @@ fn scheme(a: &Args) -> Result<Scheme, Error> {
 }
 
 /// The calibrated prune `a` asks for (`None`: magnitude on seeded inputs, one tensor at a
-/// time); wanda and sparsegpt need a GGUF decoder and calibration inputs.
+/// time); wanda and sparsegpt need calibration inputs.
 fn calibration(a: &Args, gguf: bool) -> Result<Option<Calibrated>, Error> {
-    let inputs = a.error_inputs.unwrap_or(if gguf {
-        ErrorInputs::Calibration
-    } else {
-        ErrorInputs::Seeded
-    });
-    if a.method != Method::Magnitude && !gguf {
-        return Err(super::arg_error(
-            format!(
-                "--method {} calibrates on a decoder's activations; this is not a GGUF",
-                a.method.name()
-            ),
-            "--method",
-            "give a Llama-family GGUF (e.g. SmolLM2's), or --method magnitude for an encoder",
-        ));
-    }
+    let inputs = a
+        .error_inputs
+        .unwrap_or(if gguf || a.method != Method::Magnitude {
+            ErrorInputs::Calibration
+        } else {
+            ErrorInputs::Seeded
+        });
     match inputs {
         ErrorInputs::Seeded if a.method != Method::Magnitude => Err(super::arg_error(
             format!(
@@ -125,13 +121,8 @@ fn calibration(a: &Args, gguf: bool) -> Result<Option<Calibrated>, Error> {
             "drop --error-inputs seeded (it goes with --method magnitude)",
         )),
         ErrorInputs::Seeded => Ok(None),
-        ErrorInputs::Calibration if !gguf => Err(super::arg_error(
-            "calibration activations need a decoder GGUF (encoders are not calibrated yet)",
-            "--error-inputs",
-            "use --error-inputs seeded for a safetensors encoder",
-        )),
         ErrorInputs::Calibration => {
-            if a.calibration_window < 2 || a.calibration_tokens < a.calibration_window {
+            if gguf && (a.calibration_window < 2 || a.calibration_tokens < a.calibration_window) {
                 return Err(super::arg_error(
                     format!(
                         "--calibration-tokens {} --calibration-window {}: at least one window of 2 or more tokens",
@@ -139,6 +130,17 @@ fn calibration(a: &Args, gguf: bool) -> Result<Option<Calibrated>, Error> {
                     ),
                     "--calibration-tokens",
                     "e.g. --calibration-tokens 2048 --calibration-window 512",
+                ));
+            }
+            let longest = *stasim::eval::text::SENTENCE_TOKENS.end();
+            if !gguf && a.calibration_tokens < longest {
+                return Err(super::arg_error(
+                    format!(
+                        "--calibration-tokens {}: an encoder calibrates on whole sentences of up to {longest} tokens",
+                        a.calibration_tokens
+                    ),
+                    "--calibration-tokens",
+                    format!("give {longest} or more, e.g. --calibration-tokens 2048"),
                 ));
             }
             Ok(Some(Calibrated {
@@ -342,22 +344,31 @@ pub fn run(a: &Args) -> Result<(), Error> {
     let t0 = std::time::Instant::now();
     let gguf = stasim::gguf::prune::is_gguf(src);
     let calibrated = calibration(a, gguf)?;
+    // Progress on stderr; a failing stderr only loses the progress.
+    let mut progress = |l: usize| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "  layer {} pruned ({:.1} s)",
+            l + 1,
+            t0.elapsed().as_secs_f64()
+        );
+    };
     let pruned = if gguf {
-        // Progress on stderr; a failing stderr only loses the progress.
-        let mut progress = |l: usize| {
-            let _ = writeln!(
-                std::io::stderr(),
-                "  layer {} pruned ({:.1} s)",
-                l + 1,
-                t0.elapsed().as_secs_f64()
-            );
-        };
         stasim::gguf::prune::prune_gguf(
             src,
             &scheme,
             &out,
             a.seed,
             calibrated.as_ref(),
+            &mut progress,
+        )
+    } else if let Some(c) = &calibrated {
+        stasim::eval::calibrate::prune_encoder_checkpoint(
+            src,
+            &scheme,
+            &out,
+            a.seed,
+            c,
             &mut progress,
         )
     } else {

@@ -25,7 +25,7 @@
 //! the file and the key or tensor.
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use safetensors::Dtype;
 
@@ -36,7 +36,6 @@ use crate::eval::calibrate::{Calibration, QkRows, prune_model};
 use crate::eval::forward::Model;
 use crate::eval::text::{self, Split};
 use crate::eval::tokenizer::ByteBpe;
-use crate::workload::calibrated::Method;
 use crate::workload::checkpoint::{check_values, decoder_role};
 use crate::workload::stanm::{
     Config, DecoderConfig, PruneError, PruneReport, PrunedLinear, Scheme, SourceData, SourceTensor,
@@ -57,18 +56,7 @@ pub fn is_gguf(path: &Path) -> bool {
         && &magic == super::MAGIC
 }
 
-/// A calibrated prune: the method and its calibration text.
-#[derive(Clone, Debug)]
-pub struct Calibrated {
-    /// How the kept weights are chosen.
-    pub method: Method,
-    /// Calibration tokens (a whole number of windows is used).
-    pub tokens: usize,
-    /// Tokens a calibration sequence.
-    pub window: usize,
-    /// Where the texts are ([`crate::eval::text::default_dir`]).
-    pub text_dir: PathBuf,
-}
+pub use crate::eval::calibrate::Calibrated;
 
 /// Prunes the decoder GGUF `src` with `scheme` into `out`: one tensor at a time by magnitude
 /// (`seed` seeds the reconstruction error's inputs), or, with `calibrated`, layer by layer on

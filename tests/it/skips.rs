@@ -48,6 +48,10 @@ fn minilm_quality_tests_say_skipped_without_minilm_or_the_text() {
     for name in [
         "encoder::eval_of_minilm_against_itself_is_cosine_one_and_a_pruned_one_is_below",
         "encoder::bad_encoder_eval_arguments_are_exit_2_errors_naming_the_file_or_flag",
+        "calibrated::wanda_and_sparsegpt_beat_magnitude_at_2_4_on_the_real_minilm",
+        "calibrated::a_calibrated_minilm_prune_repeated_is_byte_identical_and_magnitude_keeps_its_file",
+        "calibrated::wanda_on_minilm_keeps_by_weight_times_the_norm_of_the_real_first_layer_inputs",
+        "calibrated::bad_minilm_calibration_arguments_are_exit_2_errors_naming_the_flag_or_file",
     ] {
         let env = [("STASIM_MINILM", "/nonexistent/model.safetensors")];
         assert_skips(name, &env, "/nonexistent/model.safetensors not found");
