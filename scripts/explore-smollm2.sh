@@ -2,12 +2,13 @@
 # The README's explorer run on SmolLM2-135M: SparseGPT prunes of every pattern the explorer
 # chooses from (each pruned alone from the dense weights, calibrated on the calibration
 # text: 6:8, 2:4, 4:8, 8:16, 1:4, 2:8, 4:16, 1:8, 2:16), then `stasim explore` over them
-# (perplexity on 512 evaluation tokens in windows of 256; decode step at context 512).
+# (perplexity on 512 evaluation tokens in windows of 256; decode step at context 512), with
+# the stored 16-bit values and with 8-bit values, each width searched as a whole.
 #
 # Usage: scripts/explore-smollm2.sh [DIR] [OUT]  (DIR default out/quality: the .stanm files,
 # reused when present; OUT default results/explore-smollm2: the explorer's folder).
 # Needs scripts/fetch-smollm2.sh and scripts/fetch-text.sh first. About 2-3 minutes a
-# prune on two cores, then about 15 minutes of search; a second call reuses everything.
+# prune on two cores, then about 15 minutes of search a width; a second call reuses everything.
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
 dir="${1:-$here/out/quality}"
@@ -24,4 +25,5 @@ for p in 6:8 2:4 4:8 8:16 1:4 2:8 4:16 1:8 2:16; do
     > "$dir/$(basename "$f" .stanm).log"
   from+=(--from "$f")
 done
-"$stasim" explore "$gguf" "${from[@]}" --tokens 512 --window 256 --context 512 --out "$out"
+"$stasim" explore "$gguf" "${from[@]}" --tokens 512 --window 256 --context 512 \
+  --value-bits 16,8 --out "$out"

@@ -1,5 +1,5 @@
-//! `stasim eval CHECKPOINT [--tokens N] [--window W] [--member P] [--json]`: the perplexity
-//! of SmolLM2-135M (its GGUF, or a `.stanm` that `stasim prune` made of it) on the held-out
+//! `stasim eval CHECKPOINT [--tokens N] [--window W] [--member P] [--value-bits 16|8]
+//! [--json]`: the perplexity of SmolLM2-135M (its GGUF, or a `.stanm` that `stasim prune` made of it) on the held-out
 //! evaluation text (`src/eval/text.rs`: four tragedies), tokenised by the GGUF's own BPE
 //! (`src/eval/tokenizer.rs`), with the fast f32 forward pass (`src/eval/forward.rs`): the
 //! first N tokens of the text, in windows of W tokens.
@@ -55,6 +55,10 @@ pub struct Args {
     /// Held-out sentences an encoder is scored on (the first of the evaluation text).
     #[arg(long, default_value_t = 256)]
     pub sentences: usize,
+    /// A decoder's value bits: 16 (the stored f16 values) or 8 (weights and activations
+    /// rounded to 8-bit fixed point, as `stasim explore --value-bits 8` scores them).
+    #[arg(long, default_value_t = 16)]
+    pub value_bits: u32,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -113,7 +117,24 @@ pub fn run(a: &Args) -> Result<(), Error> {
             "give SmolLM2's GGUF (scripts/fetch-smollm2.sh) or a .stanm pruned from it",
         ));
     }
+    if ![8, 16].contains(&a.value_bits) {
+        return Err(super::arg_error(
+            format!(
+                "--value-bits {}: the simulator's values are 16 or 8 bits",
+                a.value_bits
+            ),
+            "--value-bits",
+            "16 or 8",
+        ));
+    }
     if is_encoder(&a.checkpoint) {
+        if a.value_bits != 16 {
+            return Err(super::arg_error(
+                "--value-bits: an encoder's cosine is of its stored values",
+                "--value-bits",
+                "leave it out for an encoder",
+            ));
+        }
         return run_encoder(a);
     }
     let tok_path = a.tokenizer.clone().unwrap_or_else(|| {
@@ -141,6 +162,10 @@ pub fn run(a: &Args) -> Result<(), Error> {
         ));
     }
     let (model, w) = load_model(&a.checkpoint, a.member.as_deref())?;
+    let model = match a.value_bits {
+        16 => model,
+        b => model.with_value_bits(b).map_err(Error::Failed)?,
+    };
     let t0 = Instant::now();
     let (ppl, n) = model
         .perplexity(&ids[..a.tokens], a.window)
@@ -154,15 +179,21 @@ pub fn run(a: &Args) -> Result<(), Error> {
             "text": "evaluation",
             "tokens": a.tokens,
             "window": a.window,
+            "value_bits": a.value_bits,
             "predicted": n,
             "perplexity": ppl,
         });
         outln!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
     } else {
         outln!(
-            "perplexity {ppl:.3} on the evaluation text (Hamlet, Macbeth, Othello, Lear): {n} tokens predicted, the first {} in windows of {} ({ckpt}, patterns qkv,proj,ffn1,ffn2 = {patterns}; {wall:.1} s)",
+            "perplexity {ppl:.3} on the evaluation text (Hamlet, Macbeth, Othello, Lear): {n} tokens predicted, the first {} in windows of {} ({ckpt}, patterns qkv,proj,ffn1,ffn2 = {patterns}{}; {wall:.1} s)",
             a.tokens,
-            a.window
+            a.window,
+            if a.value_bits == 16 {
+                String::new()
+            } else {
+                format!(", {}-bit values", a.value_bits)
+            }
         );
     }
     Ok(())

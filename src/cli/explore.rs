@@ -1,6 +1,7 @@
 //! `stasim explore [GGUF] --from PRUNED.stanm... [--patterns P,..] [--tokens N] [--window W]
-//! [--context C] [--batch B] [--topology T] [--budget K] [--out DIR] [--json]`: the
-//! accuracy-latency explorer ([`stasim::explore`]) over per-class N:M choices of a decoder
+//! [--context C] [--batch B] [--topology T] [--budget K] [--value-bits 16,8] [--out DIR]
+//! [--json]`: the accuracy-latency explorer ([`stasim::explore`]) over per-class N:M choices
+//! (and value widths) of a decoder
 //! (SmolLM2 by default), from uniformly pruned `.stanm` files of it. Writes `DIR/points.csv`,
 //! `frontier.csv`, `explore.json`, `frontier.png|svg` and the caches; every frontier point
 //! is re-simulated and re-evaluated before the command succeeds (exit 1 if one differs).
@@ -39,9 +40,13 @@ pub struct Args {
     /// Topology file or built-in name.
     #[arg(long, default_value = "sta")]
     pub topology: String,
-    /// Candidates measured at most after the probes.
+    /// Candidates measured at most after the probes (per value width).
     #[arg(long, default_value_t = 48)]
     pub budget: usize,
+    /// Value widths to search, each as a whole: 16 (the stored f16 values) and/or 8 (weights
+    /// and activations in 8-bit fixed point; the simulator's `value_bits: 8`).
+    #[arg(long, value_delimiter = ',', default_value = "16")]
+    pub value_bits: Vec<u32>,
     /// Output folder (also holds the caches).
     #[arg(long, default_value = "results/explore")]
     pub out: PathBuf,
@@ -99,6 +104,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
         context: a.context,
         batch: a.batch,
         budget: a.budget,
+        value_bits: a.value_bits.clone(),
         text_dir: stasim::eval::text::default_dir(),
         cache_dir: Some(a.out.clone()),
     };

@@ -26,10 +26,16 @@
 //! bits on every machine (the compiler may vectorise the lanes, never reorder them). Rows of
 //! the product are split between two threads, each computing whole rows the same way, 16
 //! rows at a time against each weight row (a weight row is read once per 16 tokens).
+//!
+//! Value bits ([`Model::with_value_bits`]): at 16 the weights are as stored (f16 values) and
+//! activations f32. Below 16, the weights, lm_head and embedding are rounded to symmetric
+//! fixed point with a scale per row, and as the pass runs every linear's input is rounded per
+//! token and Q, K, V (after rotation) per token and head ([`super::quant`]).
 
 use super::super::functional::llama_weights::LlamaWeights;
 use super::super::functional::weights::Linear;
 use super::super::workload::Workload;
+use super::quant;
 use std::sync::Arc;
 
 /// A dense linear `y = x W^T + b`, `W` row-major `[out x k]`.
@@ -220,6 +226,9 @@ pub struct Model {
     head_dim: usize,
     eps: f32,
     theta: f64,
+    /// Bits of the values the linears see (16: as stored, f16 weights, f32 activations;
+    /// fewer: weights and inputs rounded to that fixed point, see [`Model::with_value_bits`]).
+    value_bits: u32,
 }
 
 impl Model {
@@ -273,6 +282,7 @@ impl Model {
             head_dim,
             eps: w.eps as f32,
             theta: w.rope_theta,
+            value_bits: 16,
         })
     }
 
@@ -333,6 +343,7 @@ impl Model {
             head_dim: dh,
             eps: t.eps as f32,
             theta: t.rope_theta,
+            value_bits: 16,
         })
     }
 
@@ -395,6 +406,63 @@ impl Model {
                 .all(|(a, b)| same(&a.attn_norm, &b.attn_norm) && same(&a.ffn_norm, &b.ffn_norm))
     }
 
+    /// This model on a datapath of `bits`-bit values ([`super::quant`]): every stored table
+    /// the PE array reads (the linears' weights, lm_head, the embedding) rounded row by row
+    /// (a scale per output row), and, as the pass runs, every linear's input rounded per
+    /// token and Q, K and V per token and head (the KV cache at `bits`). Norms, softmax,
+    /// biases and sums stay f32 (the vector unit and the accumulator). 16 is the model as
+    /// stored (f16 weights); 2..16 round; anything else is an error.
+    pub fn with_value_bits(&self, bits: u32) -> Result<Model, String> {
+        if !(2..=16).contains(&bits) {
+            return Err(format!("{bits}-bit values: give 2 to 16"));
+        }
+        let round = |d: &Arc<Dense>| {
+            if bits == 16 {
+                return d.clone();
+            }
+            Arc::new(Dense {
+                out: d.out,
+                k: d.k,
+                w: quant::rounded_rows(&d.w, d.k, bits),
+                bias: d.bias.clone(),
+            })
+        };
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| Layer {
+                attn_norm: l.attn_norm.clone(),
+                qkv: round(&l.qkv),
+                o_proj: round(&l.o_proj),
+                ffn_norm: l.ffn_norm.clone(),
+                gate: round(&l.gate),
+                up: round(&l.up),
+                down: round(&l.down),
+            })
+            .collect();
+        let embedding = if bits == 16 {
+            self.embedding.clone()
+        } else {
+            Arc::new(quant::rounded_rows(&self.embedding, self.d, bits))
+        };
+        Ok(Model {
+            layers,
+            final_norm: self.final_norm.clone(),
+            embedding,
+            lm_head: round(&self.lm_head),
+            value_bits: bits,
+            ..*self
+        })
+    }
+
+    /// `x` (rows of `k`) as the datapath holds it: rounded to `value_bits` per row.
+    fn values(&self, mut x: Vec<f32>, k: usize) -> Vec<f32> {
+        if self.value_bits < 16 {
+            quant::round_rows(&mut x, k, self.value_bits);
+        }
+        x
+    }
+
     /// Layers.
     pub fn layers(&self) -> usize {
         self.layers.len()
@@ -429,7 +497,7 @@ impl Model {
         for l in &self.layers {
             self.layer(l, &mut x, s, &mut |_, _, _, _| Ok(()))?;
         }
-        let xn = rms_norm(&x, &self.final_norm, self.eps);
+        let xn = self.values(rms_norm(&x, &self.final_norm, self.eps), self.d);
         Ok(self.lm_head.apply(&xn, s))
     }
 
@@ -461,13 +529,16 @@ impl Model {
         if s == 0 || !rows.is_multiple_of(s) {
             return Err(format!("{rows} rows are not whole sequences of {s}"));
         }
-        let xn = rms_norm(x, &l.get().attn_norm, self.eps);
+        let xn = self.values(rms_norm(x, &l.get().attn_norm, self.eps), self.d);
         l.hook(hook, Site::Qkv, &xn, rows)?;
         let mut qkv = l.get().qkv.apply(&xn, rows);
         let width = l.get().qkv.out;
         let mut ctx = Vec::with_capacity(rows * self.heads * self.head_dim);
         for seq in qkv.chunks_mut(s * width) {
             self.rotate(seq, s);
+            if self.value_bits < 16 {
+                quant::round_rows(seq, self.head_dim, self.value_bits);
+            }
             ctx.extend(attention(
                 seq,
                 s,
@@ -475,10 +546,11 @@ impl Model {
                 true,
             ));
         }
+        let ctx = self.values(ctx, self.heads * self.head_dim);
         l.hook(hook, Site::OProj, &ctx, rows)?;
         let proj = l.get().o_proj.apply(&ctx, rows);
         x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
-        let hn = rms_norm(x, &l.get().ffn_norm, self.eps);
+        let hn = self.values(rms_norm(x, &l.get().ffn_norm, self.eps), self.d);
         l.hook(hook, Site::GateUp, &hn, rows)?;
         let (g, u) = (l.get().gate.apply(&hn, rows), l.get().up.apply(&hn, rows));
         let act: Vec<f32> = g
@@ -486,6 +558,7 @@ impl Model {
             .zip(&u)
             .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
             .collect();
+        let act = self.values(act, l.get().down.k);
         l.hook(hook, Site::Down, &act, rows)?;
         let down = l.get().down.apply(&act, rows);
         x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);

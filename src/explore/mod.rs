@@ -12,6 +12,11 @@
 //!   prints).
 //! - **Quality**: perplexity of the composed model on the first `tokens` tokens of the
 //!   evaluation text in windows of `window` (as `stasim eval`).
+//! - **Value bits**: each width of `value_bits` (16, the stored f16 values, and e.g. 8) is
+//!   searched as a whole: its latency is simulated with the workload's `value_bits` (every
+//!   tensor's bytes), its perplexity evaluated with weights and activations rounded to that
+//!   fixed point ([`crate::eval::forward::Model::with_value_bits`]). The frontier is over
+//!   the points of every width.
 //! - **Search** ([`search`]): probes, an additive surrogate, refinement of its frontier.
 //! - **Caches** ([`cache`]): latencies and perplexities by pattern, in the output folder,
 //!   keyed by what they depend on, so a second run re-measures nothing it has measured.
@@ -54,8 +59,10 @@ pub struct Settings {
     pub context: u64,
     /// Batch.
     pub batch: u64,
-    /// Refinement measurements at most.
+    /// Refinement measurements at most (per value width).
     pub budget: usize,
+    /// Value widths searched, each as a whole (16: the stored values; 8: 8-bit fixed point).
+    pub value_bits: Vec<u32>,
     /// Folder of the text (`scripts/fetch-text.sh`).
     pub text_dir: PathBuf,
     /// Folder of the caches (`None`: none kept).
@@ -73,16 +80,20 @@ struct Scorer {
 }
 
 impl Scorer {
-    fn simulate(&self, c: Choice) -> Result<f64, Error> {
+    fn simulate(&self, c: Choice, bits: u32) -> Result<f64, Error> {
         let mut w = self.step.clone();
         w.patterns = self.sources.patterns(c);
+        w.value_bits = u64::from(bits);
         Ok(simulate(&self.topo, &w, None, None, None)?
             .report
             .total_time_us)
     }
 
-    fn evaluate(&self, c: Choice) -> Result<f64, Error> {
-        let m = self.sources.model(c).map_err(Error::Failed)?;
+    fn evaluate(&self, c: Choice, bits: u32) -> Result<f64, Error> {
+        let mut m = self.sources.model(c).map_err(Error::Failed)?;
+        if bits != 16 {
+            m = m.with_value_bits(bits).map_err(Error::Failed)?;
+        }
         Ok(m.perplexity(&self.ids, self.window)
             .map_err(Error::Failed)?
             .0)
@@ -92,6 +103,7 @@ impl Scorer {
 /// A loaded explorer: what measures, and the caches of what it measured.
 pub struct Explorer {
     scorer: Scorer,
+    value_bits: Vec<u32>,
     latency: Cache,
     quality: Cache,
 }
@@ -104,6 +116,8 @@ pub struct Outcome {
     pub points: Vec<Point>,
     /// Indices into `points` of the frontier, fastest first.
     pub frontier: Vec<usize>,
+    /// The value widths searched.
+    pub value_bits: Vec<u32>,
     /// Values the caches gave (latencies, perplexities) instead of measuring.
     pub cached: (usize, usize),
     /// Wall seconds of the search.
@@ -116,14 +130,29 @@ impl Outcome {
         Patterns::from_classes(self.points[i].choice.map(|o| self.options[o].0))
     }
 
+    /// Point `i` as a user names it: its patterns ([`Patterns`]' display), and its value bits
+    /// when not 16 (`2:8 8-bit`).
+    pub fn name(&self, i: usize) -> String {
+        match self.points[i].value_bits {
+            16 => self.patterns(i).to_string(),
+            b => format!("{} {b}-bit", self.patterns(i)),
+        }
+    }
+
+    /// Candidates of the search space: per-class choices times value widths.
+    pub fn candidates(&self) -> usize {
+        self.options.len().pow(4) * self.value_bits.len()
+    }
+
     /// Whether point `i` gives every class one pattern.
     pub fn is_uniform(&self, i: usize) -> bool {
         let c = self.points[i].choice;
         c.iter().all(|&o| o == c[0])
     }
 
-    /// For each uniform point (dense excluded), in option order: it and the best mixed
-    /// point measured that is at least as fast (lowest perplexity; `None` if none is).
+    /// For each uniform point (dense excluded; of every value width), in option order, wider
+    /// values first: it and the best mixed point (of any width) measured that is at least as
+    /// fast (lowest perplexity; `None` if none is).
     pub fn against_uniform(&self) -> Vec<(usize, Option<usize>)> {
         let mut v: Vec<(usize, Option<usize>)> = (0..self.points.len())
             .filter(|&i| self.is_uniform(i) && self.points[i].choice[0] != 0)
@@ -138,7 +167,10 @@ impl Outcome {
                 (u, best)
             })
             .collect();
-        v.sort_by_key(|&(u, _)| self.points[u].choice[0]);
+        v.sort_by_key(|&(u, _)| {
+            let p = &self.points[u];
+            (p.choice[0], std::cmp::Reverse(p.value_bits))
+        });
         v
     }
 }
@@ -205,7 +237,14 @@ impl Explorer {
         let open = |name: &str, fp: String| {
             Cache::open(s.cache_dir.as_ref().map(|d| d.join(name)).as_deref(), &fp)
         };
+        if s.value_bits.is_empty() || s.value_bits.iter().any(|b| ![8, 16].contains(b)) {
+            return Err(input(format!(
+                "value bits {:?}: the simulator's values are 16 or 8 bits",
+                s.value_bits
+            )));
+        }
         Ok(Explorer {
+            value_bits: s.value_bits.clone(),
             latency: open(
                 "latency-cache.csv",
                 format!("# stasim {version} explore latency {}", lh.hex()),
@@ -234,22 +273,33 @@ impl Explorer {
             .collect()
     }
 
-    /// The decode step of choice `c`, simulated (no cache): microseconds.
-    pub fn simulate(&self, c: Choice) -> Result<f64, Error> {
-        self.scorer.simulate(c)
+    /// The decode step of choice `c` with `bits`-bit values, simulated (no cache):
+    /// microseconds.
+    pub fn simulate(&self, c: Choice, bits: u32) -> Result<f64, Error> {
+        self.scorer.simulate(c, bits)
     }
 
-    /// The perplexity of choice `c`'s model (no cache).
-    pub fn evaluate(&self, c: Choice) -> Result<f64, Error> {
-        self.scorer.evaluate(c)
+    /// The perplexity of choice `c`'s model with `bits`-bit values (no cache).
+    pub fn evaluate(&self, c: Choice, bits: u32) -> Result<f64, Error> {
+        self.scorer.evaluate(c, bits)
     }
 
-    /// Measures `c`, from the caches when they hold it; says whether each came from one.
-    fn measure(&mut self, c: Choice) -> Result<(Measured, bool, bool), Error> {
+    /// The caches' key of `c` at `bits`: its per-class list, and `,bits=B` unless 16.
+    fn key(&self, c: Choice, bits: u32) -> String {
+        let list = self.scorer.sources.patterns(c).list();
+        match bits {
+            16 => list,
+            b => format!("{list},bits={b}"),
+        }
+    }
+
+    /// Measures `c` at `bits`, from the caches when they hold it; says whether each came
+    /// from one.
+    fn measure(&mut self, c: Choice, bits: u32) -> Result<(Measured, bool, bool), Error> {
+        let key = self.key(c, bits);
         let s = &self.scorer;
-        let key = s.sources.patterns(c).list();
-        let (lat, lc) = self.latency.get_or_measure(&key, || s.simulate(c))?;
-        let (ppl, qc) = self.quality.get_or_measure(&key, || s.evaluate(c))?;
+        let (lat, lc) = self.latency.get_or_measure(&key, || s.simulate(c, bits))?;
+        let (ppl, qc) = self.quality.get_or_measure(&key, || s.evaluate(c, bits))?;
         Ok((
             Measured {
                 latency_us: lat,
@@ -260,25 +310,30 @@ impl Explorer {
         ))
     }
 
-    /// Runs the search with at most `budget` refinement measurements.
+    /// Runs the search of every value width, each with at most `budget` refinement
+    /// measurements.
     pub fn search(&mut self, budget: usize, progress: &dyn Fn(&str)) -> Result<Outcome, Error> {
         let t0 = Instant::now();
         let options = self.scorer.sources.options.len();
         let mut cached = (0, 0);
         let mut done = 0usize;
-        let points = {
+        let mut points = Vec::new();
+        for bits in self.value_bits.clone() {
+            if self.value_bits.len() > 1 {
+                progress(&format!("{bits}-bit values:"));
+            }
             let this = &mut *self;
             let mut measure = |cs: &[Choice]| -> Result<Vec<Measured>, Error> {
                 let mut v = Vec::with_capacity(cs.len());
                 for &c in cs {
                     let t = Instant::now();
-                    let (m, lc, qc) = this.measure(c)?;
+                    let (m, lc, qc) = this.measure(c, bits)?;
                     cached.0 += usize::from(lc);
                     cached.1 += usize::from(qc);
                     done += 1;
                     progress(&format!(
                         "  [{done}] {}: {:.1} us, perplexity {:.3}{}",
-                        this.scorer.sources.patterns(c).list(),
+                        this.key(c, bits),
                         m.latency_us,
                         m.perplexity,
                         if lc && qc {
@@ -294,12 +349,13 @@ impl Explorer {
                 this.quality.save().map_err(Error::Output)?;
                 Ok(v)
             };
-            search::run(options, budget, &mut measure, progress)?
-        };
+            points.extend(search::run(options, budget, bits, &mut measure, progress)?);
+        }
         let ms: Vec<Measured> = points.iter().map(|p| p.measured).collect();
         let frontier = search::pareto(&ms);
         Ok(Outcome {
             options: self.options(),
+            value_bits: self.value_bits.clone(),
             points,
             frontier,
             cached,
@@ -316,17 +372,17 @@ impl Explorer {
     ) -> Result<Vec<(usize, Measured)>, Error> {
         let mut bad = Vec::new();
         for &i in &o.frontier {
-            let c = o.points[i].choice;
+            let (c, bits) = (o.points[i].choice, o.points[i].value_bits);
             let m = Measured {
-                latency_us: self.simulate(c)?,
-                perplexity: self.evaluate(c)?,
+                latency_us: self.simulate(c, bits)?,
+                perplexity: self.evaluate(c, bits)?,
             };
             let rec = o.points[i].measured;
             let same = m.latency_us.to_bits() == rec.latency_us.to_bits()
                 && m.perplexity.to_bits() == rec.perplexity.to_bits();
             progress(&format!(
                 "  verified {}: {:.1} us, perplexity {:.3}{}",
-                o.patterns(i).list(),
+                self.key(c, bits),
                 m.latency_us,
                 m.perplexity,
                 if same { "" } else { "  DIFFERS" }

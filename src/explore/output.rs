@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::{Outcome, Settings};
 
 /// The CSV header shared by `points.csv` and `frontier.csv`.
-const HEADER: &str = "stage,qkv,proj,ffn1,ffn2,latency_us,perplexity,predicted_latency_us,predicted_perplexity,frontier";
+const HEADER: &str = "stage,qkv,proj,ffn1,ffn2,value_bits,latency_us,perplexity,predicted_latency_us,predicted_perplexity,frontier";
 
 fn row(o: &Outcome, i: usize) -> String {
     let p = &o.points[i];
@@ -18,12 +18,13 @@ fn row(o: &Outcome, i: usize) -> String {
         (m.latency_us.to_string(), m.perplexity.to_string())
     });
     format!(
-        "{},{},{},{},{},{},{},{pl},{pp},{}",
+        "{},{},{},{},{},{},{},{},{pl},{pp},{}",
         p.stage.name(),
         pat.qkv,
         pat.proj,
         pat.ffn1,
         pat.ffn2,
+        p.value_bits,
         p.measured.latency_us,
         p.measured.perplexity,
         u8::from(o.frontier.contains(&i))
@@ -57,6 +58,7 @@ pub fn write(o: &Outcome, s: &Settings, dir: &Path) -> Result<Vec<PathBuf>, Stri
         let p = &o.points[i];
         serde_json::json!({
             "patterns": o.patterns(i).list(),
+            "value_bits": p.value_bits,
             "stage": p.stage.name(),
             "latency_us": p.measured.latency_us,
             "perplexity": p.measured.perplexity,
@@ -81,8 +83,9 @@ pub fn write(o: &Outcome, s: &Settings, dir: &Path) -> Result<Vec<PathBuf>, Stri
         "evaluation": {"text": "evaluation", "tokens": s.tokens, "window": s.window},
         "decode_step": {"context": s.context, "batch": s.batch},
         "budget": s.budget,
+        "value_bits": o.value_bits,
         "measured": o.points.len(),
-        "candidates": o.options.len().pow(4),
+        "candidates": o.candidates(),
         "frontier": o.frontier.iter().map(|&i| point(i)).collect::<Vec<_>>(),
         "against_uniform": against,
     });
@@ -99,32 +102,38 @@ pub fn summary(o: &Outcome) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "{} of {} candidates measured ({} options per class: {}); frontier of {} points, fastest first:",
+        "{} of {} candidates measured ({} options per class: {}; values of {} bits); frontier of {} points, fastest first:",
         o.points.len(),
-        o.options.len().pow(4),
+        o.candidates(),
         o.options.len(),
         o.options
             .iter()
             .map(|(p, _)| p.to_string())
             .collect::<Vec<_>>()
             .join(", "),
+        o.value_bits
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" or "),
         o.frontier.len()
     );
     let _ = writeln!(
         t,
-        "  {:<8} {:<8} {:<8} {:<8} {:>12} {:>12}  stage",
-        "qkv", "proj", "ffn1", "ffn2", "latency us", "perplexity"
+        "  {:<8} {:<8} {:<8} {:<8} {:>4} {:>12} {:>12}  stage",
+        "qkv", "proj", "ffn1", "ffn2", "bits", "latency us", "perplexity"
     );
     for &i in &o.frontier {
         let p = o.patterns(i);
         let m = o.points[i].measured;
         let _ = writeln!(
             t,
-            "  {:<8} {:<8} {:<8} {:<8} {:>12.1} {:>12.3}  {}",
+            "  {:<8} {:<8} {:<8} {:<8} {:>4} {:>12.1} {:>12.3}  {}",
             p.qkv.to_string(),
             p.proj.to_string(),
             p.ffn1.to_string(),
             p.ffn2.to_string(),
+            o.points[i].value_bits,
             m.latency_us,
             m.perplexity,
             o.points[i].stage.name()
@@ -135,8 +144,8 @@ pub fn summary(o: &Outcome) -> String {
         let mu = o.points[u].measured;
         let _ = write!(
             t,
-            "  uniform {:<6} {:>9.1} us, perplexity {:>12.3}: ",
-            o.options[o.points[u].choice[0]].0.to_string(),
+            "  uniform {:<12} {:>9.1} us, perplexity {:>12.3}: ",
+            o.name(u),
             mu.latency_us,
             mu.perplexity
         );
@@ -146,7 +155,7 @@ pub fn summary(o: &Outcome) -> String {
                 writeln!(
                     t,
                     "best mixed point at least as fast {} ({:.1} us, perplexity {:.3}, {:.2}x {})",
-                    o.patterns(b).list(),
+                    o.name(b),
                     mb.latency_us,
                     mb.perplexity,
                     if mb.perplexity <= mu.perplexity {

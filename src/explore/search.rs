@@ -84,6 +84,8 @@ pub struct Point {
     pub stage: Stage,
     /// The surrogate's prediction when it was picked (refined points only).
     pub predicted: Option<Measured>,
+    /// Bits of the values (one search covers one width).
+    pub value_bits: u32,
     /// What measuring gave.
     pub measured: Measured,
 }
@@ -187,10 +189,12 @@ pub type Measure<'a> = dyn FnMut(&[Choice]) -> Result<Vec<Measured>, Error> + 'a
 /// measuring with `measure`, at most `budget` refinement measurements. `measure` gets the
 /// candidates of a batch (stage 1, then each round's new frontier points, fastest first)
 /// and returns their measurements in order; `progress` hears of each batch. Returns every
-/// measured point, in the order measured.
+/// measured point, in the order measured, each marked with `value_bits` (the width the
+/// caller measures at).
 pub fn run(
     options: usize,
     budget: usize,
+    value_bits: u32,
     measure: &mut Measure<'_>,
     progress: &dyn Fn(&str),
 ) -> Result<Vec<Point>, Error> {
@@ -215,6 +219,7 @@ pub fn run(
             choice,
             stage,
             predicted: None,
+            value_bits,
             measured,
         })
         .collect();
@@ -255,6 +260,7 @@ pub fn run(
                 choice: cands[i],
                 stage: Stage::Refined,
                 predicted: Some(values[i]),
+                value_bits,
                 measured: m,
             });
         }
@@ -290,6 +296,7 @@ pub fn run(
                 choice: c,
                 stage: Stage::Challenger,
                 predicted: Some(surrogate.predict(c)),
+                value_bits,
                 measured: m,
             });
         }
@@ -366,6 +373,7 @@ mod tests {
         let points = run(
             4,
             1000,
+            16,
             &mut |cs| {
                 calls += 1;
                 Ok(cs.iter().map(truth).collect())
@@ -399,6 +407,7 @@ mod tests {
         let points = run(
             5,
             3,
+            16,
             &mut |cs| {
                 n += cs.len();
                 // Interactions the surrogate misses: every round's prediction is wrong.
@@ -421,6 +430,6 @@ mod tests {
         assert!((1..=4).contains(&challengers), "{challengers} challengers");
         assert_eq!(n, probes(5).len() + 3 + challengers);
         assert_eq!(points.len(), n);
-        assert!(run(1, 3, &mut |_| Ok(vec![]), &|_| {}).is_err());
+        assert!(run(1, 3, 16, &mut |_| Ok(vec![]), &|_| {}).is_err());
     }
 }

@@ -119,7 +119,7 @@ impl Draw for Frontier<'_> {
             .label(ink.label("uniform pattern"))
             .legend(move |(x, y)| TriangleMarker::new((x + 7, y), 6, orange.filled()));
         for &i in &uniform {
-            let name = o.options[o.points[i].choice[0]].0.to_string();
+            let name = o.name(i);
             let at = chart.backend_coord(&ms[i]);
             let at = (at.0 + 9, at.1 - 20);
             ink.text_px(at, &name, 15);

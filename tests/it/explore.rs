@@ -23,12 +23,13 @@ fn ok(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// A row of points.csv: stage, patterns `qkv=..,proj=..,ffn1=..,ffn2=..`, latency, perplexity,
-/// on the frontier.
+/// A row of points.csv: stage, patterns `qkv=..,proj=..,ffn1=..,ffn2=..`, value bits, latency,
+/// perplexity, on the frontier.
 #[derive(Clone, Debug, PartialEq)]
 struct Row {
     stage: String,
     patterns: String,
+    value_bits: u32,
     latency_us: f64,
     perplexity: f64,
     frontier: bool,
@@ -40,19 +41,20 @@ fn rows(path: &Path) -> Vec<Row> {
     assert_eq!(
         lines.next(),
         Some(
-            "stage,qkv,proj,ffn1,ffn2,latency_us,perplexity,predicted_latency_us,predicted_perplexity,frontier"
+            "stage,qkv,proj,ffn1,ffn2,value_bits,latency_us,perplexity,predicted_latency_us,predicted_perplexity,frontier"
         )
     );
     lines
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            assert_eq!(f.len(), 10, "{l}");
+            assert_eq!(f.len(), 11, "{l}");
             Row {
                 stage: f[0].into(),
                 patterns: format!("qkv={},proj={},ffn1={},ffn2={}", f[1], f[2], f[3], f[4]),
-                latency_us: f[5].parse().unwrap(),
-                perplexity: f[6].parse().unwrap(),
-                frontier: f[9] == "1",
+                value_bits: f[5].parse().unwrap(),
+                latency_us: f[6].parse().unwrap(),
+                perplexity: f[7].parse().unwrap(),
+                frontier: f[10] == "1",
             }
         })
         .collect()
@@ -191,6 +193,103 @@ fn the_explorer_records_what_eval_and_run_give_and_its_frontier_is_the_pareto_se
     {
         assert_eq!(std::fs::read(dir.join(f)).unwrap(), b, "{f} changed");
     }
+}
+
+#[test]
+fn eight_bit_values_are_searched_as_a_whole_and_recorded_as_run_and_eval_give_them() {
+    let Some(gguf) = crate::support::smollm2_and_text() else {
+        return;
+    };
+    let Some(two8) = crate::support::smollm2_pruned("2:8") else {
+        return;
+    };
+    let dir = crate::support::tmp_dir("explore", "bits");
+    let (g, b, d) = (
+        gguf.to_str().unwrap(),
+        two8.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    );
+    let out = ok(&stasim(&[
+        "explore",
+        g,
+        "--from",
+        b,
+        "--tokens",
+        "64",
+        "--window",
+        "64",
+        "--budget",
+        "2",
+        "--value-bits",
+        "16,8",
+        "--out",
+        d,
+    ]));
+    assert!(out.contains("values of 16 or 8 bits"), "{out}");
+    let pts = rows(&dir.join("points.csv"));
+    let at = |bits: u32| -> Vec<&Row> { pts.iter().filter(|r| r.value_bits == bits).collect() };
+    let (p16, p8) = (at(16), at(8));
+    // Each width is a search of its own: the same probes (dense, 2:8, 4 single-class).
+    assert_eq!(p16.len() + p8.len(), pts.len());
+    let probes = |v: &[&Row]| {
+        v.iter()
+            .filter(|r| r.stage != "refined" && r.stage != "challenger")
+            .count()
+    };
+    assert_eq!((probes(&p16), probes(&p8)), (6, 6));
+    // Half the bytes of every tensor: each probe's decode step is faster at 8 bits, and
+    // rounding to 8 bits changes the model (a different perplexity).
+    for r in &p8 {
+        if let Some(w) = p16.iter().find(|w| w.patterns == r.patterns) {
+            assert!(r.latency_us < w.latency_us, "{r:?} vs {w:?}");
+            assert_ne!(r.perplexity, w.perplexity, "{r:?}");
+        }
+    }
+    // The 8-bit latency is what `stasim run` simulates with `value_bits: 8` in the topology.
+    let text = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("topologies/sta.yaml"),
+    )
+    .unwrap();
+    assert!(text.contains("\n  value_bits: 16"));
+    let topo8 = dir.join("sta8.yaml");
+    std::fs::write(
+        &topo8,
+        text.replace("\n  value_bits: 16", "\n  value_bits: 8"),
+    )
+    .unwrap();
+    let u8_28 = p8
+        .iter()
+        .find(|r| r.patterns == "qkv=2:8,proj=2:8,ffn1=2:8,ffn2=2:8")
+        .unwrap();
+    let run = ok(&stasim(&[
+        "run",
+        topo8.to_str().unwrap(),
+        "--model",
+        "smollm2-135m",
+        "--context",
+        "512",
+        "--pattern",
+        "2:8",
+        "--json",
+    ]));
+    assert_eq!(u8_28.latency_us, json_f64(&run, "total_time_us"));
+    // The 8-bit perplexity is `stasim eval --value-bits 8`'s.
+    let eval = ok(&stasim(&[
+        "eval",
+        b,
+        "--tokens",
+        "64",
+        "--window",
+        "64",
+        "--value-bits",
+        "8",
+        "--json",
+    ]));
+    assert_eq!(u8_28.perplexity, json_f64(&eval, "perplexity"));
+    // A width the simulator has no datapath for is refused.
+    let bad = stasim(&["explore", g, "--from", b, "--value-bits", "4", "--out", d]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("16 or 8"));
 }
 
 #[test]

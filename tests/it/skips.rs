@@ -96,6 +96,7 @@ fn calibrated_pruning_and_explorer_tests_say_skipped_without_smollm2_or_the_text
         "calibrated::wanda_and_sparsegpt_beat_magnitude_at_2_4_on_the_real_smollm2",
         "calibrated::a_calibrated_prune_repeated_is_byte_identical",
         "explore::the_explorer_records_what_eval_and_run_give_and_its_frontier_is_the_pareto_set",
+        "explore::eight_bit_values_are_searched_as_a_whole_and_recorded_as_run_and_eval_give_them",
     ] {
         let env = [("STASIM_SMOLLM2", "/nonexistent/smollm2.gguf")];
         assert_skips(name, &env, "/nonexistent/smollm2.gguf not found");
