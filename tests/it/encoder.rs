@@ -91,16 +91,21 @@ fn assert_matches(
     }
 }
 
-#[test]
-fn the_real_minilm_sentence_embeddings_match_numpy() {
-    let Some(model) = crate::support::minilm_path() else {
-        return;
-    };
-    let Some(py) = crate::support::python_with(
+/// MiniLM's safetensors and a Python with numpy and tokenizers (`None`, said skipped, without
+/// either).
+fn minilm_and_numpy() -> Option<(PathBuf, String)> {
+    let model = crate::support::minilm_path()?;
+    let py = crate::support::python_with(
         "numpy, tokenizers",
         "numpy and tokenizers",
         "numpy tokenizers",
-    ) else {
+    )?;
+    Some((model, py))
+}
+
+#[test]
+fn the_real_minilm_sentence_embeddings_match_numpy() {
+    let Some((model, py)) = minilm_and_numpy() else {
         return;
     };
     let dir = model.parent().unwrap().to_path_buf();
@@ -119,14 +124,7 @@ fn the_real_minilm_sentence_embeddings_match_numpy() {
 
 #[test]
 fn a_pruned_minilm_family_loads_each_member_as_numpy_computes_it() {
-    let Some(model) = crate::support::minilm_path() else {
-        return;
-    };
-    let Some(py) = crate::support::python_with(
-        "numpy, tokenizers",
-        "numpy and tokenizers",
-        "numpy tokenizers",
-    ) else {
+    let Some((model, py)) = minilm_and_numpy() else {
         return;
     };
     let dir = model.parent().unwrap().to_path_buf();
