@@ -140,6 +140,15 @@ pub struct Device {
     next_refresh: u64,
 }
 
+/// Most ranks a channel has.
+pub const MAX_RANKS: usize = 8;
+
+/// Each rank's bound on column commands of one direction, at one time.
+pub struct RankBounds {
+    at: [u64; MAX_RANKS],
+    write: bool,
+}
+
 /// Where a bank sits: (rank, bank group).
 #[derive(Copy, Clone, Debug)]
 pub struct At {
@@ -169,6 +178,7 @@ impl Device {
             rd_ok: 0,
             wr_ok: 0,
         };
+        assert!(ranks <= MAX_RANKS, "{ranks} ranks: at most {MAX_RANKS}");
         let ranks: Vec<Rank> = (0..ranks)
             .map(|r| Rank {
                 act_ok: 0,
@@ -234,18 +244,67 @@ impl Device {
         self.banks[a.bank].pre_ok
     }
 
-    /// Earliest legal RD (`write` false) or WR in bank `a`, data bus included.
+    /// Earliest legal RD (`write` false) or WR in bank `a`, data bus included: the latest of
+    /// the bank's own bound ([`Device::col_floor`]), its bank group's column spacing and its
+    /// rank's bound (column spacing and the data bus).
     #[inline]
     pub fn earliest_col(&self, a: At, write: bool) -> u64 {
-        let r = &self.ranks[a.rank];
-        let g = &self.groups[a.group];
+        self.col_floor(a, write)
+            .max(self.group_col_ok(a.group, write))
+            .max(self.rank_col_bound(a.rank, write))
+    }
+
+    /// The bank's own bound on its next RD or WR (ACT + tRCD / tRCD_WR): only an ACT of the
+    /// bank moves it.
+    #[inline]
+    pub fn col_floor(&self, a: At, write: bool) -> u64 {
         let b = &self.banks[a.bank];
+        if write { b.wr_ok } else { b.rd_ok }
+    }
+
+    /// [`Device::earliest_col`] of a bank of `group` and `rank` whose own bound is `floor`,
+    /// the ranks' bounds taken from `ranks` ([`Device::rank_col_bounds`]): every column
+    /// command moves the group and rank bounds, and no bank's own bound.
+    #[inline]
+    pub fn earliest_col_in(
+        &self,
+        ranks: &RankBounds,
+        group: usize,
+        rank: usize,
+        floor: u64,
+    ) -> u64 {
+        floor
+            .max(self.group_col_ok(group, ranks.write))
+            .max(ranks.at[rank])
+    }
+
+    /// Every rank's bound on its next RD or WR (`write`), for [`Device::earliest_col_in`].
+    pub fn rank_col_bounds(&self, write: bool) -> RankBounds {
+        let mut at = [0; MAX_RANKS];
+        for (r, b) in at.iter_mut().enumerate().take(self.ranks.len()) {
+            *b = self.rank_col_bound(r, write);
+        }
+        RankBounds { at, write }
+    }
+
+    #[inline]
+    fn group_col_ok(&self, group: usize, write: bool) -> u64 {
+        let g = &self.groups[group];
+        if write { g.wr_ok } else { g.rd_ok }
+    }
+
+    /// Rank `rank`'s bound on its next RD or WR: its column spacing and the data bus (a
+    /// burst's data starts after the previous one's end, `tRTRS` later when the rank
+    /// changes).
+    #[inline]
+    fn rank_col_bound(&self, rank: usize, write: bool) -> u64 {
+        let r = &self.ranks[rank];
         let (cmd, lat) = if write {
-            (b.wr_ok.max(r.wr_ok).max(g.wr_ok), self.t.cwl)
+            (r.wr_ok, self.t.cwl)
         } else {
-            (b.rd_ok.max(r.rd_ok).max(g.rd_ok), self.t.cl)
+            (r.rd_ok, self.t.cl)
         };
-        let gap = if self.bus_rank != a.rank as u32 && self.bus_rank != u32::MAX {
+        let gap = if self.bus_rank != rank as u32 && self.bus_rank != u32::MAX {
             self.t.rtrs
         } else {
             0

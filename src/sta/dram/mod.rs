@@ -465,10 +465,13 @@ struct PortState {
     responses: VecDeque<MemResp>,
 }
 
-/// The next burst of a port.
+/// The next burst of a port, decoded.
 #[derive(Copy, Clone, Debug)]
 struct Head {
-    place: mapping::Place,
+    channel: u32,
+    /// Bank within the channel.
+    bank: u32,
+    row: u32,
     write: bool,
     prefetch: bool,
 }
@@ -580,6 +583,16 @@ impl Dram {
         let all = (1u32 << n) - 1;
         let mut any = false;
         for prefetch in [false, true] {
+            // The demand pass left every port's head known (each port's last turn failed):
+            // with no prefetch among them, the prefetch pass would admit nothing.
+            if prefetch
+                && !self
+                    .ports
+                    .iter()
+                    .any(|p| p.head.is_some_and(|h| h.prefetch))
+            {
+                break;
+            }
             // Ports that would fail their first turn are left out from the start: a port's
             // head changes only when it admits, and room only shrinks during a pass.
             let mut failed = 0;
@@ -638,8 +651,12 @@ impl Dram {
                 }
             }
         };
+        let p = self.map.decode(addr);
+        let per_group = self.geo.banks_per_group as u32;
         let h = Head {
-            place: self.map.decode(addr),
+            channel: p.channel,
+            bank: (p.rank * self.geo.bank_groups as u32 + p.bank_group) * per_group + p.bank,
+            row: p.row,
             write,
             prefetch,
         };
@@ -657,7 +674,7 @@ impl Dram {
         }
         // Room is checked before a request is taken off its link, so a full queue leaves
         // it there (the requester sees back-pressure).
-        let c = h.place.channel as usize;
+        let c = h.channel as usize;
         if !self.room(&h) {
             return false;
         }
@@ -689,14 +706,11 @@ impl Dram {
         let Some((slot, addr, end)) = self.ports[k].split else {
             return false;
         };
-        let p = h.place;
-        let per_group = self.geo.banks_per_group as u32;
-        let bank = (p.rank * self.geo.bank_groups as u32 + p.bank_group) * per_group + p.bank;
         let b = Burst {
             slot,
             seq: self.seq,
-            row: p.row,
-            bank,
+            row: h.row,
+            bank: h.bank,
             write: h.write,
             prefetch: h.prefetch,
         };
@@ -715,7 +729,7 @@ impl Dram {
     /// queue.
     fn waits_for(&self, c: u32, write: bool) -> bool {
         self.ports.iter().any(|p| match p.head {
-            Some(h) => h.place.channel == c && h.write == write,
+            Some(h) => h.channel == c && h.write == write,
             None => p.split.is_some() || !p.empty,
         })
     }
@@ -828,7 +842,7 @@ impl Dram {
 
     /// Whether burst `h` fits its channel's queue.
     fn room(&self, h: &Head) -> bool {
-        let ch = &self.channels[h.place.channel as usize];
+        let ch = &self.channels[h.channel as usize];
         if h.write {
             ch.writes < self.write_queue
         } else if h.prefetch {

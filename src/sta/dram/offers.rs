@@ -31,6 +31,12 @@ pub(super) struct Offer {
     pub key: u64,
     /// Earliest legal time, tCK.
     pub earliest: u64,
+    /// Its bank's rank and bank group (over the channel).
+    pub rank: u32,
+    pub group: u32,
+    /// A column command: its bank's own bound on `earliest`, which other banks' commands
+    /// leave alone (`Device::col_floor`).
+    pub floor: u64,
 }
 
 /// The list of column commands.
@@ -175,6 +181,9 @@ mod tests {
             cmd,
             key,
             earliest,
+            rank: 0,
+            group: 0,
+            floor: earliest,
         }
     }
 

@@ -409,16 +409,22 @@ impl Channel {
             }
         };
         let a = self.dev.at(bank as usize);
-        let earliest = match core.cmd {
-            Cmd::Act => self.dev.earliest_act(a),
-            Cmd::Pre => self.dev.earliest_pre(a),
-            Cmd::Col(_) => self.dev.earliest_col(a, write),
+        let (earliest, floor) = match core.cmd {
+            Cmd::Act => (self.dev.earliest_act(a), 0),
+            Cmd::Pre => (self.dev.earliest_pre(a), 0),
+            Cmd::Col(_) => (
+                self.dev.earliest_col(a, write),
+                self.dev.col_floor(a, write),
+            ),
         };
         Offer {
             bank,
             cmd: core.cmd,
             key: core.key,
             earliest,
+            rank: a.rank as u32,
+            group: a.group as u32,
+            floor,
         }
     }
 
@@ -452,9 +458,12 @@ impl Channel {
         }
         let dev = &self.dev;
         match issued.cmd {
-            Cmd::Col(_) => self.offers.update(COL, |o| {
-                (o.bank != x).then(|| dev.earliest_col(dev.at(o.bank as usize), write))
-            }),
+            Cmd::Col(_) => {
+                let ranks = dev.rank_col_bounds(write);
+                self.offers.update(COL, |o| {
+                    Some(dev.earliest_col_in(&ranks, o.group as usize, o.rank as usize, o.floor))
+                })
+            }
             Cmd::Act => {
                 let rank = dev.at(x as usize).rank;
                 self.offers.update(ROW, |o| {
