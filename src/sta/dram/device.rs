@@ -140,12 +140,14 @@ pub struct Device {
     next_refresh: u64,
 }
 
-/// Most ranks a channel has.
-pub const MAX_RANKS: usize = 8;
-
-/// Each rank's bound on column commands of one direction, at one time.
-pub struct RankBounds {
-    at: [u64; MAX_RANKS],
+/// The data bus's bound on the next RD or WR, by rank ([`Device::col_bus`]).
+pub struct ColBus {
+    /// The rank of the last burst on the bus (`u32::MAX`: none yet).
+    rank: u32,
+    /// Bound for a command of that rank.
+    same: u64,
+    /// Bound for a command of another rank (`tRTRS` later).
+    other: u64,
     write: bool,
 }
 
@@ -178,7 +180,6 @@ impl Device {
             rd_ok: 0,
             wr_ok: 0,
         };
-        assert!(ranks <= MAX_RANKS, "{ranks} ranks: at most {MAX_RANKS}");
         let ranks: Vec<Rank> = (0..ranks)
             .map(|r| Rank {
                 act_ok: 0,
@@ -244,14 +245,10 @@ impl Device {
         self.banks[a.bank].pre_ok
     }
 
-    /// Earliest legal RD (`write` false) or WR in bank `a`, data bus included: the latest of
-    /// the bank's own bound ([`Device::col_floor`]), its bank group's column spacing and its
-    /// rank's bound (column spacing and the data bus).
+    /// Earliest legal RD (`write` false) or WR in bank `a`, data bus included.
     #[inline]
     pub fn earliest_col(&self, a: At, write: bool) -> u64 {
-        self.col_floor(a, write)
-            .max(self.group_col_ok(a.group, write))
-            .max(self.rank_col_bound(a.rank, write))
+        self.earliest_col_in(&self.col_bus(write), a, self.col_floor(a, write))
     }
 
     /// The bank's own bound on its next RD or WR (ACT + tRCD / tRCD_WR): only an ACT of the
@@ -262,54 +259,43 @@ impl Device {
         if write { b.wr_ok } else { b.rd_ok }
     }
 
-    /// [`Device::earliest_col`] of a bank of `group` and `rank` whose own bound is `floor`,
-    /// the ranks' bounds taken from `ranks` ([`Device::rank_col_bounds`]): every column
-    /// command moves the group and rank bounds, and no bank's own bound.
+    /// [`Device::earliest_col`] of bank `a` whose own bound ([`Device::col_floor`]) is
+    /// `floor`, the data bus's bound taken from `bus` ([`Device::col_bus`]): every column
+    /// command moves the bus, rank and bank-group bounds, and no bank's own bound, so these
+    /// are all an update of the other banks' column commands needs.
     #[inline]
-    pub fn earliest_col_in(
-        &self,
-        ranks: &RankBounds,
-        group: usize,
-        rank: usize,
-        floor: u64,
-    ) -> u64 {
-        floor
-            .max(self.group_col_ok(group, ranks.write))
-            .max(ranks.at[rank])
+    pub fn earliest_col_in(&self, bus: &ColBus, a: At, floor: u64) -> u64 {
+        let (r, g) = (&self.ranks[a.rank], &self.groups[a.group]);
+        let (rank, group) = if bus.write {
+            (r.wr_ok, g.wr_ok)
+        } else {
+            (r.rd_ok, g.rd_ok)
+        };
+        let bus = if a.rank as u32 == bus.rank {
+            bus.same
+        } else {
+            bus.other
+        };
+        floor.max(group).max(rank).max(bus)
     }
 
-    /// Every rank's bound on its next RD or WR (`write`), for [`Device::earliest_col_in`].
-    pub fn rank_col_bounds(&self, write: bool) -> RankBounds {
-        let mut at = [0; MAX_RANKS];
-        for (r, b) in at.iter_mut().enumerate().take(self.ranks.len()) {
-            *b = self.rank_col_bound(r, write);
+    /// The data bus's bound on RDs (`write` false) or WRs: a burst's data starts after the
+    /// previous one's end, `tRTRS` later when the rank changes.
+    #[inline]
+    pub fn col_bus(&self, write: bool) -> ColBus {
+        let lat = if write { self.t.cwl } else { self.t.cl };
+        let same = self.bus_free.saturating_sub(lat);
+        let other = if self.bus_rank == u32::MAX {
+            same
+        } else {
+            (self.bus_free + self.t.rtrs).saturating_sub(lat)
+        };
+        ColBus {
+            rank: self.bus_rank,
+            same,
+            other,
+            write,
         }
-        RankBounds { at, write }
-    }
-
-    #[inline]
-    fn group_col_ok(&self, group: usize, write: bool) -> u64 {
-        let g = &self.groups[group];
-        if write { g.wr_ok } else { g.rd_ok }
-    }
-
-    /// Rank `rank`'s bound on its next RD or WR: its column spacing and the data bus (a
-    /// burst's data starts after the previous one's end, `tRTRS` later when the rank
-    /// changes).
-    #[inline]
-    fn rank_col_bound(&self, rank: usize, write: bool) -> u64 {
-        let r = &self.ranks[rank];
-        let (cmd, lat) = if write {
-            (r.wr_ok, self.t.cwl)
-        } else {
-            (r.rd_ok, self.t.cl)
-        };
-        let gap = if self.bus_rank != rank as u32 && self.bus_rank != u32::MAX {
-            self.t.rtrs
-        } else {
-            0
-        };
-        cmd.max((self.bus_free + gap).saturating_sub(lat))
     }
 
     /// ACT of `row` in bank `a` at `t`.

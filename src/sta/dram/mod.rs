@@ -378,7 +378,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         seq: 0,
         completions: BinaryHeap::new(),
         wakes: Vec::new(),
-        touched: Vec::new(),
+        touched: 0,
         ticks: Ticks::new(geo_channels),
         admit_wanted: false,
         admit_at_ps: None,
@@ -516,7 +516,8 @@ pub struct Dram {
     /// Every channel's next decision edge (tCK), the earliest at hand.
     ticks: Ticks,
     /// Channels bursts entered since they were last settled.
-    touched: Vec<u32>,
+    /// (A bit per channel: `channels` is at most 128.)
+    touched: u128,
     /// A request arrived: look at the ports.
     admit_wanted: bool,
     /// A decision ahead of now freed room a request on its link can take: admit then.
@@ -716,9 +717,7 @@ impl Dram {
         };
         self.seq += 1;
         self.channels[c].push(b, self.admit_edge);
-        if !self.touched.contains(&(c as u32)) {
-            self.touched.push(c as u32);
-        }
+        self.touched |= 1 << c;
         let next = addr + bb;
         self.ports[k].split = (next < end).then_some((slot, next, end));
         self.ports[k].head = None;
@@ -736,12 +735,12 @@ impl Dram {
 
     /// Recomputes the next decision of every channel bursts entered.
     fn settle(&mut self) {
-        for k in 0..self.touched.len() {
-            let c = self.touched[k] as usize;
+        while self.touched != 0 {
+            let c = self.touched.trailing_zeros() as usize;
+            self.touched &= self.touched - 1;
             self.channels[c].settle();
             self.queue_tick(c);
         }
-        self.touched.clear();
     }
 
     /// Books a column command of channel `c`.
@@ -829,6 +828,7 @@ impl Dram {
     }
 
     /// Records channel `c`'s next decision edge.
+    #[inline]
     fn queue_tick(&mut self, c: usize) {
         self.ticks.set(c, self.channels[c].next_tick);
     }
@@ -853,10 +853,14 @@ impl Dram {
     }
 
     /// Turns bank notes of channel `c` into probes now or wake-ups later.
+    #[inline]
     fn flush_notes(&mut self, ctx: &mut Ctx<'_, Transaction>, c: usize) {
-        if self.notes.is_empty() {
-            return;
+        if !self.notes.is_empty() {
+            self.flush_notes_now(ctx, c);
         }
+    }
+
+    fn flush_notes_now(&mut self, ctx: &mut Ctx<'_, Transaction>, c: usize) {
         let now = ctx.now().as_ps();
         for (t, bank, value) in std::mem::take(&mut self.notes) {
             let t = t * self.std.tck_ps;

@@ -32,7 +32,7 @@
 
 use std::collections::VecDeque;
 
-use super::device::{CLOSED, Device};
+use super::device::{At, CLOSED, Device};
 use super::offers::{COL, Cmd, Offer, Offers, ROW};
 
 /// One burst waiting in a queue.
@@ -412,10 +412,11 @@ impl Channel {
         let (earliest, floor) = match core.cmd {
             Cmd::Act => (self.dev.earliest_act(a), 0),
             Cmd::Pre => (self.dev.earliest_pre(a), 0),
-            Cmd::Col(_) => (
-                self.dev.earliest_col(a, write),
-                self.dev.col_floor(a, write),
-            ),
+            Cmd::Col(_) => {
+                let floor = self.dev.col_floor(a, write);
+                let bus = self.dev.col_bus(write);
+                (self.dev.earliest_col_in(&bus, a, floor), floor)
+            }
         };
         Offer {
             bank,
@@ -459,9 +460,14 @@ impl Channel {
         let dev = &self.dev;
         match issued.cmd {
             Cmd::Col(_) => {
-                let ranks = dev.rank_col_bounds(write);
+                let bus = dev.col_bus(write);
                 self.offers.update(COL, |o| {
-                    Some(dev.earliest_col_in(&ranks, o.group as usize, o.rank as usize, o.floor))
+                    let a = At {
+                        bank: o.bank as usize,
+                        rank: o.rank as usize,
+                        group: o.group as usize,
+                    };
+                    Some(dev.earliest_col_in(&bus, a, o.floor))
                 })
             }
             Cmd::Act => {
