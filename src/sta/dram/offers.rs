@@ -108,6 +108,18 @@ impl Offers {
         }
     }
 
+    /// Gives bank `bank`'s column offer (it has one) another column command and key, its
+    /// earliest time left for [`Offers::update`] of the column list to set.
+    pub fn rekey(&mut self, bank: u32, cmd: Cmd, key: u64) {
+        debug_assert!(matches!(cmd, Cmd::Col(_)));
+        if let Some((l, i)) = self.pos[bank as usize] {
+            debug_assert_eq!(l, COL);
+            let o = &mut self.lists[l][i as usize];
+            o.cmd = cmd;
+            o.key = key;
+        }
+    }
+
     /// Drops bank `bank`'s offer, if it has one.
     pub fn remove(&mut self, bank: u32) {
         let Some((l, i)) = self.pos[bank as usize].take() else {

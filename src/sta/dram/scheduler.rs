@@ -445,14 +445,24 @@ impl Channel {
 
     /// After offer `issued` issued, with the direction unchanged: recomputes only the offers
     /// its command can move (see `device.rs`): its own bank's (dropped when its queue
-    /// emptied); after a column command, every column offer (the data bus and the rank and
+    /// emptied; after a row hit followed by another, only its command and key change, as
+    /// the bank's own bound stays); after a column command, every column offer (the data bus and the rank and
     /// bank-group column spacing); after an ACT, the ACT offers of its rank (tRRD, tFAW).
     /// A PRE moves only its own bank. The other banks keep their queues and rows, so their
     /// commands and keys stay. Returns the offers' earliest legal time.
     fn update_offers(&mut self, issued: Offer, write: bool) -> u64 {
         let x = issued.bank;
-        if self.queues[x as usize][usize::from(write)].is_empty() {
+        let d = usize::from(write);
+        let next_col = match (issued.cmd, self.cores[x as usize][d]) {
+            (Cmd::Col(_), Some(c)) if matches!(c.cmd, Cmd::Col(_)) => Some(c),
+            _ => None,
+        };
+        if self.queues[x as usize][d].is_empty() {
             self.offers.remove(x);
+        } else if let Some(c) = next_col {
+            // Another row hit after a row hit: the same list and the bank's own bound (no
+            // ACT), its earliest time set with the other column offers' below.
+            self.offers.rekey(x, c.cmd, c.key);
         } else {
             let o = self.offer(x, write);
             self.offers.set(o);
