@@ -652,17 +652,23 @@ impl Dram {
                 }
             }
         };
+        let h = self.decode(addr, write, prefetch);
+        self.ports[k].head = Some(h);
+        Some(h)
+    }
+
+    /// The burst at byte address `addr`, decoded.
+    #[inline]
+    fn decode(&self, addr: u64, write: bool, prefetch: bool) -> Head {
         let p = self.map.decode(addr);
         let per_group = self.geo.banks_per_group as u32;
-        let h = Head {
+        Head {
             channel: p.channel,
             bank: (p.rank * self.geo.bank_groups as u32 + p.bank_group) * per_group + p.bank,
             row: p.row,
             write,
             prefetch,
-        };
-        self.ports[k].head = Some(h);
-        Some(h)
+        }
     }
 
     /// Admits one burst from port `k` if it can (a prefetch only when `prefetch`).
@@ -718,9 +724,17 @@ impl Dram {
         self.seq += 1;
         self.channels[c].push(b, self.admit_edge);
         self.touched |= 1 << c;
+        // The request's next burst, if any, is the port's next head (decoded now, as the
+        // next look at the port would).
         let next = addr + bb;
-        self.ports[k].split = (next < end).then_some((slot, next, end));
-        self.ports[k].head = None;
+        let (split, head) = if next < end {
+            let h = self.decode(next, h.write, h.prefetch);
+            (Some((slot, next, end)), Some(h))
+        } else {
+            (None, None)
+        };
+        self.ports[k].split = split;
+        self.ports[k].head = head;
         true
     }
 
