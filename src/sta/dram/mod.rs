@@ -323,7 +323,6 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
                 output: o,
                 split: None,
                 head: None,
-                empty: false,
                 responses: VecDeque::new(),
             });
         }
@@ -380,6 +379,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         wakes: Vec::new(),
         touched: 0,
         ticks: Ticks::new(geo_channels),
+        empty: 0,
         admit_wanted: false,
         admit_at_ps: None,
         admit_edge: 0,
@@ -460,8 +460,6 @@ struct PortState {
     split: Option<(u32, u64, u64)>,
     /// The next burst to admit, decoded (`None`: look at the link).
     head: Option<Head>,
-    /// The link was empty when last looked at (until it signals readable).
-    empty: bool,
     responses: VecDeque<MemResp>,
 }
 
@@ -513,6 +511,9 @@ pub struct Dram {
     completions: BinaryHeap<std::cmp::Reverse<(u64, u64, u32)>>,
     /// Scheduler wake-ups outstanding (a few).
     wakes: Vec<u64>,
+    /// Ports whose link was empty when last looked at (until it signals readable), a bit
+    /// each; such a port has no request being split either.
+    empty: u32,
     /// Every channel's next decision edge (tCK), the earliest at hand.
     ticks: Ticks,
     /// Channels bursts entered since they were last settled.
@@ -596,8 +597,11 @@ impl Dram {
             }
             // Ports that would fail their first turn are left out from the start: a port's
             // head changes only when it admits, and room only shrinks during a pass.
-            let mut failed = 0;
-            for k in 0..n {
+            let mut failed = self.empty;
+            let mut look = !self.empty & all;
+            while look != 0 {
+                let k = look.trailing_zeros() as usize;
+                look &= look - 1;
                 let fits = self
                     .head(ctx, k)
                     .is_some_and(|h| h.prefetch == prefetch && self.room(&h));
@@ -625,7 +629,7 @@ impl Dram {
     fn head(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize) -> Option<Head> {
         match self.ports[k].head {
             Some(h) => Some(h),
-            None if self.ports[k].split.is_none() && self.ports[k].empty => None,
+            None if self.empty >> k & 1 == 1 => None,
             None => self.decode_head(ctx, k),
         }
     }
@@ -640,13 +644,13 @@ impl Dram {
                 (addr, r.write, r.prefetch)
             }
             None => {
-                if self.ports[k].empty {
+                if self.empty >> k & 1 == 1 {
                     return None;
                 }
                 match ctx.peek(self.ports[k].input) {
                     Some(Transaction::MemReq(r)) => (r.addr / bb * bb, r.write, r.prefetch),
                     _ => {
-                        self.ports[k].empty = true;
+                        self.empty |= 1 << k;
                         return None;
                     }
                 }
@@ -741,9 +745,9 @@ impl Dram {
     /// Whether a port's next burst may be waiting for room in channel `c`'s read or write
     /// queue.
     fn waits_for(&self, c: u32, write: bool) -> bool {
-        self.ports.iter().any(|p| match p.head {
+        self.ports.iter().enumerate().any(|(k, p)| match p.head {
             Some(h) => h.channel == c && h.write == write,
-            None => p.split.is_some() || !p.empty,
+            None => p.split.is_some() || self.empty >> k & 1 == 0,
         })
     }
 
@@ -998,9 +1002,9 @@ impl Actor<Transaction> for Dram {
     }
     fn on_readable(&mut self, ctx: &mut Ctx<'_, Transaction>, link: LinkId) {
         self.admit_wanted = true;
-        for p in &mut self.ports {
+        for (k, p) in self.ports.iter().enumerate() {
             if p.input == link {
-                p.empty = false;
+                self.empty &= !(1 << k);
             }
         }
         self.step(ctx);
