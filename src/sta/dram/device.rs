@@ -16,6 +16,11 @@
 //! - refresh (all-bank, per rank): due every `tREFI`; the rank's open banks precharge at
 //!   their earliest PRE (not before the due time), REF follows `tRP` later (and `>= ACT +
 //!   tRC`), and the rank takes no ACT until `REF + tRFC`.
+//!
+//! A column command's bound splits into the bank's own (`col_floor`, moved only by an ACT of
+//! the bank) and the shared ones (rank and bank-group spacing, data bus: `col_bus`), which
+//! every column command moves: the scheduler keeps the first per offer and recomputes only
+//! the second after a column command (`earliest_col_in`).
 
 use super::standards::Standard;
 

@@ -9,6 +9,12 @@
 //! touches the list its command moved, not every waiting bank. Each bank's place (list and
 //! index) is kept, so replacing its offer costs no search.
 //!
+//! A column offer also keeps its bank's own bound (`floor`: ACT + tRCD, which only an ACT
+//! of the bank moves) and its rank and bank group, so the update after a column command
+//! recomputes each column offer from the bounds that command moved (`Device::col_bus` and
+//! the rank and group spacing), and a row hit followed by another row hit of the same bank
+//! only changes its offer's command and key ([`Offers::rekey`]).
+//!
 //! The choice among offers ([`Offers::best`]: the lowest key among those legal at `t`) and
 //! the earliest time ([`Offers::earliest`]) do not depend on the lists' order, which may
 //! change as offers move.
