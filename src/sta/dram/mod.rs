@@ -307,6 +307,10 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
             s.burst_beats, geo.burst_bytes, geo.row_bytes
         ));
     }
+    if geo.channels > 128 {
+        // `Dram::touched` keeps a bit per channel.
+        return Err(format!("`channels` = {} is more than 128", geo.channels));
+    }
     let map = Mapping::parse(args.params.str("mapping")?, &geo.sizes())?;
     let mut ports = Vec::new();
     for k in 0..PORTS {
