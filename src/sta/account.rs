@@ -370,6 +370,7 @@ impl Timeline {
     }
 
     /// Adds `amount` at time `t_ps`.
+    #[inline]
     pub fn add(&mut self, t_ps: u64, amount: u64) {
         let i = match t_ps.checked_sub(self.last_start_ps) {
             Some(d) if d < self.bucket_ps => self.last_index,

@@ -16,6 +16,11 @@
 //! - refresh (all-bank, per rank): due every `tREFI`; the rank's open banks precharge at
 //!   their earliest PRE (not before the due time), REF follows `tRP` later (and `>= ACT +
 //!   tRC`), and the rank takes no ACT until `REF + tRFC`.
+//!
+//! A column command's bound splits into the bank's own (`col_floor`, moved only by an ACT of
+//! the bank) and the shared ones (rank and bank-group spacing, data bus: `col_bus`), which
+//! every column command moves: the scheduler keeps the first per offer and recomputes only
+//! the second after a column command (`earliest_col_in`).
 
 use super::standards::Standard;
 
@@ -140,6 +145,17 @@ pub struct Device {
     next_refresh: u64,
 }
 
+/// The data bus's bound on the next RD or WR, by rank ([`Device::col_bus`]).
+pub struct ColBus {
+    /// The rank of the last burst on the bus (`u32::MAX`: none yet).
+    rank: u32,
+    /// Bound for a command of that rank.
+    same: u64,
+    /// Bound for a command of another rank (`tRTRS` later).
+    other: u64,
+    write: bool,
+}
+
 /// Where a bank sits: (rank, bank group).
 #[derive(Copy, Clone, Debug)]
 pub struct At {
@@ -237,20 +253,54 @@ impl Device {
     /// Earliest legal RD (`write` false) or WR in bank `a`, data bus included.
     #[inline]
     pub fn earliest_col(&self, a: At, write: bool) -> u64 {
-        let r = &self.ranks[a.rank];
-        let g = &self.groups[a.group];
+        self.earliest_col_in(&self.col_bus(write), a, self.col_floor(a, write))
+    }
+
+    /// The bank's own bound on its next RD or WR (ACT + tRCD / tRCD_WR): only an ACT of the
+    /// bank moves it.
+    #[inline]
+    pub fn col_floor(&self, a: At, write: bool) -> u64 {
         let b = &self.banks[a.bank];
-        let (cmd, lat) = if write {
-            (b.wr_ok.max(r.wr_ok).max(g.wr_ok), self.t.cwl)
+        if write { b.wr_ok } else { b.rd_ok }
+    }
+
+    /// [`Device::earliest_col`] of bank `a` whose own bound ([`Device::col_floor`]) is
+    /// `floor`, the data bus's bound taken from `bus` ([`Device::col_bus`]): every column
+    /// command moves the bus, rank and bank-group bounds, and no bank's own bound, so these
+    /// are all an update of the other banks' column commands needs.
+    #[inline]
+    pub fn earliest_col_in(&self, bus: &ColBus, a: At, floor: u64) -> u64 {
+        let (r, g) = (&self.ranks[a.rank], &self.groups[a.group]);
+        let (rank, group) = if bus.write {
+            (r.wr_ok, g.wr_ok)
         } else {
-            (b.rd_ok.max(r.rd_ok).max(g.rd_ok), self.t.cl)
+            (r.rd_ok, g.rd_ok)
         };
-        let gap = if self.bus_rank != a.rank as u32 && self.bus_rank != u32::MAX {
-            self.t.rtrs
+        let bus = if a.rank as u32 == bus.rank {
+            bus.same
         } else {
-            0
+            bus.other
         };
-        cmd.max((self.bus_free + gap).saturating_sub(lat))
+        floor.max(group).max(rank).max(bus)
+    }
+
+    /// The data bus's bound on RDs (`write` false) or WRs: a burst's data starts after the
+    /// previous one's end, `tRTRS` later when the rank changes.
+    #[inline]
+    pub fn col_bus(&self, write: bool) -> ColBus {
+        let lat = if write { self.t.cwl } else { self.t.cl };
+        let same = self.bus_free.saturating_sub(lat);
+        let other = if self.bus_rank == u32::MAX {
+            same
+        } else {
+            (self.bus_free + self.t.rtrs).saturating_sub(lat)
+        };
+        ColBus {
+            rank: self.bus_rank,
+            same,
+            other,
+            write,
+        }
     }
 
     /// ACT of `row` in bank `a` at `t`.

@@ -307,6 +307,10 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
             s.burst_beats, geo.burst_bytes, geo.row_bytes
         ));
     }
+    if geo.channels > 128 {
+        // `Dram::touched` keeps a bit per channel.
+        return Err(format!("`channels` = {} is more than 128", geo.channels));
+    }
     let map = Mapping::parse(args.params.str("mapping")?, &geo.sizes())?;
     let mut ports = Vec::new();
     for k in 0..PORTS {
@@ -323,7 +327,6 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
                 output: o,
                 split: None,
                 head: None,
-                empty: false,
                 responses: VecDeque::new(),
             });
         }
@@ -378,8 +381,9 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         seq: 0,
         completions: BinaryHeap::new(),
         wakes: Vec::new(),
-        touched: Vec::new(),
+        touched: 0,
         ticks: Ticks::new(geo_channels),
+        empty: 0,
         admit_wanted: false,
         admit_at_ps: None,
         admit_edge: 0,
@@ -460,15 +464,16 @@ struct PortState {
     split: Option<(u32, u64, u64)>,
     /// The next burst to admit, decoded (`None`: look at the link).
     head: Option<Head>,
-    /// The link was empty when last looked at (until it signals readable).
-    empty: bool,
     responses: VecDeque<MemResp>,
 }
 
-/// The next burst of a port.
+/// The next burst of a port, decoded.
 #[derive(Copy, Clone, Debug)]
 struct Head {
-    place: mapping::Place,
+    channel: u32,
+    /// Bank within the channel.
+    bank: u32,
+    row: u32,
     write: bool,
     prefetch: bool,
 }
@@ -510,10 +515,14 @@ pub struct Dram {
     completions: BinaryHeap<std::cmp::Reverse<(u64, u64, u32)>>,
     /// Scheduler wake-ups outstanding (a few).
     wakes: Vec<u64>,
+    /// Ports whose link was empty when last looked at (until it signals readable), a bit
+    /// each; such a port has no request being split either.
+    empty: u32,
     /// Every channel's next decision edge (tCK), the earliest at hand.
     ticks: Ticks,
     /// Channels bursts entered since they were last settled.
-    touched: Vec<u32>,
+    /// (A bit per channel: `channels` is at most 128.)
+    touched: u128,
     /// A request arrived: look at the ports.
     admit_wanted: bool,
     /// A decision ahead of now freed room a request on its link can take: admit then.
@@ -580,10 +589,23 @@ impl Dram {
         let all = (1u32 << n) - 1;
         let mut any = false;
         for prefetch in [false, true] {
+            // The demand pass left every port's head known (each port's last turn failed):
+            // with no prefetch among them, the prefetch pass would admit nothing.
+            if prefetch
+                && !self
+                    .ports
+                    .iter()
+                    .any(|p| p.head.is_some_and(|h| h.prefetch))
+            {
+                break;
+            }
             // Ports that would fail their first turn are left out from the start: a port's
             // head changes only when it admits, and room only shrinks during a pass.
-            let mut failed = 0;
-            for k in 0..n {
+            let mut failed = self.empty;
+            let mut look = !self.empty & all;
+            while look != 0 {
+                let k = look.trailing_zeros() as usize;
+                look &= look - 1;
                 let fits = self
                     .head(ctx, k)
                     .is_some_and(|h| h.prefetch == prefetch && self.room(&h));
@@ -611,7 +633,7 @@ impl Dram {
     fn head(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize) -> Option<Head> {
         match self.ports[k].head {
             Some(h) => Some(h),
-            None if self.ports[k].split.is_none() && self.ports[k].empty => None,
+            None if self.empty >> k & 1 == 1 => None,
             None => self.decode_head(ctx, k),
         }
     }
@@ -626,25 +648,35 @@ impl Dram {
                 (addr, r.write, r.prefetch)
             }
             None => {
-                if self.ports[k].empty {
+                if self.empty >> k & 1 == 1 {
                     return None;
                 }
                 match ctx.peek(self.ports[k].input) {
                     Some(Transaction::MemReq(r)) => (r.addr / bb * bb, r.write, r.prefetch),
                     _ => {
-                        self.ports[k].empty = true;
+                        self.empty |= 1 << k;
                         return None;
                     }
                 }
             }
         };
-        let h = Head {
-            place: self.map.decode(addr),
-            write,
-            prefetch,
-        };
+        let h = self.decode(addr, write, prefetch);
         self.ports[k].head = Some(h);
         Some(h)
+    }
+
+    /// The burst at byte address `addr`, decoded.
+    #[inline]
+    fn decode(&self, addr: u64, write: bool, prefetch: bool) -> Head {
+        let p = self.map.decode(addr);
+        let per_group = self.geo.banks_per_group as u32;
+        Head {
+            channel: p.channel,
+            bank: (p.rank * self.geo.bank_groups as u32 + p.bank_group) * per_group + p.bank,
+            row: p.row,
+            write,
+            prefetch,
+        }
     }
 
     /// Admits one burst from port `k` if it can (a prefetch only when `prefetch`).
@@ -657,7 +689,7 @@ impl Dram {
         }
         // Room is checked before a request is taken off its link, so a full queue leaves
         // it there (the requester sees back-pressure).
-        let c = h.place.channel as usize;
+        let c = h.channel as usize;
         if !self.room(&h) {
             return false;
         }
@@ -689,45 +721,48 @@ impl Dram {
         let Some((slot, addr, end)) = self.ports[k].split else {
             return false;
         };
-        let p = h.place;
-        let per_group = self.geo.banks_per_group as u32;
-        let bank = (p.rank * self.geo.bank_groups as u32 + p.bank_group) * per_group + p.bank;
         let b = Burst {
             slot,
             seq: self.seq,
-            row: p.row,
-            bank,
+            row: h.row,
+            bank: h.bank,
             write: h.write,
             prefetch: h.prefetch,
         };
         self.seq += 1;
         self.channels[c].push(b, self.admit_edge);
-        if !self.touched.contains(&(c as u32)) {
-            self.touched.push(c as u32);
-        }
+        self.touched |= 1 << c;
+        // The request's next burst, if any, is the port's next head (decoded now, as the
+        // next look at the port would).
         let next = addr + bb;
-        self.ports[k].split = (next < end).then_some((slot, next, end));
-        self.ports[k].head = None;
+        let (split, head) = if next < end {
+            let h = self.decode(next, h.write, h.prefetch);
+            (Some((slot, next, end)), Some(h))
+        } else {
+            (None, None)
+        };
+        self.ports[k].split = split;
+        self.ports[k].head = head;
         true
     }
 
     /// Whether a port's next burst may be waiting for room in channel `c`'s read or write
     /// queue.
     fn waits_for(&self, c: u32, write: bool) -> bool {
-        self.ports.iter().any(|p| match p.head {
-            Some(h) => h.place.channel == c && h.write == write,
-            None => p.split.is_some() || !p.empty,
+        self.ports.iter().enumerate().any(|(k, p)| match p.head {
+            Some(h) => h.channel == c && h.write == write,
+            None => p.split.is_some() || self.empty >> k & 1 == 0,
         })
     }
 
     /// Recomputes the next decision of every channel bursts entered.
     fn settle(&mut self) {
-        for k in 0..self.touched.len() {
-            let c = self.touched[k] as usize;
+        while self.touched != 0 {
+            let c = self.touched.trailing_zeros() as usize;
+            self.touched &= self.touched - 1;
             self.channels[c].settle();
             self.queue_tick(c);
         }
-        self.touched.clear();
     }
 
     /// Books a column command of channel `c`.
@@ -815,6 +850,7 @@ impl Dram {
     }
 
     /// Records channel `c`'s next decision edge.
+    #[inline]
     fn queue_tick(&mut self, c: usize) {
         self.ticks.set(c, self.channels[c].next_tick);
     }
@@ -828,7 +864,7 @@ impl Dram {
 
     /// Whether burst `h` fits its channel's queue.
     fn room(&self, h: &Head) -> bool {
-        let ch = &self.channels[h.place.channel as usize];
+        let ch = &self.channels[h.channel as usize];
         if h.write {
             ch.writes < self.write_queue
         } else if h.prefetch {
@@ -839,10 +875,14 @@ impl Dram {
     }
 
     /// Turns bank notes of channel `c` into probes now or wake-ups later.
+    #[inline]
     fn flush_notes(&mut self, ctx: &mut Ctx<'_, Transaction>, c: usize) {
-        if self.notes.is_empty() {
-            return;
+        if !self.notes.is_empty() {
+            self.flush_notes_now(ctx, c);
         }
+    }
+
+    fn flush_notes_now(&mut self, ctx: &mut Ctx<'_, Transaction>, c: usize) {
         let now = ctx.now().as_ps();
         for (t, bank, value) in std::mem::take(&mut self.notes) {
             let t = t * self.std.tck_ps;
@@ -966,9 +1006,9 @@ impl Actor<Transaction> for Dram {
     }
     fn on_readable(&mut self, ctx: &mut Ctx<'_, Transaction>, link: LinkId) {
         self.admit_wanted = true;
-        for p in &mut self.ports {
+        for (k, p) in self.ports.iter().enumerate() {
             if p.input == link {
-                p.empty = false;
+                self.empty &= !(1 << k);
             }
         }
         self.step(ctx);

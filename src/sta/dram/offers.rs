@@ -9,6 +9,12 @@
 //! touches the list its command moved, not every waiting bank. Each bank's place (list and
 //! index) is kept, so replacing its offer costs no search.
 //!
+//! A column offer also keeps its bank's own bound (`floor`: ACT + tRCD, which only an ACT
+//! of the bank moves) and its rank and bank group, so the update after a column command
+//! recomputes each column offer from the bounds that command moved (`Device::col_bus` and
+//! the rank and group spacing), and a row hit followed by another row hit of the same bank
+//! only changes its offer's command and key ([`Offers::rekey`]).
+//!
 //! The choice among offers ([`Offers::best`]: the lowest key among those legal at `t`) and
 //! the earliest time ([`Offers::earliest`]) do not depend on the lists' order, which may
 //! change as offers move.
@@ -31,6 +37,12 @@ pub(super) struct Offer {
     pub key: u64,
     /// Earliest legal time, tCK.
     pub earliest: u64,
+    /// Its bank's rank and bank group (over the channel).
+    pub rank: u32,
+    pub group: u32,
+    /// A column command: its bank's own bound on `earliest`, which other banks' commands
+    /// leave alone (`Device::col_floor`).
+    pub floor: u64,
 }
 
 /// The list of column commands.
@@ -99,6 +111,18 @@ impl Offers {
                 self.lists[l].push(o);
                 self.min[l] = self.min[l].map(|m| m.min(o.earliest));
             }
+        }
+    }
+
+    /// Gives bank `bank`'s column offer (it has one) another column command and key, its
+    /// earliest time left for [`Offers::update`] of the column list to set.
+    pub fn rekey(&mut self, bank: u32, cmd: Cmd, key: u64) {
+        debug_assert!(matches!(cmd, Cmd::Col(_)));
+        if let Some((l, i)) = self.pos[bank as usize] {
+            debug_assert_eq!(l, COL);
+            let o = &mut self.lists[l][i as usize];
+            o.cmd = cmd;
+            o.key = key;
         }
     }
 
@@ -175,6 +199,9 @@ mod tests {
             cmd,
             key,
             earliest,
+            rank: 0,
+            group: 0,
+            floor: earliest,
         }
     }
 

@@ -32,7 +32,7 @@
 
 use std::collections::VecDeque;
 
-use super::device::{CLOSED, Device};
+use super::device::{At, CLOSED, Device};
 use super::offers::{COL, Cmd, Offer, Offers, ROW};
 
 /// One burst waiting in a queue.
@@ -118,16 +118,22 @@ pub struct Policy {
 /// Bank-state changes for traces: (time tCK, bank within the channel, open row or -1).
 pub type Notes = Vec<(u64, u32, i64)>;
 
+/// One bank's queues and scheduling state.
+struct BankQueues {
+    /// Read queue, write queue.
+    queues: [VecDeque<Burst>; 2],
+    /// Per direction: its command choice, `None` when stale.
+    cores: [Option<Core>; 2],
+    opened: Opened,
+}
+
 /// One channel: device state, queues and the scheduler.
 pub struct Channel {
     /// Banks, ranks, bus.
     pub dev: Device,
     policy: Policy,
-    /// Per bank: read queue, write queue.
-    queues: Vec<[VecDeque<Burst>; 2]>,
-    opened: Vec<Opened>,
-    /// Per bank and direction: its command choice, `None` when stale.
-    cores: Vec<[Option<Core>; 2]>,
+    /// Per bank: its queues and command choices.
+    per_bank: Vec<BankQueues>,
     /// Banks with a non-empty queue, per direction.
     active: [Vec<u32>; 2],
     /// Queued demand reads, prefetch reads, writes.
@@ -161,9 +167,13 @@ impl Channel {
         Channel {
             dev,
             policy,
-            queues: (0..n).map(|_| [VecDeque::new(), VecDeque::new()]).collect(),
-            opened: vec![Opened::Hit; n],
-            cores: vec![[None, None]; n],
+            per_bank: (0..n)
+                .map(|_| BankQueues {
+                    queues: [VecDeque::new(), VecDeque::new()],
+                    cores: [None, None],
+                    opened: Opened::Hit,
+                })
+                .collect(),
             active: [Vec::new(), Vec::new()],
             demand_reads: 0,
             prefetch_reads: 0,
@@ -188,7 +198,7 @@ impl Channel {
     /// Queues `b`, arrived at edge `now` (tCK; all times here count tCK from 0).
     pub fn push(&mut self, b: Burst, now: u64) {
         let d = usize::from(b.write);
-        let q = &mut self.queues[b.bank as usize][d];
+        let q = &mut self.per_bank[b.bank as usize].queues[d];
         if q.is_empty() {
             self.active[d].push(b.bank);
         }
@@ -198,11 +208,11 @@ impl Channel {
         // stays is still right (the device did not change), and `next_tick` already counts
         // its earliest time, so only a changed command needs a new offer.
         let mut changed = true;
-        if let Some(c) = self.cores[b.bank as usize][d] {
+        if let Some(c) = self.per_bank[b.bank as usize].cores[d] {
             let kept = self.core_after_push(c, &b, i);
             debug_assert_eq!(kept, self.core(b.bank, b.write), "core kept after a push");
             changed = kept != c;
-            self.cores[b.bank as usize][d] = Some(kept);
+            self.per_bank[b.bank as usize].cores[d] = Some(kept);
         }
         match (b.write, b.prefetch) {
             (true, _) => self.writes += 1,
@@ -286,7 +296,7 @@ impl Channel {
     /// The command bank `bank` offers for direction `write` (its queue is not empty).
     fn core(&self, bank: u32, write: bool) -> Core {
         let d = usize::from(write);
-        let q = &self.queues[bank as usize][d];
+        let q = &self.per_bank[bank as usize].queues[d];
         let open = self.dev.banks[bank as usize].open_row;
         let row_cmd = if open == CLOSED { Cmd::Act } else { Cmd::Pre };
         if self.policy.fr_fcfs {
@@ -365,7 +375,7 @@ impl Channel {
     /// `i`; else the oldest prefetch hit: before `i` (only after a demand burst), else the
     /// first after. With no hit left, the full rule picks the row command.
     fn core_after_col(&self, bank: u32, write: bool, i: usize, prefetch: bool) -> Core {
-        let q = &self.queues[bank as usize][usize::from(write)];
+        let q = &self.per_bank[bank as usize].queues[usize::from(write)];
         let open = self.dev.banks[bank as usize].open_row;
         let mut first_prefetch = None;
         for (j, b) in q.iter().enumerate().skip(i) {
@@ -397,28 +407,35 @@ impl Channel {
     /// stay) and the command's earliest legal time.
     fn offer(&mut self, bank: u32, write: bool) -> Offer {
         let d = usize::from(write);
-        let core = match self.cores[bank as usize][d] {
+        let core = match self.per_bank[bank as usize].cores[d] {
             Some(c) => {
                 debug_assert_eq!(c, self.core(bank, write), "kept command of bank {bank}");
                 c
             }
             None => {
                 let c = self.core(bank, write);
-                self.cores[bank as usize][d] = Some(c);
+                self.per_bank[bank as usize].cores[d] = Some(c);
                 c
             }
         };
         let a = self.dev.at(bank as usize);
-        let earliest = match core.cmd {
-            Cmd::Act => self.dev.earliest_act(a),
-            Cmd::Pre => self.dev.earliest_pre(a),
-            Cmd::Col(_) => self.dev.earliest_col(a, write),
+        let (earliest, floor) = match core.cmd {
+            Cmd::Act => (self.dev.earliest_act(a), 0),
+            Cmd::Pre => (self.dev.earliest_pre(a), 0),
+            Cmd::Col(_) => {
+                let floor = self.dev.col_floor(a, write);
+                let bus = self.dev.col_bus(write);
+                (self.dev.earliest_col_in(&bus, a, floor), floor)
+            }
         };
         Offer {
             bank,
             cmd: core.cmd,
             key: core.key,
             earliest,
+            rank: a.rank as u32,
+            group: a.group as u32,
+            floor,
         }
     }
 
@@ -438,23 +455,41 @@ impl Channel {
 
     /// After offer `issued` issued, with the direction unchanged: recomputes only the offers
     /// its command can move (see `device.rs`): its own bank's (dropped when its queue
-    /// emptied); after a column command, every column offer (the data bus and the rank and
+    /// emptied; after a row hit followed by another, only its command and key change, as
+    /// the bank's own bound stays); after a column command, every column offer (the data bus and the rank and
     /// bank-group column spacing); after an ACT, the ACT offers of its rank (tRRD, tFAW).
     /// A PRE moves only its own bank. The other banks keep their queues and rows, so their
     /// commands and keys stay. Returns the offers' earliest legal time.
     fn update_offers(&mut self, issued: Offer, write: bool) -> u64 {
         let x = issued.bank;
-        if self.queues[x as usize][usize::from(write)].is_empty() {
+        let d = usize::from(write);
+        let next_col = match (issued.cmd, self.per_bank[x as usize].cores[d]) {
+            (Cmd::Col(_), Some(c)) if matches!(c.cmd, Cmd::Col(_)) => Some(c),
+            _ => None,
+        };
+        if self.per_bank[x as usize].queues[d].is_empty() {
             self.offers.remove(x);
+        } else if let Some(c) = next_col {
+            // Another row hit after a row hit: the same list and the bank's own bound (no
+            // ACT), its earliest time set with the other column offers' below.
+            self.offers.rekey(x, c.cmd, c.key);
         } else {
             let o = self.offer(x, write);
             self.offers.set(o);
         }
         let dev = &self.dev;
         match issued.cmd {
-            Cmd::Col(_) => self.offers.update(COL, |o| {
-                (o.bank != x).then(|| dev.earliest_col(dev.at(o.bank as usize), write))
-            }),
+            Cmd::Col(_) => {
+                let bus = dev.col_bus(write);
+                self.offers.update(COL, |o| {
+                    let a = At {
+                        bank: o.bank as usize,
+                        rank: o.rank as usize,
+                        group: o.group as usize,
+                    };
+                    Some(dev.earliest_col_in(&bus, a, o.floor))
+                })
+            }
             Cmd::Act => {
                 let rank = dev.at(x as usize).rank;
                 self.offers.update(ROW, |o| {
@@ -473,7 +508,7 @@ impl Channel {
     fn check_offers(&mut self) {
         let key = |o: &Offer| (o.bank, o.key, o.earliest, format!("{:?}", o.cmd));
         let mut have: Vec<_> = self.offers.iter().map(key).collect();
-        let kept = std::mem::replace(&mut self.offers, Offers::new(self.queues.len()));
+        let kept = std::mem::replace(&mut self.offers, Offers::new(self.per_bank.len()));
         let write = self.offered_write;
         self.make_offers(write);
         let mut want: Vec<_> = self.offers.iter().map(key).collect();
@@ -497,8 +532,8 @@ impl Channel {
                 }
             });
             self.stats.refreshes += n;
-            for c in &mut self.cores {
-                *c = [None, None];
+            for b in &mut self.per_bank {
+                b.cores = [None, None];
             }
             self.dirty = true;
         }
@@ -541,17 +576,17 @@ impl Channel {
         let d = usize::from(write);
         // An ACT or PRE changes the open row, which both directions' commands depend on; a
         // column command changes only its own queue (and the row, when it auto-precharges).
-        self.cores[bank][d] = None;
+        self.per_bank[bank].cores[d] = None;
         if !matches!(o.cmd, Cmd::Col(_)) || self.policy.close_page {
-            self.cores[bank] = [None, None];
+            self.per_bank[bank].cores = [None, None];
         }
         match o.cmd {
             Cmd::Act => {
-                let q = &self.queues[bank][d];
+                let q = &self.per_bank[bank].queues[d];
                 let row = q[Self::oldest(q, |_| true).unwrap_or(0)].row;
                 self.dev.act(a, row, t);
-                if self.opened[bank] == Opened::Hit {
-                    self.opened[bank] = Opened::Miss;
+                if self.per_bank[bank].opened == Opened::Hit {
+                    self.per_bank[bank].opened = Opened::Miss;
                 }
                 self.stats.activates += 1;
                 if let Some(v) = notes {
@@ -561,7 +596,7 @@ impl Channel {
             }
             Cmd::Pre => {
                 self.dev.pre(a, t);
-                self.opened[bank] = Opened::Conflict;
+                self.per_bank[bank].opened = Opened::Conflict;
                 self.stats.precharges += 1;
                 if let Some(v) = notes {
                     v.push((t, o.bank, -1));
@@ -569,20 +604,20 @@ impl Channel {
                 None
             }
             Cmd::Col(i) => {
-                let q = &mut self.queues[bank][d];
+                let q = &mut self.per_bank[bank].queues[d];
                 let b = if i == 0 {
                     q.pop_front()
                 } else {
                     q.remove(i as usize)
                 }?;
-                if self.queues[bank][d].is_empty() {
+                if self.per_bank[bank].queues[d].is_empty() {
                     if let Some(k) = self.active[d].iter().position(|&x| x == o.bank) {
                         self.active[d].swap_remove(k);
                     }
                 } else if self.policy.fr_fcfs && !self.policy.close_page {
                     let next = self.core_after_col(o.bank, write, i as usize, b.prefetch);
                     debug_assert_eq!(next, self.core(o.bank, write), "core after a column");
-                    self.cores[bank][d] = Some(next);
+                    self.per_bank[bank].cores[d] = Some(next);
                 }
                 match (b.write, b.prefetch) {
                     (true, _) => self.writes -= 1,
@@ -591,7 +626,7 @@ impl Channel {
                 }
                 let done = self.dev.col(a, write, t);
                 let s = &mut self.stats;
-                match std::mem::replace(&mut self.opened[bank], Opened::Hit) {
+                match std::mem::replace(&mut self.per_bank[bank].opened, Opened::Hit) {
                     Opened::Hit => s.row_hits += 1,
                     Opened::Miss => s.row_misses += 1,
                     Opened::Conflict => s.row_conflicts += 1,
@@ -604,7 +639,8 @@ impl Channel {
                 s.busy_cycles += self.dev.t.burst;
                 if self.policy.close_page {
                     let row = b.row;
-                    let pending = self.queues[bank]
+                    let pending = self.per_bank[bank]
+                        .queues
                         .iter()
                         .any(|q| q.iter().any(|w| w.row == row));
                     if !pending {
@@ -722,10 +758,10 @@ mod tests {
                 b.write = rng.below(4) == 0;
                 b.prefetch = !b.write && rng.below(3) == 0;
                 seq += 1;
-                let kept = ch.cores[b.bank as usize][usize::from(b.write)].is_some();
+                let kept = ch.per_bank[b.bank as usize].cores[usize::from(b.write)].is_some();
                 ch.push(b, ch.next_tick.min(seq));
                 if kept {
-                    let have = ch.cores[b.bank as usize][usize::from(b.write)];
+                    let have = ch.per_bank[b.bank as usize].cores[usize::from(b.write)];
                     assert_eq!(have, Some(ch.core(b.bank, b.write)), "after burst {seq}");
                     checked += 1;
                 }

@@ -27,7 +27,7 @@ impl Ticks {
     }
 
     /// Channel `c` next decides at edge `t` (`u64::MAX`: never).
-    #[inline]
+    #[inline(always)]
     pub fn set(&mut self, c: usize, t: u64) {
         let mut i = self.size + c;
         if self.tree[i].0 == t {
