@@ -102,8 +102,14 @@ fn step_bytes(keep: u64, c: u64, b: u64) -> u64 {
     step_bytes_of(&SMOLLM2, keep, c, b)
 }
 
-/// The sequential-read bandwidth of the reference design's DRAM, GB/s, from the replay.
+/// The sequential-read bandwidth of the reference design's DRAM, GB/s, from the replay:
+/// measured once for every test that asks (tests run in parallel and would share its folder).
 fn streaming_gbps() -> f64 {
+    static GBPS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *GBPS.get_or_init(measure_streaming_gbps)
+}
+
+fn measure_streaming_gbps() -> f64 {
     let dir = crate::support::tmp_dir("decode", "stream");
     let trace = dir.join("seq.trace");
     let bin = env!("CARGO_BIN_EXE_stasim");
