@@ -37,30 +37,26 @@ fn numpy(py: &str, model: &Path, minilm_dir: &Path) -> (Vec<Vec<u32>>, Vec<Vec<f
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let ids = j["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            s.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as u32)
-                .collect()
-        })
+    let rows = |key: &str| -> Vec<Vec<f64>> {
+        j[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                s.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect()
+            })
+            .collect()
+    };
+    // Token ids are small integers: exact in f64.
+    let ids = rows("ids")
+        .into_iter()
+        .map(|r| r.into_iter().map(|v| v as u32).collect())
         .collect();
-    let embs = j["embeddings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            s.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect()
-        })
-        .collect();
+    let embs = rows("embeddings");
     (ids, embs)
 }
 
