@@ -400,7 +400,7 @@ pub fn resolve_workload(topo: &Topology, args: &WorkloadArgs) -> Result<Workload
     })?;
     let value_bits = match &wd.value_bits {
         None => 16,
-        Some(l) if l.value == 16 || l.value == 8 => l.value as u64,
+        Some(l) if crate::workload::VALUE_BITS.contains(&(l.value as u64)) => l.value as u64,
         Some(l) => {
             return Err(InputError::new(
                 format!("`value_bits` = {} is not supported", l.value),

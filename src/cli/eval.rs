@@ -117,7 +117,7 @@ pub fn run(a: &Args) -> Result<(), Error> {
             "give SmolLM2's GGUF (scripts/fetch-smollm2.sh) or a .stanm pruned from it",
         ));
     }
-    if ![8, 16].contains(&a.value_bits) {
+    if !stasim::workload::VALUE_BITS.contains(&u64::from(a.value_bits)) {
         return Err(super::arg_error(
             format!(
                 "--value-bits {}: the simulator's values are 16 or 8 bits",

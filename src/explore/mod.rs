@@ -200,6 +200,17 @@ impl Explorer {
                 .with_hint("stasim explore GGUF --from PRUNED.stanm [--from ...]"),
             )
         };
+        let width_ok = |b: &u32| crate::workload::VALUE_BITS.contains(&u64::from(*b));
+        let once = |i: usize| !s.value_bits[..i].contains(&s.value_bits[i]);
+        if s.value_bits.is_empty()
+            || !s.value_bits.iter().all(width_ok)
+            || !(0..s.value_bits.len()).all(once)
+        {
+            return Err(input(format!(
+                "value bits {:?}: the simulator's values are 16 or 8 bits; give each at most once",
+                s.value_bits
+            )));
+        }
         let bpe = ByteBpe::from_gguf_file(&s.gguf)?;
         let t = text::load(&s.text_dir, Split::Evaluation).map_err(input)?;
         let ids = bpe.encode(&t);
@@ -237,12 +248,6 @@ impl Explorer {
         let open = |name: &str, fp: String| {
             Cache::open(s.cache_dir.as_ref().map(|d| d.join(name)).as_deref(), &fp)
         };
-        if s.value_bits.is_empty() || s.value_bits.iter().any(|b| ![8, 16].contains(b)) {
-            return Err(input(format!(
-                "value bits {:?}: the simulator's values are 16 or 8 bits",
-                s.value_bits
-            )));
-        }
         Ok(Explorer {
             value_bits: s.value_bits.clone(),
             latency: open(

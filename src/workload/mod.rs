@@ -376,6 +376,9 @@ fn is_prefill(p: &Phase) -> bool {
     *p == Phase::Prefill
 }
 
+/// The value widths the datapath has, bits (16: the default fixed point; 8).
+pub const VALUE_BITS: [u64; 2] = [16, 8];
+
 /// Longest sequence a run may simulate, tokens (2^20).
 pub const MAX_SEQ: u64 = 1 << 20;
 /// Largest batch a run may simulate (2^16).

@@ -155,11 +155,7 @@ fn bad_calibration_arguments_are_exit_2_errors_naming_the_flag() {
     ] {
         let mut full = vec!["prune", g, "--out", o];
         full.extend(&args);
-        let r = stasim(&full);
-        let err = String::from_utf8_lossy(&r.stderr);
-        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(flag), "{args:?} does not name {flag}: {err}");
-        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        crate::support::assert_input_error(&stasim(&full), &args, flag);
         assert!(!out.exists(), "{args:?} wrote {o}");
     }
 }
@@ -381,11 +377,7 @@ fn bad_minilm_calibration_arguments_are_exit_2_errors_naming_the_flag_or_file() 
             "pruned.stanm",
         ),
     ] {
-        let r = stasim(&args);
-        let err = String::from_utf8_lossy(&r.stderr);
-        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(names), "{args:?} does not name {names}: {err}");
-        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        crate::support::assert_input_error(&stasim(&args), &args, names);
         assert!(!out.exists(), "{args:?} wrote {o}");
     }
 }

@@ -329,10 +329,6 @@ fn bad_encoder_eval_arguments_are_exit_2_errors_naming_the_file_or_flag() {
             "not a .stanm",
         ),
     ] {
-        let r = stasim(&args);
-        let err = String::from_utf8_lossy(&r.stderr);
-        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(names), "{args:?} does not name {names}: {err}");
-        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        crate::support::assert_input_error(&stasim(&args), &args, names);
     }
 }

@@ -355,6 +355,15 @@ pub fn python_with(modules: &str, what: &str, pip: &str) -> Option<String> {
     }
 }
 
+/// Asserts that the command run with `args` gave `r`: exit 2 (bad input), an error naming
+/// `names` (the flag, key or file at fault), no panic.
+pub fn assert_input_error(r: &std::process::Output, args: &dyn std::fmt::Debug, names: &str) {
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(names), "{args:?} does not name {names}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+}
+
 /// A fresh, empty temporary folder for one test: `stasim-GROUP-PID-NAME`.
 pub fn tmp_dir(group: &str, name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("stasim-{group}-{}-{name}", std::process::id()));
