@@ -326,7 +326,6 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
                 input: i,
                 output: o,
                 split: None,
-                head: None,
                 responses: VecDeque::new(),
             });
         }
@@ -384,6 +383,8 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         touched: 0,
         ticks: Ticks::new(geo_channels),
         empty: 0,
+        heads: [Head::default(); PORTS],
+        known: 0,
         admit_wanted: false,
         admit_at_ps: None,
         admit_edge: 0,
@@ -462,20 +463,42 @@ struct PortState {
     output: LinkId,
     /// Request being split: (slot, next byte address, end address).
     split: Option<(u32, u64, u64)>,
-    /// The next burst to admit, decoded (`None`: look at the link).
-    head: Option<Head>,
     responses: VecDeque<MemResp>,
 }
 
-/// The next burst of a port, decoded.
-#[derive(Copy, Clone, Debug)]
-struct Head {
-    channel: u32,
-    /// Bank within the channel.
-    bank: u32,
-    row: u32,
-    write: bool,
-    prefetch: bool,
+/// The next burst of a port, decoded: its row (bits 0-31), bank within the channel (32-47;
+/// at most 8 x 16 x 16), channel (48-55; at most 128), write (56) and prefetch (57) bits.
+/// One word, so it is written and read whole: a head is read right after the admission
+/// that decoded it, and a read spanning several narrower stores would wait for them.
+#[derive(Copy, Clone, Debug, Default)]
+struct Head(u64);
+
+impl Head {
+    fn new(channel: u32, bank: u32, row: u32, write: bool, prefetch: bool) -> Head {
+        debug_assert!(channel < 1 << 8 && bank < 1 << 16);
+        Head(
+            u64::from(row)
+                | u64::from(bank) << 32
+                | u64::from(channel) << 48
+                | u64::from(write) << 56
+                | u64::from(prefetch) << 57,
+        )
+    }
+    fn row(self) -> u32 {
+        self.0 as u32
+    }
+    fn bank(self) -> u32 {
+        (self.0 >> 32) as u16 as u32
+    }
+    fn channel(self) -> u32 {
+        (self.0 >> 48) as u8 as u32
+    }
+    fn write(self) -> bool {
+        self.0 >> 56 & 1 == 1
+    }
+    fn prefetch(self) -> bool {
+        self.0 >> 57 & 1 == 1
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -518,6 +541,10 @@ pub struct Dram {
     /// Ports whose link was empty when last looked at (until it signals readable), a bit
     /// each; such a port has no request being split either.
     empty: u32,
+    /// Per port: its next burst, decoded, where `known` has the port's bit.
+    heads: [Head; PORTS],
+    /// Ports whose next burst is decoded in `heads` (else: look at the link).
+    known: u32,
     /// Every channel's next decision edge (tCK), the earliest at hand.
     ticks: Ticks,
     /// Channels bursts entered since they were last settled.
@@ -584,85 +611,126 @@ impl Dram {
     /// reason a port whose head does not fit at the start of a pass is never asked. The
     /// prefetch pass starts with the ports whose head is a prefetch (the demand pass
     /// admitted or refused the others for good).
-    fn admit(&mut self, ctx: &mut Ctx<'_, Transaction>) -> bool {
+    ///
+    /// `maybe`: the ports whose head may fit. Every other port's head is known not to fit
+    /// (so it is not looked at): after an admission every port's head is known not to fit
+    /// (each port failed its last turn), and a column command then frees room in one queue
+    /// only, so [`Dram::waiting_for`] of that queue is all that can fit.
+    fn admit(&mut self, ctx: &mut Ctx<'_, Transaction>, maybe: u32) -> bool {
         let n = self.ports.len();
         let all = (1u32 << n) - 1;
         let mut any = false;
+        // Ports that admitted: their heads changed, so they may fit the prefetch pass.
+        let mut admitted = 0u32;
         for prefetch in [false, true] {
             // The demand pass left every port's head known (each port's last turn failed):
             // with no prefetch among them, the prefetch pass would admit nothing.
-            if prefetch
-                && !self
-                    .ports
-                    .iter()
-                    .any(|p| p.head.is_some_and(|h| h.prefetch))
-            {
+            if prefetch && self.prefetch_heads() == 0 {
                 break;
             }
+            let look = (maybe | admitted) & !self.empty & all;
+            #[cfg(debug_assertions)]
+            self.check_unfit(look, prefetch);
             // Ports that would fail their first turn are left out from the start: a port's
             // head changes only when it admits, and room only shrinks during a pass.
-            let mut failed = self.empty;
-            let mut look = !self.empty & all;
-            while look != 0 {
-                let k = look.trailing_zeros() as usize;
-                look &= look - 1;
-                let fits = self
-                    .head(ctx, k)
-                    .is_some_and(|h| h.prefetch == prefetch && self.room(&h));
-                if !fits {
-                    failed |= 1 << k;
+            let mut fit = 0u32;
+            let mut rest = look;
+            while rest != 0 {
+                let k = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                if self.head(ctx, k) && self.fits(k, prefetch) {
+                    fit |= 1 << k;
                 }
             }
             let mut k = self.next_port;
-            while failed != all {
-                k = next_port_in(!failed & all, k);
+            while fit != 0 {
+                k = next_port_in(fit, k);
                 if self.admit_port(ctx, k, prefetch) {
                     any = true;
+                    admitted |= 1 << k;
                     k = if k + 1 == n { 0 } else { k + 1 };
                     self.next_port = k;
                 } else {
-                    failed |= 1 << k;
+                    fit &= !(1 << k);
                 }
             }
         }
         any
     }
 
-    /// The next burst of port `k`, decoded once (`None`: no request waiting).
+    /// Ports whose known head is a prefetch burst.
+    fn prefetch_heads(&self) -> u32 {
+        let mut set = 0;
+        let mut rest = self.known;
+        while rest != 0 {
+            let k = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            if self.heads[k].prefetch() {
+                set |= 1 << k;
+            }
+        }
+        set
+    }
+
+    /// Debug builds: no port left out of an admission pass (outside `look`) could take a
+    /// burst in it.
+    #[cfg(debug_assertions)]
+    fn check_unfit(&self, look: u32, prefetch: bool) {
+        for k in 0..self.ports.len() {
+            if look >> k & 1 == 1 || self.empty >> k & 1 == 1 {
+                continue;
+            }
+            assert!(
+                self.known >> k & 1 == 1,
+                "port {k}'s head is unknown but it was left out of an admission pass"
+            );
+            assert!(
+                !self.fits(k, prefetch),
+                "port {k}'s head fits but it was left out of an admission pass"
+            );
+        }
+    }
+
+    /// Whether port `k`'s known head is of the pass (`prefetch`) and fits its queue.
     #[inline]
-    fn head(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize) -> Option<Head> {
-        match self.ports[k].head {
-            Some(h) => Some(h),
-            None if self.empty >> k & 1 == 1 => None,
-            None => self.decode_head(ctx, k),
+    fn fits(&self, k: usize, prefetch: bool) -> bool {
+        let h = &self.heads[k];
+        h.prefetch() == prefetch && self.room(h)
+    }
+
+    /// Whether port `k`'s next burst is known (decoded into `heads[k]` once); false: no
+    /// request waiting.
+    #[inline]
+    fn head(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize) -> bool {
+        if self.known >> k & 1 == 1 {
+            true
+        } else if self.empty >> k & 1 == 1 {
+            false
+        } else {
+            self.decode_head(ctx, k)
         }
     }
 
     /// [`Dram::head`] when it is not known yet.
     #[cold]
-    fn decode_head(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize) -> Option<Head> {
+    fn decode_head(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize) -> bool {
         let bb = self.geo.burst_bytes;
         let (addr, write, prefetch) = match self.ports[k].split {
-            Some((slot, addr, _)) => {
-                let r = &self.requests[slot as usize].as_ref()?.req;
-                (addr, r.write, r.prefetch)
-            }
-            None => {
-                if self.empty >> k & 1 == 1 {
-                    return None;
+            Some((slot, addr, _)) => match &self.requests[slot as usize] {
+                Some(r) => (addr, r.req.write, r.req.prefetch),
+                None => return false,
+            },
+            None => match ctx.peek(self.ports[k].input) {
+                Some(Transaction::MemReq(r)) => (r.addr / bb * bb, r.write, r.prefetch),
+                _ => {
+                    self.empty |= 1 << k;
+                    return false;
                 }
-                match ctx.peek(self.ports[k].input) {
-                    Some(Transaction::MemReq(r)) => (r.addr / bb * bb, r.write, r.prefetch),
-                    _ => {
-                        self.empty |= 1 << k;
-                        return None;
-                    }
-                }
-            }
+            },
         };
-        let h = self.decode(addr, write, prefetch);
-        self.ports[k].head = Some(h);
-        Some(h)
+        self.heads[k] = self.decode(addr, write, prefetch);
+        self.known |= 1 << k;
+        true
     }
 
     /// The burst at byte address `addr`, decoded.
@@ -670,26 +738,22 @@ impl Dram {
     fn decode(&self, addr: u64, write: bool, prefetch: bool) -> Head {
         let p = self.map.decode(addr);
         let per_group = self.geo.banks_per_group as u32;
-        Head {
-            channel: p.channel,
-            bank: (p.rank * self.geo.bank_groups as u32 + p.bank_group) * per_group + p.bank,
-            row: p.row,
-            write,
-            prefetch,
-        }
+        let bank = (p.rank * self.geo.bank_groups as u32 + p.bank_group) * per_group + p.bank;
+        Head::new(p.channel, bank, p.row, write, prefetch)
     }
 
     /// Admits one burst from port `k` if it can (a prefetch only when `prefetch`).
     fn admit_port(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize, prefetch: bool) -> bool {
-        let Some(h) = self.head(ctx, k) else {
+        if !self.head(ctx, k) {
             return false;
-        };
-        if h.prefetch && !prefetch {
+        }
+        let h = self.heads[k];
+        if h.prefetch() && !prefetch {
             return false;
         }
         // Room is checked before a request is taken off its link, so a full queue leaves
         // it there (the requester sees back-pressure).
-        let c = h.channel as usize;
+        let c = h.channel() as usize;
         if !self.room(&h) {
             return false;
         }
@@ -724,10 +788,10 @@ impl Dram {
         let b = Burst {
             slot,
             seq: self.seq,
-            row: h.row,
-            bank: h.bank,
-            write: h.write,
-            prefetch: h.prefetch,
+            row: h.row(),
+            bank: h.bank(),
+            write: h.write(),
+            prefetch: h.prefetch(),
         };
         self.seq += 1;
         self.channels[c].push(b, self.admit_edge);
@@ -735,24 +799,31 @@ impl Dram {
         // The request's next burst, if any, is the port's next head (decoded now, as the
         // next look at the port would).
         let next = addr + bb;
-        let (split, head) = if next < end {
-            let h = self.decode(next, h.write, h.prefetch);
-            (Some((slot, next, end)), Some(h))
+        if next < end {
+            self.heads[k] = self.decode(next, h.write(), h.prefetch());
+            self.ports[k].split = Some((slot, next, end));
         } else {
-            (None, None)
-        };
-        self.ports[k].split = split;
-        self.ports[k].head = head;
+            self.known &= !(1 << k);
+            self.ports[k].split = None;
+        }
         true
     }
 
-    /// Whether a port's next burst may be waiting for room in channel `c`'s read or write
-    /// queue.
-    fn waits_for(&self, c: u32, write: bool) -> bool {
-        self.ports.iter().enumerate().any(|(k, p)| match p.head {
-            Some(h) => h.channel == c && h.write == write,
-            None => p.split.is_some() || self.empty >> k & 1 == 0,
-        })
+    /// The ports whose next burst may be waiting for room in channel `c`'s read or write
+    /// queue: a known head of that queue, or not known yet.
+    fn waiting_for(&self, c: u32, write: bool) -> u32 {
+        let all = (1u32 << self.ports.len()) - 1;
+        let mut set = !self.known & !self.empty & all;
+        let mut rest = self.known;
+        while rest != 0 {
+            let k = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let h = &self.heads[k];
+            if h.channel() == c && h.write() == write {
+                set |= 1 << k;
+            }
+        }
+        set
     }
 
     /// Recomputes the next decision of every channel bursts entered.
@@ -830,15 +901,16 @@ impl Dram {
             if ahead && let Some(d) = done {
                 horizon_ps = horizon_ps.min(d);
             }
-            if !self.waits_for(c as u32, i.burst.write) {
+            let maybe = self.waiting_for(c as u32, i.burst.write);
+            if maybe == 0 {
                 continue;
             }
-            if t * tck > now_ps && self.pop_could_fit(ctx) {
+            if t * tck > now_ps && self.pop_could_fit(ctx, maybe) {
                 self.admit_at_ps = Some(t * tck);
                 return;
             }
             self.admit_edge = t;
-            if self.admit(ctx) {
+            if self.admit(ctx, maybe) {
                 self.settle();
             }
         }
@@ -855,19 +927,26 @@ impl Dram {
         self.ticks.set(c, self.channels[c].next_tick);
     }
 
-    /// Whether a request still on its link would fit its queue now.
-    fn pop_could_fit(&mut self, ctx: &mut Ctx<'_, Transaction>) -> bool {
-        (0..self.ports.len()).any(|k| {
-            self.ports[k].split.is_none() && self.head(ctx, k).is_some_and(|h| self.room(&h))
-        })
+    /// Whether a request still on its link, of a port in `maybe` (the others' heads are
+    /// known not to fit), would fit its queue now.
+    fn pop_could_fit(&mut self, ctx: &mut Ctx<'_, Transaction>, maybe: u32) -> bool {
+        let mut rest = maybe & !self.empty;
+        while rest != 0 {
+            let k = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            if self.ports[k].split.is_none() && self.head(ctx, k) && self.room(&self.heads[k]) {
+                return true;
+            }
+        }
+        false
     }
 
     /// Whether burst `h` fits its channel's queue.
     fn room(&self, h: &Head) -> bool {
-        let ch = &self.channels[h.channel as usize];
-        if h.write {
+        let ch = &self.channels[h.channel() as usize];
+        if h.write() {
             ch.writes < self.write_queue
-        } else if h.prefetch {
+        } else if h.prefetch() {
             ch.reads() < self.read_queue.div_ceil(2)
         } else {
             ch.reads() < self.read_queue
@@ -959,7 +1038,7 @@ impl Dram {
             self.admit_wanted = false;
             self.admit_at_ps = None;
             self.admit_edge = now.div_ceil(self.std.tck_ps);
-            self.admit(ctx);
+            self.admit(ctx, u32::MAX);
             self.settle();
         }
         self.schedule(ctx, false);

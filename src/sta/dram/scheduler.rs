@@ -294,6 +294,7 @@ impl Channel {
     }
 
     /// The command bank `bank` offers for direction `write` (its queue is not empty).
+    #[inline(always)]
     fn core(&self, bank: u32, write: bool) -> Core {
         let d = usize::from(write);
         let q = &self.per_bank[bank as usize].queues[d];
@@ -335,6 +336,7 @@ impl Channel {
     /// the choice before (`old`). `b` is the youngest burst, so it is chosen only where it
     /// is the first of a better class: the first row hit (FR-FCFS, no hit waited), or a
     /// demand burst where only prefetch bursts of its class waited (the key's top bit).
+    #[inline(always)]
     fn core_after_push(&self, old: Core, b: &Burst, i: usize) -> Core {
         let open = self.dev.banks[b.bank as usize].open_row;
         let hit = open != CLOSED && b.row == open;
@@ -374,11 +376,12 @@ impl Channel {
     /// no prefetch hit before `i`. So the next demand hit, if any, is the first at or after
     /// `i`; else the oldest prefetch hit: before `i` (only after a demand burst), else the
     /// first after. With no hit left, the full rule picks the row command.
+    #[inline(always)]
     fn core_after_col(&self, bank: u32, write: bool, i: usize, prefetch: bool) -> Core {
         let q = &self.per_bank[bank as usize].queues[usize::from(write)];
         let open = self.dev.banks[bank as usize].open_row;
         let mut first_prefetch = None;
-        for (j, b) in q.iter().enumerate().skip(i) {
+        for (j, b) in (i..).zip(q.range(i.min(q.len())..)) {
             if b.row == open {
                 if !b.prefetch {
                     return Core {
