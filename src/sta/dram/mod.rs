@@ -385,6 +385,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         empty: 0,
         heads: [Head::default(); PORTS],
         known: 0,
+        known_prefetch: 0,
         admit_wanted: false,
         admit_at_ps: None,
         admit_edge: 0,
@@ -545,6 +546,8 @@ pub struct Dram {
     heads: [Head; PORTS],
     /// Ports whose next burst is decoded in `heads` (else: look at the link).
     known: u32,
+    /// Of `known`: the ports whose head is a prefetch burst.
+    known_prefetch: u32,
     /// Every channel's next decision edge (tCK), the earliest at hand.
     ticks: Ticks,
     /// Channels bursts entered since they were last settled.
@@ -625,7 +628,7 @@ impl Dram {
         for prefetch in [false, true] {
             // The demand pass left every port's head known (each port's last turn failed):
             // with no prefetch among them, the prefetch pass would admit nothing.
-            if prefetch && self.prefetch_heads() == 0 {
+            if prefetch && self.known_prefetch == 0 {
                 break;
             }
             let look = (maybe | admitted) & !self.empty & all;
@@ -656,20 +659,6 @@ impl Dram {
             }
         }
         any
-    }
-
-    /// Ports whose known head is a prefetch burst.
-    fn prefetch_heads(&self) -> u32 {
-        let mut set = 0;
-        let mut rest = self.known;
-        while rest != 0 {
-            let k = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            if self.heads[k].prefetch() {
-                set |= 1 << k;
-            }
-        }
-        set
     }
 
     /// Debug builds: no port left out of an admission pass (outside `look`) could take a
@@ -730,6 +719,7 @@ impl Dram {
         };
         self.heads[k] = self.decode(addr, write, prefetch);
         self.known |= 1 << k;
+        self.known_prefetch |= u32::from(prefetch) << k;
         true
     }
 
@@ -804,6 +794,7 @@ impl Dram {
             self.ports[k].split = Some((slot, next, end));
         } else {
             self.known &= !(1 << k);
+            self.known_prefetch &= !(1 << k);
             self.ports[k].split = None;
         }
         true

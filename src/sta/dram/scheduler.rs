@@ -196,6 +196,7 @@ impl Channel {
     }
 
     /// Queues `b`, arrived at edge `now` (tCK; all times here count tCK from 0).
+    #[inline(always)]
     pub fn push(&mut self, b: Burst, now: u64) {
         let d = usize::from(b.write);
         let q = &mut self.per_bank[b.bank as usize].queues[d];
