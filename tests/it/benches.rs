@@ -56,3 +56,28 @@ fn the_systemc_pipeline_reproduces_5t_plus_10_and_5t_minus_115() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `benches/ab-run.sh` (the README's run-speed table) times each binary's default run and
+/// reports its median against the first; with too few arguments it exits 2.
+#[test]
+fn the_run_speed_script_reports_a_median_per_binary() {
+    let bin = env!("CARGO_BIN_EXE_stasim");
+    let o = Command::new("bash")
+        .args(["benches/ab-run.sh", "1", bin, bin])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    for l in &lines {
+        assert!(l.starts_with(&format!("{bin}: median ")), "{l}");
+        assert!(l.contains(" s (") && l.contains(", 1 runs), "), "{l}");
+    }
+    assert!(lines[0].ends_with("1.00x the first"), "{}", lines[0]);
+    let bad = Command::new("bash")
+        .args(["benches/ab-run.sh", "1", bin])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
