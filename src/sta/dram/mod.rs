@@ -385,7 +385,6 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         empty: 0,
         heads: [Head::default(); PORTS],
         known: 0,
-        known_prefetch: 0,
         admit_wanted: false,
         admit_at_ps: None,
         admit_edge: 0,
@@ -401,6 +400,19 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         bytes_done: 0,
         ch_done: Vec::new(),
     }))
+}
+
+/// The ports of the set `ports` (a bit per port), lowest first.
+#[inline]
+fn ports_in(ports: u32) -> impl Iterator<Item = usize> {
+    let mut rest = ports;
+    std::iter::from_fn(move || {
+        (rest != 0).then(|| {
+            let k = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            k
+        })
+    })
 }
 
 /// The first port of the set `ports` (a bit per port, not empty) at or after `k`, round
@@ -546,8 +558,6 @@ pub struct Dram {
     heads: [Head; PORTS],
     /// Ports whose next burst is decoded in `heads` (else: look at the link).
     known: u32,
-    /// Of `known`: the ports whose head is a prefetch burst.
-    known_prefetch: u32,
     /// Every channel's next decision edge (tCK), the earliest at hand.
     ticks: Ticks,
     /// Channels bursts entered since they were last settled.
@@ -628,7 +638,7 @@ impl Dram {
         for prefetch in [false, true] {
             // The demand pass left every port's head known (each port's last turn failed):
             // with no prefetch among them, the prefetch pass would admit nothing.
-            if prefetch && self.known_prefetch == 0 {
+            if prefetch && !ports_in(self.known).any(|k| self.heads[k].prefetch()) {
                 break;
             }
             let look = (maybe | admitted) & !self.empty & all;
@@ -637,10 +647,7 @@ impl Dram {
             // Ports that would fail their first turn are left out from the start: a port's
             // head changes only when it admits, and room only shrinks during a pass.
             let mut fit = 0u32;
-            let mut rest = look;
-            while rest != 0 {
-                let k = rest.trailing_zeros() as usize;
-                rest &= rest - 1;
+            for k in ports_in(look) {
                 if self.head(ctx, k) && self.fits(k, prefetch) {
                     fit |= 1 << k;
                 }
@@ -719,7 +726,6 @@ impl Dram {
         };
         self.heads[k] = self.decode(addr, write, prefetch);
         self.known |= 1 << k;
-        self.known_prefetch |= u32::from(prefetch) << k;
         true
     }
 
@@ -794,7 +800,6 @@ impl Dram {
             self.ports[k].split = Some((slot, next, end));
         } else {
             self.known &= !(1 << k);
-            self.known_prefetch &= !(1 << k);
             self.ports[k].split = None;
         }
         true
@@ -804,17 +809,10 @@ impl Dram {
     /// queue: a known head of that queue, or not known yet.
     fn waiting_for(&self, c: u32, write: bool) -> u32 {
         let all = (1u32 << self.ports.len()) - 1;
-        let mut set = !self.known & !self.empty & all;
-        let mut rest = self.known;
-        while rest != 0 {
-            let k = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            let h = &self.heads[k];
-            if h.channel() == c && h.write() == write {
-                set |= 1 << k;
-            }
-        }
-        set
+        let of_queue = ports_in(self.known)
+            .filter(|&k| self.heads[k].channel() == c && self.heads[k].write() == write)
+            .fold(0, |set, k| set | 1 << k);
+        of_queue | (!self.known & !self.empty & all)
     }
 
     /// Recomputes the next decision of every channel bursts entered.
@@ -921,15 +919,9 @@ impl Dram {
     /// Whether a request still on its link, of a port in `maybe` (the others' heads are
     /// known not to fit), would fit its queue now.
     fn pop_could_fit(&mut self, ctx: &mut Ctx<'_, Transaction>, maybe: u32) -> bool {
-        let mut rest = maybe & !self.empty;
-        while rest != 0 {
-            let k = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            if self.ports[k].split.is_none() && self.head(ctx, k) && self.room(&self.heads[k]) {
-                return true;
-            }
-        }
-        false
+        ports_in(maybe & !self.empty).any(|k| {
+            self.ports[k].split.is_none() && self.head(ctx, k) && self.room(&self.heads[k])
+        })
     }
 
     /// Whether burst `h` fits its channel's queue.
@@ -1143,7 +1135,7 @@ impl Actor<Transaction> for Dram {
 
 #[cfg(test)]
 mod tests {
-    use super::next_port_in;
+    use super::{next_port_in, ports_in};
 
     #[test]
     fn the_next_port_in_a_set_is_found_round_robin_from_k() {
@@ -1152,5 +1144,12 @@ mod tests {
         let firsts: Vec<usize> = (0..6).map(|k| next_port_in(set, k)).collect();
         assert_eq!(firsts, vec![1, 1, 3, 3, 4, 1]);
         assert_eq!(next_port_in(0b1, 5), 0);
+    }
+
+    #[test]
+    fn the_ports_of_a_set_are_listed_lowest_first() {
+        assert_eq!(ports_in(0b01_1010).collect::<Vec<_>>(), vec![1, 3, 4]);
+        assert_eq!(ports_in(0).count(), 0);
+        assert_eq!(ports_in(1 << 31).collect::<Vec<_>>(), vec![31]);
     }
 }
