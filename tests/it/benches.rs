@@ -81,3 +81,58 @@ fn the_run_speed_script_reports_a_median_per_binary() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// `benches/golden.sh` (the byte-identity check behind every speed change of the DRAM
+/// model) writes its 62 outputs, and two runs of one binary give byte-identical files:
+/// every report, trace and replay it covers is deterministic.
+#[test]
+fn the_golden_outputs_are_complete_and_deterministic() {
+    let bin = env!("CARGO_BIN_EXE_stasim");
+    let dir = tmp_dir("benches", "golden");
+    let mut files = Vec::new();
+    for side in ["a", "b"] {
+        let out = dir.join(side);
+        let o = Command::new("bash")
+            .arg("benches/golden.sh")
+            .arg(bin)
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let said = String::from_utf8_lossy(&o.stdout);
+        assert!(said.starts_with("62 outputs in "), "{said}");
+        let mut these = Vec::new();
+        let mut stack = vec![out.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    these.push(p.strip_prefix(&out).unwrap().to_path_buf());
+                }
+            }
+        }
+        these.sort();
+        files.push((out, these));
+    }
+    let ((a, names_a), (b, names_b)) = (&files[0], &files[1]);
+    assert_eq!(names_a, names_b);
+    // 62 outputs in 65 files: the traced run also writes its VCD and Perfetto trace, and the
+    // `--out` run writes report.json and ops.csv.
+    assert_eq!(names_a.len(), 65, "{names_a:?}");
+    for name in names_a {
+        let (x, y) = (
+            std::fs::read(a.join(name)).unwrap(),
+            std::fs::read(b.join(name)).unwrap(),
+        );
+        assert!(!x.is_empty(), "{} is empty", name.display());
+        assert!(x == y, "{} differs between two runs", name.display());
+    }
+    let bad = Command::new("bash")
+        .args(["benches/golden.sh", bin])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(dir);
+}
