@@ -41,6 +41,7 @@
 pub mod device;
 pub mod mapping;
 mod offers;
+mod ring;
 pub mod scheduler;
 pub mod standards;
 mod ticks;
@@ -652,20 +653,40 @@ impl Dram {
                     fit |= 1 << k;
                 }
             }
+            // `fit` holds exactly the ports whose turn would admit: after each admission the
+            // ports still in it are asked again (the room shrank, and the admitting port has
+            // a new head), and those that would fail leave it, as their turn would remove
+            // them; so every turn admits.
             let mut k = self.next_port;
             while fit != 0 {
                 k = next_port_in(fit, k);
-                if self.admit_port(ctx, k, prefetch) {
-                    any = true;
-                    admitted |= 1 << k;
-                    k = if k + 1 == n { 0 } else { k + 1 };
-                    self.next_port = k;
-                } else {
+                if !self.admit_port(ctx, k) {
                     fit &= !(1 << k);
+                    continue;
+                }
+                any = true;
+                admitted |= 1 << k;
+                k = if k + 1 == n { 0 } else { k + 1 };
+                self.next_port = k;
+                for j in ports_in(fit) {
+                    if !self.takes(ctx, j, prefetch) {
+                        fit &= !(1 << j);
+                    }
                 }
             }
         }
         any
+    }
+
+    /// Whether port `k`'s turn in a pass (`prefetch`: the prefetch pass) would admit a burst:
+    /// it has a head, of demand unless in the prefetch pass, and the head fits its queue.
+    #[inline]
+    fn takes(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize, prefetch: bool) -> bool {
+        if !self.head(ctx, k) {
+            return false;
+        }
+        let h = self.heads[k];
+        (prefetch || !h.prefetch()) && self.room(&h)
     }
 
     /// Debug builds: no port left out of an admission pass (outside `look`) could take a
@@ -738,21 +759,12 @@ impl Dram {
         Head::new(p.channel, bank, p.row, write, prefetch)
     }
 
-    /// Admits one burst from port `k` if it can (a prefetch only when `prefetch`).
-    fn admit_port(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize, prefetch: bool) -> bool {
-        if !self.head(ctx, k) {
-            return false;
-        }
+    /// Admits port `k`'s next burst, known to be taken ([`Dram::takes`]: room is checked
+    /// before a request is taken off its link, so a full queue leaves it there and the
+    /// requester sees back-pressure). False if the request has gone from the link.
+    fn admit_port(&mut self, ctx: &mut Ctx<'_, Transaction>, k: usize) -> bool {
         let h = self.heads[k];
-        if h.prefetch() && !prefetch {
-            return false;
-        }
-        // Room is checked before a request is taken off its link, so a full queue leaves
-        // it there (the requester sees back-pressure).
         let c = h.channel() as usize;
-        if !self.room(&h) {
-            return false;
-        }
         let bb = self.geo.burst_bytes;
         if self.ports[k].split.is_none() {
             let Some(Transaction::MemReq(req)) = ctx.try_recv(self.ports[k].input) else {
@@ -836,7 +848,7 @@ impl Dram {
             ctx.probe("inflight", ProbeValue::Int(self.inflight));
             self.note(ctx, done_ps, Note::Done(c as u32));
         }
-        let slot = i.burst.slot as usize;
+        let slot = i.slot as usize;
         let r = self.requests[slot].as_mut()?;
         r.left -= 1;
         r.done_ps = r.done_ps.max(done_ps);
@@ -890,7 +902,7 @@ impl Dram {
             if ahead && let Some(d) = done {
                 horizon_ps = horizon_ps.min(d);
             }
-            let maybe = self.waiting_for(c as u32, i.burst.write);
+            let maybe = self.waiting_for(c as u32, i.write);
             if maybe == 0 {
                 continue;
             }

@@ -168,18 +168,18 @@ impl Offers {
 
     /// The offer with the lowest key among those legal at `t`.
     pub fn best(&self, t: u64) -> Option<Offer> {
-        let mut best: Option<Offer> = None;
+        let mut best: Option<&Offer> = None;
         for l in [COL, ROW] {
             if self.min[l].is_some_and(|m| m > t) {
                 continue;
             }
             for o in &self.lists[l] {
                 if o.earliest <= t && best.is_none_or(|b| o.key < b.key) {
-                    best = Some(*o);
+                    best = Some(o);
                 }
             }
         }
-        best
+        best.copied()
     }
 
     /// Every offer, in no particular order.

@@ -35,10 +35,9 @@
 //! `open`: rows stay open until a conflict or refresh. `close`: a column command with no
 //! other burst to its row waiting closes the bank at its earliest PRE (auto-precharge).
 
-use std::collections::VecDeque;
-
 use super::device::{At, CLOSED, Device};
 use super::offers::{COL, Cmd, Offer, Offers, ROW};
+use super::ring::Ring;
 
 /// One burst waiting in a queue.
 #[derive(Copy, Clone, Debug)]
@@ -96,13 +95,15 @@ pub struct Stats {
     pub busy_cycles: u64,
 }
 
-/// A column command the scheduler issued.
+/// A column command the scheduler issued: what the front end books of it.
 #[derive(Copy, Clone, Debug)]
 pub struct Issued {
-    /// The burst.
-    pub burst: Burst,
-    /// Command time, tCK.
-    pub at: u64,
+    /// The burst's front-end request slot.
+    pub slot: u32,
+    /// The burst's admission order.
+    pub seq: u64,
+    /// A write (else a read).
+    pub write: bool,
     /// End of its data burst, tCK.
     pub done: u64,
 }
@@ -126,7 +127,7 @@ pub type Notes = Vec<(u64, u32, i64)>;
 /// One bank's queues and scheduling state.
 struct BankQueues {
     /// Read queue, write queue.
-    queues: [VecDeque<Burst>; 2],
+    queues: [Ring<Burst>; 2],
     /// Per direction: its command choice, `None` when stale.
     cores: [Option<Core>; 2],
     opened: Opened,
@@ -174,7 +175,7 @@ impl Channel {
             policy,
             per_bank: (0..n)
                 .map(|_| BankQueues {
-                    queues: [VecDeque::new(), VecDeque::new()],
+                    queues: [Ring::default(), Ring::default()],
                     cores: [None, None],
                     opened: Opened::Hit,
                 })
@@ -282,7 +283,7 @@ impl Channel {
     }
 
     /// The oldest burst of `q` (demand before prefetch) matching `f`.
-    fn oldest(q: &VecDeque<Burst>, f: impl Fn(&Burst) -> bool) -> Option<usize> {
+    fn oldest(q: &Ring<Burst>, f: impl Fn(&Burst) -> bool) -> Option<usize> {
         let mut best: Option<usize> = None;
         for (i, b) in q.iter().enumerate() {
             if f(b) {
@@ -386,8 +387,18 @@ impl Channel {
     fn core_after_col(&self, bank: u32, write: bool, i: usize, prefetch: bool) -> Core {
         let q = &self.per_bank[bank as usize].queues[usize::from(write)];
         let open = self.dev.banks[bank as usize].open_row;
+        // Most often the burst after the issued one is the next demand hit.
+        if let Some(b) = q.get(i)
+            && b.row == open
+            && !b.prefetch
+        {
+            return Core {
+                cmd: Cmd::Col(i as u32),
+                key: Self::key(b, true),
+            };
+        }
         let mut first_prefetch = None;
-        for (j, b) in (i..).zip(q.range(i.min(q.len())..)) {
+        for (j, b) in q.iter_from(i) {
             if b.row == open {
                 if !b.prefetch {
                     return Core {
@@ -614,11 +625,7 @@ impl Channel {
             }
             Cmd::Col(i) => {
                 let q = &mut self.per_bank[bank].queues[d];
-                let b = if i == 0 {
-                    q.pop_front()
-                } else {
-                    q.remove(i as usize)
-                }?;
+                let b = q.remove(i as usize)?;
                 if self.per_bank[bank].queues[d].is_empty() {
                     if let Some(k) = self.active[d].iter().position(|&x| x == o.bank) {
                         self.active[d].swap_remove(k);
@@ -662,8 +669,9 @@ impl Channel {
                     }
                 }
                 Some(Issued {
-                    burst: b,
-                    at: t,
+                    slot: b.slot,
+                    seq: b.seq,
+                    write: b.write,
                     done,
                 })
             }
@@ -707,7 +715,7 @@ mod tests {
         let mut order = Vec::new();
         while ch.next_tick != u64::MAX {
             if let Some(i) = ch.decide(ch.next_tick, None) {
-                order.push(i.burst.seq);
+                order.push(i.seq);
             }
         }
         order
