@@ -386,6 +386,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         empty: 0,
         heads: [Head::default(); PORTS],
         known: 0,
+        prefetch_known: 0,
         admit_wanted: false,
         admit_at_ps: None,
         admit_edge: 0,
@@ -559,6 +560,8 @@ pub struct Dram {
     heads: [Head; PORTS],
     /// Ports whose next burst is decoded in `heads` (else: look at the link).
     known: u32,
+    /// The ports of `known` whose head is a prefetch.
+    prefetch_known: u32,
     /// Every channel's next decision edge (tCK), the earliest at hand.
     ticks: Ticks,
     /// Channels bursts entered since they were last settled.
@@ -637,12 +640,17 @@ impl Dram {
         // Ports that admitted: their heads changed, so they may fit the prefetch pass.
         let mut admitted = 0u32;
         for prefetch in [false, true] {
-            // The demand pass left every port's head known (each port's last turn failed):
-            // with no prefetch among them, the prefetch pass would admit nothing.
-            if prefetch && !ports_in(self.known).any(|k| self.heads[k].prefetch()) {
+            // The demand pass left the head of every port it looked at known (each port's
+            // last turn failed), and refused the demand heads for good: the prefetch pass
+            // looks at the known prefetch heads among them only.
+            let look = if prefetch {
+                self.prefetch_known & (maybe | admitted)
+            } else {
+                maybe & !self.empty & all
+            };
+            if look == 0 {
                 break;
             }
-            let look = (maybe | admitted) & !self.empty & all;
             #[cfg(debug_assertions)]
             self.check_unfit(look, prefetch);
             // Ports that would fail their first turn are left out from the start: a port's
@@ -693,6 +701,13 @@ impl Dram {
     /// burst in it.
     #[cfg(debug_assertions)]
     fn check_unfit(&self, look: u32, prefetch: bool) {
+        let prefetch_known = ports_in(self.known)
+            .filter(|&k| self.heads[k].prefetch())
+            .fold(0, |set, k| set | 1 << k);
+        assert_eq!(
+            self.prefetch_known, prefetch_known,
+            "prefetch heads out of step"
+        );
         for k in 0..self.ports.len() {
             if look >> k & 1 == 1 || self.empty >> k & 1 == 1 {
                 continue;
@@ -747,6 +762,7 @@ impl Dram {
         };
         self.heads[k] = self.decode(addr, write, prefetch);
         self.known |= 1 << k;
+        self.prefetch_known |= u32::from(prefetch) << k;
         true
     }
 
@@ -812,6 +828,7 @@ impl Dram {
             self.ports[k].split = Some((slot, next, end));
         } else {
             self.known &= !(1 << k);
+            self.prefetch_known &= !(1 << k);
             self.ports[k].split = None;
         }
         true
