@@ -387,6 +387,7 @@ fn build(args: &BuildArgs<'_>) -> Result<Box<dyn Actor<Transaction>>, String> {
         heads: [Head::default(); PORTS],
         known: 0,
         prefetch_known: 0,
+        write_known: 0,
         admit_wanted: false,
         admit_at_ps: None,
         admit_edge: 0,
@@ -562,6 +563,8 @@ pub struct Dram {
     known: u32,
     /// The ports of `known` whose head is a prefetch.
     prefetch_known: u32,
+    /// The ports of `known` whose head is a write.
+    write_known: u32,
     /// Every channel's next decision edge (tCK), the earliest at hand.
     ticks: Ticks,
     /// Channels bursts entered since they were last settled.
@@ -632,7 +635,7 @@ impl Dram {
     /// `maybe`: the ports whose head may fit. Every other port's head is known not to fit
     /// (so it is not looked at): after an admission every port's head is known not to fit
     /// (each port failed its last turn), and a column command then frees room in one queue
-    /// only, so [`Dram::waiting_for`] of that queue is all that can fit.
+    /// only, so the ports [`Dram::waiting_for`] its direction are all that can fit.
     fn admit(&mut self, ctx: &mut Ctx<'_, Transaction>, maybe: u32) -> bool {
         let n = self.ports.len();
         let all = (1u32 << n) - 1;
@@ -708,6 +711,10 @@ impl Dram {
             self.prefetch_known, prefetch_known,
             "prefetch heads out of step"
         );
+        let write_known = ports_in(self.known)
+            .filter(|&k| self.heads[k].write())
+            .fold(0, |set, k| set | 1 << k);
+        assert_eq!(self.write_known, write_known, "write heads out of step");
         for k in 0..self.ports.len() {
             if look >> k & 1 == 1 || self.empty >> k & 1 == 1 {
                 continue;
@@ -763,6 +770,7 @@ impl Dram {
         self.heads[k] = self.decode(addr, write, prefetch);
         self.known |= 1 << k;
         self.prefetch_known |= u32::from(prefetch) << k;
+        self.write_known |= u32::from(write) << k;
         true
     }
 
@@ -829,19 +837,23 @@ impl Dram {
         } else {
             self.known &= !(1 << k);
             self.prefetch_known &= !(1 << k);
+            self.write_known &= !(1 << k);
             self.ports[k].split = None;
         }
         true
     }
 
-    /// The ports whose next burst may be waiting for room in channel `c`'s read or write
-    /// queue: a known head of that queue, or not known yet.
-    fn waiting_for(&self, c: u32, write: bool) -> u32 {
+    /// The ports whose next burst may be waiting for room in a read queue (`write` false)
+    /// or a write queue: a known head of that direction (of any channel: a port whose head
+    /// does not fit is left out of an admission at its first look), or not known yet.
+    fn waiting_for(&self, write: bool) -> u32 {
         let all = (1u32 << self.ports.len()) - 1;
-        let of_queue = ports_in(self.known)
-            .filter(|&k| self.heads[k].channel() == c && self.heads[k].write() == write)
-            .fold(0, |set, k| set | 1 << k);
-        of_queue | (!self.known & !self.empty & all)
+        let of_direction = if write {
+            self.write_known
+        } else {
+            self.known & !self.write_known
+        };
+        of_direction | (!self.known & !self.empty & all)
     }
 
     /// Recomputes the next decision of every channel bursts entered.
@@ -919,7 +931,7 @@ impl Dram {
             if ahead && let Some(d) = done {
                 horizon_ps = horizon_ps.min(d);
             }
-            let maybe = self.waiting_for(c as u32, i.write);
+            let maybe = self.waiting_for(i.write);
             if maybe == 0 {
                 continue;
             }
