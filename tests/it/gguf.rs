@@ -1252,10 +1252,7 @@ fn the_gguf_tests_needing_the_model_or_python_say_skipped_without_them() {
         model[2],
         "gguf::the_small_test_file_dequantises_as_the_python_gguf_package_does",
     ] {
-        let out = crate::skips::run_alone(name, &[("STASIM_PYTHON", "/nonexistent/python3")]);
-        assert!(
-            out.contains("skipped:") && out.contains("numpy and gguf is not available"),
-            "{name}: {out}"
-        );
+        let env = [("STASIM_PYTHON", "/nonexistent/python3")];
+        crate::skips::assert_skips(name, &env, "numpy and gguf is not available");
     }
 }
