@@ -31,7 +31,7 @@ pub(crate) fn assert_skips(name: &str, env: &[(&str, &str)], reason: &str) {
 /// where a file the test needs first has not been fetched (`scripts/fetch-*.sh`), the test
 /// skips for that before it gets to `reason`: accepted, with a note saying so (CI fetches
 /// every file, so there the reason itself is checked).
-pub(crate) fn assert_skip_reason(name: &str, out: &str, reason: &str) {
+fn assert_skip_reason(name: &str, out: &str, reason: &str) {
     assert!(
         out.contains("skipped:"),
         "{name} did not say it skipped: {out}"

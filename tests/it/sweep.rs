@@ -10,8 +10,8 @@ use stasim::sweep::results::Results;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stasim");
 
-/// A point that runs for minutes (Llama-3.1-8B, a 2048-token prefill: over 25 s on this
-/// machine; BERT-large at 512 tokens, once minutes, now takes about 4 s).
+/// A point that runs far past a 5 s limit (Llama-3.1-8B, a 2048-token prefill: over 40 s on
+/// this machine; BERT-large at 512 tokens, once minutes, now takes about 4 s).
 pub const LONG_POINT: &str = "{model: llama-3.1-8b, seq: 2048}";
 
 /// A point that runs for a fraction of a second, even in a debug build.
@@ -254,8 +254,8 @@ fn bad_sweeps_are_refused_before_any_run() {
 #[test]
 fn a_timed_out_point_is_recorded_and_the_sweep_goes_on() {
     let dir = tmp_dir("sweep", "timeout");
-    // Point 0 runs for minutes (`LONG_POINT`), point 1 for a fraction of a second even in a
-    // debug build: a 5 s limit stops the first only.
+    // Point 0 runs far past the limit (`LONG_POINT`), point 1 for a fraction of a second
+    // even in a debug build: a 5 s limit stops the first only.
     let f = write(
         &dir,
         "t.yaml",
